@@ -1,0 +1,3 @@
+"""udev-drift: finds and repairs drift in udev rules and /dev symlinks."""
+
+__version__ = "1.0.0"

@@ -1,0 +1,53 @@
+"""The error types udev-drift raises. Each one says which input was wrong and what to do.
+
+`UdevDriftError` is the root; the command line turns each subclass into one clear line and
+an exit status (2 for bad input, 3 for a runtime failure), never a traceback.
+"""
+
+from __future__ import annotations
+
+
+class UdevDriftError(Exception):
+    """Root of every error this tool raises on purpose."""
+
+    exit_status = 3
+
+
+class UsageError(UdevDriftError):
+    """The command line or its arguments are wrong; nothing on the host was touched."""
+
+    exit_status = 2
+
+
+class PolicyError(UdevDriftError):
+    """A policy file is invalid. The message names file, line, column and key path."""
+
+    exit_status = 2
+
+    def __init__(self, path: str, line: int | None, column: int | None, message: str) -> None:
+        self.path = path
+        self.line = line
+        self.column = column
+        self.message = message
+        where = path
+        if line is not None:
+            where += f":{line}"
+            if column is not None:
+                where += f":{column}"
+        super().__init__(f"{where}: {message}")
+
+
+class PolicyErrors(UdevDriftError):
+    """Several problems found in one policy file: each is printed on its own line."""
+
+    exit_status = 2
+
+    def __init__(self, errors: list[PolicyError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(error) for error in errors))
+
+
+class HostReadError(UdevDriftError):
+    """A file on the host could not be read (permissions, I/O error, a directory ...)."""
+
+    exit_status = 3
