@@ -1,0 +1,445 @@
+"""Reads udev rules text the way udev 252 does (`udev_rules_parse_file()` and `parse_line()`).
+
+The text is already decoded (callers use `surrogateescape`); udev's limits are in bytes, so
+lengths are measured on the UTF-8 bytes the text came from. One pass over the lines, one
+compiled regular expression per token; the slow path runs only to explain a broken rule.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+from dataclasses import fields, replace
+from typing import Callable
+
+from checker.rules.canonical import (
+    MEANINGS,
+    RANK_GOTO,
+    RANK_LABEL,
+    UDEV_LINE_SIZE,
+    Meaning,
+    canonical_from_meanings,
+    interpret,
+)
+from checker.rules.model import Rule, RulesText, Token
+
+# udev's read_line(): "\n", "\r", "\0" and any run holding each of "\n" and "\r" at most once
+# ("\r\n", "\n\r"), optionally closed by one "\0", end a line.
+_EOL = re.compile("\n\r?\x00?|\r\n?\x00?|\x00")
+
+# parse_line(): a key runs up to whitespace, '=', '{' or one of "+-!:" that starts an operator;
+# then an optional {attr}, an operator and a value in double quotes, optionally e"C-escaped".
+# In plain quotes only \" is an escape; in e"..." a backslash escapes any character.
+# Written as "normal* (special normal*)*" so that a failing match cannot backtrack badly.
+_TOKEN = re.compile(
+    r"[ \t\n\r,]*"
+    r"([^ \t\n\r={+\-!:]*(?:[+\-!:](?!=)[^ \t\n\r={+\-!:]*)*)"
+    r"(?:\{([^}]*)\})?"
+    r"[ \t\n\r]*(==|!=|\+=|-=|=|:=)[ \t\n\r]*"
+    r'(?:"([^"\\]*(?:\\(?:"|(?!"))[^"\\]*)*)"|e"([^"\\]*(?:\\[\s\S][^"\\]*)*)")'
+)
+_SEPARATORS_TO_END = re.compile(r"[ \t\n\r,]*\Z")
+_SKIP_SEPARATORS = re.compile(r"[ \t\n\r,]*")
+_SKIP_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_KEY = re.compile(r"(?:[^ \t\n\r={+\-!:]|[+\-!:](?!=))*")
+_OPERATOR = re.compile(r"==|!=|\+=|-=|=|:=")
+
+_MAX_BYTES = UDEV_LINE_SIZE - 1  # the longest line udev reads
+
+
+def parse_rules(text: str) -> RulesText:
+    """Parse a rules file (or a fragment of one) as udev 252 reads it. Never raises."""
+    # Parsing makes many small objects and no cycles: the cyclic collector would only rescan
+    # the growing result again and again (it was a third of the time on 20,000 rules).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse(text)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _parse(text: str) -> RulesText:
+    lines = _EOL.split(text)
+    if lines[-1] == "":  # text ending in a line break has no empty last line
+        lines.pop()
+    reader = _Reader()
+    for number, physical in enumerate(lines, 1):
+        reader.feed(number, physical)
+    reader.finish()
+    return RulesText(rules=tuple(reader.rules_as_udev_keeps_them()), lines=tuple(lines))
+
+
+class _Reader:
+    """udev_rules_parse_file(): comments, continuations and line limits, line by line."""
+
+    def __init__(self) -> None:
+        self.rules: list[Rule] = []
+        # (index in rules, LABEL, GOTO) of the rules udev keeps that have either
+        self.jumps: list[tuple[int, str | None, str | None]] = []
+        self.continuation: str | None = None  # the joined text so far, backslash removed
+        self.continuation_bytes = 0
+        self.start = 0  # first physical line of the rule being continued
+        self.last = 0  # last physical line read into it
+        self.too_long = False  # udev's ignore_line: the joined line got too long
+        self.skipped: list[str] = []  # text of a too long line, for the record only
+        self.aborted_at = 0  # a physical line of UDEV_LINE_SIZE bytes stops udev's reading
+
+    def feed(self, number: int, physical: str) -> None:
+        if not self.aborted_at and _longer_than(physical, _MAX_BYTES):
+            self.aborted_at = number
+        line = physical.lstrip(" \t")
+        if line[:1] == "#":  # a comment, even inside a continuation
+            return
+        if self.continuation is not None and not self.too_long:
+            size = _byte_len(line)
+            if self.continuation_bytes + size >= UDEV_LINE_SIZE:
+                self.too_long = True
+                self.skipped = [self.continuation]
+            else:
+                line = self.continuation + line
+                self.continuation_bytes += size
+        if line[-1:] == "\\":
+            self._continue(number, line[:-1])
+            return
+        if self.too_long:
+            self.skipped.append(line)
+            self._add(self.start, number, "".join(self.skipped), _TOO_LONG)
+        elif line:
+            start = self.start if self.continuation is not None else number
+            self._add(start, number, line)
+        self.continuation = None
+        self.too_long = False
+
+    def _continue(self, number: int, line: str) -> None:
+        self.last = number
+        if self.too_long:
+            self.skipped.append(line)
+            return
+        if self.continuation is None:
+            self.start = number
+            self.continuation_bytes = _byte_len(line)
+        else:
+            self.continuation_bytes -= 1  # the backslash just removed
+        self.continuation = line
+
+    def finish(self) -> None:
+        """udev drops a rule whose last line still ends in a backslash, without a word."""
+        if self.continuation is None:
+            return
+        text = "".join(self.skipped) if self.too_long else self.continuation
+        self._add(self.start, self.last, text, _UNFINISHED)
+
+    def _add(self, start: int, end: int, text: str, problem: str | None = None) -> None:
+        tokens, meanings, found, warnings, label, goto = _read_line(text)
+        if problem is None:
+            problem = found
+            if problem is None and (label is not None or goto is not None):
+                self.jumps.append((len(self.rules), label, goto))
+        canonical = canonical_from_meanings(meanings)
+        self.rules.append(_rule(start, end, text, tokens, problem, canonical, warnings))
+
+    def rules_as_udev_keeps_them(self) -> list[Rule]:
+        """The rules with the problems only the whole file shows: unread lines, lost GOTOs."""
+        rules = self.rules
+        if self.aborted_at:
+            _mark_unread(rules, self.aborted_at)
+        later_labels: set[str] = set()
+        for index, label, goto in reversed(self.jumps):
+            rule = rules[index]
+            if rule.problem is not None:  # not read at all: its LABEL does not count
+                continue
+            if goto is not None:
+                why = _lost_goto(goto, later_labels, self.aborted_at)
+                if why is not None:
+                    rules[index] = replace(rule, problem=why)
+            if label is not None:
+                later_labels.add(label)
+        return rules
+
+
+_TOO_LONG = (
+    f"line longer than udev's {UDEV_LINE_SIZE} characters "
+    f"(at most {UDEV_LINE_SIZE - 1} bytes once continuations are joined): udev ignores it"
+)
+_UNFINISHED = "the file ends inside a continuation (a trailing '\\'): udev never reads this rule"
+
+
+def _mark_unread(rules: list[Rule], aborted_at: int) -> None:
+    """read_line() fails on a line of UDEV_LINE_SIZE bytes: udev keeps what it read before."""
+    for index, rule in enumerate(rules):
+        if rule.end_line < aborted_at:
+            continue
+        if rule.line <= aborted_at:
+            why = (
+                f"line longer than udev's {UDEV_LINE_SIZE} characters "
+                f"(line {aborted_at} has {UDEV_LINE_SIZE} bytes or more): "
+                "udev stops reading this file there"
+            )
+        else:
+            why = (
+                f"udev never reads this rule: it stopped reading this file at line "
+                f"{aborted_at}, which is longer than {UDEV_LINE_SIZE - 1} bytes"
+            )
+        rules[index] = replace(rule, problem=why)
+
+
+def _lost_goto(goto: str, later_labels: set[str], aborted_at: int) -> str | None:
+    """rule_resolve_goto(): a GOTO jumps forward to a LABEL of a rule udev kept, in this file."""
+    if aborted_at:
+        return (
+            f'GOTO="{goto}" is ignored: udev stopped reading this file at line '
+            f"{aborted_at} and never links its GOTOs"
+        )
+    if goto not in later_labels:
+        return f'GOTO="{goto}" has no LABEL="{goto}" later in this file'
+    return None
+
+
+def _byte_len(text: str) -> int:
+    return len(text) if text.isascii() else len(_to_bytes(text))
+
+
+def _longer_than(text: str, limit: int) -> bool:
+    # a character is 1 to 4 bytes: measure the bytes only when it could matter
+    if len(text) > limit:
+        return True
+    if len(text) * 4 <= limit:
+        return False
+    return _byte_len(text) > limit
+
+
+def _to_bytes(text: str) -> bytes:
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that no file could have held
+        return text.encode("utf-8", "surrogatepass")
+
+
+# --- one logical line --------------------------------------------------------------------
+
+
+def _read_line(
+    text: str,
+) -> tuple[tuple[Token, ...], list[Meaning], str | None, tuple[str, ...], str | None,
+           str | None]:  # fmt: skip
+    """rule_add_line(): (tokens, their meanings, problem, warnings, LABEL, GOTO).
+
+    Tokens are kept up to the first error, the refused one included when it was complete.
+    """
+    tokens: list[Token] = []
+    meanings: list[Meaning] = []
+    warnings: list[str] = []
+    label: str | None = None
+    goto: str | None = None
+    problem: str | None = None
+    effect = False
+    known = MEANINGS.get  # interpret()'s cache, asked directly: this loop is the hot path
+    token_at = _TOKEN.match
+    pos = 0
+    match = token_at(text, pos)
+    while match is not None:
+        key, attr, op, plain, escaped = match.groups()
+        if plain is not None:
+            value = plain.replace('\\"', '"') if "\\" in plain else plain
+        else:
+            unescaped, why = _cunescape(escaped)
+            if unescaped is None:
+                problem = f"invalid key/value pair: {why} in the value of {key}"
+                break
+            value = unescaped
+        tokens.append(_token(key, attr, op, value, match.start(1) + 1))
+        meaning = known((key, attr, op, value)) or interpret(key, attr, op, value)
+        meanings.append(meaning)
+        if meaning.needs_care:
+            if meaning.error is not None:
+                problem = meaning.error
+                break
+            warnings.extend(meaning.warnings)
+            if meaning.rank == RANK_LABEL:
+                label = value  # the last LABEL wins
+            elif meaning.rank != RANK_GOTO:
+                pass
+            elif goto is None:
+                goto = value
+            else:
+                warnings.append(f'contains multiple GOTO keys, ignoring GOTO="{value}"')
+        effect = effect or meaning.has_effect
+        pos = match.end()
+        match = token_at(text, pos)
+    else:
+        if _SEPARATORS_TO_END.match(text, pos) is None:
+            problem = _explain(text, pos)
+        elif not effect:
+            warnings.append("the line takes no effect (it only matches): udev ignores it")
+    return tuple(tokens), meanings, problem, tuple(warnings), label, goto
+
+
+def _explain(text: str, pos: int) -> str:
+    """Why parse_line() refuses the text at pos: udev only says "Invalid key/value pair"."""
+    start = _SKIP_SEPARATORS.match(text, pos).end()  # type: ignore[union-attr]
+    rest = text[start:]
+    if rest.startswith("#"):
+        return f"trailing text after the last key: {rest!r} (a '#' is a comment only at the start of a line)"
+    if rest.rstrip(" \t") == "\\":
+        return "invalid key/value pair: a '\\' followed by spaces does not continue the line"
+    key_end = _KEY.match(text, start).end()  # type: ignore[union-attr]
+    key = text[start:key_end]
+    if key_end == len(text):
+        return f"invalid key/value pair: {rest!r} has no operator"
+    after = key_end
+    if text[after] == "{":
+        close = text.find("}", after + 1)
+        if close < 0:
+            return f"invalid key/value pair: '{{' without '}}' in {rest!r}"
+        after = close + 1
+    after = _SKIP_WHITESPACE.match(text, after).end()  # type: ignore[union-attr]
+    operator = _OPERATOR.match(text, after)
+    if operator is None:
+        return (
+            f"invalid key/value pair: no operator after {text[start:after].rstrip()!r} "
+            "(use ==, !=, =, +=, -= or :=)"
+        )
+    value_at = _SKIP_WHITESPACE.match(text, operator.end()).end()  # type: ignore[union-attr]
+    value = text[value_at:]
+    if value.startswith("'") or value.startswith("e'"):
+        return "invalid key/value pair (single quotes are not allowed)"
+    if not (value.startswith('"') or value.startswith('e"')):
+        shown = value.split(",")[0].strip() or "nothing"
+        return f"invalid key/value pair: the value of {key} must be in double quotes, not {shown}"
+    return f"invalid key/value pair: the value of {key} has no closing '\"'"
+
+
+# systemd's cunescape(): the escapes e"..." understands, and the ones it refuses.
+_SIMPLE_ESCAPES = {
+    "a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11,
+    "\\": 92, '"': 34, "'": 39, "s": 32,
+}  # fmt: skip
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_OCT_DIGITS = frozenset("01234567")
+
+
+def _cunescape(body: str) -> tuple[str | None, str]:
+    """(value, "") or (None, why). Escapes give bytes, so e"\\xc3\\xa9" is "é" as in a file."""
+    if "\\" not in body:
+        return body, ""
+    out = bytearray()
+    i = 0
+    while True:
+        j = body.find("\\", i)
+        if j < 0:
+            out += _to_bytes(body[i:])
+            break
+        out += _to_bytes(body[i:j])
+        escape = body[j + 1 : j + 2]
+        if escape in _SIMPLE_ESCAPES:
+            out.append(_SIMPLE_ESCAPES[escape])
+            i = j + 2
+            continue
+        code, length, why = _numeric_escape(body, j)
+        if code is None:
+            return None, why
+        if escape in ("x", "0", "1", "2", "3", "4", "5", "6", "7"):
+            out.append(code)  # one raw byte
+        else:
+            out += chr(code).encode("utf-8", "surrogatepass")
+        i = j + length
+    return out.decode("utf-8", "surrogateescape"), ""
+
+
+def _numeric_escape(body: str, j: int) -> tuple[int | None, int, str]:
+    """(code, length of the escape, "") or (None, 0, why) for \\xHH \\uHHHH \\UHHHHHHHH \\OOO."""
+    escape = body[j + 1 : j + 2]
+    if escape == "x":
+        digits, length, allowed = body[j + 2 : j + 4], 4, _HEX_DIGITS
+    elif escape == "u":
+        digits, length, allowed = body[j + 2 : j + 6], 6, _HEX_DIGITS
+    elif escape == "U":
+        digits, length, allowed = body[j + 2 : j + 10], 10, _HEX_DIGITS
+    elif escape in _OCT_DIGITS:
+        digits, length, allowed = body[j + 1 : j + 4], 4, _OCT_DIGITS
+    else:
+        return None, 0, f"unknown escape '\\{escape}'"
+    shown = body[j : j + length]
+    if len(digits) != length - 1 - (escape not in _OCT_DIGITS) or not set(digits) <= allowed:
+        return None, 0, f"malformed escape '{shown}'"
+    code = int(digits, 8 if escape in _OCT_DIGITS else 16)
+    if code == 0:
+        return None, 0, f"'{shown}' (udev refuses NUL)"
+    if escape in _OCT_DIGITS and code > 255:
+        return None, 0, f"'{shown}' (octal escapes stop at \\377)"
+    if escape == "U" and not _valid_unichar(code):
+        return None, 0, f"'{shown}' (not a valid character)"
+    return code, length, ""
+
+
+def _valid_unichar(code: int) -> bool:
+    """systemd unichar_is_valid(), which udev applies to \\U but not to \\u."""
+    return (
+        code < 0x110000
+        and (code & 0xFFFFF800) != 0xD800
+        and not 0xFDD0 <= code <= 0xFDEF
+        and (code & 0xFFFE) != 0xFFFE
+    )
+
+
+# --- building the values fast --------------------------------------------------------------
+# A frozen dataclass sets each field through object.__setattr__, which made building Token
+# and Rule a third of the parse time. Filling __dict__ directly gives equal objects; the
+# check below falls back to the constructors if the model ever stops allowing it.
+
+_new = object.__new__
+
+
+def _fast_token(key: str, attr: str | None, op: str, value: str, column: int) -> Token:
+    token = _new(Token)
+    fields = token.__dict__
+    fields["key"] = key
+    fields["attr"] = attr
+    fields["op"] = op
+    fields["value"] = value
+    fields["column"] = column
+    return token
+
+
+def _fast_rule(
+    line: int,
+    end_line: int,
+    text: str,
+    tokens: tuple[Token, ...],
+    problem: str | None,
+    canonical: str,
+    warnings: tuple[str, ...],
+) -> Rule:
+    rule = _new(Rule)
+    fields = rule.__dict__
+    fields["line"] = line
+    fields["end_line"] = end_line
+    fields["text"] = text
+    fields["tokens"] = tokens
+    fields["problem"] = problem
+    fields["canonical"] = canonical
+    fields["warnings"] = warnings
+    return rule
+
+
+def _fast_is_faithful() -> bool:
+    try:
+        token = ("K", "a", "==", "v", 1)
+        rule = (1, 2, "t", (Token(*token),), None, "c", ("w",))
+        return (
+            _fast_token(*token) == Token(*token)
+            and _fast_rule(*rule) == Rule(*rule)
+            and len(fields(Token)) == 5
+            and len(fields(Rule)) == 7
+        )
+    except (AttributeError, TypeError):  # slots, or fields that changed
+        return False
+
+
+_token: Callable[[str, str | None, str, str, int], Token] = Token
+_rule: Callable[..., Rule] = Rule
+if _fast_is_faithful():
+    _token = _fast_token
+    _rule = _fast_rule
