@@ -1,0 +1,54 @@
+"""Desired state: what the policies ask of the host, as plain values (no pydantic)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from checker.rules import Rule
+
+
+@dataclass(frozen=True)
+class DesiredRules:
+    """One rules entry of a policy, after `for_each` expansion."""
+
+    policy: str
+    entry: str  # key path of the entry in its policy, with the item: "rules[0][sdb]"
+    file: str  # absolute host path of the rules file
+    ensure: str  # block | lines | file | absent
+    content: str  # the rules text with {{ item }} replaced, ending in a newline
+    rules: tuple[Rule, ...]  # content as udev reads it (every rule valid)
+    policy_path: str  # the policy file, for messages
+    policy_line: int | None
+
+
+@dataclass(frozen=True)
+class DeviceRef:
+    """How a symlink entry names its device."""
+
+    by: str  # node | serial | wwn | path | kernel
+    value: str  # a /dev path for node, else the identity's value
+
+    def describe(self) -> str:
+        return self.value if self.by == "node" else f"{self.by} {self.value}"
+
+
+@dataclass(frozen=True)
+class DesiredSymlink:
+    policy: str
+    entry: str  # "symlinks[0][sdb]"
+    link: str  # absolute path under /dev
+    device: DeviceRef
+    required: bool
+    policy_path: str
+    policy_line: int | None
+
+
+@dataclass(frozen=True)
+class DesiredPolicy:
+    name: str
+    path: str  # the policy file
+    description: str | None
+    rules: tuple[DesiredRules, ...]
+    symlinks: tuple[DesiredSymlink, ...]
+    reload: bool
+    trigger: bool

@@ -1,0 +1,175 @@
+"""From validated policies to desired state: `for_each` expansion and rule checks.
+
+This is where a policy's rules are read as udev would read them: a rule that udev would
+drop, or that our block markers would confuse, is refused here, before anything on the
+host is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from checker.desired import DesiredPolicy, DesiredRules, DesiredSymlink, DeviceRef
+from checker.errors import PolicyError, PolicyErrors
+from checker.markers import is_marker_line
+from checker.policy.loader import KeyPath, LoadedPolicy, format_key_path
+from checker.policy.model import PLACEHOLDER, RulesEntry, SymlinkEntry
+from checker.rules import parse_rules
+
+
+def substitute(text: str, item: str | None) -> str:
+    return text if item is None else PLACEHOLDER.sub(lambda _: item, text)
+
+
+def _error(loaded: LoadedPolicy, key_path: KeyPath, message: str, line: int | None = None) -> PolicyError:
+    mark = loaded.source.mark(key_path)
+    column = mark.column if mark and line is None else None
+    return PolicyError(loaded.source.path, line if line is not None else (mark.line if mark else None),
+                       column, f"at '{format_key_path(key_path)}': {message}")
+
+
+def _entry_texts(entry: RulesEntry | SymlinkEntry) -> list[str]:
+    if isinstance(entry, RulesEntry):
+        return [entry.file, entry.content]
+    texts = [entry.link, entry.target or ""]
+    if entry.device is not None:
+        texts += [v for v in entry.device.model_dump().values() if v]
+    return texts
+
+
+def _items(loaded: LoadedPolicy, key_path: KeyPath, entry: RulesEntry | SymlinkEntry,
+           errors: list[PolicyError]) -> list[str | None]:
+    uses_item = any(PLACEHOLDER.search(text) for text in _entry_texts(entry))
+    if entry.for_each is None:
+        if uses_item:
+            errors.append(_error(loaded, key_path, "uses {{ item }} but has no for_each list"))
+        return [None]
+    if not uses_item:
+        errors.append(_error(loaded, key_path + ("for_each",),
+                             "for_each is given but {{ item }} appears nowhere in this entry"))
+    return [str(item) for item in entry.for_each]
+
+
+def _entry_name(key_path: KeyPath, item: str | None) -> str:
+    return format_key_path(key_path) + (f"[{item}]" if item is not None else "")
+
+
+def _expand_rules(loaded: LoadedPolicy, index: int, entry: RulesEntry,
+                  errors: list[PolicyError]) -> list[DesiredRules]:
+    key_path: KeyPath = ("rules", index)
+    content_path = key_path + ("content",)
+    desired = []
+    for item in _items(loaded, key_path, entry, errors):
+        content = substitute(entry.content, item)
+        if content and not content.endswith("\n"):
+            content += "\n"
+        parsed = parse_rules(content)
+        where = f" (for item {item})" if item is not None else ""
+        for number, line in enumerate(parsed.lines):
+            if is_marker_line(line):
+                errors.append(_error(loaded, content_path,
+                                     f"content holds a udev-drift marker line{where}: {line.strip()!r}",
+                                     loaded.source.content_line(content_path, number)))
+        for rule in parsed.rules:
+            if rule.problem:
+                errors.append(_error(loaded, content_path,
+                                     f"udev would drop this rule{where}: {rule.problem}",
+                                     loaded.source.content_line(content_path, rule.line - 1)))
+        if not parsed.rules and entry.ensure != "file":
+            errors.append(_error(loaded, content_path, "expected at least one udev rule"))
+        mark = loaded.source.mark(key_path)
+        desired.append(DesiredRules(
+            policy=loaded.policy.name, entry=_entry_name(key_path, item),
+            file=substitute(entry.file, item), ensure=entry.ensure, content=content,
+            rules=parsed.rules, policy_path=loaded.source.path,
+            policy_line=mark.line if mark else None,
+        ))
+    return desired
+
+
+def _device_ref(entry: SymlinkEntry, item: str | None) -> DeviceRef:
+    if entry.target is not None:
+        return DeviceRef("node", substitute(entry.target, item))
+    assert entry.device is not None  # the model guarantees one of the two
+    for by in ("serial", "wwn", "path", "kernel"):
+        value = getattr(entry.device, by)
+        if value:
+            return DeviceRef(by, substitute(value, item))
+    raise AssertionError("device identity without a value")
+
+
+def _expand_symlinks(loaded: LoadedPolicy, index: int, entry: SymlinkEntry,
+                     errors: list[PolicyError]) -> list[DesiredSymlink]:
+    key_path: KeyPath = ("symlinks", index)
+    mark = loaded.source.mark(key_path)
+    return [
+        DesiredSymlink(
+            policy=loaded.policy.name, entry=_entry_name(key_path, item),
+            link=substitute(entry.link, item), device=_device_ref(entry, item),
+            required=entry.required, policy_path=loaded.source.path,
+            policy_line=mark.line if mark else None,
+        )
+        for item in _items(loaded, key_path, entry, errors)
+    ]
+
+
+def expand_policy(loaded: LoadedPolicy) -> DesiredPolicy:
+    """Expand one policy; raises PolicyError/PolicyErrors listing every problem found."""
+    errors: list[PolicyError] = []
+    rules: list[DesiredRules] = []
+    symlinks: list[DesiredSymlink] = []
+    policy = loaded.policy
+    for index, rules_entry in enumerate(policy.rules):
+        rules.extend(_expand_rules(loaded, index, rules_entry, errors))
+    for index, symlink_entry in enumerate(policy.symlinks):
+        symlinks.extend(_expand_symlinks(loaded, index, symlink_entry, errors))
+    links: dict[str, str] = {}
+    for symlink in symlinks:
+        if symlink.link in links:
+            errors.append(PolicyError(symlink.policy_path, symlink.policy_line, None,
+                                      f"at '{symlink.entry}': link {symlink.link} is already "
+                                      f"given by {links[symlink.link]}"))
+        links.setdefault(symlink.link, symlink.entry)
+    if errors:
+        raise errors[0] if len(errors) == 1 else PolicyErrors(errors)
+    return DesiredPolicy(
+        name=policy.name, path=loaded.source.path, description=policy.description,
+        rules=tuple(rules), symlinks=tuple(symlinks),
+        reload=policy.apply.reload, trigger=policy.apply.trigger,
+    )
+
+
+def check_conflicts(policies: Sequence[DesiredPolicy]) -> None:
+    """Refuse policies that contradict each other: nothing could ever satisfy both."""
+    errors: list[PolicyError] = []
+    owners: dict[str, DesiredRules] = {}
+    present: dict[tuple[str, str], DesiredRules] = {}
+    for policy in policies:
+        for entry in policy.rules:
+            if entry.ensure == "file":
+                owner = owners.setdefault(entry.file, entry)
+                if owner.policy != entry.policy:
+                    errors.append(PolicyError(
+                        entry.policy_path, entry.policy_line, None,
+                        f"at '{entry.entry}': {entry.file} is already owned whole "
+                        f"(ensure: file) by policy {owner.policy}"))
+            if entry.ensure != "absent":
+                for rule in entry.rules:
+                    present.setdefault((entry.file, rule.canonical), entry)
+    for policy in policies:
+        for entry in policy.rules:
+            if entry.file in owners and entry.ensure != "file" and owners[entry.file].policy != entry.policy:
+                errors.append(PolicyError(
+                    entry.policy_path, entry.policy_line, None,
+                    f"at '{entry.entry}': {entry.file} is owned whole (ensure: file) by "
+                    f"policy {owners[entry.file].policy}; no other policy may change it"))
+            if entry.ensure == "absent":
+                for rule in entry.rules:
+                    other = present.get((entry.file, rule.canonical))
+                    if other is not None:
+                        errors.append(PolicyError(
+                            entry.policy_path, entry.policy_line, None,
+                            f"at '{entry.entry}': ensures absent a rule that "
+                            f"{other.policy} {other.entry} ensures present in {entry.file}"))
+    if errors:
+        raise errors[0] if len(errors) == 1 else PolicyErrors(errors)

@@ -1,0 +1,281 @@
+"""Reading policy files: YAML with line numbers, validated by the pydantic models.
+
+Every error becomes a PolicyError naming the file, line, column and key path
+(`rules[0].ensure`) with what was expected. Nothing else happens before all policies
+have loaded: a bad policy refuses the whole run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Union
+
+import yaml
+from pydantic import ValidationError
+
+from checker.errors import PolicyError, PolicyErrors, UsageError
+from checker.policy.model import Policy
+
+MAX_POLICY_BYTES = 1024 * 1024
+POLICY_SUFFIXES = (".yaml", ".yml")
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+KeyPath = tuple[Union[str, int], ...]
+
+
+@dataclass(frozen=True)
+class Mark:
+    line: int  # 1-based
+    column: int  # 1-based
+
+
+@dataclass(frozen=True)
+class PolicySource:
+    """Where a policy came from, and where each of its keys and values stand in the file."""
+
+    path: str
+    values: dict[KeyPath, Mark]
+    keys: dict[KeyPath, Mark]
+    block_scalars: dict[KeyPath, bool]  # True where the value is a `|` or `>` block
+
+    def mark(self, key_path: KeyPath, *, key: bool = False) -> Mark | None:
+        """The closest known position for a key path (walking up to its parents)."""
+        table = self.keys if key else self.values
+        path = tuple(key_path)
+        while path:
+            if path in table:
+                return table[path]
+            if path in self.values:
+                return self.values[path]
+            path = path[:-1]
+        return self.values.get(())
+
+    def content_line(self, key_path: KeyPath, offset: int) -> int | None:
+        """The file line of line `offset` (0-based) inside a multi-line string value."""
+        mark = self.values.get(tuple(key_path))
+        if mark is None:
+            return None
+        # A block scalar's text starts on the line after its `|` indicator.
+        start = mark.line + 1 if self.block_scalars.get(tuple(key_path)) else mark.line
+        return start + offset
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    policy: Policy
+    source: PolicySource
+
+
+def format_key_path(key_path: KeyPath) -> str:
+    text = ""
+    for part in key_path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "(top level)"
+
+
+def _index_nodes(
+    node: yaml.Node,
+    path: KeyPath,
+    source_path: str,
+    values: dict[KeyPath, Mark],
+    keys: dict[KeyPath, Mark],
+    blocks: dict[KeyPath, bool],
+) -> None:
+    values[path] = Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.ScalarNode):
+        blocks[path] = node.style in ("|", ">")
+    elif isinstance(node, yaml.SequenceNode):
+        for index, child in enumerate(node.value):
+            _index_nodes(child, path + (index,), source_path, values, keys, blocks)
+    elif isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            mark = Mark(key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise PolicyError(
+                    source_path, mark.line, mark.column,
+                    f"at '{format_key_path(path)}': expected a plain key, got a collection",
+                )
+            name = str(key_node.value)
+            if name in seen:
+                raise PolicyError(
+                    source_path, mark.line, mark.column,
+                    f"at '{format_key_path(path + (name,))}': key given twice",
+                )
+            seen.add(name)
+            keys[path + (name,)] = mark
+            _index_nodes(value_node, path + (name,), source_path, values, keys, blocks)
+
+
+def parse_yaml(text: str, path: str) -> tuple[Any, PolicySource]:
+    """YAML text to plain data and a source map; YAML errors become PolicyError."""
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                raise PolicyError(path, 1, 1, "the file is empty: expected a policy (version: 1, name, rules/symlinks)")
+            values: dict[KeyPath, Mark] = {}
+            keys: dict[KeyPath, Mark] = {}
+            blocks: dict[KeyPath, bool] = {}
+            _index_nodes(node, (), path, values, keys, blocks)
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        problem = error.problem or error.context or "invalid YAML"
+        if error.context and error.problem:
+            problem = f"{error.context}, {error.problem}"
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise PolicyError(path, line, column, f"invalid YAML: {problem}") from None
+    except yaml.YAMLError as error:
+        raise PolicyError(path, None, None, f"invalid YAML: {error}") from None
+    return data, PolicySource(path, values, keys, blocks)
+
+
+def _describe(value: Any) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
+             list: "a list", dict: "a mapping", type(None): "nothing (null)"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _describe_input(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, (str, int, float)):
+        return f"{_describe(value)} {repr(value)[:60]}"
+    return _describe(value)
+
+
+def _message(error: dict[str, Any], model_fields: list[str]) -> str:
+    kind = error["type"]
+    loc = tuple(error["loc"])
+    if kind == "missing":
+        return f"required key '{loc[-1]}' is missing"
+    if kind == "extra_forbidden":
+        allowed = ", ".join(model_fields)
+        return f"unknown key '{loc[-1]}' (expected one of: {allowed})"
+    message = str(error["msg"])
+    if message.startswith("Value error, "):
+        return message[len("Value error, "):]
+    if kind.endswith("_type") or kind == "literal_error":
+        return f"{message[0].lower()}{message[1:]}, got {_describe_input(error.get('input'))}"
+    return message[0].lower() + message[1:]
+
+
+def _allowed_keys(loc: KeyPath) -> list[str]:
+    """The keys allowed in the mapping that holds loc[-1], for 'unknown key' messages."""
+    from checker.policy import model
+
+    owner: Any = model.Policy
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = owner.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = str(field.annotation)
+        for candidate in (model.RulesEntry, model.SymlinkEntry, model.DeviceIdentity,
+                          model.ApplySettings):
+            if candidate.__name__ in annotation:
+                owner = candidate
+                break
+    return list(owner.model_fields)
+
+
+def _strip_union_loc(loc: tuple[Any, ...]) -> KeyPath:
+    # pydantic adds the union member it tried ("str", "int") to the location: not a key.
+    return tuple(part for part in loc if not (isinstance(part, str) and part in ("str", "int")))
+
+
+def validate_data(data: Any, source: PolicySource) -> Policy:
+    if not isinstance(data, dict):
+        raise PolicyError(source.path, 1, 1,
+                          f"expected a mapping with version, name, rules, symlinks; got {_describe(data)}")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            loc = _strip_union_loc(tuple(item["loc"]))
+            is_key_problem = item["type"] == "extra_forbidden"
+            mark = source.mark(loc, key=is_key_problem)
+            text = f"at '{format_key_path(loc)}': {_message(item, _allowed_keys(loc))}"
+            problems.append(PolicyError(source.path, mark.line if mark else None,
+                                        mark.column if mark else None, text))
+        raise (problems[0] if len(problems) == 1 else PolicyErrors(problems)) from None
+
+
+def read_policy_text(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_POLICY_BYTES + 1)
+    except IsADirectoryError:
+        raise PolicyError(path, None, None, "expected a policy file, found a directory") from None
+    except OSError as error:
+        raise PolicyError(path, None, None, f"cannot read: {error.strerror}") from None
+    if len(raw) > MAX_POLICY_BYTES:
+        raise PolicyError(path, None, None,
+                          f"larger than {MAX_POLICY_BYTES // 1024} KiB: not a policy file")
+    if b"\0" in raw:
+        raise PolicyError(path, None, None, "binary file (holds NUL bytes): expected YAML text")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise PolicyError(path, line, None, "not valid UTF-8 text") from None
+
+
+def load_policy_file(path: str) -> LoadedPolicy:
+    text = read_policy_text(path)
+    data, source = parse_yaml(text, path)
+    return LoadedPolicy(validate_data(data, source), source)
+
+
+def policy_files(paths: list[str]) -> list[str]:
+    """The policy files named by the arguments: files as given, directories' *.yaml/*.yml."""
+    files: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            try:
+                names = sorted(os.listdir(path))
+            except OSError as error:
+                raise UsageError(f"{path}: cannot list the policy directory: {error.strerror}") from None
+            found = [os.path.join(path, n) for n in names
+                     if n.endswith(POLICY_SUFFIXES) and not n.startswith(".")]
+            if not found:
+                raise UsageError(f"{path}: no policy files (*.yaml, *.yml) in this directory")
+            files.extend(found)
+        elif os.path.exists(path):
+            files.append(path)
+        else:
+            raise UsageError(f"{path}: no such policy file or directory")
+    return files
+
+
+def load_policies(paths: list[str]) -> list[LoadedPolicy]:
+    """Load and validate every policy; names must be unique across them."""
+    loaded: list[LoadedPolicy] = []
+    errors: list[PolicyError] = []
+    for path in policy_files(paths):
+        try:
+            loaded.append(load_policy_file(path))
+        except PolicyErrors as many:
+            errors.extend(many.errors)
+        except PolicyError as one:
+            errors.append(one)
+    seen: dict[str, str] = {}
+    for item in loaded:
+        name = item.policy.name
+        if name in seen:
+            mark = item.source.mark(("name",))
+            errors.append(PolicyError(
+                item.source.path, mark.line if mark else None, mark.column if mark else None,
+                f"at 'name': policy name {name!r} is already used by {seen[name]}"))
+        seen.setdefault(name, item.source.path)
+    if errors:
+        raise errors[0] if len(errors) == 1 else PolicyErrors(errors)
+    return loaded
