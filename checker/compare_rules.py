@@ -1,0 +1,253 @@
+"""Comparing the rules a policy wants with the rules files as udev reads them.
+
+Pure: takes observed files and desired entries, returns findings. Rules are compared by
+their canonical form, so whitespace, commas, continuations and the order of match keys
+never make drift, while a changed key, operator or value, or a rule udev would drop, does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from difflib import SequenceMatcher
+
+from checker.blocks import scan_markers, unmarked_run
+from checker.desired import DesiredPolicy, DesiredRules
+from checker.diffs import unified_diff
+from checker.edits import Edit, ensure_absent, ensure_block, ensure_file, ensure_lines
+from checker.findings import Finding
+from checker.observe_files import ObservedRulesFile, RulesFiles
+from checker.rules import Rule
+from checker.textlines import split_keepends
+
+LOOKS_LIKE = 0.8  # similarity above which a file's rule is named as "probably meant"
+
+
+def _entry_names(entries: Sequence[DesiredRules]) -> str:
+    names: list[str] = []
+    for entry in entries:
+        base = entry.entry.split("]")[0] + "]"
+        if base not in names:
+            names.append(base)
+    return ", ".join(names)
+
+
+def _lines_text(numbers: Sequence[int]) -> str:
+    shown = ", ".join(str(n) for n in numbers[:8])
+    return ("line " if len(numbers) == 1 else "lines ") + shown + (" ..." if len(numbers) > 8 else "")
+
+
+def _dropped_details(rules: Sequence[Rule]) -> list[str]:
+    return [f"line {rule.line}: udev drops this rule: {rule.problem}" for rule in rules if rule.problem]
+
+
+class NearMisses:
+    """Finds the rule in a file that was probably meant to be a wanted one: the same rule
+    that udev drops, or a close one. Indexed once per file, so each question costs about
+    the few rules that share the wanted rule's rarest match, not the whole file."""
+
+    def __init__(self, observed: ObservedRulesFile) -> None:
+        self.dropped: dict[str, Rule] = {}
+        self.by_token: dict[tuple[str, str | None, str, str], list[Rule]] = {}
+        for rule in observed.parsed.rules:
+            if rule.problem:
+                self.dropped.setdefault(rule.canonical, rule)
+            for token in rule.tokens:
+                if token.is_match:
+                    self.by_token.setdefault((token.key, token.attr, token.op, token.value), []).append(rule)
+
+    def hint(self, wanted: Rule) -> str | None:
+        same = self.dropped.get(wanted.canonical)
+        if same is not None:
+            return f"line {same.line} holds this rule, but udev drops it: {same.problem}"
+        postings = [self.by_token.get((t.key, t.attr, t.op, t.value), [])
+                    for t in wanted.tokens if t.is_match]
+        postings = [p for p in postings if p]
+        if not postings:
+            return None
+        matcher = SequenceMatcher(None, "", wanted.text)
+        best: tuple[float, Rule] | None = None
+        for rule in min(postings, key=len):
+            matcher.set_seq1(rule.text)
+            if matcher.real_quick_ratio() < LOOKS_LIKE or matcher.quick_ratio() < LOOKS_LIKE:
+                continue
+            ratio = matcher.ratio()
+            if ratio >= LOOKS_LIKE and (best is None or ratio > best[0]):
+                best = (ratio, rule)
+        if best is None:
+            return None
+        rule = best[1]
+        if rule.problem:
+            return f"line {rule.line} is close to it, but udev drops it: {rule.problem}"
+        return f"line {rule.line} is close to it but differs"
+
+
+def _apply_visibility(finding: Finding, observed: ObservedRulesFile) -> Finding:
+    """Shadowing and masking: the file's text may be right, udev still ignores it."""
+    if observed.masked_by:
+        reason = (f"{observed.masked_by} links to /dev/null, so udev reads no file of this name")
+    elif observed.shadowed_by:
+        reason = (f"udev reads {observed.shadowed_by} instead: a file of the same name "
+                  "in a directory it reads first")
+    else:
+        return finding
+    if finding.drift:
+        finding.details.insert(0, f"{finding.status}: {finding.message}")
+    finding.status = "masked" if observed.masked_by else "shadowed"
+    finding.message = reason
+    finding.drift = True
+    return finding
+
+
+def _with_diff(finding: Finding, observed: ObservedRulesFile, edit: Edit) -> Finding:
+    if not finding.drift or observed.kind not in ("file", "missing"):
+        return finding
+    new_text = edit(observed.text)
+    if new_text != observed.text:
+        finding.diff = unified_diff(observed.path, observed.text, new_text)
+        finding.edit = edit
+    return finding
+
+
+def _unusable(observed: ObservedRulesFile) -> tuple[str, str] | None:
+    if observed.kind == "masked":
+        return "masked", "the file is a link to /dev/null: udev reads no file of this name"
+    if observed.kind == "not-a-file":
+        return "not-a-file", "expected a regular file, found something else at this path"
+    return None
+
+
+def check_block(policy: str, entries: Sequence[DesiredRules], observed: ObservedRulesFile) -> Finding:
+    content = "".join(entry.content for entry in entries)
+    desired = tuple(rule for entry in entries for rule in entry.rules)
+    finding = Finding(policy, "rule", observed.path, f"{observed.path} block",
+                      _entry_names(entries), "ok", False,
+                      f"managed block present ({len(desired)} rules)")
+    unusable = _unusable(observed)
+    if unusable:
+        finding.status, finding.message = unusable
+        finding.drift = True
+        return _apply_visibility(finding, observed)
+    lines = split_keepends(observed.text)
+    scan = scan_markers(lines, policy)
+    if not observed.exists:
+        finding.status, finding.message = "missing", "the rules file is missing"
+    elif scan.intact:
+        begin, end = scan.spans[0]
+        inside = [r for r in observed.parsed.rules if begin < r.line - 1 < end]
+        if [r.canonical for r in inside] != [r.canonical for r in desired] or any(r.problem for r in inside):
+            finding.status, finding.message = "changed", f"managed block at lines {begin + 1}-{end + 1} differs from the policy"
+            finding.details.extend(_dropped_details(inside))
+        else:
+            finding.message = f"managed block at lines {begin + 1}-{end + 1} as the policy wants"
+    elif scan.absent:
+        run = unmarked_run(lines, observed.parsed, desired)
+        if run:
+            finding.status = "damaged"
+            finding.message = (f"block markers missing: its rules stand unmarked at lines "
+                               f"{run[0] + 1}-{run[1] + 1}")
+        else:
+            finding.status, finding.message = "missing", "managed block missing"
+            near = NearMisses(observed)
+            for rule in desired:
+                hint = near.hint(rule)
+                if hint:
+                    finding.details.append(hint)
+    elif len(scan.spans) > 1 and not scan.lone_begins and not scan.lone_ends:
+        starts = [begin + 1 for begin, _ in scan.spans]
+        finding.status, finding.message = "duplicated", f"managed block found {len(starts)} times, at {_lines_text(starts)}"
+    else:
+        problems = [f"BEGIN at line {b + 1} has no END" for b in scan.lone_begins]
+        problems += [f"END at line {e + 1} has no BEGIN" for e in scan.lone_ends]
+        if scan.spans:
+            problems.append(f"{len(scan.spans)} intact block(s) beside them")
+        finding.status, finding.message = "damaged", "block markers damaged: " + "; ".join(problems)
+    finding.drift = finding.status != "ok"
+    _with_diff(finding, observed, ensure_block(policy, content, desired))
+    return _apply_visibility(finding, observed)
+
+
+def check_owned_file(policy: str, entries: Sequence[DesiredRules], observed: ObservedRulesFile) -> Finding:
+    content = "".join(entry.content for entry in entries)
+    desired = tuple(rule for entry in entries for rule in entry.rules)
+    finding = Finding(policy, "rule", observed.path, observed.path, _entry_names(entries),
+                      "ok", False, f"file as the policy wants ({len(desired)} rules)")
+    unusable = _unusable(observed)
+    if unusable:
+        finding.status, finding.message = unusable
+    elif not observed.exists:
+        finding.status, finding.message = "missing", "the rules file is missing"
+    else:
+        rules = observed.parsed.rules
+        if [r.canonical for r in rules] != [r.canonical for r in desired] or any(r.problem for r in rules):
+            finding.status, finding.message = "changed", "the file's rules differ from the policy"
+            finding.details.extend(_dropped_details(rules))
+    finding.drift = finding.status != "ok"
+    _with_diff(finding, observed, ensure_file(content))
+    return _apply_visibility(finding, observed)
+
+
+def check_lines(entry: DesiredRules, observed: ObservedRulesFile) -> Finding:
+    finding = Finding(entry.policy, "rule", observed.path, f"{observed.path} {entry.entry}",
+                      entry.entry, "ok", False, f"all {len(entry.rules)} rules present")
+    unusable = _unusable(observed)
+    if unusable:
+        finding.status, finding.message = unusable
+    elif not observed.exists:
+        finding.status, finding.message = "missing", "the rules file is missing"
+    else:
+        have = {r.canonical for r in observed.parsed.rules if not r.problem}
+        missing = [rule for rule in entry.rules if rule.canonical not in have]
+        if missing:
+            finding.status = "missing"
+            finding.message = f"{len(missing)} of {len(entry.rules)} rules missing"
+            near = NearMisses(observed)
+            for rule in missing:
+                hint = near.hint(rule)
+                finding.details.append(f"missing: {rule.text.strip()}" + (f" ({hint})" if hint else ""))
+    finding.drift = finding.status != "ok"
+    _with_diff(finding, observed, ensure_lines(entry.content, entry.rules))
+    return _apply_visibility(finding, observed)
+
+
+def check_absent(entry: DesiredRules, observed: ObservedRulesFile) -> Finding:
+    finding = Finding(entry.policy, "rule", observed.path, f"{observed.path} {entry.entry}",
+                      entry.entry, "ok", False, "none of the unwanted rules present")
+    if observed.kind != "file" or observed.masked_by or observed.shadowed_by:
+        # udev does not read this file: its rules cannot act, whatever it holds.
+        if observed.kind != "missing":
+            finding.message = "udev does not read this file, so its rules cannot act"
+        return finding
+    unwanted = {rule.canonical for rule in entry.rules}
+    present = [r for r in observed.parsed.rules if not r.problem and r.canonical in unwanted]
+    if present:
+        finding.status, finding.drift = "unexpected", True
+        finding.message = (f"{len(present)} unwanted rule{'s' if len(present) > 1 else ''} "
+                           f"present at {_lines_text([r.line for r in present])}")
+        _with_diff(finding, observed, ensure_absent(entry.rules))
+    return finding
+
+
+def check_policy_rules(policy: DesiredPolicy, files: RulesFiles) -> list[Finding]:
+    """One finding per managed item: a block or owned file per file, else per entry."""
+    grouped: dict[tuple[str, str], list[DesiredRules]] = {}
+    order: list[tuple[str, str] | DesiredRules] = []
+    for entry in policy.rules:
+        if entry.ensure in ("block", "file"):
+            key = (entry.ensure, entry.file)
+            if key not in grouped:
+                grouped[key] = []
+                order.append(key)
+            grouped[key].append(entry)
+        else:
+            order.append(entry)
+    findings: list[Finding] = []
+    for item in order:
+        if isinstance(item, DesiredRules):
+            observed = files.get(item.file)
+            check = check_lines if item.ensure == "lines" else check_absent
+            findings.append(check(item, observed))
+        else:
+            ensure, path = item
+            check_group = check_block if ensure == "block" else check_owned_file
+            findings.append(check_group(policy.name, grouped[item], files.get(path)))
+    return findings

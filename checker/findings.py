@@ -1,0 +1,104 @@
+"""What a check finds: one Finding per managed item, and the report of a whole run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from checker.edits import Edit
+
+
+@dataclass
+class Finding:
+    policy: str
+    kind: str  # "rule" or "symlink"
+    path: str  # the rules file or the link, as a host path
+    item: str  # names the item for people and metric labels: "<file> block", a link path
+    entry: str  # where the policy asks for it: "rules[0]", "symlinks[1][sdc]"
+    status: str  # "ok", or a short word for what is wrong
+    drift: bool
+    message: str
+    details: list[str] = field(default_factory=list)  # further lines for people
+    diff: str | None = None  # unified diff of the file now -> as the policy wants it
+    edit: Edit | None = None  # how a repair would change the file's text
+    device: str | None = None  # symlinks: the device node found (host path)
+    was: str | None = None  # after a repair: the status before it
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "kind": self.kind, "path": self.path, "status": self.status,
+            "message": self.message, "drift": self.drift, "item": self.item,
+            "entry": self.entry,
+        }
+        if self.details:
+            data["details"] = list(self.details)
+        if self.diff is not None:
+            data["diff"] = self.diff
+        if self.was is not None:
+            data["was"] = self.was
+        return data
+
+
+@dataclass
+class PolicyReport:
+    name: str
+    path: str
+    findings: list[Finding]
+
+    @property
+    def compliant(self) -> bool:
+        return not any(finding.drift for finding in self.findings)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.path, "compliant": self.compliant,
+                "findings": [finding.to_json() for finding in self.findings]}
+
+
+@dataclass
+class Action:
+    """Something a repair did, or would do on a dry run."""
+
+    action: str  # "write", "link", "run", "refuse"
+    path: str | None = None
+    detail: str = ""  # the backup's path, the link's target, the reason refused
+    command: list[str] | None = None
+    diff: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"action": self.action}
+        for key in ("path", "command", "diff"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        if self.detail:
+            data["detail"] = self.detail
+        return data
+
+
+@dataclass
+class Report:
+    policies: list[PolicyReport]
+    repaired: bool = False
+    root: str = "/"
+    mode: str = "check"  # "check", "repair" or "dry-run"
+    actions: list[Action] = field(default_factory=list)
+
+    @property
+    def dry_run(self) -> bool:
+        return self.mode == "dry-run"
+
+    @property
+    def compliant(self) -> bool:
+        return all(policy.compliant for policy in self.policies)
+
+    @property
+    def drifted(self) -> list[Finding]:
+        return [f for policy in self.policies for f in policy.findings if f.drift]
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "compliant": self.compliant, "repaired": self.repaired, "root": self.root,
+            "policies": [policy.to_json() for policy in self.policies]}
+        if self.mode != "check":
+            data["dry_run"] = self.dry_run
+            data["actions"] = [action.to_json() for action in self.actions]
+        return data

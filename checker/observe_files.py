@@ -1,0 +1,120 @@
+"""Observing rules files: their text as udev reads it, and whether udev reads them at all.
+
+udev reads `*.rules` from several directories, sorted together by name; for one name the
+file in the first directory wins and a link to /dev/null masks the name. A managed file
+that a same-named file shadows, or that a mask hides, is drift however right its text is.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as stat_module
+from dataclasses import dataclass
+
+from checker.errors import HostReadError
+from checker.host import Host
+from checker.rules import RulesText, parse_rules
+
+# Highest priority first (udev(7), systemd 252).
+UDEV_RULES_DIRS = (
+    "/etc/udev/rules.d",
+    "/run/udev/rules.d",
+    "/usr/local/lib/udev/rules.d",
+    "/usr/lib/udev/rules.d",
+    "/lib/udev/rules.d",
+)
+MAX_RULES_FILE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ObservedRulesFile:
+    path: str  # host path
+    exists: bool
+    kind: str  # "file", "missing", "masked" (a link to /dev/null), "not-a-file"
+    text: str  # decoded with surrogateescape, so any byte survives a round trip
+    parsed: RulesText
+    stat: os.stat_result | None
+    shadowed_by: str | None  # a same-named file in a directory udev reads first
+    masked_by: str | None  # a same-named link to /dev/null that hides this name
+
+
+def _rules_dir_of(path: str) -> str | None:
+    directory = os.path.dirname(path)
+    return directory if directory in UDEV_RULES_DIRS else None
+
+
+def _is_dev_null(host: Host, path: str) -> bool:
+    return host.readlink(path) == "/dev/null"
+
+
+def _same_dir(host: Host, a: str, b: str) -> bool:
+    """True when two rules directories are one (/lib -> usr/lib on merged-/usr hosts)."""
+    return host.resolve(a) == host.resolve(b)
+
+
+def _read(host: Host, path: str) -> bytes:
+    real = host.path(path)
+    try:
+        with open(real, "rb") as handle:
+            data = handle.read(MAX_RULES_FILE_BYTES + 1)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        hint = " (run as root, or fix the file's permissions)" if error.errno == errno.EACCES else ""
+        raise HostReadError(f"{path}: cannot read the rules file: {reason}{hint}") from None
+    if len(data) > MAX_RULES_FILE_BYTES:
+        raise HostReadError(
+            f"{path}: larger than {MAX_RULES_FILE_BYTES // (1024 * 1024)} MiB; "
+            "refusing to read it as a rules file")
+    return data
+
+
+class RulesFiles:
+    """Reads each rules file once per run, however many policies name it."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self._cache: dict[str, ObservedRulesFile] = {}
+
+    def get(self, path: str) -> ObservedRulesFile:
+        if path not in self._cache:
+            self._cache[path] = self._observe(path)
+        return self._cache[path]
+
+    def forget(self, path: str) -> None:
+        self._cache.pop(path, None)
+
+    def _shadowing(self, path: str) -> tuple[str | None, str | None]:
+        directory = _rules_dir_of(path)
+        if directory is None:
+            return None, None
+        name = os.path.basename(path)
+        for higher in UDEV_RULES_DIRS[: UDEV_RULES_DIRS.index(directory)]:
+            if _same_dir(self.host, higher, directory):
+                continue
+            candidate = f"{higher}/{name}"
+            if self.host.lstat(candidate) is None:
+                continue
+            if _is_dev_null(self.host, candidate):
+                return None, candidate
+            return candidate, None
+        return None, None
+
+    def _observe(self, path: str) -> ObservedRulesFile:
+        shadowed_by, masked_by = self._shadowing(path)
+        st = self.host.lstat(path)
+        empty = parse_rules("")
+        if st is None:
+            return ObservedRulesFile(path, False, "missing", "", empty, None, shadowed_by, masked_by)
+        if stat_module.S_ISLNK(st.st_mode) and _is_dev_null(self.host, path):
+            return ObservedRulesFile(path, True, "masked", "", empty, st, shadowed_by, path)
+        target = self.host.stat_resolved(path)
+        if target is None:
+            # A dangling link: udev finds no file there.
+            return ObservedRulesFile(path, False, "missing", "", empty, st, shadowed_by, masked_by)
+        if not stat_module.S_ISREG(target.st_mode):
+            return ObservedRulesFile(path, True, "not-a-file", "", empty, st, shadowed_by, masked_by)
+        resolved = self.host.resolve(path) or path
+        text = _read(self.host, resolved).decode("utf-8", "surrogateescape")
+        return ObservedRulesFile(path, True, "file", text, parse_rules(text), st,
+                                 shadowed_by, masked_by)

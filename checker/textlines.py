@@ -1,0 +1,36 @@
+"""Physical lines as udev splits them (\\n, \\r\\n, \\r or NUL), keeping each line's ending,
+so that an edit changes only the lines it means to and leaves CRLF files CRLF."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+_LINE = re.compile(r"[^\r\n\0]*(?:\r\n|\r|\n|\0)|[^\r\n\0]+\Z")
+
+
+def split_keepends(text: str) -> list[str]:
+    return _LINE.findall(text)
+
+
+def strip_ending(line: str) -> str:
+    return line.rstrip("\r\n\0")
+
+
+def line_ending(lines: list[str]) -> str:
+    """The ending most lines use ("\\n" for an empty file), for the lines we add."""
+    counts = Counter(line[len(strip_ending(line)):] for line in lines)
+    counts.pop("", None)
+    counts.pop("\0", None)
+    return counts.most_common(1)[0][0] if counts else "\n"
+
+
+def with_ending(lines: list[str], ending: str) -> list[str]:
+    return [strip_ending(line) + ending for line in lines]
+
+
+def terminate_last(lines: list[str], ending: str) -> list[str]:
+    """Give the last line an ending before lines are added after it."""
+    if lines and strip_ending(lines[-1]) == lines[-1]:
+        return lines[:-1] + [lines[-1] + ending]
+    return lines
