@@ -1,0 +1,111 @@
+"""One run: policies to desired state, the host observed, compared, repaired, reported."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from checker.compare_links import DeviceFinder, check_policy_symlinks
+from checker.compare_rules import check_policy_rules
+from checker.desired import DesiredPolicy
+from checker.errors import PolicyError, PolicyErrors
+from checker.explain import FINGERPRINTS, explain, fingerprints_of
+from checker.findings import PolicyReport, Report
+from checker.host import Host
+from checker.observe_files import RulesFiles
+from checker.policy.expand import check_conflicts, expand_policy
+from checker.policy.loader import load_policies
+from checker.repair import apply_plan, describe_plan, plan_repair
+from checker.state import StateDir
+from checker.udevadm import Udevadm
+
+
+def load_desired(paths: Sequence[str]) -> list[DesiredPolicy]:
+    """Load, validate and expand every policy, or raise with every problem found.
+
+    Nothing on the host is read before this has succeeded for all of them.
+    """
+    errors: list[PolicyError] = []
+    desired: list[DesiredPolicy] = []
+    for loaded in load_policies(list(paths)):
+        try:
+            desired.append(expand_policy(loaded))
+        except PolicyErrors as many:
+            errors.extend(many.errors)
+        except PolicyError as one:
+            errors.append(one)
+    if errors:
+        raise errors[0] if len(errors) == 1 else PolicyErrors(errors)
+    check_conflicts(desired)
+    return desired
+
+
+def check(policies: Sequence[DesiredPolicy], host: Host, state: StateDir | None = None,
+          files: RulesFiles | None = None) -> Report:
+    """Compare the host with the policies. Reads only; `state` adds why files drifted."""
+    files = files or RulesFiles(host)
+    devices = DeviceFinder(host)
+    reports = [
+        PolicyReport(policy.name, policy.path,
+                     check_policy_rules(policy, files) + check_policy_symlinks(policy, host, devices))
+        for policy in policies
+    ]
+    report = Report(reports, root=host.root)
+    if state is not None and report.drifted:
+        known: dict[str, Any] = state.read_json(FINGERPRINTS)
+        for finding in report.drifted:
+            if finding.kind == "rule":
+                wanted = _wanted_rules(policies, finding.policy, finding.path)
+                notes = explain(files.get(finding.path), wanted, known.get(finding.path), host)
+                finding.details[:0] = notes
+    return report
+
+
+def _wanted_rules(policies: Sequence[DesiredPolicy], name: str, path: str) -> set[str]:
+    return {rule.canonical for policy in policies if policy.name == name
+            for entry in policy.rules if entry.file == path and entry.ensure != "absent"
+            for rule in entry.rules}
+
+
+def _managed_files(policies: Sequence[DesiredPolicy]) -> list[str]:
+    return sorted({entry.file for policy in policies for entry in policy.rules})
+
+
+def repair(policies: Sequence[DesiredPolicy], host: Host, state: StateDir,
+           udevadm: Udevadm | None) -> Report:
+    """Repair every drift it safely can, then check again. The caller holds the lock."""
+    files = RulesFiles(host)
+    before = check(policies, host, state, files)
+    plan = plan_repair(policies, before, files, host)
+    actions = apply_plan(plan, host, state, udevadm)
+    host.forget()
+    after_files = RulesFiles(host)
+    after = check(policies, host, None, after_files)
+    previous = {(f.policy, f.item): f for f in before.drifted}
+    for finding in (f for p in after.policies for f in p.findings):
+        old = previous.get((finding.policy, finding.item))
+        if old is not None:
+            finding.was = old.status
+            if finding.drift:
+                finding.details[:0] = old.details
+    after.actions = actions
+    after.mode = "repair"
+    after.repaired = any(action.action in ("write", "link") for action in actions)
+    # Remember the managed files as they are now right, to explain a later drift.
+    kept = {f.path for p in after.policies for f in p.findings if f.kind == "rule" and not f.drift}
+    known = state.read_json(FINGERPRINTS)
+    known.update(fingerprints_of([after_files.get(path) for path in _managed_files(policies)
+                                  if path in kept]))
+    state.write_json(FINGERPRINTS, known)
+    return after
+
+
+def dry_run(policies: Sequence[DesiredPolicy], host: Host, state: StateDir,
+            udevadm: Udevadm | None) -> Report:
+    """What a repair would do, changing nothing."""
+    files = RulesFiles(host)
+    report = check(policies, host, state, files)
+    plan = plan_repair(policies, report, files, host)
+    report.actions = describe_plan(plan, udevadm)
+    report.mode = "dry-run"
+    return report

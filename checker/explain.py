@@ -1,0 +1,116 @@
+"""Why a managed file drifted, when it can be known.
+
+After each repair run the state directory keeps a fingerprint of every managed rules
+file that was right. When one drifts later, the fingerprint tells a replaced file (a new
+inode: a package update or an editor that writes a new file) from one edited in place;
+files a package manager leaves beside it (.rpmsave, .dpkg-old, ...) are named, saying
+whether they still hold the policy's rules; and the owning package is asked of rpm or
+dpkg where they exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+from datetime import datetime, timezone
+from typing import Any
+
+from checker.host import Host
+from checker.observe_files import ObservedRulesFile
+from checker.rules import parse_rules
+
+log = logging.getLogger("udev-drift")
+
+FINGERPRINTS = "fingerprints.json"
+PACKAGE_LEFTOVERS = (".rpmsave", ".rpmnew", ".rpmorig", ".dpkg-old", ".dpkg-dist", ".dpkg-new",
+                     ".dpkg-bak", ".ucf-old", ".ucf-dist")
+OWNER_QUERY_TIMEOUT = 5.0
+
+
+def fingerprint(observed: ObservedRulesFile) -> dict[str, Any] | None:
+    if observed.kind != "file" or observed.stat is None:
+        return None
+    return {
+        "inode": observed.stat.st_ino, "device": observed.stat.st_dev,
+        "mtime": observed.stat.st_mtime, "size": len(observed.text),
+        "sha256": hashlib.sha256(observed.text.encode("utf-8", "surrogateescape")).hexdigest(),
+    }
+
+
+def _when(mtime: float) -> str:
+    return datetime.fromtimestamp(mtime, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _history(observed: ObservedRulesFile, known: dict[str, Any] | None) -> str | None:
+    if known is None:
+        return None
+    if observed.kind == "missing" or observed.stat is None:
+        return "the file was deleted after the last good run"
+    now = fingerprint(observed)
+    if now is None or now["sha256"] == known.get("sha256"):
+        return None
+    if (now["inode"], now["device"]) != (known.get("inode"), known.get("device")):
+        return f"the file was replaced on {_when(now['mtime'])} (new inode)"
+    return f"the file was edited in place on {_when(now['mtime'])}"
+
+
+def _leftovers(host: Host, observed: ObservedRulesFile, wanted: set[str]) -> list[str]:
+    notes = []
+    directory, name = os.path.split(observed.path)
+    for suffix in PACKAGE_LEFTOVERS:
+        sibling = f"{directory}/{name}{suffix}"
+        try:
+            with open(host.path(sibling), "rb") as handle:
+                text = handle.read(8 * 1024 * 1024).decode("utf-8", "surrogateescape")
+        except OSError:
+            continue
+        held = wanted & {rule.canonical for rule in parse_rules(text).rules if not rule.problem}
+        if held:
+            notes.append(f"{name}{suffix} beside it still holds {len(held)} of the policy's "
+                         f"{len(wanted)} rules: a package update replaced the file")
+        else:
+            notes.append(f"{name}{suffix} beside it was left by a package update")
+    return notes
+
+
+def _owner(host: Host, path: str) -> str | None:
+    if host.is_tree:
+        return None
+    for tool, args in (("rpm", ["-qf", "--queryformat", "%{NAME}-%{VERSION}-%{RELEASE}"]),
+                       ("dpkg", ["-S"])):
+        binary = shutil.which(tool)
+        if binary is None:
+            continue
+        try:
+            done = subprocess.run([binary, *args, path], capture_output=True, text=True,
+                                  timeout=OWNER_QUERY_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0 and done.stdout.strip():
+            owner = done.stdout.strip().splitlines()[0]
+            return owner.split(":")[0] if tool == "dpkg" else owner
+    return None
+
+
+def explain(observed: ObservedRulesFile, wanted: set[str], known: dict[str, Any] | None,
+            host: Host) -> list[str]:
+    """Sentences on why this file drifted, most telling first. `wanted` holds the
+    canonical rules the policy wants present in it."""
+    notes = []
+    history = _history(observed, known)
+    if history:
+        notes.append(history)
+    notes.extend(_leftovers(host, observed, wanted))
+    owner = _owner(host, observed.path)
+    if owner:
+        notes.append(f"the file belongs to the package {owner}")
+    return notes
+
+
+def fingerprints_of(observed_files: list[ObservedRulesFile]) -> dict[str, Any]:
+    """{path: fingerprint} of the files given that exist as regular files."""
+    prints = {observed.path: fingerprint(observed) for observed in observed_files}
+    return {path: value for path, value in prints.items() if value is not None}

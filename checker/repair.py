@@ -1,0 +1,250 @@
+"""Repair: plan the changes that bring the host back to its policies, then make them.
+
+`plan_repair` is pure: from the findings of a check it decides the new text of each
+drifted rules file (composing every policy's edits for that file), the links to make in
+a --root tree, the udevadm calls, and what it must refuse to touch, with the reason.
+`apply_plan` is the only code that changes the host.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as stat_module
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from checker.atomic import WriteError, temp_name, write_atomic
+from checker.desired import DesiredPolicy
+from checker.diffs import unified_diff
+from checker.edits import compose
+from checker.findings import Action, Finding, Report
+from checker.host import Host
+from checker.observe_files import RulesFiles
+from checker.rules import parse_rules
+from checker.state import StateDir
+from checker.udevadm import SETTLE_TIMEOUT, Udevadm
+
+# Why a drifted item is left for a person, by status.
+REFUSALS = {
+    "masked": "udev ignores this name because of a link to /dev/null; remove that link by "
+              "hand if the mask is not wanted",
+    "shadowed": "udev reads a same-named file in a directory it reads first; move that file "
+                "away, or point the policy at it",
+    "not-a-file": "something other than a regular file stands at this path; move it away",
+    "not-a-link": "something other than a link stands where the link should be; move it away",
+    "absent": "the device is not present; plug it in (or make the entry required: false)",
+}
+
+
+@dataclass
+class FileChange:
+    path: str  # host path of the rules file
+    old: str
+    new: str
+    policies: list[str]
+
+    @property
+    def diff(self) -> str:
+        return unified_diff(self.path, self.old, self.new)
+
+
+@dataclass
+class LinkChange:
+    link: str  # host path
+    target: str  # relative, as udev makes them: ../../sdb
+
+
+@dataclass
+class Plan:
+    files: list[FileChange] = field(default_factory=list)
+    links: list[LinkChange] = field(default_factory=list)
+    commands: list[list[str]] = field(default_factory=list)
+    refusals: list[tuple[Finding, str]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.files or self.links or self.commands)
+
+
+def _trigger_args(policies: Sequence[DesiredPolicy], names: set[str], changed: set[str],
+                  drifted: set[str]) -> list[str] | None:
+    """`udevadm trigger` for the devices the policies name, not the whole machine.
+
+    Devices come from the links that drifted and from the KERNEL== matches of the rules of
+    the policies whose files changed. A rule without a KERNEL match could apply to any
+    block device, so then the block subsystem is triggered.
+
+    The action is "add" when the policy's rules act only on add events (as the XenServer
+    rules do): a "change" event would not run them, and udev then removes the links those
+    rules made (seen with the real udevd: the link disappears).
+    """
+    sysnames = set(names)
+    whole_block = False
+    action = "change"
+    for policy in policies:
+        if not policy.trigger or policy.name not in changed | drifted:
+            continue
+        for entry in policy.rules:
+            if entry.ensure == "absent":
+                continue
+            for rule in entry.rules:
+                if any(t.key == "ACTION" and t.op == "==" and t.value == "add" for t in rule.tokens):
+                    action = "add"
+                if policy.name not in changed:
+                    continue
+                kernels = [t.value for t in rule.tokens if t.key == "KERNEL" and t.op == "=="]
+                if kernels:
+                    for value in kernels:
+                        sysnames.update(v for v in value.split("|") if v)
+                else:
+                    whole_block = True
+    if not sysnames and not whole_block:
+        return None
+    args = ["trigger", f"--action={action}"]
+    if whole_block:
+        args.append("--subsystem-match=block")
+    else:
+        args += [f"--sysname-match={name}" for name in sorted(sysnames)]
+    return args
+
+
+def plan_repair(policies: Sequence[DesiredPolicy], report: Report, files: RulesFiles,
+                host: Host) -> Plan:
+    plan = Plan()
+    by_file: dict[str, list[Finding]] = {}
+    trigger_names: set[str] = set()
+    for finding in report.drifted:
+        if finding.kind == "rule":
+            if finding.edit is None:
+                plan.refusals.append((finding, REFUSALS.get(finding.status, "no safe repair known")))
+            else:
+                by_file.setdefault(finding.path, []).append(finding)
+        elif finding.status in ("missing", "dangling", "wrong-target") and finding.device:
+            if host.is_tree:
+                target = os.path.relpath(finding.device, os.path.dirname(finding.path))
+                plan.links.append(LinkChange(finding.path, target))
+            else:
+                # On a live host links are udev's to make: a trigger makes them again.
+                trigger_names.add(os.path.basename(finding.device))
+        else:
+            plan.refusals.append((finding, REFUSALS.get(finding.status, "no safe repair known")))
+    changed_policies: set[str] = set()
+    for path, findings in by_file.items():
+        old = files.get(path).text
+        new = compose(f.edit for f in findings if f.edit)(old)
+        if new != old:
+            plan.files.append(FileChange(path, old, new, sorted({f.policy for f in findings})))
+            changed_policies.update(f.policy for f in findings)
+    if not host.is_tree:
+        if plan.files and any(p.reload for p in policies if p.name in changed_policies):
+            plan.commands.append(["control", "--reload"])
+        drifted = {finding.policy for finding in report.drifted}
+        trigger = _trigger_args(policies, trigger_names, changed_policies, drifted)
+        if trigger:
+            plan.commands.append(trigger)
+            plan.commands.append(["settle", f"--timeout={SETTLE_TIMEOUT}"])
+    return plan
+
+
+def validate_candidate(change: FileChange, udevadm: Udevadm | None) -> str | None:
+    """Why the new text must not be written, or None when it may."""
+    before = {rule.text for rule in parse_rules(change.old).rules if rule.problem}
+    for rule in parse_rules(change.new).rules:
+        if rule.problem and rule.text not in before:
+            return f"the new text has a rule udev would drop (line {rule.line}: {rule.problem})"
+    if udevadm is not None and udevadm.has_verify():
+        with tempfile.TemporaryDirectory(prefix="udev-drift-verify-") as scratch:
+            candidate = os.path.join(scratch, os.path.basename(change.path))
+            with open(candidate, "w", encoding="utf-8", errors="surrogateescape") as handle:
+                handle.write(change.new)
+            complaint = udevadm.verify(candidate)
+            if complaint:
+                return f"udevadm verify rejects the new text: {complaint}"
+    return None
+
+
+def _read_bytes(host: Host, path: str) -> bytes | None:
+    try:
+        with open(host.path(path), "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def _write_file(change: FileChange, host: Host, state: StateDir, udevadm: Udevadm | None) -> Action:
+    refused = validate_candidate(change, udevadm)
+    if refused:
+        return Action("refuse", change.path, refused)
+    resolved = host.resolve(change.path) or change.path
+    try:
+        current = _read_bytes(host, resolved)
+    except OSError as error:
+        raise WriteError(f"{change.path}: cannot read it again before writing: {error.strerror}") from None
+    old_bytes = change.old.encode("utf-8", "surrogateescape")
+    if (current or b"") != old_bytes:
+        return Action("refuse", change.path,
+                      "the file changed while this run was looking at it; run again")
+    backup = state.backup(change.path, current) if current is not None else ""
+    directory = os.path.dirname(host.path(resolved))
+    if not os.path.isdir(directory):
+        try:
+            os.makedirs(directory, mode=0o755)
+        except OSError as error:
+            raise WriteError(f"{os.path.dirname(change.path)}: cannot create: {error.strerror}") from None
+    write_atomic(host.path(resolved), change.new.encode("utf-8", "surrogateescape"))
+    detail = f"backup {backup}" if backup else "new file"
+    return Action("write", change.path, detail, diff=change.diff)
+
+
+def _make_link(change: LinkChange, host: Host) -> Action:
+    """Make the link in a --root tree as udev would: relative, replacing a wrong link."""
+    real = host.path(change.link)
+    directory, name = os.path.split(real)
+    try:
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        existing = host.lstat(change.link)
+        if existing is not None and not stat_module.S_ISLNK(existing.st_mode):
+            return Action("refuse", change.link, REFUSALS["not-a-link"])
+        temp = os.path.join(directory, temp_name(name))
+        os.symlink(change.target, temp)
+        try:
+            os.rename(temp, real)
+        except OSError:
+            os.unlink(temp)
+            raise
+    except OSError as error:
+        raise WriteError(f"{change.link}: cannot make the link: {error.strerror}") from None
+    return Action("link", change.link, change.target)
+
+
+def apply_plan(plan: Plan, host: Host, state: StateDir, udevadm: Udevadm | None) -> list[Action]:
+    actions: list[Action] = [Action("refuse", f.path, reason) for f, reason in plan.refusals]
+    wrote = False
+    for change in plan.files:
+        action = _write_file(change, host, state, udevadm)
+        wrote = wrote or action.action == "write"
+        actions.append(action)
+    actions.extend(_make_link(link, host) for link in plan.links)
+    if udevadm is not None:
+        for args in plan.commands:
+            if args[:2] == ["control", "--reload"] and not wrote:
+                continue
+            udevadm.run(args)
+            actions.append(Action("run", command=udevadm.command(*args)))
+    return actions
+
+
+def describe_plan(plan: Plan, udevadm: Udevadm | None) -> list[Action]:
+    """What apply_plan would do, for --dry-run: nothing is written or run."""
+    actions: list[Action] = [Action("refuse", f.path, reason) for f, reason in plan.refusals]
+    for change in plan.files:
+        refused = validate_candidate(change, None)
+        if refused:
+            actions.append(Action("refuse", change.path, refused))
+        else:
+            actions.append(Action("write", change.path, "a backup is kept first", diff=change.diff))
+    actions.extend(Action("link", link.link, link.target) for link in plan.links)
+    if udevadm is not None:
+        actions.extend(Action("run", command=udevadm.command(*args)) for args in plan.commands)
+    return actions
