@@ -42,31 +42,45 @@ def _dropped_details(rules: Sequence[Rule]) -> list[str]:
 
 class NearMisses:
     """Finds the rule in a file that was probably meant to be a wanted one: the same rule
-    that udev drops, or a close one. Indexed once per file, so each question costs about
-    the few rules that share the wanted rule's rarest match, not the whole file."""
+    that udev drops, or (with `fuzzy`) a close one. The token index is built on the first
+    fuzzy question, and each question looks at no more than MAX_CANDIDATES rules that
+    share the wanted rule's rarest match: hints must not cost what the check costs."""
 
-    def __init__(self, observed: ObservedRulesFile) -> None:
+    MAX_CANDIDATES = 200
+
+    def __init__(self, observed: ObservedRulesFile, fuzzy: bool = True) -> None:
+        self.observed = observed
+        self.fuzzy = fuzzy
         self.dropped: dict[str, Rule] = {}
-        self.by_token: dict[tuple[str, str | None, str, str], list[Rule]] = {}
         for rule in observed.parsed.rules:
             if rule.problem:
                 self.dropped.setdefault(rule.canonical, rule)
-            for token in rule.tokens:
-                if token.is_match:
-                    self.by_token.setdefault((token.key, token.attr, token.op, token.value), []).append(rule)
+        self._by_token: dict[tuple[str, str | None, str, str], list[Rule]] | None = None
+
+    def _index(self) -> dict[tuple[str, str | None, str, str], list[Rule]]:
+        if self._by_token is None:
+            self._by_token = {}
+            for rule in self.observed.parsed.rules:
+                for token in rule.tokens:
+                    if token.is_match:
+                        key = (token.key, token.attr, token.op, token.value)
+                        self._by_token.setdefault(key, []).append(rule)
+        return self._by_token
 
     def hint(self, wanted: Rule) -> str | None:
         same = self.dropped.get(wanted.canonical)
         if same is not None:
             return f"line {same.line} holds this rule, but udev drops it: {same.problem}"
-        postings = [self.by_token.get((t.key, t.attr, t.op, t.value), [])
-                    for t in wanted.tokens if t.is_match]
+        if not self.fuzzy:
+            return None
+        index = self._index()
+        postings = [index.get((t.key, t.attr, t.op, t.value), []) for t in wanted.tokens if t.is_match]
         postings = [p for p in postings if p]
         if not postings:
             return None
         matcher = SequenceMatcher(None, "", wanted.text)
         best: tuple[float, Rule] | None = None
-        for rule in min(postings, key=len):
+        for rule in min(postings, key=len)[: self.MAX_CANDIDATES]:
             matcher.set_seq1(rule.text)
             if matcher.real_quick_ratio() < LOOKS_LIKE or matcher.quick_ratio() < LOOKS_LIKE:
                 continue
@@ -147,7 +161,9 @@ def check_block(policy: str, entries: Sequence[DesiredRules], observed: Observed
                                f"{run[0] + 1}-{run[1] + 1}")
         else:
             finding.status, finding.message = "missing", "managed block missing"
-            near = NearMisses(observed)
+            # A missing block says enough; only the same rules in a form udev drops are
+            # worth naming here (a close rule is what `lines` entries need).
+            near = NearMisses(observed, fuzzy=False)
             for rule in desired:
                 hint = near.hint(rule)
                 if hint:
