@@ -99,9 +99,10 @@ def render(report: Report, sources: list[str], stream: IO[str], color: bool, qui
     paint = Painter(color)
     write = stream.write
     count = len(report.policies)
-    header = f"udev-drift {__version__} · {count} polic{'y' if count == 1 else 'ies'} · {', '.join(sources)}"
+    shown = [_short(source, report.root) for source in sources]
+    header = f"udev-drift {__version__} · {count} polic{'y' if count == 1 else 'ies'} · {', '.join(shown)}"
     if report.root != "/":
-        header += f" · root {report.root}"
+        header += f" · root {_short(report.root, '/')}"
     write(paint(BOLD, header) + "\n")
     shown_diffs: set[str] = set()
     for policy in report.policies:
@@ -132,6 +133,15 @@ def render(report: Report, sources: list[str], stream: IO[str], color: bool, qui
     if report.actions:
         _render_actions(report, paint, write)
     write("\n" + _summary(report, paint) + "\n")
+
+
+def _short(path: str, root: str) -> str:
+    """A path as a person would type it: a host path inside --root, else relative to the
+    working directory when that is shorter."""
+    if root != "/" and (path == root or path.startswith(root + os.sep)):
+        return "/" + os.path.relpath(path, root).lstrip(".")
+    relative = os.path.relpath(path) if os.path.isabs(path) else path
+    return relative if len(relative) < len(path) and not relative.startswith("../..") else path
 
 
 def _plural(count: int, word: str) -> str:

@@ -123,6 +123,14 @@ class TestExample:
         assert "+# BEGIN udev-drift xenserver-local-sata" in out
         assert "2 items drifted" in out
 
+    def test_the_readme_shows_the_examples_output_as_it_is(self) -> None:
+        readme = (REPO / "README.md").read_text()
+        command = "$ udev-drift check --root examples/xenserver-host\n"
+        shown = readme[readme.index(command) + len(command):]
+        shown = shown[: shown.index("```")]
+        process = run_process("check", "--root", "examples/xenserver-host", env={"NO_COLOR": "1"})
+        assert process.stdout == shown
+
     def test_the_example_policy_is_the_shipped_one(self) -> None:
         link = EXAMPLE / "etc/udev-drift/policies.d/xenserver-local-sata.yaml"
         assert link.resolve() == (REPO / "policies/xenserver-local-sata.yaml").resolve()
