@@ -14,17 +14,21 @@ from checker.findings import PolicyReport, Report
 from checker.host import Host
 from checker.observe_files import RulesFiles
 from checker.policy.expand import check_conflicts, expand_policy
-from checker.policy.loader import load_policies
+from checker.policy.loader import load_policies, policy_files
+from checker.policy.permissions import check_permissions
 from checker.repair import apply_plan, describe_plan, plan_repair
 from checker.state import StateDir
 from checker.udevadm import Udevadm
 
 
-def load_desired(paths: Sequence[str]) -> list[DesiredPolicy]:
+def load_desired(paths: Sequence[str], safe_permissions: bool = False) -> list[DesiredPolicy]:
     """Load, validate and expand every policy, or raise with every problem found.
 
-    Nothing on the host is read before this has succeeded for all of them.
+    With `safe_permissions` (a run as root), a policy that someone other than root could
+    have written is refused first. Nothing on the host is read before all this succeeded.
     """
+    if safe_permissions:
+        check_permissions(policy_files(list(paths)))
     errors: list[PolicyError] = []
     desired: list[DesiredPolicy] = []
     for loaded in load_policies(list(paths)):

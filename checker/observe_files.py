@@ -15,15 +15,8 @@ from dataclasses import dataclass
 from checker.errors import HostReadError
 from checker.host import Host
 from checker.rules import RulesText, parse_rules
+from checker.udev_paths import UDEV_RULES_DIRS
 
-# Highest priority first (udev(7), systemd 252).
-UDEV_RULES_DIRS = (
-    "/etc/udev/rules.d",
-    "/run/udev/rules.d",
-    "/usr/local/lib/udev/rules.d",
-    "/usr/lib/udev/rules.d",
-    "/lib/udev/rules.d",
-)
 MAX_RULES_FILE_BYTES = 64 * 1024 * 1024
 
 

@@ -173,6 +173,13 @@ def _read_bytes(host: Host, path: str) -> bytes | None:
 
 
 def _write_file(change: FileChange, host: Host, state: StateDir, udevadm: Udevadm | None) -> Action:
+    existing = host.lstat(change.path)
+    if existing is not None and stat_module.S_ISLNK(existing.st_mode):
+        # A link planted at a managed path could point anywhere (/etc/shadow): never follow
+        # it to write, whatever udev would read through it.
+        return Action("refuse", change.path,
+                      f"is a symbolic link to {host.readlink(change.path)}; not followed to write: "
+                      "replace it with a regular file, or point the policy at its target")
     refused = validate_candidate(change, udevadm)
     if refused:
         return Action("refuse", change.path, refused)

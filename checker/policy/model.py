@@ -13,6 +13,8 @@ from typing import List, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from checker.udev_paths import UDEV_RULES_DIRS
+
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 # The only placeholder; anything else between double braces is refused so that a typo
 # like {{ iten }} cannot silently reach a rules file.
@@ -98,6 +100,11 @@ class RulesEntry(_Strict):
         _check_absolute(value, "file")
         if not value.endswith(".rules"):
             raise ValueError(f"file must end in .rules (udev reads only *.rules), got {value!r}")
+        # A policy writes only where udev reads rules: it cannot be used to write files
+        # anywhere else as root.
+        if value.rsplit("/", 1)[0] not in UDEV_RULES_DIRS:
+            raise ValueError(f"file must be in one of udev's rules directories "
+                             f"({', '.join(UDEV_RULES_DIRS)}), got {value!r}")
         return value
 
     @field_validator("content")

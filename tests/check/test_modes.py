@@ -113,11 +113,11 @@ class TestSearchPath:
         status, [item] = findings(tree, udev_drift, policy("file", file="/lib/udev/rules.d/61-local-disks.rules"))
         assert status == 0, item
 
-    def test_a_file_outside_the_rules_directories_is_not_shadowed(self, tree: HostTree, udev_drift: Run) -> None:
-        tree.write("/srv/rules/61-local-disks.rules", RULE_A + RULE_B)
-        tree.write(LOCAL, "")
-        status, [item] = findings(tree, udev_drift, policy("file", file="/srv/rules/61-local-disks.rules"))
-        assert status == 0
+    def test_a_file_outside_udevs_rules_directories_is_refused(self, tree: HostTree, udev_drift: Run) -> None:
+        tree.policy(policy("file", file="/srv/rules/61-local-disks.rules"))
+        result = udev_drift("check", "--root", tree.root)
+        assert result.status == 2
+        assert "at 'rules[0].file': file must be in one of udev's rules directories" in result.err
 
     @pytest.mark.parametrize("ensure", ["lines", "file"])
     def test_a_directory_where_the_file_should_be_is_drift(self, tree: HostTree, udev_drift: Run, ensure: str) -> None:

@@ -228,3 +228,16 @@ def test_a_vendor_line_that_continues_at_the_end_does_not_swallow_the_added_rule
     result = udev_drift("check", "--root", tree.root, "--repair")
     assert result.status == 0, result.out
     assert tree.read(RULES).startswith(VENDOR + 'KERNEL=="sdz", \\\n\n')
+
+
+def test_a_link_planted_at_the_managed_path_is_never_followed_to_write(tree: HostTree, udev_drift: Run) -> None:
+    tree.policy(POLICY)
+    tree.write("/dev/sdb", "")
+    secret = tree.write("/etc/shadow", "root:$6$secret:19000:0:99999:7:::\n")
+    tree.link(RULES, "/etc/shadow")
+    result = udev_drift("check", "--root", tree.root, "--repair", "--format", "json")
+    assert result.status == 1
+    [refused] = [a for a in result.json()["actions"] if a["action"] == "refuse"]
+    assert refused["path"] == RULES and "is a symbolic link to /etc/shadow; not followed" in refused["detail"]
+    assert secret.read_text() == "root:$6$secret:19000:0:99999:7:::\n"
+    assert os.readlink(tree.path(RULES)) == "/etc/shadow"
