@@ -42,9 +42,14 @@ class PolicyErrors(UdevDriftError):
 
     exit_status = 2
 
+    SHOWN = 20  # a policy with a thousand broken entries needs its first few fixed first
+
     def __init__(self, errors: list[PolicyError]) -> None:
         self.errors = errors
-        super().__init__("\n".join(str(error) for error in errors))
+        lines = [str(error) for error in errors[: self.SHOWN]]
+        if len(errors) > self.SHOWN:
+            lines.append(f"... and {len(errors) - self.SHOWN} more problems")
+        super().__init__("\n".join(lines))
 
 
 class HostReadError(UdevDriftError):

@@ -97,7 +97,11 @@ def _paired(old: str, new: str, paint: Painter) -> list[str]:
 
 def render(report: Report, sources: list[str], stream: IO[str], color: bool, quiet: bool = False) -> None:
     paint = Painter(color)
-    write = stream.write
+
+    def write(text: str) -> None:
+        # A rules file's bytes that are not UTF-8 are shown as U+FFFD, not a crash.
+        stream.write(text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+
     count = len(report.policies)
     shown = [_short(source, report.root) for source in sources]
     header = f"udev-drift {__version__} · {count} polic{'y' if count == 1 else 'ies'} · {', '.join(shown)}"

@@ -18,6 +18,8 @@ from checker.errors import PolicyError, PolicyErrors, UsageError
 from checker.policy.model import Policy
 
 MAX_POLICY_BYTES = 1024 * 1024
+MAX_VALUES = 100_000  # a policy for thousands of disks stays far below
+MAX_DEPTH = 50
 POLICY_SUFFIXES = (".yaml", ".yml")
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -75,6 +77,32 @@ def format_key_path(key_path: KeyPath) -> str:
     return text or "(top level)"
 
 
+def _refuse_alias_bombs(root: yaml.Node, path: str) -> None:
+    """Aliases let a few lines stand for billions of values ("billion laughs"): count the
+    values the document stands for, each shared node once, and refuse too many."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node, depth: int) -> int:
+        if depth > MAX_DEPTH:
+            raise RecursionError
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        sizes[id(node)] = 1  # a node that contains itself counts once
+        if isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(child, depth + 1) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total = 1 + sum(size(k, depth + 1) + size(v, depth + 1) for k, v in node.value)
+        else:
+            total = 1
+        sizes[id(node)] = total
+        return total
+
+    if size(root, 0) > MAX_VALUES:
+        raise PolicyError(path, None, None, f"the YAML stands for more than {MAX_VALUES:,} values "
+                                            "(through aliases): not a policy")
+
+
 def _index_nodes(
     node: yaml.Node,
     path: KeyPath,
@@ -120,10 +148,14 @@ def parse_yaml(text: str, path: str) -> tuple[Any, PolicySource]:
             values: dict[KeyPath, Mark] = {}
             keys: dict[KeyPath, Mark] = {}
             blocks: dict[KeyPath, bool] = {}
+            _refuse_alias_bombs(node, path)
             _index_nodes(node, (), path, values, keys, blocks)
             data = loader.construct_document(node)
         finally:
             loader.dispose()
+    except RecursionError:
+        raise PolicyError(path, None, None,
+                          f"nested deeper than a policy ever is (more than {MAX_DEPTH} levels)") from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         problem = error.problem or error.context or "invalid YAML"

@@ -1,0 +1,252 @@
+"""The catalogue of bad input: each case gets exit 2 or 3 (or a warning where the run can
+honestly go on), one clear line naming what was wrong, no traceback, and every file as
+it was. Cases that need real mounts or a live udevadm are in tests/repair/test_faults.py
+and test_live_udevadm_faults below."""
+
+from __future__ import annotations
+
+import os
+import stat
+import textwrap
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from tests.conftest import HostTree, Result
+from tests.namespace import run_private
+
+Run = Callable[..., Result]
+RULES = "/etc/udev/rules.d/50-udev.rules"
+GOOD = """\
+version: 1
+name: xen
+rules:
+  - file: /etc/udev/rules.d/50-udev.rules
+    ensure: block
+    for_each: [sdb]
+    content: |
+      ACTION=="add", KERNEL=="{{ item }}", SYMLINK+="xapi/block/%k"
+symlinks:
+  - link: /dev/xapi/block/sdb
+    target: /dev/sdb
+"""
+OTHER = GOOD.replace("name: xen", "name: other")
+ANCHORS = "a: &a [" + ",".join(['"x"'] * 9) + "]\n" + "".join(
+    f"{n}: &{n} [" + ",".join([f"*{p}"] * 9) + "]\n" for p, n in zip("abcdef", "bcdefg"))
+
+# (case id, policy text or bytes, expected exit, text expected in the one line)
+POLICY_CASES = [
+    ("malformed-yaml", "version: 1\nname: [x\n", 2, "invalid YAML"),
+    ("tab-indentation", "version: 1\nrules:\n\t- file: x\n", 2, "invalid YAML"),
+    ("rules-wrong-type", "version: 1\nname: x\nrules: 7\n", 2, "at 'rules'"),
+    ("for-each-mapping", GOOD.replace("for_each: [sdb]", "for_each: {a: 1}"), 2, "at 'rules[0].for_each'"),
+    ("unknown-top-key", GOOD + "colour: blue\n", 2, "unknown key 'colour'"),
+    ("unknown-symlink-key", GOOD.replace("target: /dev/sdb", "target: /dev/sdb\n    mode: 0660"), 2, "unknown key 'mode'"),
+    ("empty-file", "", 2, "the file is empty"),
+    ("only-comments", "# nothing here\n", 2, "the file is empty"),
+    ("two-documents", GOOD + "---\n" + GOOD, 2, "invalid YAML"),
+    ("binary", b"version: 1\x00\x01\x02", 2, "binary file"),
+    ("not-utf8", b"version: 1\nname: caf\xe9\n", 2, "not valid UTF-8"),
+    ("huge", "# " + "x" * (1024 * 1024 + 10) + "\n", 2, "larger than 1024 KiB"),
+    ("version-2", GOOD.replace("version: 1", "version: 2"), 2, "at 'version'"),
+    ("bad-name", GOOD.replace("name: xen", "name: Xen Host"), 2, "at 'name'"),
+    ("duplicate-key", GOOD.replace("version: 1\n", "version: 1\nversion: 1\n"), 2, "key given twice"),
+    ("missing-content", GOOD.replace("    content: |\n      ACTION==\"add\", KERNEL==\"{{ item }}\", SYMLINK+=\"xapi/block/%k\"\n", ""), 2, "required key 'content'"),
+    ("single-quotes", GOOD.replace('SYMLINK+="xapi/block/%k"', "SYMLINK+='xapi'"), 2, "udev would drop this rule"),
+    ("trailing-comment", GOOD.replace('SYMLINK+="xapi/block/%k"', 'SYMLINK+="x" # note'), 2, "udev would drop this rule"),
+    ("unknown-udev-key", GOOD.replace('SYMLINK+=', 'SYMLYNK+='), 2, "udev would drop this rule"),
+    ("marker-in-content", GOOD.replace("      ACTION", "      # END udev-drift xen\n      ACTION"), 2, "marker line"),
+    ("unknown-placeholder", GOOD.replace("{{ item }}", "{{ disk }}"), 2, "unknown placeholder"),
+    ("item-without-for-each", GOOD.replace("    for_each: [sdb]\n", ""), 2, "no for_each"),
+    ("for-each-without-item", GOOD.replace("{{ item }}", "sdb"), 2, "appears nowhere"),
+    ("for-each-duplicates", GOOD.replace("[sdb]", "[sdb, sdb]"), 2, "more than once"),
+    ("for-each-empty", GOOD.replace("[sdb]", "[]"), 2, "at least one item"),
+    ("relative-file", GOOD.replace("file: /etc/udev", "file: etc/udev"), 2, "absolute path"),
+    ("dotdot-file", GOOD.replace("/etc/udev/rules.d/50", "/etc/udev/rules.d/../50"), 2, "'..'"),
+    ("nul-in-path", GOOD.replace("file: /etc/udev/rules.d/50-udev.rules", 'file: "/etc/udev/rules.d/50\\0.rules"'), 2, "NUL"),
+    ("not-rules-suffix", GOOD.replace("50-udev.rules", "50-udev.conf"), 2, "must end in .rules"),
+    ("outside-rules-dirs", GOOD.replace("/etc/udev/rules.d/50-udev.rules", "/etc/cron.d/x.rules"), 2, "rules directories"),
+    ("link-outside-dev", GOOD.replace("link: /dev/xapi", "link: /etc/xapi"), 2, "under /dev/"),
+    ("target-and-device", GOOD.replace("target: /dev/sdb", "target: /dev/sdb\n    device: {serial: X}"), 2, "exactly one of target or device"),
+    ("two-identities", GOOD.replace("target: /dev/sdb", "device: {serial: X, wwn: Y}"), 2, "exactly one of serial"),
+    ("same-link-twice", GOOD + "  - link: /dev/xapi/block/sdb\n    target: /dev/sdc\n", 2, "already given"),
+    ("alias-bomb", GOOD + ANCHORS, 2, "more than 100,000 values"),
+    ("deep-nesting", GOOD + "deep: " + "[" * 200 + "]" * 200 + "\n", 2, "nested deeper"),
+    ("no-entries", "version: 1\nname: x\n", 2, "at least one entry"),
+    ("top-level-list", "- a\n- b\n", 2, "expected a mapping"),
+]
+
+
+@pytest.mark.parametrize(("case", "policy", "status", "expected"), POLICY_CASES, ids=[c[0] for c in POLICY_CASES])
+def test_a_bad_policy_is_refused_in_one_line_and_nothing_changes(
+        tree: HostTree, udev_drift: Run, case: str, policy: str | bytes, status: int, expected: str) -> None:
+    path = tree.path("/etc/udev-drift/policies.d/bad.yaml")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(policy if isinstance(policy, bytes) else policy.encode())
+    tree.write(RULES, 'KERNEL=="x", GROUP="disk"\n')
+    before = tree.snapshot()
+    result = udev_drift("check", "--root", tree.root, "--repair")
+    assert result.status == status, result.err
+    assert "Traceback" not in result.err and result.out == ""
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.err
+    assert lines[0].startswith(f"udev-drift: {path}")
+    assert tree.snapshot() == before
+
+
+@pytest.mark.parametrize(("case", "second", "expected"), [
+    ("same-name", GOOD, "already used by"),
+    ("present-and-absent", OTHER.replace("ensure: block", "ensure: absent"), "ensures absent a rule"),
+    ("two-owners", GOOD.replace("ensure: block", "ensure: file").replace("name: xen", "name: a")
+     + "", "owned whole"),
+])
+def test_policies_that_contradict_each_other_are_refused(tree: HostTree, udev_drift: Run, case: str,
+                                                         second: str, expected: str) -> None:
+    first = GOOD if case != "two-owners" else GOOD.replace("ensure: block", "ensure: file").replace("name: xen", "name: b")
+    tree.policy(first, "a.yaml")
+    tree.policy(second, "b.yaml")
+    result = udev_drift("check", "--root", tree.root, "--repair")
+    assert result.status == 2 and expected in result.err and "Traceback" not in result.err
+
+
+def test_paths_that_do_not_exist_are_usage_errors(tree: HostTree, udev_drift: Run, tmp_path: Path) -> None:
+    missing = udev_drift("check", "--root", tree.root, tmp_path / "nope.yaml")
+    assert missing.status == 2 and missing.err == f"udev-drift: {tmp_path}/nope.yaml: no such policy file or directory\n"
+    (tmp_path / "empty").mkdir()
+    empty = udev_drift("check", "--root", tree.root, tmp_path / "empty")
+    assert empty.status == 2 and "no policy files" in empty.err
+
+
+# -- the host's side -------------------------------------------------------------------------
+
+@pytest.fixture
+def host(tree: HostTree) -> HostTree:
+    tree.policy(GOOD)
+    tree.write("/dev/sdb", "")
+    return tree
+
+
+def test_a_huge_rules_file_is_refused_with_exit_3(host: HostTree, udev_drift: Run) -> None:
+    path = host.path(RULES)
+    path.parent.mkdir(parents=True)
+    with open(path, "wb") as handle:
+        handle.truncate(65 * 1024 * 1024)
+    result = udev_drift("check", "--root", host.root, "--repair")
+    assert result.status == 3 and result.err.count("\n") == 1 and "larger than 64 MiB" in result.err
+    assert path.stat().st_size == 65 * 1024 * 1024
+
+
+def test_a_non_utf8_rules_file_is_repaired_byte_for_byte_outside_the_block(host: HostTree, udev_drift: Run) -> None:
+    vendor = b'# caf\xe9 \xff\xfe\nKERNEL=="x", GROUP="d\xe9sk"\n'
+    path = host.path(RULES)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(vendor)
+    report = udev_drift("check", "--root", host.root, "--format", "json")
+    diff = report.json()["policies"][0]["findings"][0]["diff"]
+    assert "# caf\udce9 \udcff\udcfe" in diff, "the JSON keeps the bytes, as \\udcXX escapes"
+    assert "�" in udev_drift("check", "--root", host.root, "--color", "never").out
+    assert udev_drift("check", "--root", host.root, "--repair").status == 0
+    assert path.read_bytes().startswith(vendor)
+
+
+def test_a_rules_file_with_nul_bytes_is_read_as_udev_reads_it(host: HostTree, udev_drift: Run) -> None:
+    path = host.path(RULES)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b'KERNEL=="x", GROUP="disk"\x00garbage\x00\x01\x02\n')
+    result = udev_drift("check", "--root", host.root, "--format", "json")
+    assert result.status == 1 and "Traceback" not in result.err
+
+
+def test_a_rule_line_longer_than_udev_reads_is_drift_with_the_reason(host: HostTree, udev_drift: Run) -> None:
+    long = 'ACTION=="add", KERNEL=="sdb", SYMLINK+="xapi/block/%k", ENV{X}="' + "y" * 17000 + '"\n'
+    host.write(RULES, "# BEGIN udev-drift xen\n" + long + "# END udev-drift xen\n")
+    result = udev_drift("check", "--root", host.root, "--format", "json")
+    [rule, _] = result.json()["policies"][0]["findings"]
+    assert result.status == 1 and rule["status"] == "changed"
+    assert any("16384" in detail or "16,384" in detail or "never reads" in detail for detail in rule["details"])
+
+
+def test_a_missing_rules_directory_is_created_by_a_repair(host: HostTree, udev_drift: Run) -> None:
+    assert udev_drift("check", "--root", host.root, "--repair").status == 0
+    assert stat.S_IMODE(host.path("/etc/udev/rules.d").stat().st_mode) == 0o755
+
+
+def test_a_fifo_where_the_rules_file_should_be_is_drift_and_never_opened(host: HostTree, udev_drift: Run) -> None:
+    path = host.path(RULES)
+    path.parent.mkdir(parents=True)
+    os.mkfifo(path)  # opening it would block the run forever
+    result = udev_drift("check", "--root", host.root, "--repair", "--format", "json")
+    assert result.status == 1
+    assert result.json()["policies"][0]["findings"][0]["status"] == "not-a-file"
+
+
+@pytest.mark.parametrize(("make", "status"), [
+    (lambda t: t.link("/dev/xapi/block/sdb", "../../nothing"), "dangling"),
+    (lambda t: t.write("/dev/xapi/block/sdb", "notes"), "not-a-link"),
+    (lambda t: t.path("/dev/xapi/block/sdb").mkdir(parents=True), "not-a-link"),
+])
+def test_wrong_things_where_a_link_should_be_are_named(host: HostTree, udev_drift: Run, make: Callable[[HostTree], object], status: str) -> None:
+    host.write(RULES, "# BEGIN udev-drift xen\n" + 'ACTION=="add", KERNEL=="sdb", SYMLINK+="xapi/block/%k"\n' + "# END udev-drift xen\n")
+    make(host)
+    result = udev_drift("check", "--root", host.root, "--format", "json")
+    assert result.status == 1
+    assert result.json()["policies"][0]["findings"][1]["status"] == status
+
+
+def test_a_corrupt_state_file_is_set_aside_with_a_warning(host: HostTree, udev_drift: Run) -> None:
+    state = host.path("/var/lib/udev-drift")
+    state.mkdir(parents=True)
+    (state / "fingerprints.json").write_text("{not json")
+    result = udev_drift("check", "--root", host.root, "--repair")
+    assert result.status == 0
+    assert "unreadable state" in result.err and "set aside" in result.err and "Traceback" not in result.err
+    assert any(p.name.startswith("fingerprints.json.corrupt-") for p in state.iterdir())
+
+
+def test_a_state_directory_that_cannot_be_made_is_exit_3(host: HostTree, udev_drift: Run) -> None:
+    host.write("/var/lib/udev-drift", "a file, not a directory\n")
+    before = host.snapshot()
+    result = udev_drift("check", "--root", host.root, "--repair")
+    assert result.status == 3 and result.err.count("\n") == 1 and "state directory" in result.err
+    assert host.snapshot() == before
+
+
+def test_a_lock_left_by_a_dead_run_does_not_block(host: HostTree, udev_drift: Run) -> None:
+    state = host.path("/var/lib/udev-drift")
+    state.mkdir(parents=True)
+    (state / "lock").write_text("999999\n")  # the pid of a run that died; no flock is held
+    assert udev_drift("check", "--root", host.root, "--repair", "--lock-timeout", "1").status == 0
+
+
+# -- udevadm missing, failing, hanging: on a "live" host in a private namespace ----------------
+
+def test_live_udevadm_faults(tmp_path: Path) -> None:
+    """Rules directories are bound over in a private mount namespace, so the live path runs
+    without touching the host; udevadm is replaced by missing, failing and hanging ones."""
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "policy").mkdir()
+    (tmp_path / "policy/p.yaml").write_text(GOOD.replace("symlinks:\n  - link: /dev/xapi/block/sdb\n    target: /dev/sdb\n", ""))
+    (tmp_path / "fail").write_text("#!/bin/sh\necho 'Failed to send reload request: Connection refused' >&2\nexit 1\n")
+    (tmp_path / "hang").write_text("#!/bin/sh\nexec sleep 60\n")
+    os.chmod(tmp_path / "fail", 0o755)
+    os.chmod(tmp_path / "hang", 0o755)
+    script = textwrap.dedent(f"""\
+        mount --bind {tmp_path}/rules /etc/udev/rules.d
+        for udevadm in {tmp_path}/missing {tmp_path}/fail {tmp_path}/hang; do
+            rm -f /etc/udev/rules.d/50-udev.rules
+            set +e
+            $UDEV_DRIFT check {tmp_path}/policy --repair --state-dir {tmp_path}/state \\
+                --udevadm $udevadm --udevadm-timeout 1 > /dev/null 2> {tmp_path}/err
+            status=$?
+            echo "$(basename $udevadm) exit $status lines $(wc -l < {tmp_path}/err): $(cat {tmp_path}/err)"
+            set -e
+        done
+    """)
+    done = run_private(script)
+    assert done.returncode == 0, done.stderr
+    results = dict(line.split(" ", 1) for line in done.stdout.splitlines())
+    assert results["missing"].startswith("exit 3 lines 1:") and "not found" in results["missing"]
+    assert results["fail"].startswith("exit 3 lines 1:") and "Connection refused" in results["fail"]
+    assert results["hang"].startswith("exit 3 lines 1:") and "no answer after 1 s" in results["hang"]
+    assert "Traceback" not in done.stdout
