@@ -51,10 +51,8 @@ def remove_stale_temps(dir_fd: int, name: str) -> None:
             continue
         pid = entry[len(prefix):].split(".", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(entry, dir_fd=dir_fd)
-            except OSError:
-                pass
 
 
 def _copy_xattrs(source_fd: int, target_fd: int) -> None:
@@ -112,10 +110,9 @@ def _original(dir_fd: int, path: str, name: str) -> int | None:
 
 def _write_in(dir_fd: int, path: str, name: str, data: bytes) -> None:
     original = _original(dir_fd, path, name)
-    try:
+    # Only tidying: the write itself will say what is wrong with the directory.
+    with contextlib.suppress(OSError):
         remove_stale_temps(dir_fd, name)
-    except OSError:
-        pass  # only tidying: the write itself will say what is wrong with the directory
     temp = temp_name(name)
     fd = -1
     try:

@@ -149,7 +149,8 @@ def check_block(policy: str, entries: Sequence[DesiredRules], observed: Observed
         begin, end = scan.spans[0]
         inside = [r for r in observed.parsed.rules if begin < r.line - 1 < end]
         if [r.canonical for r in inside] != [r.canonical for r in desired] or any(r.problem for r in inside):
-            finding.status, finding.message = "changed", f"managed block at lines {begin + 1}-{end + 1} differs from the policy"
+            finding.status = "changed"
+            finding.message = f"managed block at lines {begin + 1}-{end + 1} differs from the policy"
             finding.details.extend(_dropped_details(inside))
         else:
             finding.message = f"managed block at lines {begin + 1}-{end + 1} as the policy wants"
@@ -170,7 +171,8 @@ def check_block(policy: str, entries: Sequence[DesiredRules], observed: Observed
                     finding.details.append(hint)
     elif len(scan.spans) > 1 and not scan.lone_begins and not scan.lone_ends:
         starts = [begin + 1 for begin, _ in scan.spans]
-        finding.status, finding.message = "duplicated", f"managed block found {len(starts)} times, at {_lines_text(starts)}"
+        finding.status = "duplicated"
+        finding.message = f"managed block found {len(starts)} times, at {_lines_text(starts)}"
     else:
         problems = [f"BEGIN at line {b + 1} has no END" for b in scan.lone_begins]
         problems += [f"END at line {e + 1} has no BEGIN" for e in scan.lone_ends]

@@ -3,13 +3,15 @@ inside a changed line (for the text output)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from checker.textlines import split_keepends, strip_ending
 
 CONTEXT = 3
 Op = tuple[str, str]  # (" ", "-", "+"), line text without its ending
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Any:
     # Imported here: a check with no drift never pays for it.
     from diff_match_patch import diff_match_patch
 

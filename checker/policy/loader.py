@@ -8,6 +8,7 @@ have loaded: a bad policy refuses the whole run.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -144,7 +145,8 @@ def parse_yaml(text: str, path: str) -> tuple[Any, PolicySource]:
         try:
             node = loader.get_single_node()
             if node is None:
-                raise PolicyError(path, 1, 1, "the file is empty: expected a policy (version: 1, name, rules/symlinks)")
+                raise PolicyError(path, 1, 1, "the file is empty: expected a policy "
+                                              "(version: 1, name, rules/symlinks)")
             values: dict[KeyPath, Mark] = {}
             keys: dict[KeyPath, Mark] = {}
             blocks: dict[KeyPath, bool] = {}
@@ -182,7 +184,7 @@ def _describe_input(value: Any) -> str:
     return _describe(value)
 
 
-def _message(error: dict[str, Any], model_fields: list[str]) -> str:
+def _message(error: Mapping[str, Any], model_fields: list[str]) -> str:
     kind = error["type"]
     loc = tuple(error["loc"])
     if kind == "missing":

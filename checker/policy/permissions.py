@@ -23,7 +23,8 @@ def _problem(path: str, st: os.stat_result, what: str) -> str | None:
                if st.st_mode & bit]
     if writers:
         # A writable directory is as bad as a writable file: anyone could add a policy.
-        return (f"{what} is writable by {' and '.join(writers)} (mode {stat_module.S_IMODE(st.st_mode):04o}): "
+        mode = stat_module.S_IMODE(st.st_mode)
+        return (f"{what} is writable by {' and '.join(writers)} (mode {mode:04o}): "
                 f"a policy is as powerful as root (fix: chmod go-w {path}; or {OPTION} for a test tree)")
     return None
 
