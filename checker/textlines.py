@@ -1,12 +1,17 @@
-"""Physical lines as udev splits them (\\n, \\r\\n, \\r or NUL), keeping each line's ending,
-so that an edit changes only the lines it means to and leaves CRLF files CRLF."""
+"""Physical lines as udev splits them, keeping each line's ending, so that an edit changes
+only the lines it means to and leaves CRLF files CRLF.
+
+udev's read_line() ends a line at "\\n", "\\r", NUL, or a run holding each of "\\n" and
+"\\r" at most once ("\\r\\n", "\\n\\r"), optionally closed by one NUL. The rules parser
+splits with the same expression, so line numbers agree everywhere."""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
 
-_LINE = re.compile(r"[^\r\n\0]*(?:\r\n|\r|\n|\0)|[^\r\n\0]+\Z")
+EOL = re.compile("\n\r?\x00?|\r\n?\x00?|\x00")
+_LINE = re.compile("[^\r\n\x00]*(?:" + EOL.pattern + ")|[^\r\n\x00]+\\Z")
 
 
 def split_keepends(text: str) -> list[str]:

@@ -241,3 +241,14 @@ def test_a_link_planted_at_the_managed_path_is_never_followed_to_write(tree: Hos
     assert refused["path"] == RULES and "is a symbolic link to /etc/shadow; not followed" in refused["detail"]
     assert secret.read_text() == "root:$6$secret:19000:0:99999:7:::\n"
     assert os.readlink(tree.path(RULES)) == "/etc/shadow"
+
+
+def test_line_endings_udev_reads_as_one_keep_line_numbers_aligned(tree: HostTree, udev_drift: Run) -> None:
+    # udev (and so the parser) reads "\n\r" as one line ending: the edit must count alike,
+    # or the block would be put in the wrong place.
+    tree.policy(POLICY)
+    tree.write("/dev/sdb", "")
+    vendor = VENDOR.replace("\n", "\n\r")
+    tree.write(RULES, vendor + BLOCK.replace('KERNEL=="sdb", SYMLINK', 'KERNEL=="sdc", SYMLINK').replace("\n", "\n\r"))
+    assert udev_drift("check", "--root", tree.root, "--repair").status == 0
+    assert tree.read(RULES) == (vendor + BLOCK.replace("\n", "\n\r"))
