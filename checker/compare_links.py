@@ -1,18 +1,26 @@
-"""Checking /dev symlinks on the file system: present, a link, resolving to the device.
+"""Checking /dev symlinks: present, a link, resolving to the device, known to udev.
 
-The device is found by its node, or by a stable identity through the links udev keeps in
-/dev/disk (by-id for serials and WWNs, by-path for ID_PATH). Nodes are compared by
-device number, not by path text: ../../sdb and /dev/sdb are the same disk.
+Under --root (a tree) only the file system is read: the device is found by its node, or
+by a stable identity through the links udev keeps in /dev/disk (by-id for serials and
+WWNs, by-path for ID_PATH). On the running host the device is found through libudev (one
+enumeration per run, `LiveDevices`), and the link must also be one that the udev
+database lists for that device and for no other: a link made by hand vanishes at the
+next boot. Nodes are compared by device number, not by path text: ../../sdb and /dev/sdb
+are the same disk.
 """
 
 from __future__ import annotations
 
 import os
 import stat as stat_module
+from collections.abc import Sequence
+from typing import Union
 
 from checker.desired import DesiredPolicy, DesiredSymlink, DeviceRef
 from checker.findings import Finding
 from checker.host import Host, same_node
+from checker.observe_udev import BlockDevice, UdevState
+from checker.observe_usage import HostUsage, describe_uses
 
 # Buses whose by-id links are named <bus>-<ID_SERIAL> by 60-persistent-storage.rules.
 SERIAL_PREFIXES = ("ata-", "scsi-", "nvme-", "usb-", "virtio-", "mmc-", "ieee1394-", "cciss-", "xen-")
@@ -89,7 +97,8 @@ def check_symlink(entry: DesiredSymlink, host: Host, devices: DeviceFinder) -> F
     if link_stat is None:
         finding.status, finding.message = "missing", f"missing ({present_as})"
     elif not stat_module.S_ISLNK(link_stat.st_mode):
-        finding.status, finding.message = "not-a-link", f"{_kind_of(link_stat)} stands where the link should be"
+        finding.status = "not-a-link"
+        finding.message = f"{_kind_of(link_stat)} stands where the link should be"
     else:
         resolved = host.resolve(entry.link)
         target_stat = host.lstat(resolved) if resolved else None
@@ -102,8 +111,174 @@ def check_symlink(entry: DesiredSymlink, host: Host, devices: DeviceFinder) -> F
         else:
             finding.message = f"-> {link_text} ({present_as})"
     finding.drift = finding.status != "ok"
+    if entry.exclusive:
+        finding.details.append("exclusive: not checked under --root (mounts, swaps and holders "
+                               "are the running host's, not the tree's)")
     return finding
 
 
-def check_policy_symlinks(policy: DesiredPolicy, host: Host, devices: DeviceFinder) -> list[Finding]:
+class LiveDevices:
+    """The running host's block devices through libudev, and what the host uses of them."""
+
+    def __init__(self, host: Host, udev: UdevState, usage: HostUsage | None = None) -> None:
+        self.host = host
+        self.udev = udev
+        self.usage = usage or HostUsage()
+
+    def find(self, device: DeviceRef) -> list[BlockDevice]:
+        """The devices a reference names: none, one, or (an ambiguous identity) several."""
+        if device.by != "node":
+            return self.udev.find(device.by, device.value)
+        # A node is its device number: whatever the path's name, udev knows the number.
+        st = self.host.stat_resolved(device.value)
+        if st is None or not stat_module.S_ISBLK(st.st_mode):
+            return []
+        found = self.udev.by_devnum.get(st.st_rdev)
+        return [found] if found else []
+
+
+def _names(devices: Sequence[BlockDevice]) -> str:
+    return ", ".join(device.describe() for device in devices)
+
+
+def _database_note(device: BlockDevice, listed: bool, others: Sequence[BlockDevice]) -> str:
+    """Why a missing link is missing, from what the udev database says of it."""
+    if listed:
+        return (f"udev's database lists it for {device.name}: it was removed by hand; "
+                "a trigger of the device makes it again")
+    if others:
+        return f"udev's database lists it for {_names(others)}"
+    if not device.initialized:
+        return f"udev has not processed {device.name} (no entry in its database)"
+    return f"udev's database lists it for no device: no rule makes it for {device.name}"
+
+
+def check_live_symlink(entry: DesiredSymlink, live: LiveDevices) -> Finding:
+    """The link on the running host: the device through libudev, the link through the
+    file system and the udev database, and (for `exclusive`) what the host uses."""
+    finding = Finding(entry.policy, "symlink", entry.link, entry.link, entry.entry, "ok", False, "")
+    found = live.find(entry.device)
+    if len(found) != 1:
+        return _not_one_device(finding, entry, found, live)
+    device = found[0]
+    finding.device = device.node or f"/dev/{device.sys_name}"
+    _check_link(finding, entry, device, live)
+    if entry.exclusive:
+        _check_exclusive(finding, device, live)
+    finding.drift = finding.status != "ok"
+    return finding
+
+
+def _not_one_device(finding: Finding, entry: DesiredSymlink, found: Sequence[BlockDevice],
+                    live: LiveDevices) -> Finding:
+    if found:  # an identity that several devices share: no way to tell which is meant
+        finding.status, finding.drift = "ambiguous", True
+        paths = [f"{d.name} (path {d.identity('path')[0]})" if d.identity("path") else d.name
+                 for d in found]
+        finding.message = (f"{entry.device.describe()} names {len(found)} devices: {', '.join(paths)}; "
+                           "name the one meant by its path, or use the multipath map")
+        return finding
+    finding.status = "absent"
+    finding.drift = entry.required
+    finding.message = f"device {entry.device.describe()} is not present"
+    finding.message += " (required: drift)" if entry.required else " (not required: not drift)"
+    link_text = live.host.readlink(entry.link)
+    if link_text is not None:
+        finding.details.append(f"the link exists and points to {link_text}")
+    claims = live.udev.claims(entry.link)
+    if claims:  # a typo in the serial, or the disk was swapped: say which disk has the link
+        finding.details.append(f"udev's database lists the link for {_names(claims)}")
+    return finding
+
+
+def _check_link(finding: Finding, entry: DesiredSymlink, device: BlockDevice, live: LiveDevices) -> None:
+    """Sets the finding's status and message from the link on disk and udev's database."""
+    host = live.host
+    claims = live.udev.claims(entry.link)
+    listed = any(claim.sys_name == device.sys_name for claim in claims)
+    others = [claim for claim in claims if claim.sys_name != device.sys_name]
+    present_as = _present_as(entry.device, device)
+    link_stat = host.lstat(entry.link)
+    link_text = host.readlink(entry.link)
+    if link_stat is None:
+        finding.status, finding.message = "missing", f"missing ({present_as})"
+        finding.details.append(_database_note(device, listed, others))
+        return
+    if not stat_module.S_ISLNK(link_stat.st_mode):
+        finding.status = "not-a-link"
+        finding.message = f"{_kind_of(link_stat)} stands where the link should be"
+        return
+    resolved = host.resolve(entry.link)
+    target = host.lstat(resolved) if resolved else None
+    if target is None:
+        finding.status = "dangling"
+        finding.message = f"points to {link_text}, which does not exist ({present_as})"
+    elif not (stat_module.S_ISBLK(target.st_mode) and target.st_rdev == device.devnum):
+        finding.status = "wrong-target"
+        finding.message = f"points to {resolved} instead of {device.name}"
+        other = live.udev.by_devnum.get(target.st_rdev) if stat_module.S_ISBLK(target.st_mode) else None
+        finding.details.append(f"it points to {other.describe()}" if other
+                               else f"{resolved} is not a block device libudev knows")
+        if others:
+            finding.details.append(f"udev's database lists the link for "
+                                   f"{', '.join(d.name for d in others)}: a rule gives it to that "
+                                   "device (`udev-drift suggest` shows a stable match)")
+    elif others:
+        finding.status = "claimed"
+        finding.message = (f"also claimed by {_names(others)} in udev's database: udev gives "
+                           "it to the higher link priority, or to the device handled last, "
+                           "so it can move"
+                           if listed else
+                           f"claimed by {_names(others)} in udev's database, not by "
+                           f"{device.name}: the next event for either device moves it")
+    elif not listed:
+        finding.status = "unknown-to-udev"
+        finding.message = (f"made by hand: it will vanish at the next boot (-> {link_text}, "
+                           f"{present_as}; udev's database lists it for no device)")
+    else:
+        finding.message = f"-> {link_text} ({present_as}), known to udev"
+
+
+def _present_as(ref: DeviceRef, device: BlockDevice) -> str:
+    """"disk WDC_... is present as /dev/sdb": an entry by node or kernel name learns which
+    disk that is now; one by identity, which name the disk has now."""
+    if ref.by in ("node", "kernel"):
+        known = device.identity("serial") or device.identity("wwn")
+        if known:
+            return f"disk {known[0]} is present as {device.name}"
+    return f"device {ref.describe()} is present as {device.name}"
+
+
+def _check_exclusive(finding: Finding, device: BlockDevice, live: LiveDevices) -> None:
+    """A disk for a VM alone: the host mounting, swapping on or holding it is drift. A
+    wrong link is the status to fix first; the uses then go into the details."""
+    uses = live.usage.uses(device, live.udev)
+    if not uses:
+        return
+    if finding.status != "ok":
+        finding.details += [f"exclusive, but {phrase}" for phrase in describe_uses(uses)]
+        return
+    finding.status = "held-by-host"
+    finding.message = (f"the host uses {device.name}, which is for a VM alone "
+                       f"(exclusive): {'; '.join(describe_uses(uses))}")
+    finding.details.append("a VM given this disk sees it busy: unmount it (and drop it "
+                           "from /etc/fstab), swapoff it, or take it out of md/LVM")
+
+
+Devices = Union[DeviceFinder, LiveDevices]
+
+
+def devices_for(policies: Sequence[DesiredPolicy], host: Host) -> Devices:
+    """How this run finds devices: libudev on the running host when a policy names a
+    symlink, else (a --root tree, or no symlinks) the file system alone."""
+    if host.is_tree or not any(policy.symlinks for policy in policies):
+        return DeviceFinder(host)
+    from checker.observe_udev import observe_block_devices
+
+    return LiveDevices(host, observe_block_devices())
+
+
+def check_policy_symlinks(policy: DesiredPolicy, host: Host, devices: Devices) -> list[Finding]:
+    if isinstance(devices, LiveDevices):
+        return [check_live_symlink(entry, devices) for entry in policy.symlinks]
     return [check_symlink(entry, host, devices) for entry in policy.symlinks]

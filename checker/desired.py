@@ -41,6 +41,7 @@ class DesiredSymlink:
     required: bool
     policy_path: str
     policy_line: int | None
+    exclusive: bool = False  # the host must not mount, swap on or hold the device
 
 
 @dataclass(frozen=True)

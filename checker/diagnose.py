@@ -18,19 +18,14 @@ def add_parser(commands: Any, add_common: Callable[[argparse.ArgumentParser], No
 
 
 def command_libudev(args: argparse.Namespace) -> int:
-    """Print `libudev NAME` and one `disk NAME` line per block disk; 3 if libudev is missing."""
+    """Print `libudev NAME` and one `disk NAME` line per block disk; exit 3 (one line, from
+    the observer's UdevError) if libudev cannot be used."""
     import ctypes.util
-    import sys
+
+    from checker.observe_udev import observe_block_devices  # the one module that uses pyudev
 
     print(f"libudev {ctypes.util.find_library('udev')}")
-    try:
-        import pyudev
-
-        disks = pyudev.Context().list_devices(subsystem="block", DEVTYPE="disk")
-        names = sorted(device.sys_name for device in disks)
-    except ImportError as error:  # pyudev's word for "libudev not found"
-        print(f"udev-drift: libudev: {error}", file=sys.stderr)
-        return 3
-    for name in names:
+    state = observe_block_devices()
+    for name in sorted(device.sys_name for device in state.devices if device.devtype == "disk"):
         print(f"disk {name}")
     return 0

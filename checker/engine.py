@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from checker.compare_links import DeviceFinder, check_policy_symlinks
+from checker.compare_links import Devices, check_policy_symlinks, devices_for
 from checker.compare_rules import check_policy_rules
 from checker.desired import DesiredPolicy
 from checker.errors import PolicyError, PolicyErrors
@@ -45,10 +45,14 @@ def load_desired(paths: Sequence[str], safe_permissions: bool = False) -> list[D
 
 
 def check(policies: Sequence[DesiredPolicy], host: Host, state: StateDir | None = None,
-          files: RulesFiles | None = None) -> Report:
-    """Compare the host with the policies. Reads only; `state` adds why files drifted."""
+          files: RulesFiles | None = None, devices: Devices | None = None) -> Report:
+    """Compare the host with the policies. Reads only; `state` adds why files drifted.
+
+    `devices` is how devices are found; by default libudev is asked once for this run (on
+    the running host, when a policy names a symlink), else the file system alone.
+    """
     files = files or RulesFiles(host)
-    devices = DeviceFinder(host)
+    devices = devices or devices_for(policies, host)
     reports = [
         PolicyReport(policy.name, policy.path,
                      check_policy_rules(policy, files) + check_policy_symlinks(policy, host, devices))

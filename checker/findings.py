@@ -36,6 +36,8 @@ class Finding:
             data["diff"] = self.diff
         if self.was is not None:
             data["was"] = self.was
+        if self.device is not None:  # symlinks: the device node the entry's device is
+            data["device"] = self.device
         return data
 
 

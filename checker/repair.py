@@ -34,6 +34,10 @@ REFUSALS = {
     "not-a-file": "something other than a regular file stands at this path; move it away",
     "not-a-link": "something other than a link stands where the link should be; move it away",
     "absent": "the device is not present; plug it in (or make the entry required: false)",
+    "unknown-to-udev": "made by hand: add a rule that makes it (SYMLINK+=), then trigger the device",
+    "claimed": "more than one device claims this link: make the rules give it to one disk only",
+    "ambiguous": "the identity names more than one device: name the one meant by its path",
+    "held-by-host": "the host holds the disk: unmount it, swapoff, or take it out of md/LVM by hand",
 }
 
 

@@ -107,7 +107,7 @@ def _expand_symlinks(loaded: LoadedPolicy, index: int, entry: SymlinkEntry,
             policy=loaded.policy.name, entry=_entry_name(key_path, item),
             link=substitute(entry.link, item), device=_device_ref(entry, item),
             required=entry.required, policy_path=loaded.source.path,
-            policy_line=mark.line if mark else None,
+            policy_line=mark.line if mark else None, exclusive=entry.exclusive,
         )
         for item in _items(loaded, key_path, entry, errors)
     ]

@@ -124,6 +124,11 @@ class SymlinkEntry(_Strict):
     required: bool = Field(
         False, description="when false, a device that is not present is 'absent', not drift"
     )
+    exclusive: bool = Field(
+        False, description="the device is for a VM alone: the host mounting it (or any of its "
+        "partitions), swapping on it, or holding it in md/LVM/dm is drift (checked on a live "
+        "host only)"
+    )
     for_each: ForEach = Field(None, description="repeat the entry once per item")
     description: Optional[str] = None
 
