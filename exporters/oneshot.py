@@ -1,0 +1,120 @@
+"""The metrics side of one `udev-drift check`.
+
+    metrics = start(args)        # first thing in the command: the run's clock starts
+    ...                          # load policies, check or repair
+    metrics.finished(report)     # persist the counters, write the textfile, push
+    metrics.failed(error)        # or, from the error path: run_success 0, last success kept
+
+A repair always updates the persisted counters (repairs are counted whoever runs them);
+a plain check or dry run touches the state directory only when metrics are asked for.
+prometheus_client is imported only for a push: the textfile is written without it
+(exporters/exposition.py), so that it adds milliseconds to a check, not tens of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from typing import TYPE_CHECKING
+
+from checker.errors import UdevDriftError, UsageError
+from checker.host import Host
+from checker.state import DEFAULT_STATE_DIR
+
+if TYPE_CHECKING:
+    from checker.findings import Report
+    from exporters.outcome import RunOutcome
+    from exporters.persist import Persisted
+
+# Imported by every `check`: what only a run that records metrics needs is imported there.
+
+log = logging.getLogger("udev-drift")
+
+
+def state_path_of(args: argparse.Namespace) -> str | None:
+    """The state directory as `check` resolves it, or None if --root is not a directory."""
+    state_dir: str | None = getattr(args, "state_dir", None)
+    if state_dir:
+        return os.path.abspath(state_dir)
+    root = getattr(args, "root", None)
+    if root is not None and not os.path.isdir(root):
+        return None
+    return Host(os.path.abspath(root) if root else "/").path(DEFAULT_STATE_DIR)
+
+
+class MetricsRun:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.started = time.monotonic()
+        self.textfile_dir: str | None = getattr(args, "textfile_dir", None)
+        self.pushgateway: str | None = getattr(args, "pushgateway", None)
+        self.repair_enabled = bool(getattr(args, "repair", False) and not getattr(args, "dry_run", False))
+        self.state_path = state_path_of(args)
+        self.done = False
+
+    @property
+    def wanted(self) -> bool:
+        """Whether this run has anything to record at all."""
+        return bool(self.textfile_dir or self.pushgateway or self.repair_enabled)
+
+    def finished(self, report: Report) -> None:
+        """The run ended with a report. Raises (exit 3) if the metrics cannot be kept."""
+        if self.done or not self.wanted:
+            self.done = True
+            return
+        from exporters import persist
+        from exporters.outcome import failed_outcome, outcome_of
+
+        self.done = True
+        outcome = outcome_of(report, self.started, self.repair_enabled)
+        try:
+            if self.state_path is None:  # cannot be: the run got a report, so --root was valid
+                raise UsageError("no state directory to keep the metrics in")
+            persisted = persist.record(self.state_path, outcome)
+        except UdevDriftError:
+            # The counters could not be kept: say so in the metrics as a failed run.
+            self._publish(failed_outcome(self.started, self.repair_enabled), persist.read(self.state_path))
+            raise
+        self._publish(outcome, persisted)
+
+    def failed(self, error: BaseException) -> None:
+        """The run ended in an error; write what is known. Never raises."""
+        if self.done:
+            return
+        from exporters import persist
+        from exporters.outcome import failed_outcome
+
+        self.done = True
+        try:
+            self._publish(failed_outcome(self.started, self.repair_enabled), persist.read(self.state_path))
+        except UdevDriftError as problem:
+            log.warning("%s", problem)
+
+    def _publish(self, outcome: RunOutcome, persisted: Persisted) -> None:
+        if not (self.textfile_dir or self.pushgateway):
+            return
+        from exporters.families import families_of
+
+        families = families_of(outcome, persisted)
+        if self.pushgateway:
+            from exporters.push import push  # imports prometheus_client
+            from exporters.registry import registry_for
+
+            push(self.pushgateway, registry_for(families))
+        if self.textfile_dir:
+            from exporters.exposition import render
+            from exporters.textfile import write_textfile
+
+            path = write_textfile(self.textfile_dir, render(families))
+            log.debug("wrote %s", path)
+
+
+def start(args: argparse.Namespace) -> MetricsRun:
+    """Start a check's metrics run; refuses a --textfile-dir that is not a directory."""
+    run = MetricsRun(args)
+    if run.textfile_dir is not None and not os.path.isdir(run.textfile_dir):
+        # Refused before anything is checked or repaired: nothing to write the result to.
+        run.done = True
+        raise UsageError(f"--textfile-dir {run.textfile_dir}: no such directory")
+    return run

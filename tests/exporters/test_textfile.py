@@ -1,0 +1,129 @@
+"""The textfile way out: DIR/udev_drift.prom, whole at every moment, 0644, lint-clean.
+
+Run as its own process where the process matters (umask, what gets imported).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from checker.atomic import WriteError
+from exporters import textfile
+from tests.conftest import REPO, HostTree
+from tests.exporters.conftest import need, tool
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+class TestFile:
+    def test_mode_is_0644_under_umask_077(self, example: HostTree, textfile_dir: Path) -> None:
+        done = tool("check", "--root", str(example.root), "--textfile-dir", str(textfile_dir), umask=0o077)
+        assert done.returncode == 1, done.stderr
+        assert mode(textfile_dir / "udev_drift.prom") == 0o644
+        # the state directory the same run created is private, as it should be
+        assert mode(example.path("/var/lib/udev-drift")) == 0o700
+
+    def test_a_file_someone_made_0600_is_replaced_by_a_0644_one(self, example: HostTree,
+                                                                textfile_dir: Path) -> None:
+        old = textfile_dir / "udev_drift.prom"
+        old.write_text("# old\n")
+        old.chmod(0o600)
+        done = tool("check", "--root", str(example.root), "--textfile-dir", str(textfile_dir), umask=0o077)
+        assert done.returncode == 1
+        assert mode(old) == 0o644 and "udev_drift_run_success 1.0" in old.read_text()
+
+    def test_written_to_a_temporary_name_not_ending_in_prom_then_renamed_with_fsyncs(
+            self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        renames: list[tuple[str, str]] = []
+        synced: list[int] = []
+        real_rename, real_fsync = os.rename, os.fsync
+
+        def rename(src: str, dst: str, **kw: int) -> None:
+            renames.append((src, dst))
+            assert os.listdir(tmp_path) == [src]  # the whole text is there before the rename
+            assert (tmp_path / src).read_bytes() == b"x 1\n"
+            real_rename(src, dst, **kw)
+
+        def fsync(fd: int) -> None:
+            synced.append(fd)
+            real_fsync(fd)
+
+        monkeypatch.setattr(textfile.os, "rename", rename)
+        monkeypatch.setattr(textfile.os, "fsync", fsync)
+        textfile.write_textfile(str(tmp_path), b"x 1\n")
+        [(src, dst)] = renames
+        assert dst == "udev_drift.prom" and not src.endswith(".prom") and src.startswith(".")
+        assert len(synced) == 2  # the file before the rename, the directory after it
+        assert os.listdir(tmp_path) == ["udev_drift.prom"]
+
+    def test_a_failed_write_leaves_no_temporary_file_and_says_so_in_one_line(self, tmp_path: Path) -> None:
+        (tmp_path / "udev_drift.prom").mkdir()  # rename over a directory fails
+        with pytest.raises(WriteError) as raised:
+            textfile.write_textfile(str(tmp_path), b"x 1\n")
+        assert "udev_drift.prom: cannot write the metrics" in str(raised.value)
+        assert os.listdir(tmp_path) == ["udev_drift.prom"]
+
+    def test_a_textfile_that_cannot_be_written_is_exit_3_in_one_line(self, example: HostTree,
+                                                                     textfile_dir: Path) -> None:
+        (textfile_dir / "udev_drift.prom").mkdir()
+        done = tool("check", "--root", str(example.root), "--textfile-dir", str(textfile_dir))
+        assert done.returncode == 3
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+        assert "cannot write the metrics" in done.stderr
+
+
+class TestPromtool:
+    @pytest.mark.parametrize("case", ["drifted", "repaired", "failed"])
+    def test_promtool_check_metrics_has_no_complaint(self, case: str, example: HostTree,
+                                                     textfile_dir: Path) -> None:
+        promtool = need("promtool")
+        args = ["check", "--root", str(example.root), "--textfile-dir", str(textfile_dir)]
+        if case == "repaired":
+            args.append("--repair")
+        if case == "failed":
+            example.policy("version: 1\nname: broken\nrules: [\n", "broken.yaml")
+        tool(*args)
+        text = (textfile_dir / "udev_drift.prom").read_bytes()
+        linted = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, timeout=30)
+        assert linted.returncode == 0 and linted.stdout == b"" and linted.stderr == b"", \
+            (linted.stdout + linted.stderr).decode()
+
+
+class TestImports:
+    PROBE = ("import sys\nfrom checker.cli import main\nstatus = main(sys.argv[1:])\n"
+             "print('prometheus_client' in sys.modules, status, file=sys.stderr)\n")
+
+    def probe(self, *args: str) -> str:
+        done = subprocess.run([sys.executable, "-c", self.PROBE, *args], capture_output=True, text=True,
+                              cwd=REPO, timeout=60)
+        return done.stderr.strip().splitlines()[-1]
+
+    def test_a_plain_check_does_not_import_prometheus_client(self, example: HostTree) -> None:
+        assert self.probe("check", "--root", str(example.root)) == "False 1"
+
+    def test_a_repair_without_metrics_does_not_import_it_either(self, example: HostTree) -> None:
+        assert self.probe("check", "--root", str(example.root), "--repair") == "False 0"
+
+    def test_nor_a_check_that_writes_the_textfile(self, example: HostTree, textfile_dir: Path) -> None:
+        # its ~35 ms import would be most of the cost of writing the metrics
+        assert self.probe("check", "--root", str(example.root), "--textfile-dir", str(textfile_dir)) == "False 1"
+        assert (textfile_dir / "udev_drift.prom").exists()
+
+    def test_a_push_does(self, example: HostTree, textfile_dir: Path) -> None:
+        probe = self.probe("check", "--root", str(example.root), "--pushgateway", "http://127.0.0.1:1")
+        assert probe == "True 1"
+
+    def test_importtime_agrees(self, example: HostTree) -> None:
+        done = subprocess.run([sys.executable, "-X", "importtime", "-m", "checker", "check", "--root",
+                               str(example.root)], capture_output=True, text=True, cwd=REPO, timeout=60)
+        assert done.returncode == 1
+        assert "| checker.engine" in done.stderr  # the probe works: the check's modules show
+        assert "prometheus_client" not in done.stderr
