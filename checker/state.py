@@ -2,7 +2,7 @@
 
     <state-dir>/lock                      one run at a time (flock; holds the pid)
     <state-dir>/fingerprints.json         each managed file as a good run left it
-    <state-dir>/counters.json             repairs made, for the metrics' counters
+    <state-dir>/metrics.json              repairs made and times, for the metrics (exporters/)
     <state-dir>/backups/<host path>.<UTC time>.bak   the file before each repair
 
 Backups live here, never in a rules directory (udev would read a `*.rules` backup).
@@ -102,7 +102,11 @@ class StateDir:
             return data
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as error:
+        except OSError as error:
+            # Unreadable is not corrupt: leave it where it is, and say so.
+            log.warning("%s: cannot read state (%s); going on without it", path, error.strerror)
+            return {}
+        except ValueError as error:
             aside = f"{path}.corrupt-{int(time.time())}"
             with contextlib.suppress(OSError):
                 os.rename(path, aside)
