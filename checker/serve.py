@@ -24,6 +24,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
+from checker.commands import SUMMARIES
 from checker.errors import UdevDriftError, UsageError
 from checker.state import DEFAULT_STATE_DIR, LOCK_WAIT_SECONDS
 
@@ -63,7 +64,7 @@ def add_parser(commands: Any, add_common: Callable[[argparse.ArgumentParser], No
     from checker.cli import DEFAULT_POLICY_DIR
 
     serve = commands.add_parser(
-        "serve", help="check on an interval and serve the metrics over HTTP for Prometheus",
+        "serve", help=SUMMARIES["serve"],
         description="Check the host every --interval seconds (in the background) and answer "
                     "GET /metrics from the last result, for Prometheus to scrape. SIGTERM or "
                     "SIGINT stop it (exit 0); SIGHUP runs a check at once.",
@@ -88,6 +89,9 @@ def add_parser(commands: Any, add_common: Callable[[argparse.ArgumentParser], No
                        help="how long a repair waits for another run (default %(default)g)")
     serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM)")
     serve.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
+    serve.add_argument("--skip-policy-permission-check", action="store_true",
+                       help="as root, act on policies not owned by root or writable by group or "
+                            "others (for test trees; a policy is as powerful as root)")
     add_common(serve)
     serve.set_defaults(func=command_serve)
 
@@ -151,8 +155,9 @@ class CheckRun:
     """One check of the host as `serve` does it: load, check or repair, keep the counters."""
 
     def __init__(self, paths: list[str], root: str, state_path: str, repair: bool,
-                 udevadm: str, lock_timeout: float) -> None:
+                 udevadm: str, lock_timeout: float, safe_permissions: bool = False) -> None:
         self.paths = paths
+        self.safe_permissions = safe_permissions
         self.root = root
         self.state_path = state_path
         self.repair = repair
@@ -206,7 +211,7 @@ class CheckRun:
 
         host = Host(self.root)
         state = StateDir(self.state_path)
-        policies = engine.load_desired(self.paths)
+        policies = engine.load_desired(self.paths, safe_permissions=self.safe_permissions)
         if not self.repair:
             return engine.check(policies, host, state)
         udevadm = None if host.is_tree else Udevadm(self.udevadm)
@@ -228,8 +233,10 @@ def command_serve(args: argparse.Namespace) -> int:
     # A check is CPU work in a thread of its own; a scrape must not wait the default 5 ms
     # for the interpreter lock each time the check thread holds it.
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
-    checks = Checks(CheckRun(paths, host.root, state_path, args.repair, args.udevadm, args.lock_timeout),
-                    args.interval)
+    # As root, a policy someone else could have written is refused at every check.
+    safe_permissions = os.geteuid() == 0 and not args.skip_policy_permission_check
+    checks = Checks(CheckRun(paths, host.root, state_path, args.repair, args.udevadm, args.lock_timeout,
+                             safe_permissions), args.interval)
     server = make_server(args.listen, checks, tls)
 
     stopping = threading.Event()
@@ -247,6 +254,9 @@ def command_serve(args: argparse.Namespace) -> int:
     from checker.watch_rules import watch_for_serve  # issue 6: check within a second of a rules change
 
     watch = watch_for_serve(host, checks.request_check)
+    from checker.device_events import watch_devices_for_serve  # issue 4: check when disks come and go
+
+    stop_device_watch = watch_devices_for_serve(host, checks.request_check)
     try:
         checks.start()
         serving.start()
@@ -259,6 +269,7 @@ def command_serve(args: argparse.Namespace) -> int:
             pass
     finally:
         watch.stop()
+        stop_device_watch()
         if serving.is_alive():  # shutdown() would wait forever for a loop that never ran
             server.shutdown()
         server.server_close()

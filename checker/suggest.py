@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from checker.commands import SUMMARIES
 from checker.desired import DesiredPolicy, DesiredRules, DesiredSymlink
 from checker.errors import UdevDriftError
 from checker.observe_udev import IDENTITY_KEYS, BlockDevice, UdevState
@@ -216,7 +217,7 @@ def add_parser(commands: Any, add_common: Callable[[argparse.ArgumentParser], No
     from checker.cli import DEFAULT_POLICY_DIR
 
     suggest = commands.add_parser(
-        "suggest", help="warn where a policy names a disk by kernel name (sdb); show its serial/WWN",
+        "suggest", help=SUMMARIES["suggest"],
         description="Warn where a policy's rules match KERNEL==\"sdb\" or its links name /dev/sdb: "
                     "kernel names can change between boots. For each such disk present on this "
                     "host, show the stable match to use instead (ENV{ID_SERIAL}, ENV{ID_WWN}) and "

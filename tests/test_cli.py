@@ -183,3 +183,22 @@ class TestValidateAndSchema:
     def test_help_explains_the_exit_status(self, udev_drift: Run) -> None:
         result = udev_drift("check", "--help")
         assert result.status == 0 and "exit status:" in result.out
+
+
+class TestImports:
+    def test_a_plain_check_imports_no_module_it_does_not_need(self) -> None:
+        # A check runs after every boot and update on every host: the HTTP server, the
+        # installer, libudev (under --root) and the metrics stay unimported.
+        code = ("import sys\nfrom checker.cli import main\n"
+                f"status = main(['check', '--root', {str(EXAMPLE)!r}, '--format', 'json'])\n"
+                "heavy = ['checker.serve', 'checker.install', 'checker.suggest', 'checker.diagnose',"
+                " 'pyudev', 'prometheus_client', 'exporters.http', 'http.server']\n"
+                "print('loaded:', [m for m in heavy if m in sys.modules], file=sys.stderr)\n")
+        process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+        assert "loaded: []" in process.stderr, process.stderr
+
+    def test_every_command_is_listed_and_has_its_own_help(self, udev_drift: Run) -> None:
+        listing = udev_drift("--help").out
+        for command in ("check", "validate", "policies", "schema", "serve", "suggest", "install", "uninstall"):
+            assert f"    {command}" in listing
+            assert udev_drift(command, "--help").status == 0
