@@ -173,6 +173,7 @@ def _root(value: str | None) -> str:
 def command_check(args: argparse.Namespace) -> int:
     from checker import engine
     from checker.host import Host
+    from checker.policy.cache import PolicyCache
     from checker.state import StateDir
     from checker.udevadm import Udevadm
     from exporters.oneshot import start as start_metrics
@@ -184,7 +185,10 @@ def command_check(args: argparse.Namespace) -> int:
     host = Host(_root(args.root))
     paths: list[str] = args.paths or [host.path(DEFAULT_POLICY_DIR)]
     state = StateDir(os.path.abspath(args.state_dir) if args.state_dir else host.path(DEFAULT_STATE_DIR))
-    policies = engine.load_desired(paths, safe_permissions=_strict_permissions(args))
+    # Runs that write state keep the validated policies there for the runs after them.
+    writes_state = (args.repair and not args.dry_run) or bool(args.textfile_dir)
+    cache = PolicyCache(state.path, writable=writes_state)
+    policies = engine.load_desired(paths, safe_permissions=_strict_permissions(args), cache=cache)
     log.debug("loaded %d policies from %s", len(policies), ", ".join(paths))
     # Under --root the tree is not the running system: no udevadm, whatever is asked.
     udevadm = None if host.is_tree else Udevadm(args.udevadm, timeout=args.udevadm_timeout)

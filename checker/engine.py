@@ -13,25 +13,39 @@ from checker.explain import FINGERPRINTS, explain, fingerprints_of
 from checker.findings import PolicyReport, Report
 from checker.host import Host
 from checker.observe_files import RulesFiles
-from checker.policy.expand import check_conflicts, expand_policy
-from checker.policy.loader import load_policies, policy_files
+from checker.policy.cache import PolicyCache, fingerprint
+from checker.policy.conflicts import check_conflicts
+from checker.policy.files import policy_files
 from checker.policy.permissions import check_permissions
 from checker.repair import apply_plan, describe_plan, plan_repair
 from checker.state import StateDir
 from checker.udevadm import Udevadm
 
 
-def load_desired(paths: Sequence[str], safe_permissions: bool = False) -> list[DesiredPolicy]:
+def load_desired(paths: Sequence[str], safe_permissions: bool = False,
+                 cache: PolicyCache | None = None) -> list[DesiredPolicy]:
     """Load, validate and expand every policy, or raise with every problem found.
 
     With `safe_permissions` (a run as root), a policy that someone other than root could
-    have written is refused first. Nothing on the host is read before all this succeeded.
+    have written is refused first. Policies whose exact bytes were validated before are
+    taken from `cache`. Nothing on the host is read before all this succeeded.
     """
+    files = policy_files(list(paths))
     if safe_permissions:
-        check_permissions(policy_files(list(paths)))
+        check_permissions(files)
+    if cache is not None:
+        known = cache.lookup(files)
+        if known is not None:
+            check_conflicts(known)
+            return known
+    prints = [fingerprint(path) for path in files] if cache is not None and cache.writable else []
+    # YAML and pydantic are imported only here, when a policy must really be validated.
+    from checker.policy.expand import expand_policy
+    from checker.policy.loader import load_policies
+
     errors: list[PolicyError] = []
     desired: list[DesiredPolicy] = []
-    for loaded in load_policies(list(paths)):
+    for loaded in load_policies(files):
         try:
             desired.append(expand_policy(loaded))
         except PolicyErrors as many:
@@ -41,6 +55,9 @@ def load_desired(paths: Sequence[str], safe_permissions: bool = False) -> list[D
     if errors:
         raise errors[0] if len(errors) == 1 else PolicyErrors(errors)
     check_conflicts(desired)
+    # Remember them only if no file changed while they were read.
+    if prints and cache is not None and prints == [fingerprint(path) for path in files]:
+        cache.store(files, desired, prints)
     return desired
 
 

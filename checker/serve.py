@@ -206,12 +206,14 @@ class CheckRun:
     def _check(self) -> Report:
         from checker import engine
         from checker.host import Host
+        from checker.policy.cache import PolicyCache
         from checker.state import StateDir
         from checker.udevadm import Udevadm
 
         host = Host(self.root)
         state = StateDir(self.state_path)
-        policies = engine.load_desired(self.paths, safe_permissions=self.safe_permissions)
+        cache = PolicyCache(self.state_path, writable=True)  # serve writes state anyway
+        policies = engine.load_desired(self.paths, safe_permissions=self.safe_permissions, cache=cache)
         if not self.repair:
             return engine.check(policies, host, state)
         udevadm = None if host.is_tree else Udevadm(self.udevadm)

@@ -7,7 +7,6 @@ have loaded: a bad policy refuses the whole run.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Union
@@ -15,13 +14,13 @@ from typing import Any, Union
 import yaml
 from pydantic import ValidationError
 
-from checker.errors import PolicyError, PolicyErrors, UsageError
+from checker.errors import PolicyError, PolicyErrors
+from checker.policy.files import policy_files
 from checker.policy.model import Policy
 
 MAX_POLICY_BYTES = 1024 * 1024
 MAX_VALUES = 100_000  # a policy for thousands of disks stays far below
 MAX_DEPTH = 50
-POLICY_SUFFIXES = (".yaml", ".yml")
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -267,27 +266,6 @@ def load_policy_file(path: str) -> LoadedPolicy:
     text = read_policy_text(path)
     data, source = parse_yaml(text, path)
     return LoadedPolicy(validate_data(data, source), source)
-
-
-def policy_files(paths: list[str]) -> list[str]:
-    """The policy files named by the arguments: files as given, directories' *.yaml/*.yml."""
-    files: list[str] = []
-    for path in paths:
-        if os.path.isdir(path):
-            try:
-                names = sorted(os.listdir(path))
-            except OSError as error:
-                raise UsageError(f"{path}: cannot list the policy directory: {error.strerror}") from None
-            found = [os.path.join(path, n) for n in names
-                     if n.endswith(POLICY_SUFFIXES) and not n.startswith(".")]
-            if not found:
-                raise UsageError(f"{path}: no policy files (*.yaml, *.yml) in this directory")
-            files.extend(found)
-        elif os.path.exists(path):
-            files.append(path)
-        else:
-            raise UsageError(f"{path}: no such policy file or directory")
-    return files
 
 
 def load_policies(paths: list[str]) -> list[LoadedPolicy]:

@@ -1,0 +1,122 @@
+"""The validated-policy cache: taken only for the exact bytes validated before, by the
+same version, from a file no one else could have written; written only by runs that
+write state."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from checker.engine import load_desired
+from checker.policy.cache import CACHE_NAME, PolicyCache, _from_json, _to_json
+from tests.conftest import REPO, HostTree, Result
+
+Run = Callable[..., Result]
+STATE = "/var/lib/udev-drift"
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> HostTree:
+    root = tmp_path / "host"
+    shutil.copytree(REPO / "examples/xenserver-host", root, symlinks=True)
+    policy = root / "etc/udev-drift/policies.d/xenserver-local-sata.yaml"
+    policy.unlink()
+    shutil.copy(REPO / "policies/xenserver-local-sata.yaml", policy)
+    return HostTree(root)
+
+
+def cache_file(host: HostTree) -> Path:
+    return host.path(f"{STATE}/{CACHE_NAME}")
+
+
+def modules_after_check(root: Path) -> list[str]:
+    code = ("import sys\nfrom checker.cli import main\n"
+            f"main(['check', '--root', {str(root)!r}, '--format', 'json'])\n"
+            "print('loaded:', sorted(m for m in ('yaml', 'pydantic') if m in sys.modules), file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    return [line for line in done.stderr.splitlines() if line.startswith("loaded:")]
+
+
+def test_each_shipped_policy_survives_the_round_trip() -> None:
+    for path in sorted((REPO / "policies").glob("*.yaml")):
+        [policy] = load_desired([str(path)])
+        assert _from_json(json.loads(json.dumps(_to_json(policy)))) == policy
+
+
+def test_a_repair_remembers_the_policies_and_the_next_check_skips_yaml_and_pydantic(host: HostTree, udev_drift: Run) -> None:
+    cold = udev_drift("check", "--root", host.root, "--format", "json").out
+    assert not cache_file(host).exists(), "a plain check writes nothing"
+    assert udev_drift("check", "--root", host.root, "--repair").status == 0
+    assert cache_file(host).exists() and (cache_file(host).stat().st_mode & 0o777) == 0o600
+    assert modules_after_check(host.root) == ["loaded: []"]
+    # The same answer as a run that validated everything.
+    warm = udev_drift("check", "--root", host.root, "--format", "json")
+    os.unlink(cache_file(host))
+    again = udev_drift("check", "--root", host.root, "--format", "json")
+    assert warm.out == again.out and warm.out != cold
+
+
+def test_a_policy_changed_by_one_byte_is_validated_again(host: HostTree, udev_drift: Run) -> None:
+    udev_drift("check", "--root", host.root, "--repair")
+    policy = host.path("/etc/udev-drift/policies.d/xenserver-local-sata.yaml")
+    policy.write_text(policy.read_text().replace("ensure: block", "ensure: blok"))
+    result = udev_drift("check", "--root", host.root)
+    assert result.status == 2 and "at 'rules[0].ensure'" in result.err
+
+
+def test_a_dry_run_writes_no_cache(host: HostTree, udev_drift: Run) -> None:
+    udev_drift("check", "--root", host.root, "--repair", "--dry-run")
+    assert not cache_file(host).exists()
+
+
+def forge(host: HostTree, udev_drift: Run) -> None:
+    """A cache that says the policy wants other rules than it does."""
+    udev_drift("check", "--root", host.root, "--repair")
+    document = json.loads(cache_file(host).read_text())
+    for entry in document["policies"].values():
+        for rule in entry["desired"]["rules"]:
+            rule["content"] = 'KERNEL=="sdz", RUN+="/tmp/evil"\n'
+    cache_file(host).write_text(json.dumps(document))
+
+
+def test_a_cache_someone_else_could_write_is_not_trusted(host: HostTree, udev_drift: Run) -> None:
+    forge(host, udev_drift)
+    os.chmod(cache_file(host), 0o666)
+    result = udev_drift("check", "--root", host.root, "--format", "json")
+    assert result.status == 0 and "evil" not in result.out
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_a_cache_owned_by_another_user_is_not_trusted(host: HostTree, udev_drift: Run) -> None:
+    forge(host, udev_drift)
+    os.chown(cache_file(host), 1000, 1000)
+    os.chmod(cache_file(host), 0o600)
+    assert "evil" not in udev_drift("check", "--root", host.root, "--format", "json").out
+
+
+def test_a_cache_of_another_version_or_format_is_a_miss(host: HostTree, udev_drift: Run) -> None:
+    udev_drift("check", "--root", host.root, "--repair")
+    files = [str(host.path("/etc/udev-drift/policies.d/xenserver-local-sata.yaml"))]
+    cache = PolicyCache(str(host.path(STATE)), writable=False)
+    assert cache.lookup(files) is not None
+    for key, value in (("version", "0.0.1"), ("format", 99)):
+        document = json.loads(cache_file(host).read_text())
+        document[key] = value
+        cache_file(host).write_text(json.dumps(document))
+        assert cache.lookup(files) is None
+    cache_file(host).write_text("{corrupt")
+    assert cache.lookup(files) is None
+
+
+def test_a_cache_for_other_files_is_a_miss(host: HostTree, udev_drift: Run, tmp_path: Path) -> None:
+    udev_drift("check", "--root", host.root, "--repair")
+    other = tmp_path / "other.yaml"
+    other.write_text((REPO / "policies/xenserver-local-sata.yaml").read_text())
+    assert PolicyCache(str(host.path(STATE)), writable=False).lookup([str(other)]) is None
