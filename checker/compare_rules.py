@@ -8,15 +8,16 @@ never make drift, while a changed key, operator or value, or a rule udev would d
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from difflib import SequenceMatcher
 
 from checker.blocks import scan_markers, unmarked_run
 from checker.desired import DesiredPolicy, DesiredRules
 from checker.diffs import unified_diff
-from checker.edits import Edit, ensure_absent, ensure_block, ensure_file, ensure_lines
+from checker.edits import Edit, ensure_absent, ensure_block, ensure_file, ensure_lines, open_continuation
 from checker.findings import Finding
 from checker.observe_files import ObservedRulesFile, RulesFiles
-from checker.rules import Rule
+from checker.rules import Rule, parse_rules
 from checker.textlines import split_keepends
 
 LOOKS_LIKE = 0.8  # similarity above which a file's rule is named as "probably meant"
@@ -130,6 +131,17 @@ def _unusable(observed: ObservedRulesFile) -> tuple[str, str] | None:
     return None
 
 
+def _rules_inside(observed: ObservedRulesFile, lines: list[str], begin: int, end: int) -> list[Rule]:
+    """The rules between a block's markers, as udev reads them. Only the block is parsed,
+    unless a line before it continues onto it (then the whole file, as udev would)."""
+    if open_continuation(lines[:begin]):
+        return [r for r in observed.parsed.rules if begin < r.line - 1 < end]
+    block = parse_rules("".join(lines[begin + 1:end]))
+    # The block's own numbering starts at 1: shift it to the file's lines.
+    return [replace(rule, line=rule.line + begin + 1, end_line=rule.end_line + begin + 1)
+            for rule in block.rules]
+
+
 def check_block(policy: str, entries: Sequence[DesiredRules], observed: ObservedRulesFile) -> Finding:
     content = "".join(entry.content for entry in entries)
     desired = tuple(rule for entry in entries for rule in entry.rules)
@@ -147,7 +159,7 @@ def check_block(policy: str, entries: Sequence[DesiredRules], observed: Observed
         finding.status, finding.message = "missing", "the rules file is missing"
     elif scan.intact:
         begin, end = scan.spans[0]
-        inside = [r for r in observed.parsed.rules if begin < r.line - 1 < end]
+        inside = _rules_inside(observed, lines, begin, end)
         if [r.canonical for r in inside] != [r.canonical for r in desired] or any(r.problem for r in inside):
             finding.status = "changed"
             finding.message = f"managed block at lines {begin + 1}-{end + 1} differs from the policy"

@@ -25,7 +25,7 @@ def rule_source_lines(content: str, rule: Rule) -> list[str]:
     return split_keepends(content)[rule.line - 1:rule.end_line]
 
 
-def _open_continuation(lines: list[str]) -> bool:
+def open_continuation(lines: list[str]) -> bool:
     """True when udev would join the next physical line onto what `lines` end with: the
     last line that is not a comment ends in a backslash (udev skips comment lines inside a
     continuation, and the continuation goes on after them)."""
@@ -40,7 +40,7 @@ def _open_continuation(lines: list[str]) -> bool:
 def insertion(before: list[str], added: list[str], ending: str) -> list[str]:
     """`added` as it must be placed after `before`: an open continuation would swallow our
     first line into the vendor's rule, so an empty line ends it first."""
-    if _open_continuation(before):
+    if open_continuation(before):
         return [ending, *added]
     return added
 
@@ -72,7 +72,7 @@ def ensure_block(policy: str, content: str, desired: tuple[Rule, ...]) -> Edit:
             out.extend(lines[position:start])
             if number == 0:
                 out.extend(insertion(out, new_block, ending))
-            elif _open_continuation(out):
+            elif open_continuation(out):
                 # The copy removed here ended a vendor line's continuation; an empty
                 # line keeps it ended, instead of joining whatever follows.
                 out.append(ending)

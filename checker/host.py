@@ -29,7 +29,9 @@ class Host:
         """The real path of an absolute host path (inside the tree under --root)."""
         if not self.is_tree:
             return host_path
-        return os.path.join(self.root, host_path.lstrip("/"))
+        # Host paths are absolute and the root has no trailing slash (abspath): plain
+        # concatenation, which a check of 10,000 links calls 100,000 times.
+        return self.root + host_path if host_path.startswith("/") else f"{self.root}/{host_path}"
 
     def forget(self) -> None:
         """Drop what was learned of directories: after this run changed the tree."""
@@ -51,11 +53,13 @@ class Host:
         parent = self._directories[directory]
         if parent is None:
             return None
-        return self._walk(os.path.join(parent, name))
+        # Only the last component is left to follow; the parent is known to hold no link.
+        return self._walk(name, [p for p in parent.split("/") if p])
 
-    def _walk(self, host_path: str) -> str | None:
+    def _walk(self, host_path: str, resolved: list[str] | None = None) -> str | None:
+        """Follow the components of `host_path` after the already resolved `resolved`."""
         parts = [p for p in host_path.split("/") if p]
-        resolved: list[str] = []
+        resolved = list(resolved or [])
         hops = 0
         while parts:
             part = parts.pop(0)

@@ -26,10 +26,15 @@ class ObservedRulesFile:
     exists: bool
     kind: str  # "file", "missing", "masked" (a link to /dev/null), "not-a-file"
     text: str  # decoded with surrogateescape, so any byte survives a round trip
-    parsed: RulesText
     stat: os.stat_result | None
     shadowed_by: str | None  # a same-named file in a directory udev reads first
     masked_by: str | None  # a same-named link to /dev/null that hides this name
+
+    @property
+    def parsed(self) -> RulesText:
+        """The whole file as udev reads it, parsed when first asked for: a check of an
+        intact managed block reads only the block (a vendor file can hold 20,000 rules)."""
+        return parse_rules(self.text)  # parse_rules keeps its last results
 
 
 def _rules_dir_of(path: str) -> str | None:
@@ -96,18 +101,16 @@ class RulesFiles:
     def _observe(self, path: str) -> ObservedRulesFile:
         shadowed_by, masked_by = self._shadowing(path)
         st = self.host.lstat(path)
-        empty = parse_rules("")
         if st is None:
-            return ObservedRulesFile(path, False, "missing", "", empty, None, shadowed_by, masked_by)
+            return ObservedRulesFile(path, False, "missing", "", None, shadowed_by, masked_by)
         if stat_module.S_ISLNK(st.st_mode) and _is_dev_null(self.host, path):
-            return ObservedRulesFile(path, True, "masked", "", empty, st, shadowed_by, path)
+            return ObservedRulesFile(path, True, "masked", "", st, shadowed_by, path)
         target = self.host.stat_resolved(path)
         if target is None:
             # A dangling link: udev finds no file there.
-            return ObservedRulesFile(path, False, "missing", "", empty, st, shadowed_by, masked_by)
+            return ObservedRulesFile(path, False, "missing", "", st, shadowed_by, masked_by)
         if not stat_module.S_ISREG(target.st_mode):
-            return ObservedRulesFile(path, True, "not-a-file", "", empty, st, shadowed_by, masked_by)
+            return ObservedRulesFile(path, True, "not-a-file", "", st, shadowed_by, masked_by)
         resolved = self.host.resolve(path) or path
         text = _read(self.host, resolved).decode("utf-8", "surrogateescape")
-        return ObservedRulesFile(path, True, "file", text, parse_rules(text), st,
-                                 shadowed_by, masked_by)
+        return ObservedRulesFile(path, True, "file", text, st, shadowed_by, masked_by)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import pytest
+
 from tests.conftest import XEN_RULES, HostTree, Result
 
 RULES = "/etc/udev/rules.d/50-udev.rules"
@@ -204,3 +206,23 @@ def test_for_each_entries_of_one_file_share_one_block(tree: HostTree, udev_drift
     result = udev_drift("check", "--root", tree.root, "--format", "json")
     assert result.status == 0, result.out
     assert finding(result)["entry"] == "rules[0]"
+
+
+def test_an_intact_block_is_checked_without_parsing_the_rest_of_the_file(
+        tree: HostTree, udev_drift: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A vendor file can hold 20,000 rules; a compliant block needs only its own lines read.
+    import checker.observe_files
+
+    def whole_file_parsed(text: str) -> None:
+        raise AssertionError("the whole file was parsed")
+
+    monkeypatch.setattr(checker.observe_files, "parse_rules", whole_file_parsed)
+    tree.write(RULES, VENDOR * 1000 + BLOCK + VENDOR)
+    assert finding(check(tree, udev_drift))["status"] == "ok"
+
+
+def test_a_vendor_line_continuing_into_the_block_is_seen_as_udev_sees_it(tree: HostTree, udev_drift: Run) -> None:
+    # udev skips the BEGIN comment and joins the block's first rule onto the vendor's line.
+    tree.write(RULES, VENDOR + 'KERNEL=="sdz", \\\n' + BLOCK)
+    item = finding(check(tree, udev_drift))
+    assert item["status"] == "changed"
