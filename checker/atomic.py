@@ -75,11 +75,13 @@ def _describe(error: OSError) -> str:
     return error.strerror or str(error)
 
 
-def write_atomic(path: str, data: bytes) -> None:
+def write_atomic(path: str, data: bytes, mode: int | None = None) -> None:
     """Replace (or create) the regular file at `path` with `data`, atomically.
 
-    Refuses to write through a symbolic link at `path`: the link would be replaced by a
-    file, and what it pointed to would not be changed as the caller believes.
+    The file keeps the mode of the file it replaces (an admin chose it), or gets 0644 when
+    new; `mode` gives it that mode whatever was there (the metrics textfile must be 0644
+    for node_exporter). Refuses to write through a symbolic link at `path`: the link would
+    be replaced by a file, and what it pointed to would not be changed as the caller believes.
     """
     directory, name = os.path.split(path)
     try:
@@ -87,7 +89,7 @@ def write_atomic(path: str, data: bytes) -> None:
     except OSError as error:
         raise WriteError(f"{path}: cannot open its directory: {_describe(error)}") from None
     try:
-        _write_in(dir_fd, path, name, data)
+        _write_in(dir_fd, path, name, data, mode)
     finally:
         os.close(dir_fd)
 
@@ -108,7 +110,7 @@ def _original(dir_fd: int, path: str, name: str) -> int | None:
     return fd
 
 
-def _write_in(dir_fd: int, path: str, name: str, data: bytes) -> None:
+def _write_in(dir_fd: int, path: str, name: str, data: bytes, mode: int | None) -> None:
     original = _original(dir_fd, path, name)
     # Only tidying: the write itself will say what is wrong with the directory.
     with contextlib.suppress(OSError):
@@ -126,12 +128,12 @@ def _write_in(dir_fd: int, path: str, name: str, data: bytes) -> None:
             old = os.fstat(original)
             if os.geteuid() == 0:
                 os.fchown(fd, old.st_uid, old.st_gid)
-            os.fchmod(fd, stat_module.S_IMODE(old.st_mode))
+            os.fchmod(fd, stat_module.S_IMODE(old.st_mode) if mode is None else mode)
             _copy_xattrs(original, fd)
         else:
             if os.geteuid() == 0:
                 os.fchown(fd, 0, 0)
-            os.fchmod(fd, NEW_FILE_MODE)
+            os.fchmod(fd, NEW_FILE_MODE if mode is None else mode)
         os.fsync(fd)
         os.close(fd)
         fd = -1

@@ -57,14 +57,15 @@ class StateDir:
     # -- one run at a time -------------------------------------------------------------
 
     @contextlib.contextmanager
-    def lock(self, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
-        """Hold the run lock; wait at most `wait` seconds for another run to finish.
+    def lock(self, wait: float = LOCK_WAIT_SECONDS, name: str = "lock") -> Iterator[None]:
+        """Hold the lock `name` (the run lock by default); wait at most `wait` seconds for
+        another run to let go of it.
 
         flock is released by the kernel when its holder dies, so a lock left by a
         killed run never blocks the next one.
         """
         self.ensure()
-        path = os.path.join(self.path, "lock")
+        path = os.path.join(self.path, name)
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         except OSError as error:

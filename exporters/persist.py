@@ -16,15 +16,10 @@ milliseconds (not the run lock, which a repair holds for as long as udevadm take
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import fcntl
 import os
-import time
-from collections.abc import Iterator
 from typing import Any
 
-from checker.state import StateDir, StateError
+from checker.state import StateDir
 from exporters.outcome import KINDS, RunOutcome
 
 FILE = "metrics.json"
@@ -98,36 +93,10 @@ def update(persisted: Persisted, outcome: RunOutcome) -> Persisted:
     return persisted
 
 
-@contextlib.contextmanager
-def _locked(state: StateDir, wait: float) -> Iterator[None]:
-    state.ensure()
-    path = os.path.join(state.path, LOCK)
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-    except OSError as error:
-        raise StateError(f"{path}: cannot open the metrics lock: {error.strerror}") from None
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as error:
-                if error.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise StateError(f"{path}: cannot lock: {error.strerror}") from None
-                if time.monotonic() >= deadline:
-                    raise StateError(f"{path}: held by another udev-drift run for {wait:g} s; "
-                                     "is one stuck? (see `fuser -v` on the file)") from None
-                time.sleep(0.01)
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the flock
-
-
 def record(state_path: str, outcome: RunOutcome, wait: float = LOCK_WAIT_SECONDS) -> Persisted:
     """Add a run to the persisted counters and return them. Raises StateError/WriteError."""
     state = StateDir(state_path)
-    with _locked(state, wait):
+    with state.lock(wait, name=LOCK):
         persisted = update(from_json(state.read_json(FILE)), outcome)
         state.write_json(FILE, persisted.to_json())
     return persisted
