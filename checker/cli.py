@@ -60,6 +60,33 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                         help="log each step to stderr, and show tracebacks of internal errors")
 
 
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """What `check` and `serve` share: the policies, the host, repair and its limits."""
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help=f"policy files or directories of them (default: {DEFAULT_POLICY_DIR}, "
+                             "under --root when given)")
+    parser.add_argument("--root", metavar="DIR",
+                        help="read every path of the policies under DIR (a host image or test "
+                             "tree); no udevadm, no libudev")
+    parser.add_argument("--repair", action="store_true",
+                        help="repair every drift it safely can (atomic writes, backups, udevadm "
+                             "reload/trigger/settle), then check again")
+    parser.add_argument("--state-dir", metavar="DIR",
+                        help=f"fingerprints, backups, counters and the policy cache (default "
+                             f"{DEFAULT_STATE_DIR}, under --root when given)")
+    parser.add_argument("--udevadm", metavar="PATH", default="udevadm",
+                        help="the udevadm to run (default: udevadm on PATH); never run under --root")
+    parser.add_argument("--udevadm-timeout", metavar="SECONDS", type=float,
+                        default=DEFAULT_UDEVADM_TIMEOUT,
+                        help="how long one udevadm call may take before the run fails "
+                             "(default %(default)g)")
+    parser.add_argument("--lock-timeout", metavar="SECONDS", type=float, default=LOCK_WAIT_SECONDS,
+                        help="how long a repair waits for another run to finish (default %(default)g)")
+    parser.add_argument("--skip-policy-permission-check", action="store_true",
+                        help="as root, act on policies that are not owned by root or are writable "
+                             "by group or others (for test trees; a policy is as powerful as root)")
+
+
 def _add_module_commands(commands: Any, only: str | None) -> None:
     """Register the commands that live in modules of their own (checker.commands). With
     `only`, just that command's module is imported; the others are listed by summary."""
@@ -96,30 +123,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         description="Compare the host's udev rules files and /dev symlinks with the policies. "
                     "Exit 0 when compliant, 1 on drift.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    check.add_argument("paths", nargs="*", metavar="PATH",
-                       help=f"policy files or directories of them (default: {DEFAULT_POLICY_DIR}, "
-                            "under --root when given)")
-    check.add_argument("--root", metavar="DIR",
-                       help="read every path of the policies under DIR (a host image or test "
-                            "tree); no udevadm, no libudev")
-    check.add_argument("--repair", action="store_true",
-                       help="repair every drift it safely can (atomic writes, backups, udevadm "
-                            "reload/trigger/settle), then check again")
+    add_run_options(check)
     check.add_argument("--dry-run", action="store_true",
                        help="with --repair: show the exact change (a diff per file, each udevadm "
                             "call) and change nothing")
-    check.add_argument("--state-dir", metavar="DIR",
-                       help=f"fingerprints, backups and counters (default {DEFAULT_STATE_DIR}, "
-                            "under --root when given)")
-    check.add_argument("--udevadm", metavar="PATH", default="udevadm",
-                       help="the udevadm to run (default: udevadm on PATH); never run under --root")
-    check.add_argument("--udevadm-timeout", metavar="SECONDS", type=float, default=DEFAULT_UDEVADM_TIMEOUT,
-                       help="how long one udevadm call may take before the run fails (default %(default)g)")
-    check.add_argument("--lock-timeout", metavar="SECONDS", type=float, default=LOCK_WAIT_SECONDS,
-                       help="how long --repair waits for another run to finish (default %(default)g)")
-    check.add_argument("--skip-policy-permission-check", action="store_true",
-                       help="as root, act on policies that are not owned by root or are writable by "
-                            "group or others (for test trees; a policy is as powerful as root)")
     check.add_argument("--format", choices=("text", "json"), default="text",
                        help="text for people (default) or one JSON document on stdout")
     check.add_argument("--color", choices=("auto", "always", "never"), default="auto",

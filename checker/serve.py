@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from checker.commands import SUMMARIES
 from checker.errors import UdevDriftError, UsageError
-from checker.state import DEFAULT_STATE_DIR, LOCK_WAIT_SECONDS
+from checker.state import DEFAULT_STATE_DIR
 
 if TYPE_CHECKING:
     from checker.findings import Report
@@ -61,7 +61,7 @@ See monitoring/README.md: scrape config, alerting rules, Grafana dashboard.
 
 def add_parser(commands: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
     """Register `serve` on the command line's subparsers."""
-    from checker.cli import DEFAULT_POLICY_DIR
+    from checker.cli import add_run_options
 
     serve = commands.add_parser(
         "serve", help=SUMMARIES["serve"],
@@ -69,29 +69,14 @@ def add_parser(commands: Any, add_common: Callable[[argparse.ArgumentParser], No
                     "GET /metrics from the last result, for Prometheus to scrape. SIGTERM or "
                     "SIGINT stop it (exit 0); SIGHUP runs a check at once.",
         epilog=SERVE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    serve.add_argument("paths", nargs="*", metavar="PATH",
-                       help=f"policy files or directories of them (default: {DEFAULT_POLICY_DIR}, "
-                            "under --root when given)")
+    add_run_options(serve)
     serve.add_argument("--listen", metavar="HOST:PORT", default=DEFAULT_LISTEN,
                        help="address to serve on (default %(default)s: this host only; "
                             "[::1]:PORT for IPv6, 0.0.0.0:PORT for every address)")
     serve.add_argument("--interval", metavar="SECONDS", type=float, default=DEFAULT_INTERVAL,
                        help="seconds between checks (default %(default)g)")
-    serve.add_argument("--repair", action="store_true",
-                       help="repair drift at each check, as `check --repair` does")
-    serve.add_argument("--root", metavar="DIR", help="read every path of the policies under DIR")
-    serve.add_argument("--state-dir", metavar="DIR",
-                       help=f"fingerprints, backups and counters (default {DEFAULT_STATE_DIR}, "
-                            "under --root when given)")
-    serve.add_argument("--udevadm", metavar="PATH", default="udevadm",
-                       help="the udevadm to run on repair (default: udevadm on PATH)")
-    serve.add_argument("--lock-timeout", metavar="SECONDS", type=float, default=LOCK_WAIT_SECONDS,
-                       help="how long a repair waits for another run (default %(default)g)")
     serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM)")
     serve.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
-    serve.add_argument("--skip-policy-permission-check", action="store_true",
-                       help="as root, act on policies not owned by root or writable by group or "
-                            "others (for test trees; a policy is as powerful as root)")
     add_common(serve)
     serve.set_defaults(func=command_serve)
 
@@ -155,8 +140,10 @@ class CheckRun:
     """One check of the host as `serve` does it: load, check or repair, keep the counters."""
 
     def __init__(self, paths: list[str], root: str, state_path: str, repair: bool,
-                 udevadm: str, lock_timeout: float, safe_permissions: bool = False) -> None:
+                 udevadm: str, lock_timeout: float, safe_permissions: bool = False,
+                 udevadm_timeout: float = 60.0) -> None:
         self.paths = paths
+        self.udevadm_timeout = udevadm_timeout
         self.safe_permissions = safe_permissions
         self.root = root
         self.state_path = state_path
@@ -216,7 +203,7 @@ class CheckRun:
         policies = engine.load_desired(self.paths, safe_permissions=self.safe_permissions, cache=cache)
         if not self.repair:
             return engine.check(policies, host, state)
-        udevadm = None if host.is_tree else Udevadm(self.udevadm)
+        udevadm = None if host.is_tree else Udevadm(self.udevadm, timeout=self.udevadm_timeout)
         with state.lock(self.lock_timeout):
             return engine.repair(policies, host, state, udevadm)
 
@@ -238,7 +225,7 @@ def command_serve(args: argparse.Namespace) -> int:
     # As root, a policy someone else could have written is refused at every check.
     safe_permissions = os.geteuid() == 0 and not args.skip_policy_permission_check
     checks = Checks(CheckRun(paths, host.root, state_path, args.repair, args.udevadm, args.lock_timeout,
-                             safe_permissions), args.interval)
+                             safe_permissions, args.udevadm_timeout), args.interval)
     server = make_server(args.listen, checks, tls)
 
     stopping = threading.Event()
