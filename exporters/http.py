@@ -3,25 +3,39 @@
 A scrape never waits for a check: the body is bytes prepared when the last check ended.
 Everything else is bounded, because the port may be reachable by more than Prometheus:
 
-- at most `max_threads` connections are served at once; when all are busy, the next one
-  waits up to BUSY_WAIT_SECONDS for a slot and is then answered 503 and closed;
+- one thread accepts connections and reads their request heads, all of them at once and
+  never blocking; a connection gets one of the `max_threads` worker threads only once its
+  whole head is in, so clients that connect and then send slowly, or nothing, cannot keep
+  scrapes from being answered (a thread per waiting connection would let 8 of them do so);
 - the request head (request line and headers) may be at most MAX_REQUEST_BYTES and must
-  arrive within REQUEST_SECONDS, however slowly it trickles in; bodies are never read;
-- one request per connection (HTTP/1.0): no idle keep-alive connection holds a thread;
-- with TLS the handshake happens in the worker thread, under the same deadline.
+  arrive within REQUEST_SECONDS, however slowly it trickles in, or the connection is closed
+  without an answer; at most MAX_PENDING connections wait for their head: beyond, the
+  oldest is closed;
+- a complete request waits for a worker up to BUSY_WAIT_SECONDS, behind at most MAX_PENDING
+  others, or it is answered 503 (so at most 3 * MAX_PENDING + `max_threads` sockets are
+  open at once: below the usual limit of 1024 file descriptors);
+- bodies are never read: what a refused request leaves unread is read and thrown away by
+  the accepting thread, for at most LINGER_SECONDS, so that the client gets its answer
+  rather than a reset and no worker waits for it;
+- one request per connection (HTTP/1.0): no idle keep-alive connection holds anything;
+- with TLS the handshake happens in the accepting thread too, under the head's deadline.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import errno
 import html
 import http.client
 import logging
+import selectors
 import socket
 import ssl
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Callable, Protocol
 from urllib.parse import urlsplit
 
@@ -32,10 +46,13 @@ from checker.serve import DEFAULT_PORT
 log = logging.getLogger("udev-drift")
 
 MAX_THREADS = 8
+MAX_PENDING = 256  # connections waiting for their head (and, apart, requests waiting for a worker)
 MAX_REQUEST_BYTES = 8192
 REQUEST_SECONDS = 5.0
 WRITE_SECONDS = 5.0
 BUSY_WAIT_SECONDS = 1.0
+LINGER_SECONDS = 1.0
+LINGER_BYTES = 256 * 1024
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PATHS = ("/", "/metrics")
 
@@ -57,45 +74,27 @@ class RequestTooLarge(http.client.HTTPException):
 
 
 class _HeadReader:
-    """Reads the request head straight from the socket, within a byte budget and a deadline.
+    """The request head as the accepting thread collected it, read as http.server reads a file.
 
-    A buffered socket file would let a client that sends one byte every few seconds hold a
-    thread for as long as it likes: each recv() gets its own timeout. Here every recv()
-    gets only what is left of one deadline for the whole head.
+    The head is complete, or the client stopped sending (end of file), or it is larger than
+    MAX_REQUEST_BYTES: a line that goes on past the budget raises RequestTooLarge.
     """
 
-    def __init__(self, connection: socket.socket, budget: int, deadline: float) -> None:
-        self.connection = connection
-        self.budget = budget
-        self.deadline = deadline
-        self.buffer = b""
+    def __init__(self, head: bytes) -> None:
+        self.buffer = head
+        self.budget = MAX_REQUEST_BYTES - len(head)
         self.closed = False
 
-    def _fill(self) -> bool:
-        if self.budget <= 0:
-            raise RequestTooLarge(f"request head larger than {MAX_REQUEST_BYTES} bytes")
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("request head not received in time")
-        self.connection.settimeout(left)
-        data = self.connection.recv(min(4096, self.budget))
-        self.budget -= len(data)
-        self.buffer += data
-        return bool(data)
-
     def readline(self, limit: int = -1) -> bytes:
-        while True:
-            end = self.buffer.find(b"\n") + 1
-            if end == 0 and 0 <= limit <= len(self.buffer):
-                end = limit
-            if end == 0 and not self._fill():
-                line, self.buffer = self.buffer, b""  # the client closed: that is all
-                return line
-            if end:
-                if 0 <= limit < end:
-                    end = limit
-                line, self.buffer = self.buffer[:end], self.buffer[end:]
-                return line
+        end = self.buffer.find(b"\n") + 1
+        if end == 0:
+            if self.budget <= 0 and not 0 <= limit <= len(self.buffer):
+                raise RequestTooLarge(f"request head larger than {MAX_REQUEST_BYTES} bytes")
+            end = len(self.buffer)  # the client stopped sending: that is all
+        if 0 <= limit < end:
+            end = limit
+        line, self.buffer = self.buffer[:end], self.buffer[end:]
+        return line
 
     def read(self, size: int = -1) -> bytes:
         return b""  # GET only: a body is never read
@@ -108,11 +107,19 @@ class _Handler(BaseHTTPRequestHandler):
     server: MetricsServer
     server_version = f"udev-drift/{__version__}"
     protocol_version = "HTTP/1.0"
+    # Not HTTP/0.9: an error in the request line is answered with a status line, and a
+    # two-word request line ("GET /metrics") too, rather than a bare body.
+    default_request_version = "HTTP/1.0"
+    timeout = WRITE_SECONDS  # setup() makes the socket blocking again, with this timeout
+
+    def __init__(self, request: socket.socket, client_address: Any, server: MetricsServer,
+                 head: bytes = b"") -> None:
+        self.head = _HeadReader(head)
+        self.linger = False  # True: the accepting thread reads what is left, then closes
+        super().__init__(request, client_address, server)
 
     def setup(self) -> None:
         super().setup()
-        self.head = _HeadReader(self.connection, MAX_REQUEST_BYTES,
-                                time.monotonic() + self.server.request_seconds)
         self.rfile = self.head  # type: ignore[assignment]
 
     def handle(self) -> None:
@@ -127,22 +134,15 @@ class _Handler(BaseHTTPRequestHandler):
             log.debug("http: %s: %s", self.client_address[0], error)
             return
         if self.head.budget <= 0 or getattr(self, "command", "GET") != "GET":
-            self._quietly(self._drain)
+            self._quietly(self._linger)
 
-    def _drain(self) -> None:
+    def _linger(self) -> None:
         # A refused request may leave input unread (a body, the rest of a huge header), and
         # closing with unread input makes the kernel send a reset, which can destroy the
-        # answer before the client reads it: read what is left, for at most a second.
+        # answer before the client reads it: the accepting thread reads what is left.
         self.wfile.flush()
         self.connection.shutdown(socket.SHUT_WR)
-        deadline = time.monotonic() + 1.0
-        for _ in range(64):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            self.connection.settimeout(left)
-            if not self.connection.recv(4096):
-                break
+        self.linger = True
 
     def version_string(self) -> str:
         return self.server_version  # not "udev-drift/1.0.0 Python/3.x"
@@ -208,20 +208,52 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("http: %s %s", self.address_string(), format % args)
 
 
-class MetricsServer(ThreadingHTTPServer):
-    daemon_threads = True  # a stuck client never keeps the process from stopping
-    block_on_close = False
-    request_queue_size = 64
+class _Watched:
+    """A connection the accepting thread watches: its head coming in, or its input drained."""
+
+    __slots__ = ("sock", "fd", "address", "deadline", "head", "secured", "left")
+
+    def __init__(self, sock: socket.socket, address: Any, deadline: float, secured: bool,
+                 left: int) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()  # to unregister by, whatever becomes of the socket
+        self.address = address
+        self.deadline = deadline
+        self.head = bytearray()
+        self.secured = secured  # the TLS handshake is done (or there is no TLS)
+        self.left = left  # bytes still to drain, when lingering
+
+
+def _head_ends(head: bytearray, start: int) -> bool:
+    # An empty line ends the head, as http.server reads it.
+    return head.find(b"\n\r\n", start) >= 0 or head.find(b"\n\n", start) >= 0
+
+
+class MetricsServer(HTTPServer):
+    # The kernel's queue of connections not accepted yet (capped by net.core.somaxconn): a
+    # burst larger than this has its SYNs dropped, and the clients wait a second to retry.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], family: socket.AddressFamily, source: MetricsSource,
                  tls: ssl.SSLContext | None = None, max_threads: int = MAX_THREADS,
-                 request_seconds: float = REQUEST_SECONDS) -> None:
+                 request_seconds: float = REQUEST_SECONDS, max_pending: int = MAX_PENDING) -> None:
         self.address_family = family
         self.source = source
         self.tls = tls
         self.request_seconds = request_seconds
         self.max_threads = max_threads
-        self._slots = threading.BoundedSemaphore(max_threads)
+        self.max_pending = max_pending
+        # Oldest first (insertion order): each kind has one timeout, so the first expires first.
+        self._heads: dict[socket.socket, _Watched] = {}
+        self._lingering: dict[socket.socket, _Watched] = {}
+        # Complete requests for the workers, oldest first; None tells a worker to end.
+        self._ready: collections.deque[tuple[socket.socket, Any, bytes, float] | None] = collections.deque()
+        self._ready_changed = threading.Condition()
+        self._handed_back: collections.deque[socket.socket] = collections.deque()
+        self._selector: selectors.BaseSelector | None = None
+        self._wake: socket.socket | None = None
+        self._stopping = False
+        self._stopped = threading.Event()
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
@@ -230,40 +262,205 @@ class MetricsServer(ThreadingHTTPServer):
             self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         super().server_bind()
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(timeout=BUSY_WAIT_SECONDS):
-            self._refuse(request)
+    # -- the accepting thread --------------------------------------------------------------
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Accept, read heads and drain refused input until shutdown(); workers answer."""
+        self._stopped.clear()
+        wake, self._wake = socket.socketpair()
+        wake.setblocking(False)
+        self._wake.setblocking(False)  # full: a wake-up is pending anyway
+        workers = [threading.Thread(target=self._work, name="udev-drift-http-worker", daemon=True)
+                   for _ in range(self.max_threads)]
+        for worker in workers:
+            worker.start()
+        self.socket.setblocking(False)
+        try:
+            with selectors.DefaultSelector() as selector:
+                self._selector = selector
+                selector.register(self.socket, selectors.EVENT_READ)
+                selector.register(wake, selectors.EVENT_READ)
+                while not self._stopping:
+                    for key, _ in selector.select(self._timeout(poll_interval)):
+                        try:
+                            if key.fileobj is self.socket:
+                                self._accept()
+                            elif key.fileobj is wake:
+                                self._take_back(wake)
+                            elif key.data.sock in self._heads or key.data.sock in self._lingering:
+                                self._readable(key.data)  # (not closed by an earlier event)
+                        except Exception:  # noqa: BLE001 - one connection's trouble, not the loop's
+                            self.handle_error(None, None)
+                    self._expire()
+        finally:
+            for watched in [*self._heads.values(), *self._lingering.values()]:
+                watched.sock.close()
+            self._heads.clear()
+            self._lingering.clear()
+            self._selector = None
+            with self._ready_changed:
+                self._ready.extend([None] * len(workers))
+                self._ready_changed.notify_all()
+            wake.close()
+            self._wake.close()
+            self._stopping = False
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        """Stop serve_forever() and wait until it has (workers end after their request)."""
+        self._stopping = True
+        if self._wake is not None:
+            with contextlib.suppress(OSError):
+                self._wake.send(b"s")
+        self._stopped.wait()
+
+    def _timeout(self, poll_interval: float) -> float:
+        soonest = [next(iter(watched.values())).deadline
+                   for watched in (self._heads, self._lingering) if watched]
+        with self._ready_changed:
+            if self._ready and self._ready[0] is not None:
+                soonest.append(self._ready[0][3] + BUSY_WAIT_SECONDS)
+        return max(0.0, min([poll_interval, *(when - time.monotonic() for when in soonest)]))
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for watched in (self._heads, self._lingering):
+            while watched:
+                oldest = next(iter(watched.values()))
+                if oldest.deadline > now:
+                    break
+                self._close(oldest)  # a head not in time: no answer, as for a dead client
+        waited = []
+        with self._ready_changed:
+            while self._ready and self._ready[0] is not None and self._ready[0][3] + BUSY_WAIT_SECONDS <= now:
+                waited.append(self._ready.popleft())
+        if waited:
+            log.debug("http: all %s workers busy; answering 503", self.max_threads)
+        for sock, _, _, _ in filter(None, waited):
+            self._refuse(sock)
+
+    def _watch(self, kind: dict[socket.socket, _Watched], watched: _Watched) -> None:
+        assert self._selector is not None
+        if len(kind) >= self.max_pending:
+            self._close(next(iter(kind.values())))  # the oldest: likely the slowest
+        self._selector.register(watched.fd, selectors.EVENT_READ, watched)
+        kind[watched.sock] = watched
+
+    def _unwatch(self, watched: _Watched) -> None:
+        assert self._selector is not None
+        if self._heads.pop(watched.sock, None) is None:
+            self._lingering.pop(watched.sock, None)
+        with contextlib.suppress(KeyError):  # never registered: forgotten all the same
+            self._selector.unregister(watched.fd)
+
+    def _close(self, watched: _Watched) -> None:
+        self._unwatch(watched)
+        watched.sock.close()
+
+    def _accept(self) -> None:
+        for _ in range(32):  # a burst at a time, then the others get their turn
+            try:
+                sock, address = self.socket.accept()
+            except BlockingIOError:
+                return
+            except OSError as error:  # gone already, or no file descriptor left: free one
+                if error.errno in (errno.EMFILE, errno.ENFILE) and self._heads:
+                    self._close(next(iter(self._heads.values())))
+                return
+            try:
+                if self.tls is not None:
+                    sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+                sock.setblocking(False)
+            except OSError:
+                sock.close()
+                continue
+            self._watch(self._heads, _Watched(sock, address, time.monotonic() + self.request_seconds,
+                                              self.tls is None, 0))
+
+    def _readable(self, watched: _Watched) -> None:
+        if watched.sock in self._lingering:
+            self._drain(watched)
             return
         try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        if self.tls is None:
-            super().finish_request(request, client_address)
+            if not watched.secured and isinstance(watched.sock, ssl.SSLSocket):
+                watched.sock.do_handshake()
+                watched.secured = True
+            while True:
+                start = max(0, len(watched.head) - 2)
+                data = watched.sock.recv(min(4096, MAX_REQUEST_BYTES - len(watched.head)))
+                watched.head += data
+                if not data or len(watched.head) >= MAX_REQUEST_BYTES or _head_ends(watched.head, start):
+                    self._dispatch(watched)
+                    return
+                if not (isinstance(watched.sock, ssl.SSLSocket) and watched.sock.pending()):
+                    return  # the rest when it comes
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError, InterruptedError):
             return
-        request.settimeout(self.request_seconds)  # the handshake, too, has a deadline
-        secured = self.tls.wrap_socket(request, server_side=True)
+        except OSError as error:  # reset, TLS failure: drop the client
+            log.debug("http: %s: %s", watched.address[0], error)
+            self._close(watched)
+
+    def _dispatch(self, watched: _Watched) -> None:
+        self._unwatch(watched)
+        with self._ready_changed:
+            full = len(self._ready) >= self.max_pending
+            if not full:
+                self._ready.append((watched.sock, watched.address, bytes(watched.head), time.monotonic()))
+                self._ready_changed.notify()
+        if full:
+            self._refuse(watched.sock)
+
+    def _drain(self, watched: _Watched) -> None:
         try:
-            super().finish_request(secured, client_address)
-        finally:
-            secured.close()
+            data = watched.sock.recv(min(65536, watched.left))
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+            return
+        except OSError:
+            data = b""
+        watched.left -= len(data)
+        if not data or watched.left <= 0:
+            self._close(watched)
+
+    def _take_back(self, wake: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while wake.recv(4096):
+                pass
+        while self._handed_back:
+            sock = self._handed_back.popleft()
+            try:
+                sock.setblocking(False)
+                self._watch(self._lingering, _Watched(sock, None, time.monotonic() + LINGER_SECONDS,
+                                                      True, LINGER_BYTES))
+            except (OSError, ValueError):  # closed meanwhile
+                sock.close()
+
+    # -- the workers -----------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            with self._ready_changed:
+                while not self._ready:
+                    self._ready_changed.wait()
+                item = self._ready.popleft()
+            if item is None:
+                return
+            sock, address, head, _ = item  # (one that waited too long got 503 from the loop)
+            linger = False
+            try:
+                linger = _Handler(sock, address, self, head).linger
+            except Exception:  # noqa: BLE001 - one request, not the worker
+                self.handle_error(sock, address)
+            wake = self._wake
+            if linger and wake is not None and not self._stopping:
+                self._handed_back.append(sock)
+                with contextlib.suppress(OSError):  # a wake-up is pending already, or the loop ended
+                    wake.send(b"l")
+            else:
+                self.shutdown_request(sock)
 
     def _refuse(self, request: socket.socket) -> None:
-        log.debug("http: all %s slots busy; answering 503", self.max_threads)
         try:
             request.settimeout(0.5)
-            if self.tls is None:
-                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 1\r\n"
-                                b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+            request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 1\r\n"
+                            b"Content-Length: 0\r\nConnection: close\r\n\r\n")
         except OSError:
             pass
         self.shutdown_request(request)

@@ -264,16 +264,22 @@ class TestHTTP:
                 rest = b""
             assert rest == b"" and time.monotonic() - began < 2.5
 
-    @pytest.mark.parametrize("server", [{"max_threads": 1, "request_seconds": 3.0}], indirect=True)
+    @pytest.mark.parametrize("server", [{"max_threads": 1, "source": FakeSource(b"x" * 64 * 2 ** 20)}],
+                             indirect=True)
     def test_when_every_thread_is_busy_the_next_client_gets_503_not_a_hang(self, server: MetricsServer) -> None:
-        with socket.create_connection(server.server_address[:2], timeout=5):  # holds the only slot
-            time.sleep(0.1)
+        address = server.server_address[:2]
+        with socket.create_connection(address, timeout=5):  # connected but silent: holds no thread
+            assert status_of(raw(server, b"GET / HTTP/1.0\r\n\r\n")) == 200
+        with socket.create_connection(address, timeout=5) as reader:  # never reads 64 MiB: holds the one
+            reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            reader.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            time.sleep(0.2)
             began = time.monotonic()
-            response = raw(server, b"GET /metrics HTTP/1.0\r\n\r\n")
-            assert status_of(response) == 503 and time.monotonic() - began < 2.5
-        # the slot comes back when the idle client leaves (or its deadline passes)
-        wait_for("the slot to come back", lambda: status_of(raw(server, b"GET /metrics HTTP/1.0\r\n\r\n")) == 200,
-                 timeout=10)
+            response = raw(server, b"GET / HTTP/1.0\r\n\r\n")
+            assert status_of(response) == 503 and b"Retry-After: 1\r\n" in response
+            assert time.monotonic() - began < 2.5
+        wait_for("the worker to come back",
+                 lambda: status_of(raw(server, b"GET / HTTP/1.0\r\n\r\n")) == 200, timeout=10)
 
     @pytest.mark.parametrize("server", [{"source": FakeSource(None)}], indirect=True)
     def test_before_the_first_check_ends_metrics_is_503_with_retry_after(self, server: MetricsServer) -> None:
