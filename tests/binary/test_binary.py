@@ -126,9 +126,12 @@ def snapshot(root: Path) -> dict[str, Any]:
         else:
             data: Any = path.read_bytes()
             if name.startswith("var/lib/udev-drift/"):
-                if path.name == "lock":
+                if path.name.endswith("lock"):  # the run lock and the metrics lock hold a pid
                     data = "<pid>"
                 elif path.suffix == ".json":
+                    # The policy cache names the policy files by absolute path: the tree's
+                    # place differs inside and outside the chroot.
+                    data = re.sub(rb'"[^"]*?(/etc/udev-drift/)', rb'"<ROOT>\1', data)
                     data = stable(json.loads(data))
             seen[name] = ("file", path.stat().st_mode, data)
     return seen
