@@ -8,7 +8,7 @@ from typing import Any
 from checker.compare_links import Devices, check_policy_symlinks, devices_for
 from checker.compare_rules import check_policy_rules
 from checker.desired import DesiredPolicy
-from checker.errors import PolicyError, PolicyErrors
+from checker.errors import PolicyError, collecting, raise_all
 from checker.explain import FINGERPRINTS, explain, fingerprints_of
 from checker.findings import PolicyReport, Report
 from checker.host import Host
@@ -46,14 +46,9 @@ def load_desired(paths: Sequence[str], safe_permissions: bool = False,
     errors: list[PolicyError] = []
     desired: list[DesiredPolicy] = []
     for loaded in load_policies(files):
-        try:
+        with collecting(errors):
             desired.append(expand_policy(loaded))
-        except PolicyErrors as many:
-            errors.extend(many.errors)
-        except PolicyError as one:
-            errors.append(one)
-    if errors:
-        raise errors[0] if len(errors) == 1 else PolicyErrors(errors)
+    raise_all(errors)
     check_conflicts(desired)
     # Remember them only if no file changed while they were read.
     if prints and cache is not None and prints == [fingerprint(path) for path in files]:

@@ -6,6 +6,9 @@ an exit status (2 for bad input, 3 for a runtime failure), never a traceback.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 
 class UdevDriftError(Exception):
     """Root of every error this tool raises on purpose."""
@@ -50,6 +53,24 @@ class PolicyErrors(UdevDriftError):
         if len(errors) > self.SHOWN:
             lines.append(f"... and {len(errors) - self.SHOWN} more problems")
         super().__init__("\n".join(lines))
+
+
+def raise_all(errors: list[PolicyError]) -> None:
+    """Raise every problem found (one line each); nothing when there is none."""
+    if errors:
+        raise errors[0] if len(errors) == 1 else PolicyErrors(errors)
+
+
+@contextlib.contextmanager
+def collecting(errors: list[PolicyError]) -> Iterator[None]:
+    """Add the policy problems raised in the block to `errors` and go on: all of them are
+    reported together, not only the first."""
+    try:
+        yield
+    except PolicyErrors as many:
+        errors.extend(many.errors)
+    except PolicyError as one:
+        errors.append(one)
 
 
 class HostReadError(UdevDriftError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from checker.desired import DesiredPolicy, DesiredRules
-from checker.errors import PolicyError, PolicyErrors
+from checker.errors import PolicyError, raise_all
 
 
 def check_conflicts(policies: Sequence[DesiredPolicy]) -> None:
@@ -40,5 +40,4 @@ def check_conflicts(policies: Sequence[DesiredPolicy]) -> None:
                             entry.policy_path, entry.policy_line, None,
                             f"at '{entry.entry}': ensures absent a rule that "
                             f"{other.policy} {other.entry} ensures present in {entry.file}"))
-    if errors:
-        raise errors[0] if len(errors) == 1 else PolicyErrors(errors)
+    raise_all(errors)

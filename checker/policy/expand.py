@@ -8,7 +8,7 @@ host is read.
 from __future__ import annotations
 
 from checker.desired import DesiredPolicy, DesiredRules, DesiredSymlink, DeviceRef
-from checker.errors import PolicyError, PolicyErrors
+from checker.errors import PolicyError, raise_all
 from checker.markers import is_marker_line
 from checker.policy.loader import KeyPath, LoadedPolicy, format_key_path
 from checker.policy.model import PLACEHOLDER, RulesEntry, SymlinkEntry
@@ -128,8 +128,7 @@ def expand_policy(loaded: LoadedPolicy) -> DesiredPolicy:
                                       f"at '{symlink.entry}': link {symlink.link} is already "
                                       f"given by {links[symlink.link]}"))
         links.setdefault(symlink.link, symlink.entry)
-    if errors:
-        raise errors[0] if len(errors) == 1 else PolicyErrors(errors)
+    raise_all(errors)
     return DesiredPolicy(
         name=policy.name, path=loaded.source.path, description=policy.description,
         rules=tuple(rules), symlinks=tuple(symlinks),

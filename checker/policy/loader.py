@@ -14,7 +14,7 @@ from typing import Any, Union
 import yaml
 from pydantic import ValidationError
 
-from checker.errors import PolicyError, PolicyErrors
+from checker.errors import PolicyError, PolicyErrors, collecting, raise_all
 from checker.policy.files import policy_files
 from checker.policy.model import Policy
 
@@ -273,12 +273,8 @@ def load_policies(paths: list[str]) -> list[LoadedPolicy]:
     loaded: list[LoadedPolicy] = []
     errors: list[PolicyError] = []
     for path in policy_files(paths):
-        try:
+        with collecting(errors):
             loaded.append(load_policy_file(path))
-        except PolicyErrors as many:
-            errors.extend(many.errors)
-        except PolicyError as one:
-            errors.append(one)
     seen: dict[str, str] = {}
     for item in loaded:
         name = item.policy.name
@@ -288,6 +284,5 @@ def load_policies(paths: list[str]) -> list[LoadedPolicy]:
                 item.source.path, mark.line if mark else None, mark.column if mark else None,
                 f"at 'name': policy name {name!r} is already used by {seen[name]}"))
         seen.setdefault(name, item.source.path)
-    if errors:
-        raise errors[0] if len(errors) == 1 else PolicyErrors(errors)
+    raise_all(errors)
     return loaded

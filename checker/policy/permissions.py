@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import stat as stat_module
 
-from checker.errors import PolicyError, PolicyErrors, UsageError
+from checker.errors import PolicyError, UsageError, raise_all
 
 OPTION = "--skip-policy-permission-check"
 
@@ -48,5 +48,4 @@ def check_permissions(files: list[str]) -> None:
             if problem:
                 errors.append(PolicyError(path, None, None, problem))
                 break
-    if errors:
-        raise errors[0] if len(errors) == 1 else PolicyErrors(errors)
+    raise_all(errors)
