@@ -43,9 +43,6 @@ class Manifest:
     links: dict[str, str] = field(default_factory=dict)        # host path -> link target
     settings: dict[str, Any] = field(default_factory=dict)
 
-    def is_empty(self) -> bool:
-        return not (self.files or self.directories or self.links)
-
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "settings": self.settings, "files": dict(sorted(self.files.items())),
                 "directories": self.directories, "links": dict(sorted(self.links.items()))}

@@ -66,10 +66,6 @@ class Plan:
     commands: list[list[str]] = field(default_factory=list)
     refusals: list[tuple[Finding, str]] = field(default_factory=list)
 
-    @property
-    def empty(self) -> bool:
-        return not (self.files or self.links or self.commands)
-
 
 def _trigger_args(policies: Sequence[DesiredPolicy], names: set[str], changed: set[str],
                   drifted: set[str]) -> list[str] | None:

@@ -624,7 +624,7 @@ _HANDLERS: dict[str, Handler] = {
     "GOTO": _goto_label(RANK_GOTO),
     "LABEL": _goto_label(RANK_LABEL),
 }
-KEYS = frozenset(_HANDLERS)
+
 
 
 MEANINGS: dict[tuple[str, str | None, str, str], Meaning] = {}
