@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import signal
 import socket
 import statistics
@@ -39,33 +38,16 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "xenserver-host"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from example_host import REPO, child_env, copy_example, free_port, percentile  # noqa: E402
+
 GOAL_P99_MS = 5.0
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
-def copy_example(target: Path) -> Path:
-    shutil.copytree(EXAMPLE, target, symlinks=True)
-    # state a run with --root examples/xenserver-host may have left there is not the example's
-    shutil.rmtree(target / "var", ignore_errors=True)
-    policy = target / "etc/udev-drift/policies.d/xenserver-local-sata.yaml"
-    policy.unlink()
-    shutil.copy(REPO / "policies/xenserver-local-sata.yaml", policy)
-    return target
 
 
-def child_env(cache: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    # Bytecode cached outside the repository, and written (some environments forbid it).
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = str(cache)
-    return env
 
 
 def scrape(port: int, request: bytes, timeout: float = 5.0) -> bytes:
@@ -79,11 +61,6 @@ def scrape(port: int, request: bytes, timeout: float = 5.0) -> bytes:
             chunks.append(chunk)
 
 
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))
-    return sorted_values[index]
 
 
 class Load:

@@ -41,7 +41,6 @@ import os
 import platform
 import random
 import selectors
-import shutil
 import signal
 import socket
 import statistics
@@ -53,40 +52,20 @@ import time
 from pathlib import Path
 from typing import Callable
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "xenserver-host"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from example_host import REPO, child_env, copy_example, free_port, percentile  # noqa: E402
+
 SCRAPE = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Prometheus/2.45.0\r\n\r\n"
 METRICS_END = b'udev_drift_build_info{version="1.0.0"} 1.0\n'
 REQUEST_SECONDS = 5.0  # exporters/http.py: a request head must be in within this
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
-def copy_example(target: Path) -> Path:
-    shutil.copytree(EXAMPLE, target, symlinks=True)
-    shutil.rmtree(target / "var", ignore_errors=True)  # state an earlier run may have left
-    policy = target / "etc/udev-drift/policies.d/xenserver-local-sata.yaml"
-    policy.unlink()
-    shutil.copy(REPO / "policies/xenserver-local-sata.yaml", policy)
-    return target
 
 
-def child_env(cache: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = str(cache)  # bytecode cached outside the repository
-    return env
 
 
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))
-    return sorted_values[index]
 
 
 def status_of(answer: bytes) -> str:

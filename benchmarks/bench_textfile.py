@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -31,19 +30,12 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "xenserver-host"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from example_host import REPO, copy_example  # noqa: E402
+
 GOAL_MS = 10.0
 
 
-def copy_example(target: Path) -> Path:
-    shutil.copytree(EXAMPLE, target, symlinks=True)
-    # state a run with --root examples/xenserver-host may have left there is not the example's
-    shutil.rmtree(target / "var", ignore_errors=True)
-    policy = target / "etc/udev-drift/policies.d/xenserver-local-sata.yaml"
-    policy.unlink()
-    shutil.copy(REPO / "policies/xenserver-local-sata.yaml", policy)
-    return target
 
 
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, int]:
