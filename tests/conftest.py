@@ -104,3 +104,9 @@ XEN_RULES = (
     'ACTION=="remove", KERNEL=="{disk}", '
     "RUN+=\"/bin/sh -c '/opt/xensource/libexec/local-device-change %k 2>&1 >/dev/null&'\"\n"
 )
+# The seed's rules for sdb as a policy with one managed block, and the block it makes.
+XEN_BLOCK_POLICY = (
+    "version: 1\nname: xen\nrules:\n  - file: /etc/udev/rules.d/50-udev.rules\n    ensure: block\n"
+    "    content: |\n" + "".join(f"      {line}\n" for line in XEN_RULES.format(disk="sdb").splitlines())
+)
+XEN_BLOCK = "# BEGIN udev-drift xen\n" + XEN_RULES.format(disk="sdb") + "# END udev-drift xen\n"

@@ -6,21 +6,12 @@ from typing import Callable
 
 import pytest
 
-from tests.conftest import XEN_RULES, HostTree, Result
+from tests.conftest import XEN_BLOCK, XEN_BLOCK_POLICY, XEN_RULES, HostTree, Result
 
 RULES = "/etc/udev/rules.d/50-udev.rules"
-POLICY = """\
-version: 1
-name: xen
-rules:
-  - file: /etc/udev/rules.d/50-udev.rules
-    ensure: block
-    content: |
-      ACTION=="add", KERNEL=="sdb", SYMLINK+="xapi/block/%k", RUN+="/bin/sh -c '/opt/xensource/libexec/local-device-change %k 2>&1 >/dev/null&'"
-      ACTION=="remove", KERNEL=="sdb", RUN+="/bin/sh -c '/opt/xensource/libexec/local-device-change %k 2>&1 >/dev/null&'"
-"""
+POLICY = XEN_BLOCK_POLICY
 VENDOR = 'SUBSYSTEM=="block", GROUP="disk"\nKERNEL=="null|zero", MODE="0666"\n'
-BLOCK = "# BEGIN udev-drift xen\n" + XEN_RULES.format(disk="sdb") + "# END udev-drift xen\n"
+BLOCK = XEN_BLOCK
 
 Run = Callable[..., Result]
 

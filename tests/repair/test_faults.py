@@ -15,21 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, XEN_RULES
+from tests.conftest import REPO, XEN_BLOCK, XEN_BLOCK_POLICY
 from tests.namespace import run_private
 
 RULES = "etc/udev/rules.d/50-udev.rules"
-POLICY = """\
-version: 1
-name: xen
-rules:
-  - file: /etc/udev/rules.d/50-udev.rules
-    ensure: block
-    content: |
-      ACTION=="add", KERNEL=="sdb", SYMLINK+="xapi/block/%k", RUN+="/bin/sh -c '/opt/xensource/libexec/local-device-change %k 2>&1 >/dev/null&'"
-      ACTION=="remove", KERNEL=="sdb", RUN+="/bin/sh -c '/opt/xensource/libexec/local-device-change %k 2>&1 >/dev/null&'"
-"""
-BLOCK = "# BEGIN udev-drift xen\n" + XEN_RULES.format(disk="sdb") + "# END udev-drift xen\n"
+POLICY = XEN_BLOCK_POLICY
+BLOCK = XEN_BLOCK
 
 
 def large_vendor_file(rules: int = 5000) -> str:

@@ -13,25 +13,13 @@ from typing import Callable
 import pytest
 
 from checker.state import StateDir
-from tests.conftest import REPO, XEN_RULES, HostTree, Result
+from tests.conftest import REPO, XEN_BLOCK, XEN_BLOCK_POLICY, XEN_RULES, HostTree, Result
 
 Run = Callable[..., Result]
 RULES = "/etc/udev/rules.d/50-udev.rules"
 VENDOR = 'SUBSYSTEM=="block", GROUP="disk"\nKERNEL=="null|zero", MODE="0666"\n'
-BLOCK = "# BEGIN udev-drift xen\n" + XEN_RULES.format(disk="sdb") + "# END udev-drift xen\n"
-POLICY = """\
-version: 1
-name: xen
-rules:
-  - file: /etc/udev/rules.d/50-udev.rules
-    ensure: block
-    content: |
-      ACTION=="add", KERNEL=="sdb", SYMLINK+="xapi/block/%k", RUN+="/bin/sh -c '/opt/xensource/libexec/local-device-change %k 2>&1 >/dev/null&'"
-      ACTION=="remove", KERNEL=="sdb", RUN+="/bin/sh -c '/opt/xensource/libexec/local-device-change %k 2>&1 >/dev/null&'"
-symlinks:
-  - link: /dev/xapi/block/sdb
-    target: /dev/sdb
-"""
+BLOCK = XEN_BLOCK
+POLICY = XEN_BLOCK_POLICY + "symlinks:\n  - link: /dev/xapi/block/sdb\n    target: /dev/sdb\n"
 
 
 @pytest.fixture
