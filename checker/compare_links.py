@@ -62,8 +62,10 @@ class DeviceFinder:
         path = self.node_path(device)
         if path is None:
             return None, None
-        resolved = self.host.resolve(path)
-        st = self.host.lstat(resolved) if resolved else None
+        followed = self.host.follow(path)
+        if followed is None:
+            return None, None
+        resolved, st = followed
         if st is None or stat_module.S_ISLNK(st.st_mode) or stat_module.S_ISDIR(st.st_mode):
             return None, None
         return resolved, st
@@ -83,7 +85,7 @@ def check_symlink(entry: DesiredSymlink, host: Host, devices: DeviceFinder) -> F
     finding = Finding(entry.policy, "symlink", entry.link, entry.link, entry.entry, "ok", False, "")
     node, node_stat = devices.find(entry.device)
     link_stat = host.lstat(entry.link)
-    link_text = host.readlink(entry.link)
+    link_text = host.readlink(entry.link) if link_stat and stat_module.S_ISLNK(link_stat.st_mode) else None
     if node is None or node_stat is None:
         finding.status = "absent"
         finding.drift = entry.required
@@ -100,8 +102,8 @@ def check_symlink(entry: DesiredSymlink, host: Host, devices: DeviceFinder) -> F
         finding.status = "not-a-link"
         finding.message = f"{_kind_of(link_stat)} stands where the link should be"
     else:
-        resolved = host.resolve(entry.link)
-        target_stat = host.lstat(resolved) if resolved else None
+        followed = host.follow(entry.link, link_text)
+        resolved, target_stat = followed if followed is not None else (None, None)
         if target_stat is None:
             finding.status = "dangling"
             finding.message = f"points to {link_text}, which does not exist ({present_as})"
@@ -208,8 +210,8 @@ def _check_link(finding: Finding, entry: DesiredSymlink, device: BlockDevice, li
         finding.status = "not-a-link"
         finding.message = f"{_kind_of(link_stat)} stands where the link should be"
         return
-    resolved = host.resolve(entry.link)
-    target = host.lstat(resolved) if resolved else None
+    followed = host.follow(entry.link, link_text)
+    resolved, target = followed if followed is not None else (None, None)
     if target is None:
         finding.status = "dangling"
         finding.message = f"points to {link_text}, which does not exist ({present_as})"

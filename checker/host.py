@@ -7,6 +7,7 @@ inside the tree. No other module joins a root to a path.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat as stat_module
 
@@ -41,47 +42,96 @@ class Host:
         """Follow links in every component as the kernel would, confined to the root.
 
         Returns the final host path (without the root), or None on a loop. The result
-        may not exist (a dangling link resolves to where it points). Directories are
-        resolved once per run: a check of 10,000 links in one directory reads its path
-        once, not 10,000 times.
+        may not exist (a dangling link resolves to where it points).
         """
-        directory, name = os.path.split(host_path.rstrip("/") or "/")
-        if not name:
-            return "/"
-        if directory not in self._directories:
-            self._directories[directory] = self._walk(directory)
-        parent = self._directories[directory]
-        if parent is None:
-            return None
-        # Only the last component is left to follow; the parent is known to hold no link.
-        return self._walk(name, [p for p in parent.split("/") if p])
+        followed = self.follow(host_path)
+        return None if followed is None else followed[0]
 
-    def _walk(self, host_path: str, resolved: list[str] | None = None) -> str | None:
-        """Follow the components of `host_path` after the already resolved `resolved`."""
+    def stat_resolved(self, host_path: str) -> os.stat_result | None:
+        """stat() of what host_path resolves to within the root, or None."""
+        followed = self.follow(host_path)
+        return None if followed is None else followed[1]
+
+    def follow(self, host_path: str, link_text: str | None = None
+               ) -> tuple[str, os.stat_result | None] | None:
+        """(where host_path leads, its lstat or None when nothing is there), or None on a
+        loop. With `link_text` (what readlink() of host_path gave), host_path is taken as
+        that link and is not read again.
+
+        Directories are resolved once per run: a check of 10,000 links in one directory
+        reads its path once, not 10,000 times; then each hop costs one lstat(), and one
+        readlink() where it is a link.
+        """
+        path = host_path
+        hops = 0
+        while True:
+            directory, name = os.path.split(path.rstrip("/") or "/")
+            if directory in self._directories:
+                parent = self._directories[directory]
+            else:
+                parent = self._directories[directory] = self._walk(directory)
+            if parent is None:
+                return None
+            if not name or name in (".", ".."):  # rare: the careful walk, one by one
+                walked = self._walk(path)
+                return None if walked is None else (walked, self.lstat(walked))
+            candidate = parent + name if parent == "/" else f"{parent}/{name}"
+            if link_text is not None:
+                target, link_text = link_text, None
+            else:
+                st = self.lstat(candidate)
+                if st is None or not stat_module.S_ISLNK(st.st_mode):
+                    return candidate, st
+                target = self.readlink(candidate)
+                if target is None:  # no longer a link (replaced meanwhile): it ends here
+                    return candidate, self.lstat(candidate)
+            hops += 1
+            if hops > MAX_LINK_HOPS:
+                return None
+            # The rest is resolved from the link's directory (or the root, for an
+            # absolute target); its directories go through the same cache.
+            path = target if target.startswith("/") else f"{parent}/{target}"
+
+    def _walk(self, host_path: str) -> str | None:
+        """Follow every component of `host_path`, one at a time (directories: cached).
+
+        Past a component that is missing, or is not a directory, nothing can be resolved:
+        the rest is returned as written, a path that does not exist (as the kernel says
+        ENOENT or ENOTDIR there).
+        """
         parts = [p for p in host_path.split("/") if p]
-        resolved = list(resolved or [])
+        parts.reverse()  # a stack: pop() takes the next component
+        resolved: list[str] = []
         hops = 0
         while parts:
-            part = parts.pop(0)
+            part = parts.pop()
             if part == ".":
                 continue
             if part == "..":
+                if resolved and not os.path.isdir(self.path("/" + "/".join(resolved))):
+                    return self._unresolvable(resolved, [part] + parts[::-1])
                 if resolved:
                     resolved.pop()
                 continue
             candidate = "/" + "/".join(resolved + [part])
             try:
                 target = os.readlink(self.path(candidate))
-            except OSError:  # not a link (or not there): take it as it is
-                resolved.append(part)
+            except OSError as error:
+                if error.errno != errno.EINVAL and parts:  # missing, or under a non-directory
+                    return self._unresolvable(resolved, [part] + parts[::-1])
+                resolved.append(part)  # not a link: take it as it is
                 continue
             hops += 1
             if hops > MAX_LINK_HOPS:
                 return None
             if target.startswith("/"):
                 resolved = []
-            parts = [p for p in target.split("/") if p] + parts
+            parts.extend(reversed([p for p in target.split("/") if p]))
         return "/" + "/".join(resolved)
+
+    @staticmethod
+    def _unresolvable(resolved: list[str], rest: list[str]) -> str:
+        return "/" + "/".join(resolved + rest)
 
     def lstat(self, host_path: str) -> os.stat_result | None:
         try:
@@ -90,13 +140,6 @@ class Host:
             return None
         except NotADirectoryError:
             return None
-
-    def stat_resolved(self, host_path: str) -> os.stat_result | None:
-        """stat() of what host_path resolves to within the root, or None."""
-        resolved = self.resolve(host_path)
-        if resolved is None:
-            return None
-        return self.lstat(resolved)
 
     def readlink(self, host_path: str) -> str | None:
         try:
