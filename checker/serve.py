@@ -16,6 +16,7 @@ goes on serving, so that the alert fires instead of the target vanishing.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -215,6 +216,7 @@ def command_serve(args: argparse.Namespace) -> int:
 
     if not args.interval > 0:
         raise UsageError(f"--interval {args.interval:g}: must be more than 0 seconds")
+    gc.enable()  # main() turns the cyclic collector off for one-shot runs; a daemon needs it
     host = Host(_root(args.root))
     paths: list[str] = args.paths or [host.path(DEFAULT_POLICY_DIR)]
     state_path = os.path.abspath(args.state_dir) if args.state_dir else host.path(DEFAULT_STATE_DIR)

@@ -202,3 +202,45 @@ class TestImports:
         for command in ("check", "validate", "policies", "schema", "serve", "suggest", "install", "uninstall"):
             assert f"    {command}" in listing
             assert udev_drift(command, "--help").status == 0
+
+
+class TestCyclicCollector:
+    """One-shot runs turn the cyclic GC off (a third of a large check); serve needs it."""
+
+    def test_a_run_turns_it_off_and_gives_the_callers_setting_back(
+            self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        import gc
+
+        from checker import cli
+
+        seen: list[bool] = []
+        monkeypatch.setattr(cli, "_run_command", lambda argv: seen.append(gc.isenabled()) or 0)
+        for before in (True, False):
+            (gc.enable if before else gc.disable)()
+            try:
+                assert cli.main(["schema"]) == 0
+                assert gc.isenabled() is before
+            finally:
+                gc.enable()
+        assert seen == [False, False]
+
+    def test_serve_turns_it_back_on(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        import gc
+
+        from checker import cli
+        from checker.errors import UsageError
+        from exporters import http
+
+        state: list[bool] = []
+
+        def make_server(*args: object) -> None:
+            state.append(gc.isenabled())
+            raise UsageError("stop here: the server is not what this test is about")
+
+        monkeypatch.setattr(http, "make_server", make_server)
+        gc.disable()  # as main() leaves it
+        try:
+            assert cli._run_command(["serve", "--root", str(tmp_path), "--listen", "127.0.0.1:0"]) == 2
+        finally:
+            gc.enable()
+        assert state == [True]
