@@ -713,7 +713,14 @@ def render_value(value: str) -> str:
 
 def render_token(key: str, attr: str | None, op: str, value: str) -> str:
     head = key if attr is None else key + "{" + attr + "}"
+    if head[-1:] in _OPERATOR_STARTS:
+        # Only an unknown key can end so (":", "A+"): written against its operator it
+        # would read back as another key and operator (":" "==" as "" ":=").
+        head += " "
     return head + op + render_value(value)
+
+
+_OPERATOR_STARTS = frozenset("+-!:")
 
 
 # The canonical form of a line without tokens: a lone comma is the one rule line udev reads

@@ -252,3 +252,11 @@ def test_canonical_rule_line_works_on_tokens_built_by_hand() -> None:
 def test_canonical_rule_line_agrees_with_the_parser() -> None:
     rule = only_rule('SYMLINK+="x", KERNEL=="sd*", OPTIONS+="watch"')
     assert canonical_rule_line(rule.tokens) == rule.canonical
+
+
+def test_a_refused_key_ending_in_an_operator_character_reads_back_as_itself() -> None:
+    # Found by atheris: ":" followed by "==" was written ':=="..."', read back as "" ":=".
+    for text in (':\t=="x"', 'A+ ="x"', 'A! == "x"', '-\t:= "x"'):
+        rule = only_rule(text)
+        assert rule.problem is not None
+        assert only_rule(rule.canonical).canonical == rule.canonical, text
