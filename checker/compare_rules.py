@@ -225,7 +225,7 @@ def check_lines(entry: DesiredRules, observed: ObservedRulesFile) -> Finding:
     elif not observed.exists:
         finding.status, finding.message = "missing", "the rules file is missing"
     else:
-        have = {r.canonical for r in observed.parsed.rules if not r.problem}
+        have = {r.canonical for r in observed.rules_like(entry.rules) if not r.problem}
         missing = [rule for rule in entry.rules if rule.canonical not in have]
         if missing:
             finding.status = "missing"
@@ -248,7 +248,7 @@ def check_absent(entry: DesiredRules, observed: ObservedRulesFile) -> Finding:
             finding.message = "udev does not read this file, so its rules cannot act"
         return finding
     unwanted = {rule.canonical for rule in entry.rules}
-    present = [r for r in observed.parsed.rules if not r.problem and r.canonical in unwanted]
+    present = [r for r in observed.rules_like(entry.rules) if not r.problem and r.canonical in unwanted]
     if present:
         finding.status, finding.drift = "unexpected", True
         finding.message = (f"{len(present)} unwanted rule{'s' if len(present) > 1 else ''} "

@@ -10,11 +10,14 @@ from __future__ import annotations
 import errno
 import os
 import stat as stat_module
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from checker.errors import HostReadError
 from checker.host import Host
-from checker.rules import RulesText, parse_rules
+from checker.rules import Rule, RulesText, parse_rules
+from checker.rules.parser import rules_selected
+from checker.rules.select import could_hold
 from checker.udev_paths import UDEV_RULES_DIRS
 
 MAX_RULES_FILE_BYTES = 64 * 1024 * 1024
@@ -35,6 +38,17 @@ class ObservedRulesFile:
         """The whole file as udev reads it, parsed when first asked for: a check of an
         intact managed block reads only the block (a vendor file can hold 20,000 rules)."""
         return parse_rules(self.text)  # parse_rules keeps its last results
+
+    def rules_like(self, wanted: Sequence[Rule]) -> Sequence[Rule]:
+        """The file's rules that could be one of `wanted`, each as `parsed` has it: only
+        the lines whose text could hold one are interpreted (every line, when the text
+        cannot tell). Whether a wanted rule is there is the same answer either way."""
+        keep = could_hold(wanted)
+        if keep is not None:
+            selected = rules_selected(self.text, keep)
+            if selected is not None:
+                return selected
+        return self.parsed.rules
 
 
 def _rules_dir_of(path: str) -> str | None:
