@@ -193,9 +193,12 @@ def command_check(args: argparse.Namespace) -> int:
     host = Host(_root(args.root))
     paths: list[str] = args.paths or [host.path(DEFAULT_POLICY_DIR)]
     state = StateDir(os.path.abspath(args.state_dir) if args.state_dir else host.path(DEFAULT_STATE_DIR))
-    # Runs that write state keep the validated policies there for the runs after them.
+    # The validated policies are kept in the state directory for the runs after this one:
+    # by runs that write state anyway, and by a plain check where the directory exists
+    # (an installed host, or one repaired before). A dry run writes nothing at all.
     writes_state = (args.repair and not args.dry_run) or bool(args.textfile_dir)
-    cache = PolicyCache(state.path, writable=writes_state)
+    keeps_cache = writes_state or (not args.dry_run and state.exists())
+    cache = PolicyCache(state.path, writable=keeps_cache)
     policies = engine.load_desired(paths, safe_permissions=_strict_permissions(args), cache=cache)
     log.debug("loaded %d policies from %s", len(policies), ", ".join(paths))
     # Under --root the tree is not the running system: no udevadm, whatever is asked.

@@ -47,6 +47,10 @@ class StateDir:
     def __init__(self, path: str) -> None:
         self.path = path
 
+    def exists(self) -> bool:
+        """True when the directory is there to write in (made by install or a repair)."""
+        return os.path.isdir(self.path) and os.access(self.path, os.W_OK)
+
     def ensure(self) -> None:
         try:
             os.makedirs(self.path, mode=0o700, exist_ok=True)

@@ -2,9 +2,10 @@
 
 A check runs after every boot, update and rules change, on every host, and its policies
 rarely change. Validating them (YAML, pydantic, the rules in them as udev reads them)
-costs more than the rest of a check. So a run that writes state (a repair, serve, a run
-with metrics) keeps the desired state it derived, keyed by each policy file's path and
-SHA-256 and by the tool's version; any run whose policy files have exactly those bytes
+costs more than the rest of a check. So a run keeps the desired state it derived in the
+state directory (a repair, serve or a run with metrics, which write state anyway; a plain
+check where the directory exists, as on an installed host; never a dry run), keyed by
+each policy file's path and SHA-256 and by the tool's version; any run whose policy files have exactly those bytes
 takes it from there and never imports YAML or pydantic. A file that changed by one byte,
 or a new version of the tool, validates afresh.
 

@@ -1,6 +1,6 @@
 """The validated-policy cache: taken only for the exact bytes validated before, by the
-same version, from a file no one else could have written; written only by runs that
-write state."""
+same version, from a file no one else could have written; written by runs that write
+state, and by a plain check where the state directory exists (an installed host)."""
 
 from __future__ import annotations
 
@@ -74,6 +74,19 @@ def test_a_policy_changed_by_one_byte_is_validated_again(host: HostTree, udev_dr
 def test_a_dry_run_writes_no_cache(host: HostTree, udev_drift: Run) -> None:
     udev_drift("check", "--root", host.root, "--repair", "--dry-run")
     assert not cache_file(host).exists()
+    host.path(STATE).mkdir(parents=True, mode=0o700)  # not even where the state dir exists
+    udev_drift("check", "--root", host.root, "--repair", "--dry-run")
+    assert not cache_file(host).exists()
+
+
+def test_a_plain_check_on_an_installed_host_remembers_the_policies(host: HostTree, udev_drift: Run) -> None:
+    # install makes the state directory; from then on every check after the first is warm
+    host.path(STATE).mkdir(parents=True, mode=0o700)
+    first = udev_drift("check", "--root", host.root, "--format", "json")
+    assert first.status == 1 and cache_file(host).exists()
+    assert modules_after_check(host.root) == ["loaded: []"]
+    assert udev_drift("check", "--root", host.root, "--format", "json").out == first.out
+    assert sorted(os.listdir(host.path(STATE))) == [CACHE_NAME], "a check writes only the cache"
 
 
 def forge(host: HostTree, udev_drift: Run) -> None:
