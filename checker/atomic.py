@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import stat as stat_module
 
 from checker.errors import UdevDriftError
@@ -30,7 +29,7 @@ class WriteError(UdevDriftError):
 def temp_name(name: str) -> str:
     # Hidden, and not ending in .rules, so neither udev nor a person's ls picks it up;
     # the pid lets a later run tell a temporary file left by a killed run.
-    return f".{name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    return f".{name}.{os.getpid()}.{os.urandom(4).hex()}{TEMP_SUFFIX}"
 
 
 def _alive(pid: int) -> bool:

@@ -14,7 +14,6 @@ import hashlib
 import logging
 import os
 import shutil
-import subprocess
 from datetime import datetime, timezone
 from typing import Any
 
@@ -79,6 +78,8 @@ def _leftovers(host: Host, observed: ObservedRulesFile, wanted: set[str]) -> lis
 def _owner(host: Host, path: str) -> str | None:
     if host.is_tree:
         return None
+    import subprocess  # here, not at the top: only a drifted file on a live host needs it
+
     for tool, args in (("rpm", ["-qf", "--queryformat", "%{NAME}-%{VERSION}-%{RELEASE}"]),
                        ("dpkg", ["-S"])):
         binary = shutil.which(tool)

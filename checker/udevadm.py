@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import shlex
-import subprocess
 from collections.abc import Sequence
 
 from checker.errors import UdevDriftError
@@ -32,6 +31,8 @@ class Udevadm:
         return [self.binary, *args]
 
     def run(self, args: Sequence[str]) -> str:
+        import subprocess  # in each method: a check under --root never runs udevadm
+
         command = self.command(*args)
         shown = shlex.join(command)
         log.debug("running %s", shown)
@@ -53,6 +54,8 @@ class Udevadm:
 
     def has_verify(self) -> bool:
         """`udevadm verify` exists from systemd 254 on; Debian 12 has 252."""
+        import subprocess
+
         try:
             done = subprocess.run(self.command("verify", "--help"), capture_output=True,
                                   timeout=self.timeout, stdin=subprocess.DEVNULL, check=False)
@@ -62,6 +65,8 @@ class Udevadm:
 
     def verify(self, path: str) -> str | None:
         """udevadm's complaint about a rules file, or None when it accepts it."""
+        import subprocess
+
         command = self.command("verify", "--resolve-names=never", "--no-style", path)
         log.debug("running %s", shlex.join(command))
         try:
