@@ -491,7 +491,7 @@ def build_cases(tool: list[str], python: list[str], trees: Path
     # holds the policy cache, with which a run skips YAML and pydantic): every run after
     # the first, as the timer, the boot and the package hooks run it.
     warm_tree = trees / "seed_warm"
-    cases.append(Case("seed_warm", "check seed host, warm (installed, runs after the 1st)",
+    cases.append(Case("seed_warm", "check seed host, warm (installed: after 1st run)",
                       tool + ["check", "--root", str(warm_tree)], 0, seed.host,
                       setup=installed_state(tool, seed.host.root, warm_tree, "seed_warm", 0),
                       tree=warm_tree, unchanged=True))
@@ -528,7 +528,7 @@ def build_cases(tool: list[str], python: list[str], trees: Path
     large = host_case("large", "check 20,000 rules + 10,000 devices (compliant)", LARGE)
     assert large.host is not None
     large_warm_tree = trees / "large_warm"
-    cases.append(Case("large_warm", "check 20,000 rules + 10,000 devices, warm (installed)",
+    cases.append(Case("large_warm", "check 20,000 rules + 10,000 devices, warm",
                       tool + ["check", "--root", str(large_warm_tree)], 0, large.host,
                       setup=installed_state(tool, large.host.root, large_warm_tree, "large_warm", 0),
                       tree=large_warm_tree, unchanged=True))
@@ -674,8 +674,8 @@ def print_cases(cases: Sequence[Case]) -> None:
               f"{case.iqr() * 1000:>7.1f} {case.rss_kib / 1024:>8.1f} "
               f"{case.expect_exit:>4}")
     print("(udev-drift rows are cold unless marked warm. cold: no state dir, as on a first run "
-          "or after a policy changed; warm: the state an earlier `check --repair` left, "
-          "policy cache included)")
+          "or after a policy changed; warm: an installed host's state dir after an earlier run "
+          "(a plain check, or for the repair rows a `check --repair`), policy cache included)")
 
 
 def print_scaling(tables: dict[str, dict[str, Any]], combined: dict[str, Any]) -> None:

@@ -82,9 +82,10 @@ class Host:
                 st = self.lstat(candidate)
                 if st is None or not stat_module.S_ISLNK(st.st_mode):
                     return candidate, st
-                target = self.readlink(candidate)
-                if target is None:  # no longer a link (replaced meanwhile): it ends here
+                text = self.readlink(candidate)
+                if text is None:  # no longer a link (replaced meanwhile): it ends here
                     return candidate, self.lstat(candidate)
+                target = text
             hops += 1
             if hops > MAX_LINK_HOPS:
                 return None

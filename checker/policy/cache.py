@@ -5,9 +5,9 @@ rarely change. Validating them (YAML, pydantic, the rules in them as udev reads 
 costs more than the rest of a check. So a run keeps the desired state it derived in the
 state directory (a repair, serve or a run with metrics, which write state anyway; a plain
 check where the directory exists, as on an installed host; never a dry run), keyed by
-each policy file's path and SHA-256 and by the tool's version; any run whose policy files have exactly those bytes
-takes it from there and never imports YAML or pydantic. A file that changed by one byte,
-or a new version of the tool, validates afresh.
+each policy file's path and SHA-256 and by the tool's version; any run whose policy
+files have exactly those bytes takes it from there and never imports YAML or pydantic.
+A file that changed by one byte, or a new version of the tool, validates afresh.
 
 The cache decides what root writes, so it is trusted only as a policy is: owned by root
 (or the user running the tool) and writable by no one else, in a directory likewise.
