@@ -57,7 +57,7 @@ def parse_rules(text: str) -> RulesText:
     gc.disable()
     try:
         logical = read_logical_lines(text)
-        rules = _interpret_lines(logical.lines_read, logical.aborted_at, None)
+        rules = _interpret_lines(logical.lines_read, logical.aborted_at, whole_file=True)
         assert rules is not None  # only a selection can need the whole file
         return RulesText(rules=tuple(rules), lines=logical.physical)
     finally:
@@ -75,8 +75,8 @@ def rules_selected(text: str, keep: Callable[[str], bool]) -> list[Rule] | None:
     """
     logical = read_logical_lines(text)
     selected = [line for line in logical.lines_read if keep(line[2])]
-    return _interpret_lines(selected, logical.aborted_at, None if len(selected) == len(logical.lines_read)
-                            else "selection")
+    return _interpret_lines(selected, logical.aborted_at,
+                            whole_file=len(selected) == len(logical.lines_read))
 
 
 # (first physical line, last physical line, the joined text, the reader's problem or None)
@@ -168,11 +168,11 @@ class _Reader:
         self.logical.append((self.start, self.last, text, _UNFINISHED))
 
 
-def _interpret_lines(lines_read: list[LogicalLine], aborted_at: int, selection: str | None
+def _interpret_lines(lines_read: list[LogicalLine], aborted_at: int, whole_file: bool
                      ) -> list[Rule] | None:
     """The rules of these logical lines, with the problems only the whole file shows:
-    unread lines, lost GOTOs. For a `selection` of the file's lines, None when a GOTO
-    among them needs the LABELs of lines left out."""
+    unread lines, lost GOTOs. When they are not the `whole_file`, None if a GOTO among
+    them needs the LABELs of the lines left out."""
     rules: list[Rule] = []
     # (index in rules, LABEL, GOTO) of the rules udev keeps that have either
     jumps: list[tuple[int, str | None, str | None]] = []
@@ -181,7 +181,7 @@ def _interpret_lines(lines_read: list[LogicalLine], aborted_at: int, selection: 
         if problem is None:
             problem = found
             if problem is None and (label is not None or goto is not None):
-                if goto is not None and selection is not None:
+                if goto is not None and not whole_file:
                     return None
                 jumps.append((len(rules), label, goto))
         canonical = canonical_from_meanings(meanings)
