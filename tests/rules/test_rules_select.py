@@ -43,6 +43,16 @@ def test_probe_keys_keep_every_value_as_written(key: str, op: str, attr: str, va
         assert (meaning.key, meaning.value, meaning.op) == (key, value, op)
 
 
+@SETTINGS
+@given(key=st.sampled_from(sorted(VERBATIM_MATCH_KEYS)),
+       op=st.sampled_from(["=", "+=", "-=", ":="]),
+       attr=st.sampled_from(["arch", "size", "ID_X", "%k"]), value=nasty_values)
+def test_no_assignment_of_a_probe_key_reads_as_a_match(key: str, op: str, attr: str, value: str) -> None:
+    # else a line could hold a wanted match token written with another operator
+    meaning = interpret(key, attr if key in ATTR_KEYS else None, op, value)
+    assert meaning.error is not None or meaning.op not in ("==", "!=")
+
+
 # --- random files ---------------------------------------------------------------------------
 
 VALUES = ["sdb", "sdc", "sd*", "block", "add", "remove", "disk", "?*", "", 'a"b', "xapi/%k"]
