@@ -31,11 +31,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from checker import engine  # noqa: E402
-from checker.compare_links import LiveDevices  # noqa: E402
-from checker.desired import DesiredPolicy, DesiredSymlink, DeviceRef  # noqa: E402
+from checker.check.links import LiveDevices  # noqa: E402
 from checker.host import Host  # noqa: E402
-from checker.observe_udev import BlockDevice, UdevState  # noqa: E402
-from checker.observe_usage import HostUsage  # noqa: E402
+from checker.observe.udev import BlockDevice, UdevState  # noqa: E402
+from checker.observe.usage import HostUsage  # noqa: E402
+from checker.policy.desired import DesiredPolicy, DesiredSymlink, DeviceRef  # noqa: E402
 
 GOAL_SECONDS = 1.0  # 10,000 devices and 1,000 entries, on the link side
 BY = ("serial", "wwn", "path", "node")  # entries cycle through the ways to name a device

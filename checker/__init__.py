@@ -1,3 +1,21 @@
-"""udev-drift: finds and repairs drift in udev rules and /dev symlinks."""
+"""udev-drift: finds and repairs drift in udev rules and /dev symlinks.
+
+One run, as the folders hold it (CONTRIBUTING.md says where each kind of change goes):
+
+    policy/    policy files -> desired state (pydantic lives only here)
+    rules/     udev rules as udev 252 reads them: parser, canonical form
+    observe/   the host read into plain values: rules files, libudev, disk usage
+    check/     desired x observed -> findings, and why something drifted
+    edits/     pure text edits of rules files, and their diffs
+    engine.py  one run: load, check, dry-run or repair
+    repair.py  plan (pure) and apply (the only code that writes rules files and links)
+    exporters/ report -> Prometheus metrics (installed from the top-level exporters/)
+    serve/     the daemon: check loop, HTTP server, watchers
+    install/   install / uninstall
+    cli/       the command line; nothing else imports it
+
+Ground modules that every room may use: errors, paths, host, atomic, state, udevadm,
+findings (the report).
+"""
 
 __version__ = "1.0.0"

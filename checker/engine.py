@@ -2,24 +2,68 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from checker.compare_links import Devices, check_policy_symlinks, devices_for
-from checker.compare_rules import check_policy_rules
-from checker.desired import DesiredPolicy
+from checker.check.explain import FINGERPRINTS, explain, fingerprints_of
+from checker.check.links import Devices, check_policy_symlinks, devices_for
+from checker.check.rules import check_policy_rules
 from checker.errors import PolicyError, collecting, raise_all
-from checker.explain import FINGERPRINTS, explain, fingerprints_of
 from checker.findings import PolicyReport, Report
 from checker.host import Host
-from checker.observe_files import RulesFiles
+from checker.observe.files import RulesFiles
 from checker.policy.cache import PolicyCache, fingerprint
 from checker.policy.conflicts import check_conflicts
+from checker.policy.desired import DesiredPolicy
 from checker.policy.files import policy_files
 from checker.policy.permissions import check_permissions
 from checker.repair import apply_plan, describe_plan, plan_repair
-from checker.state import StateDir
+from checker.state import LOCK_WAIT_SECONDS, StateDir
+from checker.udevadm import DEFAULT_TIMEOUT as DEFAULT_UDEVADM_TIMEOUT
 from checker.udevadm import Udevadm
+
+log = logging.getLogger("udev-drift")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What one check or repair is asked to do, made once from the command line (`check`,
+    and every check of `serve`). Paths are absolute; the defaults are already applied."""
+
+    policy_paths: list[str]  # policy files or directories of them
+    root: str  # "/" for the running host, else the tree's absolute path
+    state_path: str  # the state directory
+    repair: bool = False
+    dry_run: bool = False  # with repair: describe the plan, change nothing
+    udevadm: str = "udevadm"
+    udevadm_timeout: float = DEFAULT_UDEVADM_TIMEOUT
+    lock_timeout: float = LOCK_WAIT_SECONDS
+    safe_permissions: bool = False  # refuse policies someone other than root could write
+    records_metrics: bool = False  # the run writes its counters to the state directory anyway
+
+
+def run(settings: RunSettings) -> Report:
+    """One run as the settings ask: load the policies, then check, dry-run or repair."""
+    host = Host(settings.root)
+    state = StateDir(settings.state_path)
+    # The validated policies are kept in the state directory for the runs after this one:
+    # by runs that write state anyway, and by a plain check where the directory exists
+    # (an installed host, or one repaired before). A dry run writes nothing at all.
+    writes_state = (settings.repair and not settings.dry_run) or settings.records_metrics
+    keeps_cache = writes_state or (not settings.dry_run and state.exists())
+    cache = PolicyCache(state.path, writable=keeps_cache)
+    policies = load_desired(settings.policy_paths, safe_permissions=settings.safe_permissions, cache=cache)
+    log.debug("loaded %d policies from %s", len(policies), ", ".join(settings.policy_paths))
+    # Under --root the tree is not the running system: no udevadm, whatever is asked.
+    udevadm = None if host.is_tree else Udevadm(settings.udevadm, timeout=settings.udevadm_timeout)
+    if settings.repair and settings.dry_run:
+        return dry_run(policies, host, state, udevadm)
+    if settings.repair:
+        with state.lock(settings.lock_timeout):
+            return repair(policies, host, state, udevadm)
+    return check(policies, host, state)
 
 
 def load_desired(paths: Sequence[str], safe_permissions: bool = False,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from checker.edits import Edit
+from checker.edits.ensure import Edit
 
 
 @dataclass

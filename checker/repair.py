@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from checker.atomic import WriteError, temp_name, write_atomic
-from checker.desired import DesiredPolicy
-from checker.diffs import unified_diff
-from checker.edits import compose
+from checker.edits.diffs import unified_diff
+from checker.edits.ensure import compose
 from checker.findings import Action, Finding, Report
 from checker.host import Host
-from checker.observe_files import RulesFiles
-from checker.rules import parse_rules
+from checker.observe.files import RulesFiles
+from checker.policy.desired import DesiredPolicy
+from checker.rules.parsed import parse_rules
 from checker.state import StateDir
 from checker.udevadm import SETTLE_TIMEOUT, Udevadm
 

@@ -2,7 +2,7 @@
 
     <state-dir>/lock                      one run at a time (flock; holds the pid)
     <state-dir>/fingerprints.json         each managed file as a good run left it
-    <state-dir>/metrics.json              repairs made and times, for the metrics (exporters/)
+    <state-dir>/metrics.json              repairs made and times, for the metrics (checker.exporters/)
     <state-dir>/backups/<host path>.<UTC time>.bak   the file before each repair
 
 Backups live here, never in a rules directory (udev would read a `*.rules` backup).
@@ -29,7 +29,6 @@ from checker.errors import UdevDriftError
 
 log = logging.getLogger("udev-drift")
 
-DEFAULT_STATE_DIR = "/var/lib/udev-drift"
 BACKUPS_KEPT = 10  # per managed file
 LOCK_WAIT_SECONDS = 30.0
 _BACKUP_NAME = re.compile(r"(\d{4}-\d\d-\d\dT\d{6}Z)(?:-(\d+))?\.bak")

@@ -2,7 +2,7 @@
 
 Only what our families use: gauges and counters, sorted label names, escaped label values
 and HELP text, floats as Go prints them. Byte for byte the output of
-prometheus_client.generate_latest (proven in tests/exporters/test_exposition.py), without
+prometheus_client.generate_latest (proven in tests/checker.exporters/test_exposition.py), without
 its ~35 ms import.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from exporters.families import Family
+from checker.exporters.families import Family
 
 
 def go_float(value: float) -> str:

@@ -3,19 +3,19 @@
 Every series that can exist is here, 0 when all is well; labels come only from the
 policies (policy, kind, item). Two ways to write them out:
 
-- exporters.exposition.render: the text format, for the textfile. No prometheus_client:
+- checker.exporters.exposition.render: the text format, for the textfile. No prometheus_client:
   importing it costs ~35 ms (its package imports http.server, wsgiref, ssl, urllib), more
   than the whole budget of writing the metrics in a check. Its output is byte for byte
-  that of prometheus_client's generate_latest (tests/exporters/test_exposition.py).
-- exporters.registry.registry_for: a fresh prometheus_client CollectorRegistry per run,
+  that of prometheus_client's generate_latest (tests/checker.exporters/test_exposition.py).
+- checker.exporters.registry.registry_for: a fresh prometheus_client CollectorRegistry per run,
   for `serve` and the Pushgateway.
 """
 
 from __future__ import annotations
 
 from checker import __version__
-from exporters.outcome import KINDS, RunOutcome
-from exporters.persist import Persisted, PolicyCounters
+from checker.exporters.outcome import KINDS, RunOutcome
+from checker.exporters.persist import Persisted, PolicyCounters
 
 PREFIX = "udev_drift_"
 

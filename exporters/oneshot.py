@@ -1,6 +1,6 @@
 """The metrics side of one `udev-drift check`.
 
-    metrics = start(args)        # first thing in the command: the run's clock starts
+    metrics = start(...)         # first thing in the command: the run's clock starts
     ...                          # load policies, check or repair
     metrics.finished(report)     # persist the counters, write the textfile, push
     metrics.failed(error)        # or, from the error path: run_success 0, last success kept
@@ -13,7 +13,6 @@ prometheus_client is imported only for a push: the textfile is written without i
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import time
@@ -21,36 +20,35 @@ from typing import TYPE_CHECKING
 
 from checker.errors import UdevDriftError, UsageError
 from checker.host import Host
-from checker.state import DEFAULT_STATE_DIR
+from checker.paths import STATE_DIR
 
 if TYPE_CHECKING:
+    from checker.exporters.recorded import Recorded
     from checker.findings import Report
-    from exporters.outcome import RunOutcome
-    from exporters.persist import Persisted
 
 # Imported by every `check`: what only a run that records metrics needs is imported there.
 
 log = logging.getLogger("udev-drift")
 
 
-def state_path_of(args: argparse.Namespace) -> str | None:
-    """The state directory as `check` resolves it, or None if --root is not a directory."""
-    state_dir: str | None = getattr(args, "state_dir", None)
+def state_path_of(state_dir: str | None, root: str | None) -> str | None:
+    """The state directory as `check` resolves it, or None if --root is not a directory
+    (the run then fails, and its metrics are written without the persisted counters)."""
     if state_dir:
         return os.path.abspath(state_dir)
-    root = getattr(args, "root", None)
     if root is not None and not os.path.isdir(root):
         return None
-    return Host(os.path.abspath(root) if root else "/").path(DEFAULT_STATE_DIR)
+    return Host(os.path.abspath(root) if root else "/").path(STATE_DIR)
 
 
 class MetricsRun:
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, textfile_dir: str | None, pushgateway: str | None, repair_enabled: bool,
+                 state_path: str | None) -> None:
         self.started = time.monotonic()
-        self.textfile_dir: str | None = getattr(args, "textfile_dir", None)
-        self.pushgateway: str | None = getattr(args, "pushgateway", None)
-        self.repair_enabled = bool(getattr(args, "repair", False) and not getattr(args, "dry_run", False))
-        self.state_path = state_path_of(args)
+        self.textfile_dir = textfile_dir
+        self.pushgateway = pushgateway
+        self.repair_enabled = repair_enabled
+        self.state_path = state_path
         self.done = False
 
     @property
@@ -63,56 +61,54 @@ class MetricsRun:
         if self.done or not self.wanted:
             self.done = True
             return
-        from exporters import persist
-        from exporters.outcome import failed_outcome, outcome_of
+        from checker.exporters.recorded import failed_run, record_report
 
         self.done = True
-        outcome = outcome_of(report, self.started, self.repair_enabled)
         try:
             if self.state_path is None:  # cannot be: the run got a report, so --root was valid
                 raise UsageError("no state directory to keep the metrics in")
-            persisted = persist.record(self.state_path, outcome)
+            recorded = record_report(report, self.started, self.repair_enabled, self.state_path)
         except UdevDriftError:
             # The counters could not be kept: say so in the metrics as a failed run.
-            self._publish(failed_outcome(self.started, self.repair_enabled), persist.read(self.state_path))
+            self._publish(failed_run(self.started, self.repair_enabled, self.state_path))
             raise
-        self._publish(outcome, persisted)
+        self._publish(recorded)
 
     def failed(self, error: BaseException) -> None:
         """The run ended in an error; write what is known. Never raises."""
         if self.done:
             return
-        from exporters import persist
-        from exporters.outcome import failed_outcome
+        from checker.exporters.recorded import failed_run
 
         self.done = True
         try:
-            self._publish(failed_outcome(self.started, self.repair_enabled), persist.read(self.state_path))
+            self._publish(failed_run(self.started, self.repair_enabled, self.state_path))
         except UdevDriftError as problem:
             log.warning("%s", problem)
 
-    def _publish(self, outcome: RunOutcome, persisted: Persisted) -> None:
+    def _publish(self, recorded: Recorded) -> None:
         if not (self.textfile_dir or self.pushgateway):
             return
-        from exporters.families import families_of
+        from checker.exporters.families import families_of
 
-        families = families_of(outcome, persisted)
+        families = families_of(*recorded)
         if self.pushgateway:
-            from exporters.push import push  # imports prometheus_client
-            from exporters.registry import registry_for
+            from checker.exporters.push import push  # imports prometheus_client
+            from checker.exporters.registry import registry_for
 
             push(self.pushgateway, registry_for(families))
         if self.textfile_dir:
-            from exporters.exposition import render
-            from exporters.textfile import write_textfile
+            from checker.exporters.exposition import render
+            from checker.exporters.textfile import write_textfile
 
             path = write_textfile(self.textfile_dir, render(families))
             log.debug("wrote %s", path)
 
 
-def start(args: argparse.Namespace) -> MetricsRun:
+def start(textfile_dir: str | None, pushgateway: str | None, repair_enabled: bool,
+          state_dir: str | None, root: str | None) -> MetricsRun:
     """Start a check's metrics run; refuses a --textfile-dir that is not a directory."""
-    run = MetricsRun(args)
+    run = MetricsRun(textfile_dir, pushgateway, repair_enabled, state_path_of(state_dir, root))
     if run.textfile_dir is not None and not os.path.isdir(run.textfile_dir):
         # Refused before anything is checked or repaired: nothing to write the result to.
         run.done = True

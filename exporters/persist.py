@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from checker.exporters.outcome import KINDS, RunOutcome
 from checker.state import StateDir
-from exporters.outcome import KINDS, RunOutcome
 
 FILE = "metrics.json"
 LOCK = "metrics.lock"

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from exporters.families import Family
+from checker.exporters.families import Family
 
 
 class FamiliesCollector:

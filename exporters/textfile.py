@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 
 from checker.atomic import WriteError, write_atomic
+from checker.paths import TEXTFILE_NAME
 
-FILENAME = "udev_drift.prom"
 MODE = 0o644
 
 
 def write_textfile(directory: str, data: bytes) -> str:
     """Write `data` to DIR/udev_drift.prom atomically; return the path. Raises WriteError."""
-    path = os.path.join(directory, FILENAME)
+    path = os.path.join(directory, TEXTFILE_NAME)
     if not os.path.isdir(directory):
         raise WriteError(f"--textfile-dir {directory}: no such directory")
     try:

@@ -18,8 +18,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from checker.host import Host
-from checker.observe_files import ObservedRulesFile
-from checker.rules import parse_rules
+from checker.observe.files import ObservedRulesFile
+from checker.rules.parsed import parse_rules
 
 log = logging.getLogger("udev-drift")
 

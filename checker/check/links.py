@@ -16,11 +16,11 @@ import stat as stat_module
 from collections.abc import Sequence
 from typing import Union
 
-from checker.desired import DesiredPolicy, DesiredSymlink, DeviceRef
 from checker.findings import Finding
 from checker.host import Host, same_node
-from checker.observe_udev import BlockDevice, UdevState
-from checker.observe_usage import HostUsage, describe_uses
+from checker.observe.udev import BlockDevice, UdevState
+from checker.observe.usage import HostUsage, describe_uses
+from checker.policy.desired import DesiredPolicy, DesiredSymlink, DeviceRef
 
 # Buses whose by-id links are named <bus>-<ID_SERIAL> by 60-persistent-storage.rules.
 SERIAL_PREFIXES = ("ata-", "scsi-", "nvme-", "usb-", "virtio-", "mmc-", "ieee1394-", "cciss-", "xen-")
@@ -275,7 +275,7 @@ def devices_for(policies: Sequence[DesiredPolicy], host: Host) -> Devices:
     symlink, else (a --root tree, or no symlinks) the file system alone."""
     if host.is_tree or not any(policy.symlinks for policy in policies):
         return DeviceFinder(host)
-    from checker.observe_udev import observe_block_devices
+    from checker.observe.udev import observe_block_devices
 
     return LiveDevices(host, observe_block_devices())
 

@@ -11,14 +11,22 @@ from collections.abc import Sequence
 from dataclasses import replace
 from difflib import SequenceMatcher
 
-from checker.blocks import scan_markers, unmarked_run
-from checker.desired import DesiredPolicy, DesiredRules
-from checker.diffs import unified_diff
-from checker.edits import Edit, ensure_absent, ensure_block, ensure_file, ensure_lines, open_continuation
+from checker.edits.blocks import scan_markers, unmarked_run
+from checker.edits.diffs import unified_diff
+from checker.edits.ensure import (
+    Edit,
+    ensure_absent,
+    ensure_block,
+    ensure_file,
+    ensure_lines,
+    open_continuation,
+)
 from checker.findings import Finding
-from checker.observe_files import ObservedRulesFile, RulesFiles
-from checker.rules import Rule, parse_rules
-from checker.textlines import split_keepends
+from checker.observe.files import ObservedRulesFile, RulesFiles
+from checker.policy.desired import DesiredPolicy, DesiredRules
+from checker.rules.model import Rule
+from checker.rules.parsed import parse_rules
+from checker.rules.textlines import split_keepends
 
 LOOKS_LIKE = 0.8  # similarity above which a file's rule is named as "probably meant"
 

@@ -9,19 +9,14 @@ changes nothing. Without libudev the warnings stand, without this host's serials
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from checker.commands import SUMMARIES
-from checker.desired import DesiredPolicy, DesiredRules, DesiredSymlink
-from checker.errors import UdevDriftError
-from checker.observe_udev import IDENTITY_KEYS, BlockDevice, UdevState
+from checker.observe.udev import IDENTITY_KEYS, BlockDevice, UdevState
+from checker.policy.desired import DesiredPolicy, DesiredRules, DesiredSymlink
 
 log = logging.getLogger("udev-drift")
 
@@ -210,53 +205,3 @@ def _yaml_scalar(value: str) -> str:
     except yaml.YAMLError:
         plain = False
     return value if plain else "'" + value.replace("'", "''") + "'"
-
-
-def add_parser(commands: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Register `suggest` on the command line's subparsers."""
-    from checker.cli import DEFAULT_POLICY_DIR
-
-    suggest = commands.add_parser(
-        "suggest", help=SUMMARIES["suggest"],
-        description="Warn where a policy's rules match KERNEL==\"sdb\" or its links name /dev/sdb: "
-                    "kernel names can change between boots. For each such disk present on this "
-                    "host, show the stable match to use instead (ENV{ID_SERIAL}, ENV{ID_WWN}) and "
-                    "the device: {serial: ...} form for symlink entries. Reads the policies and, "
-                    "through libudev, this host's disks; changes nothing. Exit 0 when nothing "
-                    "relies on a kernel name, 1 when something does.")
-    suggest.add_argument("paths", nargs="*", metavar="PATH",
-                         help=f"policy files or directories of them (default: {DEFAULT_POLICY_DIR})")
-    suggest.add_argument("--format", choices=("text", "json"), default="text",
-                         help="text for people (default) or one JSON document on stdout")
-    add_common(suggest)
-    suggest.set_defaults(func=command_suggest)
-
-
-def command_suggest(args: argparse.Namespace) -> int:
-    from checker.cli import DEFAULT_POLICY_DIR
-    from checker.engine import load_desired
-    from checker.observe_udev import observe_block_devices
-
-    paths: list[str] = args.paths or [DEFAULT_POLICY_DIR]
-    policies = load_desired(paths)
-    udev: UdevState | None
-    try:
-        udev = observe_block_devices()
-    except UdevDriftError as error:
-        log.warning("%s: suggestions come without this host's serials", error)
-        udev = None
-    found = suggestions(policies, udev)
-    if args.format == "json":
-        json.dump({"suggestions": [item.to_json() for item in found]}, sys.stdout, indent=2,
-                  ensure_ascii=False)
-        sys.stdout.write("\n")
-    else:
-        count = f"{len(policies)} polic{'y' if len(policies) == 1 else 'ies'}"
-        sys.stdout.write(f"udev-drift suggest · {count} · {', '.join(paths)}\n")
-        render(found, sys.stdout.write)
-        if found:
-            sys.stdout.write(f"\n{len(found)} warning{'s' if len(found) != 1 else ''} · kernel names can "
-                             "change between boots; serials and WWNs do not\n")
-        else:
-            sys.stdout.write("\nno rule or link relies on a kernel name\n")
-    return 1 if found else 0

@@ -8,21 +8,19 @@ it: `ctypes.util.find_library("udev")`, then the C library's loader.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
 
 
-def add_parser(commands: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
-    probe = commands.add_parser("_libudev")  # no help=: argparse then leaves it out of --help
-    add_common(probe)
-    probe.set_defaults(func=command_libudev)
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
+               summary: str) -> argparse.ArgumentParser:
+    return commands.add_parser("_libudev")  # no help=: argparse then leaves it out of --help
 
 
-def command_libudev(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Print `libudev NAME` and one `disk NAME` line per block disk; exit 3 (one line, from
     the observer's UdevError) if libudev cannot be used."""
     import ctypes.util
 
-    from checker.observe_udev import observe_block_devices  # the one module that uses pyudev
+    from checker.observe.udev import observe_block_devices  # the one module that uses pyudev
 
     print(f"libudev {ctypes.util.find_library('udev')}")
     state = observe_block_devices()

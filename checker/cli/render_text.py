@@ -10,7 +10,7 @@ import os
 from typing import IO, Callable
 
 from checker import __version__
-from checker.diffs import inline_changes
+from checker.edits.diffs import inline_changes
 from checker.findings import Finding, Report
 
 RESET, RED, GREEN, YELLOW, BOLD, DIM = "\033[0m", "\033[31m", "\033[32m", "\033[33m", "\033[1m", "\033[2m"

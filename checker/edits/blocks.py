@@ -12,9 +12,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-from checker.markers import parse_marker
-from checker.rules import Rule, RulesText
-from checker.textlines import strip_ending
+from checker.edits.markers import parse_marker
+from checker.rules.model import Rule, RulesText
+from checker.rules.textlines import strip_ending
 
 # How close a rule line must be to one of the block's rules to be taken as a damaged copy
 # of it. Only used next to a surviving marker, never to claim lines anywhere in the file.

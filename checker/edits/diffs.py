@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checker.textlines import split_keepends, strip_ending
+from checker.rules.textlines import split_keepends, strip_ending
 
 CONTEXT = 3
 Op = tuple[str, str]  # (" ", "-", "+"), line text without its ending

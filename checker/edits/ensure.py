@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Callable
 
-from checker.blocks import block_extents, scan_markers, unmarked_run
-from checker.markers import begin_marker, end_marker
-from checker.rules import Rule, parse_rules
-from checker.textlines import line_ending, split_keepends, strip_ending, terminate_last, with_ending
+from checker.edits.blocks import block_extents, scan_markers, unmarked_run
+from checker.edits.markers import begin_marker, end_marker
+from checker.rules.model import Rule
+from checker.rules.parsed import parse_rules
+from checker.rules.textlines import line_ending, split_keepends, strip_ending, terminate_last, with_ending
 
 Edit = Callable[[str], str]
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 
 from checker.host import Host
-from checker.install_target import Settings
+from checker.install.target import Settings
 
 APT_HOOK = "/etc/apt/apt.conf.d/80udev-drift"
 DNF_HOOK = "/etc/dnf/plugins/post-transaction-actions.d/udev-drift.action"

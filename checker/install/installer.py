@@ -23,113 +23,37 @@ Run twice, the second run finds everything in place and says "nothing to do".
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import difflib
 import os
 import stat as stat_module
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable
+from typing import IO
 
 from checker import __version__
 from checker.atomic import write_atomic
-from checker.commands import SUMMARIES
-from checker.errors import UdevDriftError, UsageError
-from checker.host import Host
-from checker.install_hooks import CRON_DAEMONS, CRON_ENTRY, PLUGIN_CONFIGS, cron_entry, hooks
-from checker.install_manifest import NAME as MANIFEST_NAME
-from checker.install_manifest import Manifest, load, save, sha256
-from checker.install_systemctl import Systemctl, links
-from checker.install_target import (
-    DEFAULT_TEXTFILE_DIR,
+from checker.errors import UdevDriftError
+from checker.install.hooks import CRON_DAEMONS, CRON_ENTRY, PLUGIN_CONFIGS, cron_entry, hooks
+from checker.install.manifest import Manifest, load, save, sha256
+from checker.install.systemctl import Systemctl, links
+from checker.install.target import (
     Settings,
     Target,
-    default_binary,
-    detect,
-    safe_path,
 )
-from checker.install_units import ENABLED, POLICY_DIR, UNIT_DIR, units
-from checker.state import DEFAULT_STATE_DIR
+from checker.install.units import ENABLED, units
+from checker.paths import MANIFEST, POLICY_DIR, STATE_DIR, UNIT_DIR
 
 NOTHING_TO_DO = "nothing to do"
 POLICIES_PARENT = "/etc/udev-drift"
-DIRECTORY_MODES = {POLICIES_PARENT: 0o755, POLICY_DIR: 0o755, DEFAULT_STATE_DIR: 0o700}
+DIRECTORY_MODES = {POLICIES_PARENT: 0o755, POLICY_DIR: 0o755, STATE_DIR: 0o700}
 PARENT_MODE = 0o755
-MANIFEST = f"{DEFAULT_STATE_DIR}/{MANIFEST_NAME}"
 
 
 class InstallError(UdevDriftError):
     """Something in the way of the install; nothing was changed."""
 
     exit_status = 3
-
-
-def add_parsers(commands: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Register `install` and `uninstall` on the command line's subparsers."""
-    install = commands.add_parser(
-        "install", help=SUMMARIES["install"],
-        description="Put in place what runs `udev-drift check --repair` after every boot, every hour, "
-                    "every change in a udev rules directory and every package transaction: systemd "
-                    "units (or a cron entry where systemd is absent), the hook of each package "
-                    "manager found (apt, dnf, yum), /etc/udev-drift/policies.d and the state "
-                    "directory. Idempotent; `udev-drift uninstall` takes away exactly what it added.")
-    install.add_argument("--root", metavar="DIR",
-                         help="install into the tree DIR (a host image, a test tree): every path under "
-                              "DIR, units enabled with `systemctl --root=DIR`, nothing started")
-    install.add_argument("--dry-run", action="store_true",
-                         help="show each file it would write (as a diff), each directory and each command, "
-                              "and change nothing")
-    install.add_argument("--textfile-dir", metavar="DIR", default=DEFAULT_TEXTFILE_DIR,
-                         help="node_exporter's textfile directory, where each run writes udev_drift.prom "
-                              "(default %(default)s; made if missing; a host path, so under --root DIR "
-                              "it is made inside DIR)")
-    install.add_argument("--no-textfile", action="store_true",
-                         help="write no metrics file (a host without node_exporter)")
-    install.add_argument("--binary", metavar="PATH",
-                         help="the udev-drift command the units, hooks and cron run (default: this "
-                              "udev-drift's own path; /usr/local/bin/udev-drift for the self-contained "
-                              "binary)")
-    add_common(install)
-    install.set_defaults(func=command_install)
-
-    uninstall = commands.add_parser(
-        "uninstall", help=SUMMARIES["uninstall"],
-        description="Disable the units and remove every file, directory and link that `udev-drift "
-                    "install` recorded in its manifest. A file edited since it was installed is kept "
-                    "and named; a directory that is not empty is kept. Policies and the state "
-                    "directory's backups are never removed.")
-    uninstall.add_argument("--root", metavar="DIR", help="uninstall from the tree DIR")
-    uninstall.add_argument("--dry-run", action="store_true", help="say what it would do, change nothing")
-    add_common(uninstall)
-    uninstall.set_defaults(func=command_uninstall)
-
-
-def command_install(args: argparse.Namespace) -> int:
-    target = _target(args.root)
-    textfile_dir = None if args.no_textfile else safe_path("--textfile-dir", args.textfile_dir)
-    settings = Settings(safe_path("--binary", args.binary or default_binary()), textfile_dir)
-    Installer(target, settings, Systemctl(target.host, target.live), sys.stdout, args.dry_run).run()
-    return 0
-
-
-def command_uninstall(args: argparse.Namespace) -> int:
-    from checker.uninstall import Uninstaller
-
-    target = _target(args.root)
-    Uninstaller(target, Systemctl(target.host, target.live), sys.stdout, args.dry_run).run()
-    return 0
-
-
-def _target(root: str | None) -> Target:
-    from checker.cli import _root
-
-    host = Host(_root(root))
-    if not host.is_tree and os.geteuid() != 0:
-        raise UsageError("install and uninstall change /etc and /var/lib: run them as root "
-                         "(or with --root DIR for a tree you own)")
-    return detect(host)
 
 
 @dataclass

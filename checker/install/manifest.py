@@ -24,7 +24,6 @@ from typing import Any
 from checker.atomic import write_atomic
 from checker.errors import UdevDriftError
 
-NAME = "install-manifest.json"
 FORMAT = 1
 
 

@@ -104,3 +104,11 @@ def default_binary() -> str:
     if found and "/shims/" not in found:  # a pyenv shim is no stable path for a unit
         return os.path.abspath(found)
     return BINARY_FOR_SELF_CONTAINED
+
+
+def target_for(host: Host) -> Target:
+    """The target install and uninstall act on: a tree anyone may, the running host only root."""
+    if not host.is_tree and os.geteuid() != 0:
+        raise UsageError("install and uninstall change /etc and /var/lib: run them as root "
+                         "(or with --root DIR for a tree you own)")
+    return detect(host)

@@ -21,14 +21,11 @@ import os
 from typing import IO, Callable
 
 from checker.errors import UdevDriftError
-from checker.install_manifest import Manifest, load, remove, sha256
-from checker.install_systemctl import Systemctl
-from checker.install_target import Target
-from checker.install_units import ENABLED, SERVE, SERVICE, UNIT_DIR
-from checker.state import DEFAULT_STATE_DIR
-
-MANIFEST = f"{DEFAULT_STATE_DIR}/install-manifest.json"
-TEXTFILE = "udev_drift.prom"
+from checker.install.manifest import Manifest, load, remove, sha256
+from checker.install.systemctl import Systemctl
+from checker.install.target import Target
+from checker.install.units import ENABLED, SERVE, SERVICE
+from checker.paths import MANIFEST, TEXTFILE_NAME, UNIT_DIR
 
 
 class UninstallError(UdevDriftError):
@@ -138,7 +135,7 @@ class Uninstaller:
     def remove_textfile(self, manifest: Manifest) -> None:
         directory = manifest.settings.get("textfile_dir")
         if isinstance(directory, str):
-            path = f"{directory.rstrip('/')}/{TEXTFILE}"
+            path = f"{directory.rstrip('/')}/{TEXTFILE_NAME}"
             if os.path.lexists(self.host.path(path)):
                 self.remove_one(path, os.unlink, "(the metrics of the checks install set up: "
                                                  "node_exporter would serve them stale)")

@@ -17,19 +17,15 @@ The comments inside each unit say why each option is there: a person reading
 from __future__ import annotations
 
 from checker.host import Host
-from checker.install_target import Settings
-from checker.state import DEFAULT_STATE_DIR
-from checker.udev_paths import UDEV_RULES_DIRS
+from checker.install.target import Settings
+from checker.paths import POLICY_DIR, SERVE_LISTEN, STATE_DIR, UDEV_RULES_DIRS
 
-UNIT_DIR = "/etc/systemd/system"
 SERVICE = "udev-drift.service"
 TIMER = "udev-drift.timer"
 PATH = "udev-drift.path"
 SERVE = "udev-drift-serve.service"
 ENABLED = (TIMER, PATH)  # what install enables; the service is started by them
 HOME_DIRS = ("/home", "/root", "/run/user")
-POLICY_DIR = "/etc/udev-drift/policies.d"
-SERVE_LISTEN = "127.0.0.1:9917"
 
 HEADER = """\
 # {name}: written by `udev-drift install`, removed by `udev-drift uninstall`.
@@ -267,11 +263,11 @@ def _shebang(host: Host, binary: str) -> str | None:
 def units(settings: Settings, host: Host) -> dict[str, str]:
     """Unit file name -> text."""
     home, home_why = protect_home(host, settings.binary)
-    writable = ["/etc/udev/rules.d", DEFAULT_STATE_DIR]
+    writable = ["/etc/udev/rules.d", STATE_DIR]
     if settings.textfile_dir is not None:
         writable.append(settings.textfile_dir)
     common = {"protect_home": home, "protect_home_why": home_why, "policy_dir": POLICY_DIR,
-              "service": SERVICE, "state_dir": DEFAULT_STATE_DIR}
+              "service": SERVICE, "state_dir": STATE_DIR}
     return {
         SERVICE: SERVICE_TEXT.format(header=HEADER.format(name=SERVICE), writable=" ".join(writable),
                                      command=" ".join(settings.check_command()), **common),

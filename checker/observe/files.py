@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 from checker.errors import HostReadError
 from checker.host import Host
-from checker.rules import Rule, RulesText, parse_rules
+from checker.paths import UDEV_RULES_DIRS
+from checker.rules.model import Rule, RulesText
+from checker.rules.parsed import parse_rules
 from checker.rules.parser import rules_selected
 from checker.rules.select import could_hold
-from checker.udev_paths import UDEV_RULES_DIRS
 
 MAX_RULES_FILE_BYTES = 64 * 1024 * 1024
 

@@ -15,7 +15,7 @@ import stat as stat_module
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from checker.observe_udev import BlockDevice, UdevState
+from checker.observe.udev import BlockDevice, UdevState
 
 _OCTAL = re.compile(r"\\([0-7]{3})")  # mountinfo and swaps escape space, tab, \n and \ so
 

@@ -26,8 +26,8 @@ from typing import Any
 
 from checker import __version__
 from checker.atomic import write_atomic
-from checker.desired import DesiredPolicy, DesiredRules, DesiredSymlink, DeviceRef
-from checker.rules import parse_rules
+from checker.policy.desired import DesiredPolicy, DesiredRules, DesiredSymlink, DeviceRef
+from checker.rules.parsed import parse_rules
 
 log = logging.getLogger("udev-drift")
 

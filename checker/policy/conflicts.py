@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from checker.desired import DesiredPolicy, DesiredRules
 from checker.errors import PolicyError, raise_all
+from checker.policy.desired import DesiredPolicy, DesiredRules
 
 
 def check_conflicts(policies: Sequence[DesiredPolicy]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checker.rules import Rule
+from checker.rules.model import Rule
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,12 @@ host is read.
 
 from __future__ import annotations
 
-from checker.desired import DesiredPolicy, DesiredRules, DesiredSymlink, DeviceRef
+from checker.edits.markers import is_marker_line
 from checker.errors import PolicyError, raise_all
-from checker.markers import is_marker_line
+from checker.policy.desired import DesiredPolicy, DesiredRules, DesiredSymlink, DeviceRef
 from checker.policy.loader import KeyPath, LoadedPolicy, format_key_path
 from checker.policy.model import PLACEHOLDER, RulesEntry, SymlinkEntry
-from checker.rules import parse_rules
+from checker.rules.parsed import parse_rules
 
 
 def substitute(text: str, item: str | None) -> str:

@@ -18,7 +18,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator  # noqa: E402
 
-from checker.udev_paths import UDEV_RULES_DIRS
+from checker.paths import UDEV_RULES_DIRS
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 # The only placeholder; anything else between double braces is refused so that a typo

@@ -1,16 +1,9 @@
-"""udev rules as udev 252 reads them: the parser and the canonical form."""
+"""udev rules as udev 252 reads them.
 
-from __future__ import annotations
-
-from functools import lru_cache
-
-from checker.rules.canonical import canonical_rule_line
-from checker.rules.model import Rule, RulesText, Token
-from checker.rules.parser import parse_rules as _parse_rules
-
-# One run asks about the same text several times (the check reads a file; the edits that
-# build its diff and the repair's validation read it again). Results are immutable, so
-# the last few are shared instead of parsed again.
-parse_rules = lru_cache(maxsize=16)(_parse_rules)
-
-__all__ = ["Rule", "RulesText", "Token", "canonical_rule_line", "parse_rules"]
+    textlines.py  physical lines and their endings, as udev splits them
+    parser.py     rules text -> rules, as udev_rules_parse_file() does
+    canonical.py  what udev makes of each token, and a rule's canonical form
+    model.py      Rule, RulesText, Token: plain values for everyone else
+    parsed.py     parse_rules with the last results shared (what other rooms call)
+    select.py     which lines could hold a given rule, told from the raw text
+"""

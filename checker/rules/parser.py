@@ -27,7 +27,7 @@ from checker.rules.model import Rule, RulesText, Token
 # udev's read_line(): "\n", "\r", "\0" and any run holding each of "\n" and "\r" at most once
 # ("\r\n", "\n\r"), optionally closed by one "\0", end a line. Shared with the edits, so that
 # line numbers agree between what is read and what is written.
-from checker.textlines import EOL as _EOL
+from checker.rules.textlines import EOL as _EOL
 
 # parse_line(): a key runs up to whitespace, '=', '{' or one of "+-!:" that starts an operator;
 # then an optional {attr}, an operator and a value in double quotes, optionally e"C-escaped".

@@ -3,7 +3,7 @@ once in `serve` mode, not at the next interval.
 
 The listening thread only calls `on_event` (in serve: `Checks.request_check`, which folds
 a burst of requests into one check), so it never waits on a check. pyudev stays in
-`checker.observe_udev`; this module sees plain `DeviceEvent` values.
+`checker.observe.udev`; this module sees plain `DeviceEvent` values.
 
 Synthetic events (`udevadm trigger`) are not acted on: a `serve --repair` triggers the
 devices whose links drifted, and a link that no rule makes stays missing, so reacting to
@@ -21,7 +21,7 @@ from typing import Callable
 
 from checker.errors import UdevDriftError
 from checker.host import Host
-from checker.observe_udev import DeviceEvent, block_events
+from checker.observe.udev import DeviceEvent, block_events
 
 log = logging.getLogger("udev-drift")
 

@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 from checker import __version__
 from checker.errors import UdevDriftError, UsageError
-from checker.serve import DEFAULT_PORT
+from checker.paths import SERVE_PORT
 
 log = logging.getLogger("udev-drift")
 
@@ -475,7 +475,7 @@ def parse_listen(value: str) -> tuple[str, int]:
     """'HOST:PORT', '[V6]:PORT' or ':PORT' (all addresses) -> (host, port). Raises UsageError."""
     host, sep, port_text = value.rpartition(":")
     if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise UsageError(f"--listen {value}: expected HOST:PORT, e.g. 127.0.0.1:{DEFAULT_PORT}")
+        raise UsageError(f"--listen {value}: expected HOST:PORT, e.g. 127.0.0.1:{SERVE_PORT}")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     elif ":" in host:

@@ -33,7 +33,7 @@ from typing import Callable
 from checker.atomic import TEMP_SUFFIX
 from checker.errors import UdevDriftError
 from checker.host import Host
-from checker.udev_paths import UDEV_RULES_DIRS
+from checker.paths import UDEV_RULES_DIRS
 
 log = logging.getLogger("udev-drift")
 

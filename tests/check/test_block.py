@@ -202,12 +202,12 @@ def test_for_each_entries_of_one_file_share_one_block(tree: HostTree, udev_drift
 def test_an_intact_block_is_checked_without_parsing_the_rest_of_the_file(
         tree: HostTree, udev_drift: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     # A vendor file can hold 20,000 rules; a compliant block needs only its own lines read.
-    import checker.observe_files
+    import checker.observe.files
 
     def whole_file_parsed(text: str) -> None:
         raise AssertionError("the whole file was parsed")
 
-    monkeypatch.setattr(checker.observe_files, "parse_rules", whole_file_parsed)
+    monkeypatch.setattr(checker.observe.files, "parse_rules", whole_file_parsed)
     tree.write(RULES, VENDOR * 1000 + BLOCK + VENDOR)
     assert finding(check(tree, udev_drift))["status"] == "ok"
 

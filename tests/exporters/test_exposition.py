@@ -13,12 +13,12 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from prometheus_client.utils import floatToGoString
 
+from checker.exporters import persist
+from checker.exporters.exposition import go_float, render
+from checker.exporters.families import Family, families_of
+from checker.exporters.outcome import failed_outcome, outcome_of
+from checker.exporters.registry import exposition
 from checker.findings import Finding, PolicyReport, Report
-from exporters import persist
-from exporters.exposition import go_float, render
-from exporters.families import Family, families_of
-from exporters.outcome import failed_outcome, outcome_of
-from exporters.registry import exposition
 
 
 def report(*findings: Finding) -> Report:

@@ -16,11 +16,11 @@ from typing import Callable
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from checker.exporters import persist
+from checker.exporters.exposition import render
+from checker.exporters.families import families_of
+from checker.exporters.outcome import outcome_of
 from checker.findings import Finding, PolicyReport, Report
-from exporters import persist
-from exporters.exposition import render
-from exporters.families import families_of
-from exporters.outcome import outcome_of
 from tests.conftest import HostTree, Result
 
 Run = Callable[..., Result]

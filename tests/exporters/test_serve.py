@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from checker.serve import DEFAULT_LISTEN, Checks
-from exporters.http import MetricsServer, make_server, parse_listen
+from checker.paths import SERVE_LISTEN
+from checker.serve.http import MetricsServer, make_server, parse_listen
+from checker.serve.loop import Checks
 from tests.conftest import REPO, HostTree
 from tests.exporters.conftest import Servers, free_port, http_get, need, tool, wait_for
 from tests.exporters.test_metrics import Metrics
@@ -287,11 +288,11 @@ class TestHTTP:
         assert status_of(response) == 503 and b"Retry-After: 1\r\n" in response
 
     def test_it_binds_loopback_on_9917_unless_told_otherwise(self) -> None:
-        assert DEFAULT_LISTEN == "127.0.0.1:9917"
-        assert parse_listen(DEFAULT_LISTEN) == ("127.0.0.1", 9917)
+        assert SERVE_LISTEN == "127.0.0.1:9917"
+        assert parse_listen(SERVE_LISTEN) == ("127.0.0.1", 9917)
         assert parse_listen("[::1]:9917") == ("::1", 9917)
         assert parse_listen(":9917") == ("0.0.0.0", 9917)
-        from checker.cli import build_parser
+        from checker.cli.main import build_parser
 
         args = build_parser().parse_args(["serve"])
         assert args.listen == "127.0.0.1:9917" and args.interval == 60

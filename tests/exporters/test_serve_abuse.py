@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from exporters.http import LINGER_BYTES, MAX_PENDING, MAX_REQUEST_BYTES, MAX_THREADS, REQUEST_SECONDS
+from checker.serve.http import LINGER_BYTES, MAX_PENDING, MAX_REQUEST_BYTES, MAX_THREADS, REQUEST_SECONDS
 from tests.conftest import HostTree
 from tests.exporters.conftest import Server, Servers, free_port
 from tests.exporters.test_serve import serve

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from checker.atomic import WriteError
-from exporters import textfile
+from checker.exporters import textfile
 from tests.conftest import REPO, HostTree
 from tests.exporters.conftest import need, tool
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from checker.install_target import SYSTEMD_MANAGERS
+from checker.install.target import SYSTEMD_MANAGERS
 
 MARKERS = {"systemd": SYSTEMD_MANAGERS[0], "apt": "/usr/bin/dpkg", "dnf": "/usr/bin/dnf", "yum": "/usr/bin/yum"}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from checker.host import Host
-from checker.install_hooks import APT_HOOK, CRON_ENTRY, DNF_HOOK, YUM_HOOK, minute_offset
+from checker.install.hooks import APT_HOOK, CRON_ENTRY, DNF_HOOK, YUM_HOOK, minute_offset
 from tests.install.conftest import make_target
 
 TEXTFILE = "/var/lib/prometheus/node-exporter"

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from checker.host import Host
-from checker.install import Installer
-from checker.install_systemctl import Systemctl
-from checker.install_target import Settings, Target, default_binary, detect
-from checker.uninstall import Uninstaller
+from checker.install.installer import Installer
+from checker.install.systemctl import Systemctl
+from checker.install.target import Settings, Target, default_binary, detect
+from checker.install.uninstaller import Uninstaller
 from tests.install.conftest import exact_snapshot, make_target, snapshot
 
 ALL = ["systemd", "apt", "dnf", "yum"]

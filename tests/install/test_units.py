@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from checker.host import Host
-from checker.install_units import PATH, SERVE, SERVICE, TIMER, protect_home
-from checker.udev_paths import UDEV_RULES_DIRS
+from checker.install.units import PATH, SERVE, SERVICE, TIMER, protect_home
+from checker.paths import UDEV_RULES_DIRS
 from tests.install.conftest import make_target
 
 UNITS = (SERVICE, TIMER, PATH, SERVE)

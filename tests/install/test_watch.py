@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from checker.watch_rules import DEBOUNCE, RulesWatch
+from checker.serve.watch_rules import DEBOUNCE, RulesWatch
 from tests.conftest import REPO, HostTree
 from tests.exporters.conftest import Servers, copy_example, free_port, http_get, wait_for
 from tests.install.conftest import exact_snapshot

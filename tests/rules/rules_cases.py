@@ -7,7 +7,8 @@ cannot drift away from what udev does.
 
 from __future__ import annotations
 
-from checker.rules import Rule, parse_rules
+from checker.rules.model import Rule
+from checker.rules.parsed import parse_rules
 
 
 def only_rule(text: str) -> Rule:

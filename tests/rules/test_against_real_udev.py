@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 from rules_cases import ACCEPTED, DROPPED, FILE_CASES, WARNED
 
-from checker.rules import Rule, parse_rules
+from checker.rules.model import Rule
+from checker.rules.parsed import parse_rules
 
 DEVICE = "/sys/class/net/lo"  # every kept case starts with a match that fails for lo
 

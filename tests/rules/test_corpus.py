@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from checker.rules import parse_rules
+from checker.rules.parsed import parse_rules
 
 FETCH = "scripts/fetch-rules-corpus"
 

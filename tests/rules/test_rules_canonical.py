@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from rules_cases import only_rule
 
-from checker.rules import Token, canonical_rule_line, parse_rules
+from checker.rules.canonical import canonical_rule_line
+from checker.rules.model import Token
+from checker.rules.parsed import parse_rules
 
 
 def canonical(text: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from checker.rules import parse_rules
+from checker.rules.parsed import parse_rules
 
 
 def problems(text: str) -> list:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from rules_cases import ACCEPTED, DROPPED, WARNED
 
-from checker.rules import parse_rules
+from checker.rules.parsed import parse_rules
 
 
 @pytest.mark.parametrize("text", ACCEPTED)

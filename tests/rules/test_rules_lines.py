@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rules_cases import FILE_CASES, only_rule
 
-from checker.rules import parse_rules
+from checker.rules.parsed import parse_rules
 
 
 def test_every_line_ending_udev_knows_ends_a_line() -> None:

@@ -11,7 +11,7 @@ from typing import Callable
 
 import pytest
 
-from checker.rules import parse_rules
+from checker.rules.parsed import parse_rules
 
 
 def twenty_thousand_rules() -> str:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from checker.device_events import EventSource, watch_block_devices, watch_devices_for_serve
-from checker.observe_udev import DeviceEvent
+from checker.observe.udev import DeviceEvent
+from checker.serve.device_events import EventSource, watch_block_devices, watch_devices_for_serve
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -56,8 +56,8 @@ def send(props):
         sock.bind((0, 0))
         sock.sendto(header + body, (0, 2))  # MONITOR_GROUP_UDEV
 
-from checker.observe_udev import block_events
-from checker.device_events import EventSource, watch_block_devices, watch_devices_for_serve
+from checker.observe.udev import block_events
+from checker.serve.device_events import EventSource, watch_block_devices, watch_devices_for_serve
 
 read_fd, write_fd = os.pipe()
 events = block_events(read_fd)
@@ -144,7 +144,7 @@ def test_a_failing_callback_does_not_end_the_watch() -> None:
 
 
 def test_a_source_that_cannot_open_raises_in_the_caller() -> None:
-    from checker.observe_udev import UdevError
+    from checker.observe.udev import UdevError
 
     def broken(stop_fd: int) -> Iterator[DeviceEvent]:
         raise UdevError("cannot listen to udev's events: no netlink here")
@@ -157,7 +157,7 @@ def test_a_source_that_cannot_open_raises_in_the_caller() -> None:
 
 def test_an_event_makes_serve_check_at_once_not_at_the_next_interval() -> None:
     """With serve's own Checks: the hook the lead wires is `watch_block_devices(checks.request_check)`."""
-    from checker.serve import Checks
+    from checker.serve.loop import Checks
 
     runs: list[float] = []
 
@@ -184,7 +184,7 @@ def test_an_event_makes_serve_check_at_once_not_at_the_next_interval() -> None:
 def test_serve_listens_only_on_the_running_host_and_goes_on_without_events(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from checker.host import Host
-    from checker.observe_udev import UdevError
+    from checker.observe.udev import UdevError
 
     def broken(stop_fd: int) -> Iterator[DeviceEvent]:
         raise UdevError("cannot listen to udev's events: [Errno 93] Protocol not supported")

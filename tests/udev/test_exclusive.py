@@ -19,8 +19,8 @@ from typing import Callable
 
 import pytest
 
-from checker.observe_udev import BlockDevice, UdevState
-from checker.observe_usage import HostUsage, Use
+from checker.observe.udev import BlockDevice, UdevState
+from checker.observe.usage import HostUsage, Use
 from tests.conftest import HostTree, Result
 from tests.udev.harness import DEVICES, Db, run_live
 
@@ -107,10 +107,10 @@ def test_a_swap_partition_is_found_by_the_number_of_its_node(tmp_path: Path) -> 
     script = f"""if True:
         import json
         from checker import engine
-        from checker.compare_links import LiveDevices
+        from checker.check.links import LiveDevices
         from checker.host import Host
-        from checker.observe_udev import observe_block_devices
-        from checker.observe_usage import HostUsage
+        from checker.observe.udev import observe_block_devices
+        from checker.observe.usage import HostUsage
         host = Host("/")
         live = LiveDevices(host, observe_block_devices(), HostUsage(proc="{proc}", sys="/sys"))
         report = engine.check(engine.load_desired(["{tmp_path}/policies"]), host, devices=live)

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from checker import engine
-from checker.compare_links import LiveDevices
-from checker.desired import DesiredPolicy, DesiredSymlink, DeviceRef
+from checker.check.links import LiveDevices
 from checker.host import Host
-from checker.observe_udev import BlockDevice, UdevState
-from checker.observe_usage import HostUsage
+from checker.observe.udev import BlockDevice, UdevState
+from checker.observe.usage import HostUsage
+from checker.policy.desired import DesiredPolicy, DesiredSymlink, DeviceRef
 
 DEVICES, ENTRIES = 10_000, 1_000
 

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from checker.compare_links import DeviceFinder, LiveDevices, devices_for
-from checker.desired import DesiredPolicy, DesiredSymlink, DeviceRef
+from checker.check.links import DeviceFinder, LiveDevices, devices_for
 from checker.host import Host
-from checker.observe_udev import BlockDevice, UdevState
+from checker.observe.udev import BlockDevice, UdevState
+from checker.policy.desired import DesiredPolicy, DesiredSymlink, DeviceRef
 from tests.namespace import REPO, run_private
 from tests.udev.harness import Db, run_live
 
 DUMP = """if True:
     import json, os
-    from checker.observe_udev import observe_block_devices
+    from checker.observe.udev import observe_block_devices
     state = observe_block_devices()
     print(json.dumps({d.sys_name: [d.devtype, d.node, os.major(d.devnum), os.minor(d.devnum), d.parent,
                                    list(d.links), d.properties.get("ID_SERIAL"), d.initialized]
@@ -102,8 +102,8 @@ def test_libudev_is_asked_only_on_the_running_host_and_only_for_symlinks(tmp_pat
     link = DesiredSymlink("p", "symlinks[0]", "/dev/x", DeviceRef("node", "/dev/sdb"), False, "p.yaml", 1)
     assert isinstance(devices_for([policy(link)], Host(str(tmp_path))), DeviceFinder)
     assert isinstance(devices_for([policy()], Host("/")), DeviceFinder)
-    code = ("import sys\nfrom checker.compare_links import devices_for\nfrom checker.host import Host\n"
-            "from checker.desired import DesiredPolicy\n"
+    code = ("import sys\nfrom checker.check.links import devices_for\nfrom checker.host import Host\n"
+            "from checker.policy.desired import DesiredPolicy\n"
             "devices_for([DesiredPolicy('p', 'p.yaml', None, (), (), True, True)], Host('/'))\n"
             "print('pyudev' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from checker.check.suggest import suggestions, unstable_names
 from checker.engine import load_desired
-from checker.observe_udev import BlockDevice, UdevState
-from checker.rules import parse_rules
-from checker.suggest import suggestions, unstable_names
+from checker.observe.udev import BlockDevice, UdevState
+from checker.rules.parsed import parse_rules
 from tests.udev.harness import Db, Run, run_live
 
 WDC = "WDC_WD40EFRX-68N32N0_WD-WCC7K1234567"

@@ -1,0 +1,7 @@
+"""Desired state against observed state: findings (kept, or drift with a reason).
+
+    rules.py     rules entries (block, file, lines, absent) against the rules files
+    links.py     symlink entries against /dev and libudev's devices
+    explain.py   why a managed file drifted (a package update, an edit), from fingerprints
+    suggest.py   rules and links that name a disk by kernel name, and its stable key
+"""
