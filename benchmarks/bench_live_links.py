@@ -31,8 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from checker import engine  # noqa: E402
-from checker.check.links import LiveDevices  # noqa: E402
 from checker.host import Host  # noqa: E402
+from checker.observe.devices import LiveDevices  # noqa: E402
 from checker.observe.udev import BlockDevice, UdevState  # noqa: E402
 from checker.observe.usage import HostUsage  # noqa: E402
 from checker.policy.desired import DesiredPolicy, DesiredSymlink, DeviceRef  # noqa: E402

@@ -4,44 +4,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
-from checker.check.explain import FINGERPRINTS, explain, fingerprints_of
-from checker.check.links import Devices, check_policy_symlinks, devices_for
+from checker.check.explain import explain_drift, remember_kept
+from checker.check.links import check_policy_symlinks
 from checker.check.rules import check_policy_rules
 from checker.errors import PolicyError, collecting, raise_all
 from checker.findings import PolicyReport, Report
 from checker.host import Host
+from checker.observe.devices import Devices, devices_for
 from checker.observe.files import RulesFiles
+from checker.observe.links import Links
 from checker.policy.cache import PolicyCache, fingerprint
 from checker.policy.conflicts import check_conflicts
 from checker.policy.desired import DesiredPolicy
 from checker.policy.files import policy_files
 from checker.policy.permissions import check_permissions
 from checker.repair import apply_plan, describe_plan, plan_repair
-from checker.state import LOCK_WAIT_SECONDS, StateDir
-from checker.udevadm import DEFAULT_TIMEOUT as DEFAULT_UDEVADM_TIMEOUT
+from checker.settings import RunSettings
+from checker.state import StateDir
 from checker.udevadm import Udevadm
 
 log = logging.getLogger("udev-drift")
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """What one check or repair is asked to do, made once from the command line (`check`,
-    and every check of `serve`). Paths are absolute; the defaults are already applied."""
-
-    policy_paths: list[str]  # policy files or directories of them
-    root: str  # "/" for the running host, else the tree's absolute path
-    state_path: str  # the state directory
-    repair: bool = False
-    dry_run: bool = False  # with repair: describe the plan, change nothing
-    udevadm: str = "udevadm"
-    udevadm_timeout: float = DEFAULT_UDEVADM_TIMEOUT
-    lock_timeout: float = LOCK_WAIT_SECONDS
-    safe_permissions: bool = False  # refuse policies someone other than root could write
-    records_metrics: bool = False  # the run writes its counters to the state directory anyway
 
 
 def run(settings: RunSettings) -> Report:
@@ -109,30 +92,16 @@ def check(policies: Sequence[DesiredPolicy], host: Host, state: StateDir | None 
     """
     files = files or RulesFiles(host)
     devices = devices or devices_for(policies, host)
+    links = Links(host)
     reports = [
         PolicyReport(policy.name, policy.path,
-                     check_policy_rules(policy, files) + check_policy_symlinks(policy, host, devices))
+                     check_policy_rules(policy, files) + check_policy_symlinks(policy, links, devices))
         for policy in policies
     ]
     report = Report(reports, root=host.root)
-    if state is not None and report.drifted:
-        known: dict[str, Any] = state.read_json(FINGERPRINTS)
-        for finding in report.drifted:
-            if finding.kind == "rule":
-                wanted = _wanted_rules(policies, finding.policy, finding.path)
-                notes = explain(files.get(finding.path), wanted, known.get(finding.path), host)
-                finding.details[:0] = notes
+    if state is not None:
+        explain_drift(report, policies, files, state, host)
     return report
-
-
-def _wanted_rules(policies: Sequence[DesiredPolicy], name: str, path: str) -> set[str]:
-    return {rule.canonical for policy in policies if policy.name == name
-            for entry in policy.rules if entry.file == path and entry.ensure != "absent"
-            for rule in entry.rules}
-
-
-def _managed_files(policies: Sequence[DesiredPolicy]) -> list[str]:
-    return sorted({entry.file for policy in policies for entry in policy.rules})
 
 
 def repair(policies: Sequence[DesiredPolicy], host: Host, state: StateDir,
@@ -150,17 +119,12 @@ def repair(policies: Sequence[DesiredPolicy], host: Host, state: StateDir,
         old = previous.get((finding.policy, finding.item))
         if old is not None:
             finding.was = old.status
-            if finding.drift:
-                finding.details[:0] = old.details
+            if finding.drift:  # still wrong: why it drifted still holds
+                finding.add_reasons(old.details)
     after.actions = actions
     after.mode = "repair"
     after.repaired = any(action.action in ("write", "link") for action in actions)
-    # Remember the managed files as they are now right, to explain a later drift.
-    kept = {f.path for p in after.policies for f in p.findings if f.kind == "rule" and not f.drift}
-    known = state.read_json(FINGERPRINTS)
-    known.update(fingerprints_of([after_files.get(path) for path in _managed_files(policies)
-                                  if path in kept]))
-    state.write_json(FINGERPRINTS, known)
+    remember_kept(after, policies, after_files, state)
     return after
 
 

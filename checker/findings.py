@@ -3,26 +3,44 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from checker.edits.ensure import Edit
+if TYPE_CHECKING:
+    from checker.edits.ensure import Edit
+
+# Words that are data: a misspelt one fails the type check instead of a dict lookup.
+Kind = Literal["rule", "symlink"]
+Status = Literal[
+    "ok",
+    # rules entries
+    "missing", "changed", "damaged", "duplicated", "unexpected", "masked", "shadowed", "not-a-file",
+    # symlink entries
+    "absent", "not-a-link", "dangling", "wrong-target", "unknown-to-udev", "claimed", "ambiguous",
+    "held-by-host",
+]
+ActionKind = Literal["write", "link", "run", "refuse"]
+Mode = Literal["check", "repair", "dry-run"]
 
 
 @dataclass
 class Finding:
     policy: str
-    kind: str  # "rule" or "symlink"
+    kind: Kind
     path: str  # the rules file or the link, as a host path
     item: str  # names the item for people and metric labels: "<file> block", a link path
     entry: str  # where the policy asks for it: "rules[0]", "symlinks[1][sdc]"
-    status: str  # "ok", or a short word for what is wrong
+    status: Status  # "ok", or a short word for what is wrong
     drift: bool
     message: str
     details: list[str] = field(default_factory=list)  # further lines for people
     diff: str | None = None  # unified diff of the file now -> as the policy wants it
     edit: Edit | None = None  # how a repair would change the file's text
     device: str | None = None  # symlinks: the device node found (host path)
-    was: str | None = None  # after a repair: the status before it
+    was: Status | None = None  # after a repair: the status before it
+
+    def add_reasons(self, reasons: list[str]) -> None:
+        """Reasons go before the other details: why it drifted is read first."""
+        self.details[:0] = reasons
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -60,7 +78,7 @@ class PolicyReport:
 class Action:
     """Something a repair did, or would do on a dry run."""
 
-    action: str  # "write", "link", "run", "refuse"
+    action: ActionKind
     path: str | None = None
     detail: str = ""  # the backup's path, the link's target, the reason refused
     command: list[str] | None = None
@@ -81,7 +99,7 @@ class Report:
     policies: list[PolicyReport]
     repaired: bool = False
     root: str = "/"
-    mode: str = "check"  # "check", "repair" or "dry-run"
+    mode: Mode = "check"
     actions: list[Action] = field(default_factory=list)
 
     @property

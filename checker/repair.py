@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from checker.atomic import WriteError, temp_name, write_atomic
 from checker.edits.diffs import unified_diff
 from checker.edits.ensure import compose
-from checker.findings import Action, Finding, Report
+from checker.findings import Action, Finding, Report, Status
 from checker.host import Host
 from checker.observe.files import RulesFiles
 from checker.policy.desired import DesiredPolicy
@@ -26,7 +26,7 @@ from checker.state import StateDir
 from checker.udevadm import SETTLE_TIMEOUT, Udevadm
 
 # Why a drifted item is left for a person, by status.
-REFUSALS = {
+REFUSALS: dict[Status, str] = {
     "masked": "udev ignores this name because of a link to /dev/null; remove that link by "
               "hand if the mask is not wanted",
     "shadowed": "udev reads a same-named file in a directory it reads first; move that file "

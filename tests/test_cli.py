@@ -191,8 +191,9 @@ class TestImports:
         # installer, libudev (under --root) and the metrics stay unimported.
         code = ("import sys\nfrom checker.cli import main\n"
                 f"status = main(['check', '--root', {str(EXAMPLE)!r}, '--format', 'json'])\n"
-                "heavy = ['checker.serve.loop', 'checker.install.installer', 'checker.check.suggest', 'checker.cli.diagnose',"
-                " 'pyudev', 'prometheus_client', 'checker.serve.http', 'http.server']\n"
+                "heavy = ['checker.serve', 'checker.install', 'checker.check.suggest', 'checker.cli.serve',"
+                " 'checker.cli.install', 'checker.cli.suggest', 'checker.cli.diagnose', 'pyudev',"
+                " 'prometheus_client', 'checker.exporters.registry', 'http.server']\n"
                 "print('loaded:', [m for m in heavy if m in sys.modules], file=sys.stderr)\n")
         process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
         assert "loaded: []" in process.stderr, process.stderr
@@ -211,7 +212,7 @@ class TestCyclicCollector:
             self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
         import gc
 
-        from checker.cli import main as cli
+        import checker.cli.dispatch as cli
 
         seen: list[bool] = []
         monkeypatch.setattr(cli, "_run_command", lambda argv: seen.append(gc.isenabled()) or 0)
@@ -227,9 +228,9 @@ class TestCyclicCollector:
     def test_serve_turns_it_back_on(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         import gc
 
-        from checker.cli import main as cli
+        import checker.cli.dispatch as cli
         from checker.errors import UsageError
-        from checker.exporters import http
+        from checker.serve import http
 
         state: list[bool] = []
 

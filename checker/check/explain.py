@@ -14,12 +14,18 @@ import hashlib
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checker.host import Host
-from checker.observe.files import ObservedRulesFile
+from checker.observe.files import ObservedRulesFile, RulesFiles
 from checker.rules.parsed import parse_rules
+
+if TYPE_CHECKING:
+    from checker.findings import Report
+    from checker.policy.desired import DesiredPolicy
+    from checker.state import StateDir
 
 log = logging.getLogger("udev-drift")
 
@@ -115,3 +121,33 @@ def fingerprints_of(observed_files: list[ObservedRulesFile]) -> dict[str, Any]:
     """{path: fingerprint} of the files given that exist as regular files."""
     prints = {observed.path: fingerprint(observed) for observed in observed_files}
     return {path: value for path, value in prints.items() if value is not None}
+
+
+def explain_drift(report: Report, policies: Sequence[DesiredPolicy], files: RulesFiles,
+                  state: StateDir, host: Host) -> None:
+    """Give each drifted rule finding of the report its reasons (why the file drifted),
+    from the fingerprints the last repair kept."""
+    drifted = [finding for finding in report.drifted if finding.kind == "rule"]
+    if not drifted:
+        return
+    known: dict[str, Any] = state.read_json(FINGERPRINTS)
+    for finding in drifted:
+        wanted = _wanted_rules(policies, finding.policy, finding.path)
+        finding.add_reasons(explain(files.get(finding.path), wanted, known.get(finding.path), host))
+
+
+def remember_kept(report: Report, policies: Sequence[DesiredPolicy], files: RulesFiles,
+                  state: StateDir) -> None:
+    """After a repair: keep the fingerprints of the managed files that are now right, to
+    explain a later drift."""
+    kept = {f.path for p in report.policies for f in p.findings if f.kind == "rule" and not f.drift}
+    managed = sorted({entry.file for policy in policies for entry in policy.rules})
+    known = state.read_json(FINGERPRINTS)
+    known.update(fingerprints_of([files.get(path) for path in managed if path in kept]))
+    state.write_json(FINGERPRINTS, known)
+
+
+def _wanted_rules(policies: Sequence[DesiredPolicy], name: str, path: str) -> set[str]:
+    return {rule.canonical for policy in policies if policy.name == name
+            for entry in policy.rules if entry.file == path and entry.ensure != "absent"
+            for rule in entry.rules}

@@ -1,12 +1,10 @@
 """Checking /dev symlinks: present, a link, resolving to the device, known to udev.
 
-Under --root (a tree) only the file system is read: the device is found by its node, or
-by a stable identity through the links udev keeps in /dev/disk (by-id for serials and
-WWNs, by-path for ID_PATH). On the running host the device is found through libudev (one
-enumeration per run, `LiveDevices`), and the link must also be one that the udev
-database lists for that device and for no other: a link made by hand vanishes at the
-next boot. Nodes are compared by device number, not by path text: ../../sdb and /dev/sdb
-are the same disk.
+Takes what observe/ read: the link (observe/links.py) and the device (observe/devices.py:
+the file system under --root, libudev on the running host). On the running host the link
+must also be one that the udev database lists for that device and for no other: a link
+made by hand vanishes at the next boot. Nodes are compared by device number, not by path
+text: ../../sdb and /dev/sdb are the same disk.
 """
 
 from __future__ import annotations
@@ -14,61 +12,14 @@ from __future__ import annotations
 import os
 import stat as stat_module
 from collections.abc import Sequence
-from typing import Union
 
 from checker.findings import Finding
-from checker.host import Host, same_node
-from checker.observe.udev import BlockDevice, UdevState
-from checker.observe.usage import HostUsage, describe_uses
+from checker.host import same_node
+from checker.observe.devices import DeviceFinder, Devices, LiveDevices
+from checker.observe.links import Links, ObservedLink
+from checker.observe.udev import BlockDevice
+from checker.observe.usage import describe_uses
 from checker.policy.desired import DesiredPolicy, DesiredSymlink, DeviceRef
-
-# Buses whose by-id links are named <bus>-<ID_SERIAL> by 60-persistent-storage.rules.
-SERIAL_PREFIXES = ("ata-", "scsi-", "nvme-", "usb-", "virtio-", "mmc-", "ieee1394-", "cciss-", "xen-")
-
-
-class DeviceFinder:
-    """Finds a device's node on the file system; lists each /dev/disk directory once."""
-
-    def __init__(self, host: Host) -> None:
-        self.host = host
-        self._listings: dict[str, set[str]] = {}
-
-    def _names(self, directory: str) -> set[str]:
-        if directory not in self._listings:
-            try:
-                self._listings[directory] = set(os.listdir(self.host.path(directory)))
-            except OSError:
-                self._listings[directory] = set()
-        return self._listings[directory]
-
-    def node_path(self, device: DeviceRef) -> str | None:
-        """The host path naming the device (maybe a link to it), or None when not found."""
-        if device.by == "node":
-            return device.value
-        if device.by == "kernel":
-            return f"/dev/{device.value}"
-        if device.by == "wwn":
-            return f"/dev/disk/by-id/wwn-{device.value}"
-        if device.by == "path":
-            return f"/dev/disk/by-path/{device.value}"
-        names = self._names("/dev/disk/by-id")
-        for prefix in SERIAL_PREFIXES:
-            if prefix + device.value in names:
-                return f"/dev/disk/by-id/{prefix}{device.value}"
-        return None
-
-    def find(self, device: DeviceRef) -> tuple[str | None, os.stat_result | None]:
-        """(the device's node as a host path, its stat) or (None, None) when absent."""
-        path = self.node_path(device)
-        if path is None:
-            return None, None
-        followed = self.host.follow(path)
-        if followed is None:
-            return None, None
-        resolved, st = followed
-        if st is None or stat_module.S_ISLNK(st.st_mode) or stat_module.S_ISDIR(st.st_mode):
-            return None, None
-        return resolved, st
 
 
 def _kind_of(st: os.stat_result) -> str:
@@ -81,11 +32,11 @@ def _kind_of(st: os.stat_result) -> str:
     return "not a link"
 
 
-def check_symlink(entry: DesiredSymlink, host: Host, devices: DeviceFinder) -> Finding:
+def check_symlink(entry: DesiredSymlink, links: Links, devices: DeviceFinder) -> Finding:
     finding = Finding(entry.policy, "symlink", entry.link, entry.link, entry.entry, "ok", False, "")
     node, node_stat = devices.find(entry.device)
-    link_stat = host.lstat(entry.link)
-    link_text = host.readlink(entry.link) if link_stat and stat_module.S_ISLNK(link_stat.st_mode) else None
+    link = links.read(entry.link)
+    link_stat, link_text = link.stat, link.text
     if node is None or node_stat is None:
         finding.status = "absent"
         finding.drift = entry.required
@@ -102,8 +53,7 @@ def check_symlink(entry: DesiredSymlink, host: Host, devices: DeviceFinder) -> F
         finding.status = "not-a-link"
         finding.message = f"{_kind_of(link_stat)} stands where the link should be"
     else:
-        followed = host.follow(entry.link, link_text)
-        resolved, target_stat = followed if followed is not None else (None, None)
+        resolved, target_stat = links.follow(link)
         if target_stat is None:
             finding.status = "dangling"
             finding.message = f"points to {link_text}, which does not exist ({present_as})"
@@ -117,26 +67,6 @@ def check_symlink(entry: DesiredSymlink, host: Host, devices: DeviceFinder) -> F
         finding.details.append("exclusive: not checked under --root (mounts, swaps and holders "
                                "are the running host's, not the tree's)")
     return finding
-
-
-class LiveDevices:
-    """The running host's block devices through libudev, and what the host uses of them."""
-
-    def __init__(self, host: Host, udev: UdevState, usage: HostUsage | None = None) -> None:
-        self.host = host
-        self.udev = udev
-        self.usage = usage or HostUsage()
-
-    def find(self, device: DeviceRef) -> list[BlockDevice]:
-        """The devices a reference names: none, one, or (an ambiguous identity) several."""
-        if device.by != "node":
-            return self.udev.find(device.by, device.value)
-        # A node is its device number: whatever the path's name, udev knows the number.
-        st = self.host.stat_resolved(device.value)
-        if st is None or not stat_module.S_ISBLK(st.st_mode):
-            return []
-        found = self.udev.by_devnum.get(st.st_rdev)
-        return [found] if found else []
 
 
 def _names(devices: Sequence[BlockDevice]) -> str:
@@ -155,16 +85,16 @@ def _database_note(device: BlockDevice, listed: bool, others: Sequence[BlockDevi
     return f"udev's database lists it for no device: no rule makes it for {device.name}"
 
 
-def check_live_symlink(entry: DesiredSymlink, live: LiveDevices) -> Finding:
+def check_live_symlink(entry: DesiredSymlink, links: Links, live: LiveDevices) -> Finding:
     """The link on the running host: the device through libudev, the link through the
     file system and the udev database, and (for `exclusive`) what the host uses."""
     finding = Finding(entry.policy, "symlink", entry.link, entry.link, entry.entry, "ok", False, "")
     found = live.find(entry.device)
     if len(found) != 1:
-        return _not_one_device(finding, entry, found, live)
+        return _not_one_device(finding, entry, found, links.read(entry.link), live)
     device = found[0]
     finding.device = device.node or f"/dev/{device.sys_name}"
-    _check_link(finding, entry, device, live)
+    _check_link(finding, entry, device, links, live)
     if entry.exclusive:
         _check_exclusive(finding, device, live)
     finding.drift = finding.status != "ok"
@@ -172,7 +102,7 @@ def check_live_symlink(entry: DesiredSymlink, live: LiveDevices) -> Finding:
 
 
 def _not_one_device(finding: Finding, entry: DesiredSymlink, found: Sequence[BlockDevice],
-                    live: LiveDevices) -> Finding:
+                    link: ObservedLink, live: LiveDevices) -> Finding:
     if found:  # an identity that several devices share: no way to tell which is meant
         finding.status, finding.drift = "ambiguous", True
         paths = [f"{d.name} (path {d.identity('path')[0]})" if d.identity("path") else d.name
@@ -184,24 +114,23 @@ def _not_one_device(finding: Finding, entry: DesiredSymlink, found: Sequence[Blo
     finding.drift = entry.required
     finding.message = f"device {entry.device.describe()} is not present"
     finding.message += " (required: drift)" if entry.required else " (not required: not drift)"
-    link_text = live.host.readlink(entry.link)
-    if link_text is not None:
-        finding.details.append(f"the link exists and points to {link_text}")
+    if link.text is not None:
+        finding.details.append(f"the link exists and points to {link.text}")
     claims = live.udev.claims(entry.link)
     if claims:  # a typo in the serial, or the disk was swapped: say which disk has the link
         finding.details.append(f"udev's database lists the link for {_names(claims)}")
     return finding
 
 
-def _check_link(finding: Finding, entry: DesiredSymlink, device: BlockDevice, live: LiveDevices) -> None:
+def _check_link(finding: Finding, entry: DesiredSymlink, device: BlockDevice, links: Links,
+                live: LiveDevices) -> None:
     """Sets the finding's status and message from the link on disk and udev's database."""
-    host = live.host
     claims = live.udev.claims(entry.link)
     listed = any(claim.sys_name == device.sys_name for claim in claims)
     others = [claim for claim in claims if claim.sys_name != device.sys_name]
     present_as = _present_as(entry.device, device)
-    link_stat = host.lstat(entry.link)
-    link_text = host.readlink(entry.link)
+    link = links.read(entry.link)
+    link_stat, link_text = link.stat, link.text
     if link_stat is None:
         finding.status, finding.message = "missing", f"missing ({present_as})"
         finding.details.append(_database_note(device, listed, others))
@@ -210,8 +139,7 @@ def _check_link(finding: Finding, entry: DesiredSymlink, device: BlockDevice, li
         finding.status = "not-a-link"
         finding.message = f"{_kind_of(link_stat)} stands where the link should be"
         return
-    followed = host.follow(entry.link, link_text)
-    resolved, target = followed if followed is not None else (None, None)
+    resolved, target = links.follow(link)
     if target is None:
         finding.status = "dangling"
         finding.message = f"points to {link_text}, which does not exist ({present_as})"
@@ -267,20 +195,7 @@ def _check_exclusive(finding: Finding, device: BlockDevice, live: LiveDevices) -
                            "from /etc/fstab), swapoff it, or take it out of md/LVM")
 
 
-Devices = Union[DeviceFinder, LiveDevices]
-
-
-def devices_for(policies: Sequence[DesiredPolicy], host: Host) -> Devices:
-    """How this run finds devices: libudev on the running host when a policy names a
-    symlink, else (a --root tree, or no symlinks) the file system alone."""
-    if host.is_tree or not any(policy.symlinks for policy in policies):
-        return DeviceFinder(host)
-    from checker.observe.udev import observe_block_devices
-
-    return LiveDevices(host, observe_block_devices())
-
-
-def check_policy_symlinks(policy: DesiredPolicy, host: Host, devices: Devices) -> list[Finding]:
+def check_policy_symlinks(policy: DesiredPolicy, links: Links, devices: Devices) -> list[Finding]:
     if isinstance(devices, LiveDevices):
-        return [check_live_symlink(entry, devices) for entry in policy.symlinks]
-    return [check_symlink(entry, host, devices) for entry in policy.symlinks]
+        return [check_live_symlink(entry, links, devices) for entry in policy.symlinks]
+    return [check_symlink(entry, links, devices) for entry in policy.symlinks]

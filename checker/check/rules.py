@@ -21,7 +21,7 @@ from checker.edits.ensure import (
     ensure_lines,
     open_continuation,
 )
-from checker.findings import Finding
+from checker.findings import Finding, Status
 from checker.observe.files import ObservedRulesFile, RulesFiles
 from checker.policy.desired import DesiredPolicy, DesiredRules
 from checker.rules.model import Rule
@@ -113,8 +113,8 @@ def _apply_visibility(finding: Finding, observed: ObservedRulesFile) -> Finding:
                   "in a directory it reads first")
     else:
         return finding
-    if finding.drift:
-        finding.details.insert(0, f"{finding.status}: {finding.message}")
+    if finding.drift:  # what is wrong with the text, beside udev not reading it
+        finding.add_reasons([f"{finding.status}: {finding.message}"])
     finding.status = "masked" if observed.masked_by else "shadowed"
     finding.message = reason
     finding.drift = True
@@ -131,7 +131,7 @@ def _with_diff(finding: Finding, observed: ObservedRulesFile, edit: Edit) -> Fin
     return finding
 
 
-def _unusable(observed: ObservedRulesFile) -> tuple[str, str] | None:
+def _unusable(observed: ObservedRulesFile) -> tuple[Status, str] | None:
     if observed.kind == "masked":
         return "masked", "the file is a link to /dev/null: udev reads no file of this name"
     if observed.kind == "not-a-file":

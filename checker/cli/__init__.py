@@ -1,6 +1,6 @@
 """The command line: nothing outside this folder imports it.
 
-    main.py         main(): parse, run one command, turn errors into exit statuses
+    dispatch.py     main(): parse, run one command, turn errors into exit statuses
     commands.py     every command: its module and summary (the Command protocol)
     options.py      --debug, the run options of check and serve, RunSettings from them
     check.py        check [--repair [--dry-run]]
@@ -15,9 +15,9 @@
     render_text.py  the text report of check
 
 `main` is the console script's entry point (checker.cli:main); it is the one name this
-package imports, and only main.py's own imports come with it.
+package imports, and only dispatch.py's own imports come with it.
 """
 
-from checker.cli.main import main
+from checker.cli.dispatch import main
 
 __all__ = ["main"]

@@ -5,8 +5,8 @@ The command line imports a command's module only when that command runs, so that
 the installer or libudev; `udev-drift --help` lists the commands from this table alone.
 
 To add a command: write `checker/cli/NAME.py` with the two functions of `Command`, and add
-a row here. A command module may import any room of the package but never `checker.cli`
-itself (main imports the commands, not the other way round).
+a row here. A command module may import any room of the package and cli/options.py, but
+never cli/dispatch.py: dispatch imports the commands, not the other way round.
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import os
 
-from checker.engine import RunSettings
 from checker.errors import UsageError
 from checker.host import Host
 from checker.paths import POLICY_DIR, STATE_DIR
+from checker.settings import RunSettings
 from checker.state import LOCK_WAIT_SECONDS
 from checker.udevadm import DEFAULT_TIMEOUT as DEFAULT_UDEVADM_TIMEOUT
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from checker.rules.model import Rule
+
+Ensure = Literal["block", "lines", "file", "absent"]  # the policy format's `ensure:` modes
 
 
 @dataclass(frozen=True)
@@ -14,7 +17,7 @@ class DesiredRules:
     policy: str
     entry: str  # key path of the entry in its policy, with the item: "rules[0][sdb]"
     file: str  # absolute host path of the rules file
-    ensure: str  # block | lines | file | absent
+    ensure: Ensure
     content: str  # the rules text with {{ item }} replaced, ending in a newline
     rules: tuple[Rule, ...]  # content as udev reads it (every rule valid)
     policy_path: str  # the policy file, for messages

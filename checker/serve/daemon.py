@@ -16,7 +16,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from checker.engine import RunSettings
+    from checker.settings import RunSettings
 
 # A check is CPU work in a thread of its own; a scrape must not wait the default 5 ms for
 # the interpreter lock each time the check thread holds it.

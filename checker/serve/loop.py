@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable
 from checker.errors import UdevDriftError
 
 if TYPE_CHECKING:
-    from checker.engine import RunSettings
+    from checker.settings import RunSettings
 
 log = logging.getLogger("udev-drift")
 

@@ -38,7 +38,7 @@ from typing import Any
 
 import pytest
 
-from checker.cli.main import build_parser
+from checker.cli.dispatch import build_parser
 from tests.namespace import run_private
 
 pytestmark = pytest.mark.binary

@@ -292,7 +292,7 @@ class TestHTTP:
         assert parse_listen(SERVE_LISTEN) == ("127.0.0.1", 9917)
         assert parse_listen("[::1]:9917") == ("::1", 9917)
         assert parse_listen(":9917") == ("0.0.0.0", 9917)
-        from checker.cli.main import build_parser
+        from checker.cli.dispatch import build_parser
 
         args = build_parser().parse_args(["serve"])
         assert args.listen == "127.0.0.1:9917" and args.interval == 60

@@ -15,9 +15,9 @@ from typing import Callable, Optional
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from checker.rules.canonical import interpret
 from checker.rules.model import Rule
 from checker.rules.parsed import parse_rules
-from checker.rules.canonical import interpret
 
 # At least 300 examples; more when a profile asks for more (HYPOTHESIS_PROFILE=thorough).
 SETTINGS = settings(

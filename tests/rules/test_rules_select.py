@@ -13,9 +13,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from checker.rules.canonical import UDEV_LINE_SIZE, interpret
 from checker.rules.model import Rule
 from checker.rules.parsed import parse_rules
-from checker.rules.canonical import UDEV_LINE_SIZE, interpret
 from checker.rules.parser import rules_selected
 from checker.rules.select import VERBATIM_MATCH_KEYS, could_hold, probes
 

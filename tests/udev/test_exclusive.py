@@ -107,7 +107,7 @@ def test_a_swap_partition_is_found_by_the_number_of_its_node(tmp_path: Path) -> 
     script = f"""if True:
         import json
         from checker import engine
-        from checker.check.links import LiveDevices
+        from checker.observe.devices import LiveDevices
         from checker.host import Host
         from checker.observe.udev import observe_block_devices
         from checker.observe.usage import HostUsage

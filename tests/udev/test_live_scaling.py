@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from checker import engine
-from checker.check.links import LiveDevices
 from checker.host import Host
+from checker.observe.devices import LiveDevices
 from checker.observe.udev import BlockDevice, UdevState
 from checker.observe.usage import HostUsage
 from checker.policy.desired import DesiredPolicy, DesiredSymlink, DeviceRef

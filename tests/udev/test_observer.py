@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from checker.check.links import DeviceFinder, LiveDevices, devices_for
 from checker.host import Host
+from checker.observe.devices import DeviceFinder, LiveDevices, devices_for
 from checker.observe.udev import BlockDevice, UdevState
 from checker.policy.desired import DesiredPolicy, DesiredSymlink, DeviceRef
 from tests.namespace import REPO, run_private
@@ -102,7 +102,7 @@ def test_libudev_is_asked_only_on_the_running_host_and_only_for_symlinks(tmp_pat
     link = DesiredSymlink("p", "symlinks[0]", "/dev/x", DeviceRef("node", "/dev/sdb"), False, "p.yaml", 1)
     assert isinstance(devices_for([policy(link)], Host(str(tmp_path))), DeviceFinder)
     assert isinstance(devices_for([policy()], Host("/")), DeviceFinder)
-    code = ("import sys\nfrom checker.check.links import devices_for\nfrom checker.host import Host\n"
+    code = ("import sys\nfrom checker.observe.devices import devices_for\nfrom checker.host import Host\n"
             "from checker.policy.desired import DesiredPolicy\n"
             "devices_for([DesiredPolicy('p', 'p.yaml', None, (), (), True, True)], Host('/'))\n"
             "print('pyudev' in sys.modules)")

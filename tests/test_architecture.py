@@ -1,0 +1,159 @@
+"""The house keeps its shape: rooms import only rooms below them, nothing imports the
+command line, no import circles, and every package of the tree is in the wheel.
+
+Imports are read from the source (every `import` and `from ... import`, also those inside
+functions); those under `if TYPE_CHECKING:` are left out, as they never run.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "checker"
+
+# Lowest first. A module may import its own room and any room before it.
+ROOMS = [
+    {"checker", "checker.errors", "checker.paths", "checker.host", "checker.atomic", "checker.state",
+     "checker.udevadm", "checker.settings", "checker.findings", "checker.policies"},
+    {"checker.rules"},
+    {"checker.edits"},
+    {"checker.policy"},
+    {"checker.observe"},
+    {"checker.check"},
+    {"checker.repair", "checker.engine"},
+    {"checker.exporters"},
+    {"checker.serve", "checker.install"},
+    {"checker.cli", "checker.__main__"},
+]
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def modules() -> dict[str, Path]:
+    # checker/exporters is a link to the top-level exporters/: rglob does not follow it.
+    found = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    found.update({f"checker.exporters{'' if p.stem == '__init__' else '.' + p.stem}": p
+                  for p in (REPO / "exporters").glob("*.py")})
+    return found
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def runtime_imports(path: Path, name: str) -> set[str]:
+    """The checker modules this module imports when it runs (a `from X import y` counts as
+    X.y when that is a module, else X)."""
+    known = modules()
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                for other in child.orelse:
+                    visit(other)
+                continue
+            if isinstance(child, ast.Import):
+                found.update(alias.name for alias in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.module:
+                base = child.module
+                if child.level:  # relative: resolve against this package
+                    package = name.rsplit(".", child.level)[0]
+                    base = f"{package}.{base}"
+                for alias in child.names:
+                    found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base)
+            visit(child)
+
+    visit(ast.parse(path.read_text(), str(path)))
+    return {module for module in found if module.startswith("checker")}
+
+
+def room_of(module: str) -> int:
+    candidates = [module] + [module.rsplit(".", n)[0] for n in range(1, module.count(".") + 1)]
+    for level, room in enumerate(ROOMS):
+        if any(candidate in room for candidate in candidates[:-1] or candidates):
+            return level
+    raise AssertionError(f"{module} is in no room of tests/test_architecture.py's ROOMS: add it")
+
+
+GRAPH = {name: runtime_imports(path, name) for name, path in modules().items()}
+
+
+def test_every_module_is_in_a_room() -> None:
+    for name in GRAPH:
+        room_of(name)
+
+
+@pytest.mark.parametrize("name", sorted(GRAPH))
+def test_a_module_imports_no_room_above_its_own(name: str) -> None:
+    above = sorted(other for other in GRAPH[name] if other in GRAPH and room_of(other) > room_of(name))
+    assert not above, f"{name} (room {room_of(name)}) imports {above} from rooms above it"
+
+
+def test_nothing_outside_the_command_line_imports_it() -> None:
+    offenders = {name: sorted(i for i in imports if i == "checker.cli" or i.startswith("checker.cli."))
+                 for name, imports in GRAPH.items() if not name.startswith("checker.cli")
+                 and name != "checker.__main__"}
+    assert not {name: found for name, found in offenders.items() if found}
+
+
+def test_command_modules_never_import_dispatch() -> None:
+    for name, imports in GRAPH.items():
+        if name.startswith("checker.cli.") and name not in ("checker.cli", "checker.cli.dispatch"):
+            assert "checker.cli.dispatch" not in imports and "checker.cli" not in imports, name
+
+
+def test_no_import_circle() -> None:
+    done: set[str] = set()
+
+    def walk(node: str, path: list[str]) -> None:
+        if node in path:
+            raise AssertionError("import circle: " + " -> ".join(path[path.index(node):] + [node]))
+        if node in done:
+            return
+        for other in sorted(GRAPH.get(node, ())):
+            # A package's __init__ is imported with its modules; only edges to modules count.
+            if other in GRAPH and other != node.rsplit(".", 1)[0]:
+                walk(other, path + [node])
+        done.add(node)
+
+    for name in sorted(GRAPH):
+        walk(name, [])
+
+
+def test_each_folder_table_of_contents_imports_nothing() -> None:
+    # A plain check must not pay for a room it does not use; cli/ alone re-exports main,
+    # the console script's entry point.
+    for init in list(PACKAGE.glob("*/__init__.py")) + [REPO / "exporters" / "__init__.py"]:
+        name = module_name(init) if init.parent.parent == PACKAGE else "checker.exporters"
+        tree = ast.parse(init.read_text())
+        assert ast.get_docstring(tree), f"{init} has no docstring (its table of contents)"
+        imports = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+        if name == "checker.cli":
+            assert [ast.unparse(n) for n in imports] == ["from checker.cli.dispatch import main"]
+        else:
+            assert not imports, f"{init} imports {[ast.unparse(n) for n in imports]}"
+
+
+def test_every_package_of_the_tree_is_in_the_wheel() -> None:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - the tests run on 3.11 here
+        pytest.skip("tomllib needs Python 3.11")
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    listed = set(config["tool"]["setuptools"]["packages"])
+    in_tree = {module_name(init) for init in PACKAGE.glob("**/__init__.py")}
+    in_tree |= {"checker.exporters", "checker.policies"}
+    assert in_tree == listed
