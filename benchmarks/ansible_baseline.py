@@ -1,4 +1,4 @@
-"""The Ansible baseline of issue #8: what an admin runs today for the same check.
+"""The Ansible baseline: what an admin runs today for the same check.
 
     ansible-playbook --check -i inventory.ini playbook.yml
 

@@ -35,7 +35,7 @@ SAFE_CHARACTERS = "letters, digits and . _ + @ - /"
 SYSTEMD_MANAGERS = ("/usr/lib/systemd/systemd", "/lib/systemd/systemd")
 SYSTEMD_RUNNING = "/run/systemd/system"
 
-# Package managers by the binary that marks them, as the issue asks.
+# Package managers by the file that marks them on the target.
 PACKAGE_MANAGERS = (("apt", "/usr/bin/dpkg"), ("dnf", "/usr/bin/dnf"), ("yum", "/usr/bin/yum"))
 
 

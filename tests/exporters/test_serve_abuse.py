@@ -1,4 +1,4 @@
-"""`udev-drift serve` under load and abuse (issue 7): a real process on a loopback port.
+"""`udev-drift serve` under load and abuse: a real process on a loopback port.
 
 Slow clients, oversized requests, bursts of connections and garbage, each for a few
 seconds: meanwhile a well-behaved client's scrapes are answered in bounded time, and the
