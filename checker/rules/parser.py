@@ -174,8 +174,9 @@ def _interpret_lines(lines_read: list[LogicalLine], aborted_at: int, whole_file:
     unread lines, lost GOTOs. When they are not the `whole_file`, None if a GOTO among
     them needs the LABELs of the lines left out."""
     rules: list[Rule] = []
-    # (index in rules, LABEL, GOTO) of the rules udev keeps that have either
-    jumps: list[tuple[int, str | None, str | None]] = []
+    # (index in rules, LABEL, GOTO, whether the rule does anything but jump) of the rules
+    # udev keeps that have a LABEL or a GOTO
+    jumps: list[tuple[int, str | None, str | None, bool]] = []
     for start, end, text, problem in lines_read:
         tokens, meanings, found, warnings, label, goto = _read_line(text)
         if problem is None:
@@ -183,23 +184,40 @@ def _interpret_lines(lines_read: list[LogicalLine], aborted_at: int, whole_file:
             if problem is None and (label is not None or goto is not None):
                 if goto is not None and not whole_file:
                     return None
-                jumps.append((len(rules), label, goto))
+                acts = any(m.has_effect and not m.is_goto_or_label for m in meanings)
+                jumps.append((len(rules), label, goto, acts))
         canonical = canonical_from_meanings(meanings)
         rules.append(_rule(start, end, text, tokens, problem, canonical, warnings))
     if aborted_at:
         _mark_unread(rules, aborted_at)
     later_labels: set[str] = set()
-    for index, label, goto in reversed(jumps):
+    for index, label, goto, acts in reversed(jumps):
         rule = rules[index]
         if rule.problem is not None:  # not read at all: its LABEL does not count
             continue
-        if goto is not None:
-            why = _lost_goto(goto, later_labels, aborted_at)
-            if why is not None:
-                rules[index] = replace(rule, problem=why)
+        if goto is not None and goto not in later_labels:
+            rules[index] = _without_goto(rule, goto, label, acts, aborted_at)
         if label is not None:
             later_labels.add(label)
     return rules
+
+
+def _without_goto(rule: Rule, goto: str, label: str | None, acts: bool, aborted_at: int) -> Rule:
+    """rule_resolve_goto(): a GOTO jumps forward to a LABEL of a rule udev kept, in this file.
+    Without one, udev ignores the GOTO and keeps the rest of the rule; a rule left with
+    nothing to do is dropped (one with a LABEL stays a target of earlier GOTOs). (Seen with udevadm
+    test 252: the rule's assignments still apply.) The canonical form keeps the GOTO: it
+    says which rule is written, whatever the rest of the file makes of it."""
+    if aborted_at:
+        return replace(rule, problem=(
+            f'GOTO="{goto}" is ignored: udev stopped reading this file at line '
+            f"{aborted_at} and never links its GOTOs"))
+    lost = f'GOTO="{goto}" has no LABEL="{goto}" later in this file'
+    if acts:
+        return replace(rule, warnings=rule.warnings + (f"{lost}: udev ignores the GOTO, not the rest of the rule",))
+    if label is not None:  # still a target for the GOTOs before it
+        return replace(rule, problem=f"{lost}, and the rule does nothing else: udev keeps only its LABEL")
+    return replace(rule, problem=f"{lost}, and the rule does nothing else: udev drops it")
 
 
 _TOO_LONG = (
@@ -226,18 +244,6 @@ def _mark_unread(rules: list[Rule], aborted_at: int) -> None:
                 f"{aborted_at}, which is longer than {UDEV_LINE_SIZE - 1} bytes"
             )
         rules[index] = replace(rule, problem=why)
-
-
-def _lost_goto(goto: str, later_labels: set[str], aborted_at: int) -> str | None:
-    """rule_resolve_goto(): a GOTO jumps forward to a LABEL of a rule udev kept, in this file."""
-    if aborted_at:
-        return (
-            f'GOTO="{goto}" is ignored: udev stopped reading this file at line '
-            f"{aborted_at} and never links its GOTOs"
-        )
-    if goto not in later_labels:
-        return f'GOTO="{goto}" has no LABEL="{goto}" later in this file'
-    return None
 
 
 def _byte_len(text: str) -> int:

@@ -29,8 +29,9 @@ DEVICE = "/sys/class/net/lo"  # every kept case starts with a match that fails f
 FATAL = re.compile(
     r"Invalid key/value pair|Invalid operator for |Invalid attribute for |Invalid key '"
     r"|Failed to parse |Invalid ENV attribute|Ignoring NAME=|Unknown builtin command"
-    r"|has no matching label|Line is too long"
+    r"|Line is too long|The line takes no effect any more, dropping"
 )
+GOTO_IGNORED = "has no matching label, ignoring"  # the GOTO only: the rest of the rule stays
 NO_EFFECT = "The line takes no effect, ignoring."
 MESSAGE = re.compile(r"/usr/lib/udev/rules\.d/(?P<file>[^:\s]+\.rules):(?P<line>\d+):? (?P<text>.*)")
 GAVE_UP = re.compile(r"Failed to read rules file /usr/lib/udev/rules\.d/(?P<file>[^,\s]+\.rules)")
@@ -101,6 +102,7 @@ class UdevLog:
         self.read: set[str] = set()
         self.fatal: dict[str, set[int]] = {}
         self.no_effect: dict[str, set[int]] = {}
+        self.goto_ignored: dict[str, set[int]] = {}
         self.gave_up: set[str] = set()
         for line in output.splitlines():
             self._note(line)
@@ -116,6 +118,8 @@ class UdevLog:
         if not message:
             return
         number = int(message["line"])
+        if GOTO_IGNORED in message["text"]:
+            self.goto_ignored.setdefault(message["file"], set()).add(number)
         if FATAL.search(message["text"]):
             self.fatal.setdefault(message["file"], set()).add(number)
         elif message["text"].startswith(NO_EFFECT):
@@ -152,6 +156,13 @@ def udev() -> UdevLog:
 SILENT = ("udev never reads", "the file ends inside a continuation")
 
 
+def goto_ignored(rules: list[Rule]) -> set[int]:
+    """The lines whose GOTO finds no LABEL: udev ignores the GOTO (and drops the rule only
+    when it does nothing else)."""
+    return {r.end_line for r in rules
+            if "has no LABEL" in (r.problem or "") or any("has no LABEL" in w for w in r.warnings)}
+
+
 def we_log(rules: list[Rule]) -> tuple[set[int], set[int], bool]:
     fatal = {
         r.end_line
@@ -172,6 +183,7 @@ def test_udev_252_and_the_parser_agree_on_which_lines_are_dropped(name: str, ude
     fatal, no_effect, gave_up = we_log(rules)
     assert udev.fatal.get(name, set()) == fatal
     assert udev.no_effect.get(name, set()) == no_effect
+    assert udev.goto_ignored.get(name, set()) == goto_ignored(rules)
     assert (name in udev.gave_up) == gave_up
 
 
@@ -253,3 +265,37 @@ def test_udev_252_and_the_parser_agree_on_random_near_valid_rules() -> None:
             disagreements.append(text.splitlines()[1])
     assert disagreements == []
     assert kept >= 10  # the table must try udev on kept rules too, not only on broken ones
+
+
+# --- what udev applies of a rule whose GOTO finds no LABEL --------------------------------
+LOST_GOTO = (
+    'KERNEL=="lo", GOTO="nowhere", ENV{UDEV_DRIFT_PROBE_A}="kept"\n'  # the GOTO is ignored
+    'KERNEL=="lo", GOTO="nowhere-either"\n'  # nothing else to do: dropped
+    'KERNEL=="lo", ENV{UDEV_DRIFT_PROBE_B}="after"\n'
+)
+
+
+def test_udev_ignores_a_lost_goto_but_applies_the_rest_of_its_rule() -> None:
+    log = run_udev({"50-lost-goto.rules": LOST_GOTO})
+    assert "UDEV_DRIFT_PROBE_A=kept" in log.output and "UDEV_DRIFT_PROBE_B=after" in log.output
+    assert log.goto_ignored.get("50-lost-goto.rules") == {1, 2}
+    assert log.fatal.get("50-lost-goto.rules") == {2}
+    rules = parse_rules(LOST_GOTO).rules
+    assert [r.problem is None for r in rules] == [True, False, True]
+    assert goto_ignored(list(rules)) == {1, 2}
+
+
+def test_an_absent_policy_sees_a_banned_rule_whose_goto_is_lost(tmp_path: Path) -> None:
+    # udev runs the program of such a rule, so a policy that bans it must see it
+    from checker.cli import main
+
+    banned = 'KERNEL=="lo", RUN+="/usr/local/bin/wipe-disk %k", GOTO="end"'
+    log = run_udev({"50-vendor.rules": banned + "\n"})
+    assert "run: '/usr/local/bin/wipe-disk lo'" in log.output, log.output[-2000:]
+    root = tmp_path / "host"
+    (root / "etc/udev/rules.d").mkdir(parents=True)
+    (root / "etc/udev/rules.d/50-vendor.rules").write_text(banned + "\n")
+    policy = tmp_path / "ban.yaml"
+    policy.write_text("version: 1\nname: ban-wipe\nrules:\n  - file: /etc/udev/rules.d/50-vendor.rules\n"
+                      f"    ensure: absent\n    content: |\n      {banned}\n")
+    assert main(["check", "--root", str(root), "--skip-policy-permission-check", str(policy)]) == 1
