@@ -39,6 +39,9 @@ def run(settings: RunSettings) -> Report:
     cache = PolicyCache(state.path, writable=keeps_cache)
     policies = load_desired(settings.policy_paths, safe_permissions=settings.safe_permissions, cache=cache)
     log.debug("loaded %d policies from %s", len(policies), ", ".join(settings.policy_paths))
+    for entry in (entry for policy in policies for entry in policy.rules):
+        for warning in entry.udev_warnings():
+            log.warning("%s", warning)
     # Under --root the tree is not the running system: no udevadm, whatever is asked.
     udevadm = None if host.is_tree else Udevadm(settings.udevadm, timeout=settings.udevadm_timeout)
     if settings.repair and settings.dry_run:

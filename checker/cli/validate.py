@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from checker.cli.options import EXIT_COMPLIANT
+
+log = logging.getLogger("udev-drift")
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -22,6 +25,9 @@ def run(args: argparse.Namespace) -> int:
 
     policies = load_desired(args.paths)
     for policy in policies:
+        for entry in policy.rules:
+            for warning in entry.udev_warnings():
+                log.warning("%s", warning)
         print(f"{policy.path}: ok: policy {policy.name}, {len(policy.rules)} rules "
               f"entr{'y' if len(policy.rules) == 1 else 'ies'}, {len(policy.symlinks)} "
               f"symlink{'s' if len(policy.symlinks) != 1 else ''} (after for_each)")

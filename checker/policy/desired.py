@@ -23,6 +23,13 @@ class DesiredRules:
     policy_path: str  # the policy file, for messages
     policy_line: int | None
 
+    def udev_warnings(self) -> list[str]:
+        """What udev would log, but accept, when it loads this entry's rules: a rule that
+        takes no effect, a key it ignores, a GOTO without its LABEL. One line each."""
+        where = f"{self.policy_path}:{self.policy_line}" if self.policy_line else self.policy_path
+        return [f"{where}: {self.entry}: content line {rule.line}: {warning}"
+                for rule in self.rules for warning in rule.warnings]
+
 
 @dataclass(frozen=True)
 class DeviceRef:

@@ -175,3 +175,26 @@ def test_an_oversized_policy_file_is_refused_without_parsing_it(tmp_path: Path) 
     path.write_text("# " + "x" * (1024 * 1024) + "\n")
     with pytest.raises(PolicyError, match="larger than 1024 KiB"):
         load_policy_file(str(path))
+
+
+class TestUdevLoadWarnings:
+    """What udev logs but accepts when it loads a policy's rules is said, not swallowed."""
+
+    POLICY = ("version: 1\nname: warn\nrules:\n  - file: /etc/udev/rules.d/61-x.rules\n    ensure: file\n"
+              "    content: |\n      KERNEL==\"sdb\"\n      KERNEL==\"sdb\", SYMLINK+=\"x\", GOTO=\"nowhere\"\n")
+
+    def test_validate_names_each_rule_udev_would_ignore_or_change(self, tmp_path, udev_drift) -> None:
+        policy = tmp_path / "warn.yaml"
+        policy.write_text(self.POLICY)
+        result = udev_drift("validate", policy)
+        assert result.status == 0
+        assert f"{policy}:4: rules[0]: content line 1: the line takes no effect" in result.err
+        assert f'{policy}:4: rules[0]: content line 2: GOTO="nowhere" has no LABEL' in result.err
+
+    def test_check_says_so_too(self, tmp_path, udev_drift) -> None:
+        policy = tmp_path / "warn.yaml"
+        policy.write_text(self.POLICY)
+        (tmp_path / "root").mkdir()
+        result = udev_drift("check", "--root", tmp_path / "root", "--skip-policy-permission-check", policy)
+        assert result.status == 1
+        assert "content line 1: the line takes no effect" in result.err
