@@ -30,6 +30,10 @@ VERBATIM_MATCH_KEYS = frozenset({
     "DRIVER", "ATTR", "SYSCTL", "KERNELS", "SUBSYSTEMS", "DRIVERS", "ATTRS", "TAGS", "RESULT",
 })
 
+# Values that other spellings become: SUBSYSTEM=="bus" and =="class" are read as
+# =="subsystem", so a line matching "subsystem" need not hold the word.
+_SPELLED_OTHERWISE = frozenset({("SUBSYSTEM", "subsystem")})
+
 # An operator followed by a C-escaped value: its value cannot be read from the text.
 _ESCAPED_VALUE = re.compile(r'(?:==|!=|\+=|-=|:=|=)[ \t\n\r]*e"')
 
@@ -41,7 +45,7 @@ def probes(rule: Rule) -> tuple[str, ...]:
         if token.op not in ("==", "!=") or token.key not in VERBATIM_MATCH_KEYS:
             continue
         value = token.value
-        if not value or '"' in value:
+        if not value or '"' in value or (token.key, value) in _SPELLED_OTHERWISE:
             continue
         meaning = interpret(token.key, token.attr, token.op, value)
         if meaning.error is None and meaning.value == value and meaning.op == token.op:

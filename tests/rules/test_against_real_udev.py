@@ -126,14 +126,14 @@ class UdevLog:
             self.no_effect.setdefault(message["file"], set()).add(number)
 
 
-def run_udev(cases: Cases) -> UdevLog:
+def run_udev(cases: Cases, device: str = DEVICE) -> UdevLog:
     with tempfile.TemporaryDirectory(prefix="udev-drift-") as tmp:
         rules, empty = Path(tmp, "rules"), Path(tmp, "empty")
         rules.mkdir()
         empty.mkdir()
         for name, text in cases.items():
             (rules / name).write_bytes(text.encode("utf-8", "surrogateescape"))
-        env = dict(os.environ, RULES=str(rules), EMPTY=str(empty), DEVICE=DEVICE, LC_ALL="C")
+        env = dict(os.environ, RULES=str(rules), EMPTY=str(empty), DEVICE=device, LC_ALL="C")
         done = subprocess.run(
             ["timeout", "--kill-after=10", "60",
              "unshare", "--mount", "--propagation", "private", "sh", "-c", NAMESPACE_SCRIPT],
@@ -299,3 +299,17 @@ def test_an_absent_policy_sees_a_banned_rule_whose_goto_is_lost(tmp_path: Path) 
     policy.write_text("version: 1\nname: ban-wipe\nrules:\n  - file: /etc/udev/rules.d/50-vendor.rules\n"
                       f"    ensure: absent\n    content: |\n      {banned}\n")
     assert main(["check", "--root", str(root), "--skip-policy-permission-check", str(policy)]) == 1
+
+
+def test_udev_reads_subsystem_bus_and_class_as_subsystem() -> None:
+    # so the line selection of lines/absent entries must find a wanted SUBSYSTEM=="subsystem"
+    # rule written =="bus" (tests/rules/test_rules_select.py)
+    if not Path("/sys/bus/pci").exists():
+        pytest.skip("needs /sys/bus/pci, a device of the subsystem 'subsystem'")
+    rules = ('SUBSYSTEM=="bus", ENV{UDEV_DRIFT_PROBE_BUS}="1"\n'
+             'SUBSYSTEM=="class", ENV{UDEV_DRIFT_PROBE_CLASS}="1"\n')
+    log = run_udev({"50-bus.rules": rules}, device="/sys/bus/pci")
+    assert "SUBSYSTEM=subsystem" in log.output
+    assert "UDEV_DRIFT_PROBE_BUS=1" in log.output and "UDEV_DRIFT_PROBE_CLASS=1" in log.output
+    parsed = parse_rules(rules).rules
+    assert {rule.canonical.split(",")[0] for rule in parsed} == {'SUBSYSTEM=="subsystem"'}

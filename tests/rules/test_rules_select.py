@@ -56,7 +56,8 @@ def test_no_assignment_of_a_probe_key_reads_as_a_match(key: str, op: str, attr: 
 
 # --- random files ---------------------------------------------------------------------------
 
-VALUES = ["sdb", "sdc", "sd*", "block", "add", "remove", "disk", "?*", "", 'a"b', "xapi/%k"]
+VALUES = ["sdb", "sdc", "sd*", "block", "add", "remove", "disk", "?*", "", 'a"b', "xapi/%k",
+          "bus", "class", "subsystem"]
 MATCHES = [("KERNEL", None), ("SUBSYSTEM", None), ("ACTION", None), ("ENV", "ID_SERIAL"),
            ("ATTRS", "model"), ("PROGRAM", None)]
 ASSIGNS = [("SYMLINK", "+="), ("GROUP", "="), ("RUN", "+="), ("ENV{UDISKS_IGNORE}", "=")]
@@ -150,3 +151,14 @@ def test_a_vendor_file_is_mostly_left_uninterpreted() -> None:
 def test_a_rule_without_a_plain_match_value_gives_no_test() -> None:
     wanted = parse_rules('PROGRAM=="/bin/true", RUN+="/bin/x %k"\n').rules
     assert could_hold(wanted) is None
+
+
+def test_a_value_udev_reads_as_another_is_no_probe() -> None:
+    # SUBSYSTEM=="bus" and =="class" are read as =="subsystem": a line written either way
+    # holds the rule, and must be interpreted (udevadm test 252 logs the same rewrite).
+    for wanted, written in (('SUBSYSTEM=="subsystem", RUN+="x"', 'SUBSYSTEM=="bus", RUN+="x"'),
+                            ('SUBSYSTEM=="bus", RUN+="x"', 'SUBSYSTEM=="class", RUN+="x"')):
+        [rule] = parse_rules(wanted).rules
+        assert rule.canonical == parse_rules(written).rules[0].canonical
+        keep = could_hold([rule])
+        assert keep is None or keep(written)
