@@ -110,8 +110,15 @@ class RulesFiles:
                 continue
             if _is_dev_null(self.host, candidate):
                 return None, candidate
+            if self._same_file(candidate, path):
+                continue  # a link to this very file: udev reads the same bytes under that name
             return candidate, None
         return None, None
+
+    def _same_file(self, a: str, b: str) -> bool:
+        first, second = self.host.stat_resolved(a), self.host.stat_resolved(b)
+        return (first is not None and second is not None
+                and (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino))
 
     def _observe(self, path: str) -> ObservedRulesFile:
         shadowed_by, masked_by = self._shadowing(path)
