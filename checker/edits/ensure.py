@@ -10,6 +10,7 @@ diff; the repair writes their result.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from difflib import SequenceMatcher
 from typing import Callable
 
 from checker.edits.blocks import block_extents, scan_markers, unmarked_run
@@ -85,22 +86,72 @@ def ensure_block(policy: str, content: str, desired: tuple[Rule, ...]) -> Edit:
 
 
 def ensure_lines(content: str, desired: tuple[Rule, ...]) -> Edit:
-    """Append the rules of `content` that the file lacks; touch nothing else."""
+    """Put back the rules of `content` that the file lacks, each where it belongs: after the
+    rule that comes before it in `content`, else before the one after it, else at the end;
+    and before the LABEL its GOTO jumps to. Touch nothing else."""
+
+    # LABELs first: a GOTO that lost its LABEL makes its rule dropped, not missing.
+    order = sorted(range(len(desired)), key=lambda i: (_label_of(desired[i]) is None, i))
 
     def edit(text: str) -> str:
-        have = {rule.canonical for rule in parse_rules(text).rules if not rule.problem}
-        missing = [rule for rule in desired if rule.canonical not in have]
-        if not missing:
-            return text
-        lines = split_keepends(text)
-        ending = line_ending(lines)
-        added: list[str] = []
-        for rule in missing:
-            added.extend(with_ending(rule_source_lines(content, rule), ending))
-        lines = terminate_last(lines, ending)
-        return "".join(lines + insertion(lines, added, ending))
+        for index in order:
+            rule = desired[index]
+            parsed = parse_rules(text)
+            kept = [r for r in parsed.rules if not r.problem]
+            if any(r.canonical == rule.canonical for r in kept):
+                continue
+            lines = split_keepends(text)
+            ending = line_ending(lines)
+            added = with_ending(rule_source_lines(content, rule), ending)
+            # a rule dropped only for its lost GOTO still marks its place
+            anchors = [r for r in parsed.rules if not r.problem or "has no LABEL" in r.problem]
+            at = _place(index, desired, anchors)
+            if at is None:  # the end of the file
+                lines = terminate_last(lines, ending)
+                text = "".join(lines + insertion(lines, added, ending))
+            else:
+                lines = terminate_last(lines, ending) if at >= len(lines) else lines
+                text = "".join(lines[:at] + added + lines[at:])
+        return text
 
     return edit
+
+
+def _place(index: int, desired: tuple[Rule, ...], kept: list[Rule]) -> int | None:
+    """The physical line index to insert desired[index] at, or None for the end of the file.
+    The file's rules are aligned with the wanted ones (as a diff aligns lines), so that a
+    neighbour that stands in the file several times is taken where it matches in order."""
+    rule = desired[index]
+    matcher = SequenceMatcher(None, [r.canonical for r in desired], [r.canonical for r in kept],
+                              autojunk=False)
+    in_file: dict[int, Rule] = {}
+    for a, b, size in matcher.get_matching_blocks():
+        for offset in range(size):
+            in_file[a + offset] = kept[b + offset]
+    at: int | None = None
+    before = [i for i in range(index - 1, -1, -1) if i in in_file]
+    after = [i for i in range(index + 1, len(desired)) if i in in_file]
+    if before:
+        at = in_file[before[0]].end_line  # just after the rule before it
+    elif after:
+        at = in_file[after[0]].line - 1  # just before the rule after it
+    goto = next((token.value for token in rule.tokens if token.key == "GOTO"), None)
+    if goto is None:
+        return at
+    labels = [r.line - 1 for r in kept if _label_of(r) == goto]
+    start = at if at is not None else _end_line(kept)
+    if any(label >= start for label in labels) or not labels:
+        return at  # the GOTO reaches a LABEL after it (or none exists: nothing to keep)
+    return labels[-1]  # before the last LABEL it needs, so that the GOTO still jumps
+
+
+def _label_of(rule: Rule) -> str | None:
+    labels = [token.value for token in rule.tokens if token.key == "LABEL"]
+    return labels[-1] if labels else None  # the last LABEL of a line is its label
+
+
+def _end_line(kept: list[Rule]) -> int:
+    return max((r.end_line for r in kept), default=0)
 
 
 def ensure_absent(unwanted: Iterable[Rule]) -> Edit:

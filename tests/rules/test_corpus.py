@@ -67,3 +67,38 @@ def test_a_file_rewritten_in_canonical_lines_reads_back_the_same(files: list[Pat
         rewritten = parse_rules("\n".join(canonical) + "\n")
         assert [rule.canonical for rule in rewritten.rules] == canonical, path.name
         assert all(rule.problem is None for rule in rewritten.rules), path.name
+
+
+def test_a_deleted_rule_goes_back_where_it_stood(files: list[Path]) -> None:
+    """A `lines` entry holding a whole vendor file; one rule deleted; the repair's edit puts
+    it back so that udev reads the very rules of the original, in its order. The one
+    ambiguity left: a LABEL that the file holds more than once, deleted where udev needed it
+    (the entry still sees a LABEL of that name, so nothing is missing)."""
+    from checker.edits.ensure import ensure_lines
+    from checker.rules.textlines import split_keepends
+
+    tried = exact = ambiguous = 0
+    wrong: list[str] = []
+    for path in files:
+        text = read(path)
+        kept = tuple(rule for rule in parse_rules(text).rules if not rule.problem)
+        wanted = [rule.canonical for rule in kept]
+        lines = split_keepends(text)
+        for rule in kept:
+            deleted = "".join(line for number, line in enumerate(lines)
+                              if not rule.line - 1 <= number < rule.end_line)
+            left = [r.canonical for r in parse_rules(deleted).rules if not r.problem]
+            if set(wanted) <= set(left):
+                continue  # a twin of the rule is still there: the entry sees no drift
+            tried += 1
+            repaired = [r.canonical for r in parse_rules(ensure_lines(text, kept)(deleted)).rules
+                        if not r.problem]
+            if repaired == wanted:
+                exact += 1
+            elif rule.canonical.startswith("LABEL=") and wanted.count(rule.canonical) > 1:
+                ambiguous += 1
+            else:
+                wrong.append(f"{path.name}:{rule.line}")
+    print(f"single-rule deletions: {tried}, restored exactly: {exact}, ambiguous LABELs: {ambiguous}")
+    assert tried >= 1000
+    assert not wrong
