@@ -214,7 +214,8 @@ def _without_goto(rule: Rule, goto: str, label: str | None, acts: bool, aborted_
             f"{aborted_at} and never links its GOTOs"))
     lost = f'GOTO="{goto}" has no LABEL="{goto}" later in this file'
     if acts:
-        return replace(rule, warnings=rule.warnings + (f"{lost}: udev ignores the GOTO, not the rest of the rule",))
+        ignored = f"{lost}: udev ignores the GOTO, not the rest of the rule"
+        return replace(rule, warnings=rule.warnings + (ignored,))
     if label is not None:  # still a target for the GOTOs before it
         return replace(rule, problem=f"{lost}, and the rule does nothing else: udev keeps only its LABEL")
     return replace(rule, problem=f"{lost}, and the rule does nothing else: udev drops it")
