@@ -764,9 +764,9 @@ def print_comparison(rows: Sequence[dict[str, Any]], by_key: dict[str, Case],
 
 def ratios(by_key: dict[str, Case], ansible_note: str) -> list[dict[str, Any]]:
     """The performance goals (README, Performance). A check runs after every boot, update
-    and rules change on an installed host: those runs are warm (the policies validated by the first run), so the
-    seed goals are judged on the warm row; the first run (cold) is shown beside them. The
-    size goals are judged on the cold rows, the stricter."""
+    and rules change on an installed host: those runs are warm (the policies validated by
+    the first run), so the seed goals are judged on the warm row; the first run (cold) is
+    shown beside them. The size goals are judged on the cold rows, the stricter."""
     example, floor_a, floor_b = by_key["example"], by_key["floor_a"], by_key["floor_b"]
     floor_c = by_key["floor_c"]
     seed, large, rules_5000 = by_key["seed"], by_key["large"], by_key["rules_5000"]
