@@ -7,10 +7,12 @@ from collections.abc import Sequence
 
 from checker.check.explain import explain_drift, remember_kept
 from checker.check.links import check_policy_symlinks
+from checker.check.load_warnings import load_warnings
 from checker.check.rules import check_policy_rules
 from checker.errors import PolicyError, collecting, raise_all
 from checker.findings import PolicyReport, Report
 from checker.host import Host
+from checker.observe.accounts import Accounts
 from checker.observe.devices import Devices, devices_for
 from checker.observe.files import RulesFiles
 from checker.observe.links import Links
@@ -39,9 +41,8 @@ def run(settings: RunSettings) -> Report:
     cache = PolicyCache(state.path, writable=keeps_cache)
     policies = load_desired(settings.policy_paths, safe_permissions=settings.safe_permissions, cache=cache)
     log.debug("loaded %d policies from %s", len(policies), ", ".join(settings.policy_paths))
-    for entry in (entry for policy in policies for entry in policy.rules):
-        for warning in entry.udev_warnings():
-            log.warning("%s", warning)
+    for warning in load_warnings(policies, Accounts(host)):
+        log.warning("%s", warning)
     # Under --root the tree is not the running system: no udevadm, whatever is asked.
     udevadm = None if host.is_tree else Udevadm(settings.udevadm, timeout=settings.udevadm_timeout)
     if settings.repair and settings.dry_run:

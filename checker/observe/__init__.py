@@ -1,6 +1,9 @@
 """Reading the host into plain values; nothing here decides what is right.
 
-    files.py   rules files as udev reads them, and which file shadows which
-    udev.py    block devices and links through libudev (the only module importing pyudev)
-    usage.py   what the host does with a disk: mounts, swap, md/LVM/dm holders
+    files.py     rules files as udev reads them, and which file shadows which
+    links.py     a /dev link: what stands at the path, and where it leads
+    devices.py   the device an entry names: the tree's /dev/disk, or libudev
+    udev.py      block devices through libudev (the only module importing pyudev)
+    usage.py     what the host does with a disk: mounts, swap, md/LVM/dm holders
+    accounts.py  the user and group names the host knows (udev resolves OWNER/GROUP)
 """

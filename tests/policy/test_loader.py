@@ -198,3 +198,19 @@ class TestUdevLoadWarnings:
         result = udev_drift("check", "--root", tmp_path / "root", "--skip-policy-permission-check", policy)
         assert result.status == 1
         assert "content line 1: the line takes no effect" in result.err
+
+    def test_check_names_an_owner_or_group_this_host_does_not_know(self, tmp_path, udev_drift) -> None:
+        # udevadm test 252: "Unknown user 'nosuchuser', ignoring": the rest of the rule applies
+        policy = tmp_path / "owner.yaml"
+        policy.write_text("version: 1\nname: owner\nrules:\n  - file: /etc/udev/rules.d/61-x.rules\n"
+                          "    ensure: file\n    content: |\n"
+                          "      KERNEL==\"sdb\", OWNER=\"nosuchuser\", GROUP=\"disk\", MODE=\"0660\"\n"
+                          "      KERNEL==\"sdc\", OWNER=\"root\", GROUP=\"nosuchgroup\", OWNER=\"$env{X}\"\n")
+        root = tmp_path / "root"
+        (root / "etc").mkdir(parents=True)
+        (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+        (root / "etc/group").write_text("root:x:0:\ndisk:x:6:\n")
+        result = udev_drift("check", "--root", root, "--skip-policy-permission-check", policy)
+        assert "content line 1: no user 'nosuchuser' on this host: udev ignores OWNER=\"nosuchuser\"" in result.err
+        assert "content line 2: no group 'nosuchgroup' on this host" in result.err
+        assert "'root'" not in result.err and "'disk'" not in result.err and "$env" not in result.err

@@ -313,3 +313,12 @@ def test_udev_reads_subsystem_bus_and_class_as_subsystem() -> None:
     assert "UDEV_DRIFT_PROBE_BUS=1" in log.output and "UDEV_DRIFT_PROBE_CLASS=1" in log.output
     parsed = parse_rules(rules).rules
     assert {rule.canonical.split(",")[0] for rule in parsed} == {'SUBSYSTEM=="subsystem"'}
+
+
+def test_udev_ignores_an_unknown_owner_and_applies_the_rest_of_the_rule() -> None:
+    # what `check` warns of (checker/check/load_warnings.py): the name, not the rule, is ignored
+    rules = 'KERNEL=="lo", OWNER="udev-drift-no-such-user", ENV{UDEV_DRIFT_PROBE_OWNER}="1"\n'
+    log = run_udev({"50-owner.rules": rules})
+    assert "Unknown user 'udev-drift-no-such-user', ignoring" in log.output
+    assert "UDEV_DRIFT_PROBE_OWNER=1" in log.output
+    assert "50-owner.rules" not in log.fatal and parse_rules(rules).rules[0].problem is None
