@@ -57,7 +57,7 @@ from example_host import REPO, child_env, copy_example, free_port, percentile  #
 
 SCRAPE = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Prometheus/2.45.0\r\n\r\n"
 METRICS_END = b'udev_drift_build_info{version="1.0.0"} 1.0\n'
-REQUEST_SECONDS = 5.0  # checker.exporters/http.py: a request head must be in within this
+REQUEST_SECONDS = 5.0  # checker/serve/http.py: a request head must be in within this
 
 
 

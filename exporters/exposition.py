@@ -2,7 +2,7 @@
 
 Only what our families use: gauges and counters, sorted label names, escaped label values
 and HELP text, floats as Go prints them. Byte for byte the output of
-prometheus_client.generate_latest (proven in tests/checker.exporters/test_exposition.py), without
+prometheus_client.generate_latest (proven in tests/exporters/test_exposition.py), without
 its ~35 ms import.
 """
 

@@ -6,7 +6,7 @@ policies (policy, kind, item). Two ways to write them out:
 - checker.exporters.exposition.render: the text format, for the textfile. No prometheus_client:
   importing it costs ~35 ms (its package imports http.server, wsgiref, ssl, urllib), more
   than the whole budget of writing the metrics in a check. Its output is byte for byte
-  that of prometheus_client's generate_latest (tests/checker.exporters/test_exposition.py).
+  that of prometheus_client's generate_latest (tests/exporters/test_exposition.py).
 - checker.exporters.registry.registry_for: a fresh prometheus_client CollectorRegistry per run,
   for `serve` and the Pushgateway.
 """

@@ -12,7 +12,7 @@ dnf's and yum's post-transaction-actions plugins read `*.action` files of lines
 `package-glob:state:command`; `*:any:` matches every package of every transaction, and
 both plugins run one command once per transaction however many packages matched. yum
 splits the line at every ':' (dnf at the first two only), which is one reason the
-command's paths may hold no ':' (install_target.SAFE_PATH).
+command's paths may hold no ':' (target.SAFE_PATH).
 """
 
 from __future__ import annotations

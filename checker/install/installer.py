@@ -1,6 +1,6 @@
 """`udev-drift install`: put what makes the host check itself in place, in one idempotent step.
 
-What goes in (install_target says how the target is looked at):
+What goes in (target.py says how the target is looked at):
 
     always            /etc/udev-drift/policies.d (0755), /var/lib/udev-drift (0700),
                       the textfile directory (0755) unless --no-textfile
@@ -16,7 +16,7 @@ file it wrote and that someone edited is kept and named (run install again after
 it to get the new one); any other file in the way is a conflict, and install then changes
 nothing at all and says which files are in the way. A directory is made only when missing.
 Every file, directory and enable link it made is recorded in the manifest
-(install_manifest), and uninstall (checker/uninstall.py) takes away exactly those.
+(install/manifest.py), and uninstall (install/uninstaller.py) takes away exactly those.
 
 Run twice, the second run finds everything in place and says "nothing to do".
 """

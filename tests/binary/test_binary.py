@@ -11,7 +11,7 @@ One private mount namespace runs every command of the binary, in three chroots:
              and the same files afterwards. serve answers /metrics and stops on SIGTERM.
   debian     the bare chroot plus the host's libudev.so.1 and what ldd lists for it,
              /sbin/ldconfig, /etc/ld.so.conf and a cache made inside: the hidden command
-             `_libudev` (checker/diagnose.py) lists the host's disks, and `suggest`
+             `_libudev` (checker/cli/diagnose.py) lists the host's disks, and `suggest`
              (which reads them through libudev) reports what it reports outside.
   xenserver  the same libraries laid out as on a XenServer dom0 (/usr/lib64, /lib64 a link
              to it) with a cache in the "compat" format that glibc 2.17's ldconfig writes;
@@ -253,7 +253,7 @@ chroot "$xen" /sbin/ldconfig -c compat
 run "$xen" libudev-xenserver _libudev
 {suggest_xen}
 """
-# `suggest` reads the host's disks through libudev (checker/observe_udev.py).
+# `suggest` reads the host's disks through libudev (checker/observe/udev.py).
 SUGGEST = ["suggest", "--format", "json", "{root}/etc/udev-drift/policies.d/" + POLICY.name]
 
 
