@@ -123,6 +123,33 @@ class TestRulesWatch:
         (run / "x.rules").write_text("x\n")
         assert calls.wait()
 
+    def test_a_directory_made_just_before_its_parents_watch_is_seen(self, rules_dirs) -> None:
+        # The race that made a chain made quickly (mkdir -p) go unseen: the next directory
+        # appears after its parent's watch is asked for but before events reach that watch.
+        # Made deterministic by creating it just before the watch on its parent is added.
+        run = rules_dirs[1]
+        calls = Calls()
+        raced = threading.Event()
+
+        class Racing(RulesWatch):
+            def _add(self, path: str, mask: int) -> int | None:
+                if path == str(run.parent.parent) and not raced.is_set():
+                    run.parent.mkdir()  # no watch sees this one arrive
+                    raced.set()
+                return super()._add(path, mask)
+
+        watching = Racing([str(d) for d in rules_dirs], calls).start()
+        try:
+            run.parent.parent.mkdir()
+            assert raced.wait(2.0)
+            run.mkdir()  # one level below the directory that raced the watch
+            assert calls.wait()
+            assert str(run) in watching.watched()
+            (run / "x.rules").write_text("x\n")
+            assert calls.wait()
+        finally:
+            watching.stop()
+
     def test_a_failing_callback_does_not_end_the_watch(self, rules_dirs) -> None:
         calls = Calls()
 
