@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from checker.check.explain import FINGERPRINTS, explain, fingerprints_of
+from checker.check.explain import FINGERPRINTS, explain, fingerprints_of, fingerprints_problem
 from checker.check.links import Devices, check_policy_symlinks, devices_for
 from checker.check.rules import check_policy_rules
 from checker.errors import PolicyError, collecting, raise_all
@@ -116,7 +116,7 @@ def check(policies: Sequence[DesiredPolicy], host: Host, state: StateDir | None 
     ]
     report = Report(reports, root=host.root)
     if state is not None and report.drifted:
-        known: dict[str, Any] = state.read_json(FINGERPRINTS)
+        known: dict[str, Any] = state.read_json(FINGERPRINTS, fingerprints_problem)
         for finding in report.drifted:
             if finding.kind == "rule":
                 wanted = _wanted_rules(policies, finding.policy, finding.path)
@@ -157,7 +157,7 @@ def repair(policies: Sequence[DesiredPolicy], host: Host, state: StateDir,
     after.repaired = any(action.action in ("write", "link") for action in actions)
     # Remember the managed files as they are now right, to explain a later drift.
     kept = {f.path for p in after.policies for f in p.findings if f.kind == "rule" and not f.drift}
-    known = state.read_json(FINGERPRINTS)
+    known = state.read_json(FINGERPRINTS, fingerprints_problem)
     known.update(fingerprints_of([after_files.get(path) for path in _managed_files(policies)
                                   if path in kept]))
     state.write_json(FINGERPRINTS, known)

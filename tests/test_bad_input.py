@@ -5,15 +5,19 @@ and test_live_udevadm_faults below."""
 
 from __future__ import annotations
 
+import json
 import os
+import resource
 import stat
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
-from tests.conftest import HostTree, Result
+from tests.conftest import REPO, HostTree, Result
 from tests.namespace import run_private
 
 Run = Callable[..., Result]
@@ -217,6 +221,83 @@ def test_a_lock_left_by_a_dead_run_does_not_block(host: HostTree, udev_drift: Ru
     state.mkdir(parents=True)
     (state / "lock").write_text("999999\n")  # the pid of a run that died; no flock is held
     assert udev_drift("check", "--root", host.root, "--repair", "--lock-timeout", "1").status == 0
+
+
+# -- corrupt state: wrong shapes, numbers too big, nesting, things that are not files ----------
+
+STATE = "/var/lib/udev-drift"
+DRIFTED = 'KERNEL=="sda", GROUP="disk"\n'  # a rules file without the policy's block: drift
+A_PRINT = {"inode": 1, "device": 2, "mtime": 3.0, "size": 4, "sha256": "0" * 64}
+DEEP = "[" * 100_000 + "]" * 100_000
+
+BAD_STATE = [
+    ("prints-list", "fingerprints.json", json.dumps({RULES: [1, 2]})),
+    ("prints-string-inode", "fingerprints.json", json.dumps({RULES: {**A_PRINT, "inode": "x", "sha256": 5}})),
+    ("prints-top-list", "fingerprints.json", "[1, 2]"),
+    ("prints-deep", "fingerprints.json", DEEP),
+    ("prints-deep-inside", "fingerprints.json", json.dumps({RULES: "X"}).replace('"X"', DEEP)),
+    ("metrics-1e999", "metrics.json", '{"last_success": 1e999, "policies": {"xen": {"repairs": {"rule": 1e999}}}}'),
+    ("metrics-big-int", "metrics.json", '{"policies": {"xen": {"repairs": {"rule": 1' + "0" * 4000 + "}}}}"),
+    ("metrics-5000-digits", "metrics.json", '{"last_success": 1' + "0" * 5000 + "}"),
+    ("metrics-nan", "metrics.json", '{"last_success": NaN}'),
+    ("metrics-deep", "metrics.json", '{"loaded": ' + DEEP + "}"),
+]
+
+
+@pytest.mark.parametrize(("name", "text"), [case[1:] for case in BAD_STATE], ids=[case[0] for case in BAD_STATE])
+def test_state_of_the_wrong_shape_is_set_aside_with_one_warning(host: HostTree, udev_drift: Run, tmp_path: Path,
+                                                               name: str, text: str) -> None:
+    host.write(RULES, DRIFTED)
+    state = host.path(STATE)
+    state.mkdir(parents=True)
+    (state / name).write_text(text)
+    (tmp_path / "prom").mkdir()
+    plain = udev_drift("check", "--root", host.root)  # a plain check reads fingerprints too
+    assert plain.status == 1 and "Traceback" not in plain.err
+    result = udev_drift("check", "--root", host.root, "--repair", "--textfile-dir", tmp_path / "prom")
+    assert result.status == 0, result.err
+    warned = [line for line in (plain.err + result.err).splitlines() if "set aside" in line]
+    assert len(warned) == 1 and name in warned[0], plain.err + result.err
+    assert any(p.name.startswith(f"{name}.corrupt-") for p in state.iterdir())
+    assert udev_drift("check", "--root", host.root, "--repair", "--textfile-dir", tmp_path / "prom").err == ""
+
+
+def _limited() -> None:
+    # A run that reads /dev/zero for ever must fail the test, not fill the machine's memory.
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
+def _run_apart(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run([sys.executable, "-m", "checker", *args], capture_output=True, text=True,
+                              cwd=REPO, timeout=timeout, preexec_fn=_limited, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"udev-drift {' '.join(args)} hung for {timeout:g} s")
+
+
+@pytest.mark.parametrize("name", ["fingerprints.json", "metrics.json", "policy-cache.json", "lock", "metrics.lock"])
+@pytest.mark.parametrize("kind", ["fifo", "link-to-dev-zero", "directory"])
+def test_a_state_name_that_is_not_a_regular_file_is_set_aside(host: HostTree, tmp_path: Path, name: str,
+                                                              kind: str) -> None:
+    host.write(RULES, DRIFTED)
+    state = host.path(STATE)
+    state.mkdir(parents=True)
+    if kind == "fifo":
+        os.mkfifo(state / name)  # opening it to read would wait for a writer for ever
+    elif kind == "link-to-dev-zero":
+        os.symlink("/dev/zero", state / name)  # reading it would never end
+    else:
+        (state / name).mkdir()
+    (tmp_path / "prom").mkdir()
+    plain = _run_apart("check", "--root", str(host.root))
+    assert plain.returncode == 1 and "Traceback" not in plain.stderr, plain.stderr
+    done = _run_apart("check", "--root", str(host.root), "--repair", "--textfile-dir", str(tmp_path / "prom"))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert all("set aside" in line for line in (plain.stderr + done.stderr).splitlines()), plain.stderr + done.stderr
+    assert (state / name).is_file() or not (state / name).exists()
+    assert not (state / name).is_symlink()
+    assert any(p.name.startswith(f"{name}.corrupt-") for p in state.iterdir())
 
 
 # -- udevadm missing, failing, hanging: on a "live" host in a private namespace ----------------

@@ -29,6 +29,22 @@ PACKAGE_LEFTOVERS = (".rpmsave", ".rpmnew", ".rpmorig", ".dpkg-old", ".dpkg-dist
 OWNER_QUERY_TIMEOUT = 5.0
 
 
+_PRINT_FIELDS: dict[str, tuple[type, ...]] = {
+    "inode": (int,), "device": (int,), "mtime": (int, float), "size": (int,), "sha256": (str,)}
+
+
+def fingerprints_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with the shape of a fingerprints.json, or None."""
+    for path, known in data.items():
+        if not isinstance(known, dict):
+            return f"the entry of {path[:200]!r} is not an object"
+        for field, types in _PRINT_FIELDS.items():
+            value = known.get(field)
+            if not isinstance(value, types) or isinstance(value, bool):
+                return f"the entry of {path[:200]!r} has no valid {field!r}"
+    return None
+
+
 def fingerprint(observed: ObservedRulesFile) -> dict[str, Any] | None:
     if observed.kind != "file" or observed.stat is None:
         return None
