@@ -264,21 +264,30 @@ class StateDir:
             serial += 1
             target = f"{base}-{serial}.bak"
         write_atomic(target, data)
-        for old in self.backups_of(host_path)[:-BACKUPS_KEPT]:
+        # By age, not by name: after the clock went back, the backup just made has the
+        # name that sorts first. It is never a candidate.
+        older = [path for path in self.backups_of(host_path) if path != target]
+        for old in older[:max(0, len(older) - (BACKUPS_KEPT - 1))]:
             with contextlib.suppress(OSError):
                 os.unlink(old)
         return target
 
     def backups_of(self, host_path: str) -> list[str]:
-        """The backups of one file, oldest first."""
+        """The backups of one file, oldest first (by when they were written; the name,
+        from a clock that may have jumped, only breaks ties)."""
         directory, name = self._backup_place(host_path)
         try:
             entries = os.listdir(directory)
         except OSError:
             return []
-        found: list[tuple[str, int, str]] = []
+        found: list[tuple[int, str, int, str]] = []
         for entry in entries:
             match = _BACKUP_NAME.fullmatch(entry[len(name) + 1:]) if entry.startswith(name + ".") else None
             if match:
-                found.append((match.group(1), int(match.group(2) or 1), os.path.join(directory, entry)))
-        return [path for _, _, path in sorted(found)]
+                path = os.path.join(directory, entry)
+                try:
+                    written = os.lstat(path).st_mtime_ns
+                except OSError:
+                    continue
+                found.append((written, match.group(1), int(match.group(2) or 1), path))
+        return [path for *_, path in sorted(found)]
