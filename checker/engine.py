@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from checker import udevadm_owed
 from checker.check.explain import FINGERPRINTS, explain, fingerprints_of, fingerprints_problem
 from checker.check.links import Devices, check_policy_symlinks, devices_for
 from checker.check.rules import check_policy_rules
@@ -63,6 +64,12 @@ def run(settings: RunSettings) -> Report:
     if settings.repair:
         with state.lock(settings.lock_timeout):
             return repair(policies, host, state, udevadm)
+    if udevadm is not None:
+        owed = udevadm_owed.owed(state)
+        if owed:
+            log.warning("%s: pending from a repair whose udevadm call failed: udev may still run "
+                        "the old rules; the next repair runs them again",
+                        udevadm_owed.describe(owed))
     return check(policies, host, state)
 
 
@@ -170,6 +177,6 @@ def dry_run(policies: Sequence[DesiredPolicy], host: Host, state: StateDir,
     files = RulesFiles(host)
     report = check(policies, host, state, files)
     plan = plan_repair(policies, report, files, host)
-    report.actions = describe_plan(plan, udevadm)
+    report.actions = describe_plan(plan, state, udevadm)
     report.mode = "dry-run"
     return report

@@ -331,3 +331,52 @@ def test_live_udevadm_faults(tmp_path: Path) -> None:
     assert results["fail"].startswith("exit 3 lines 1:") and "Connection refused" in results["fail"]
     assert results["hang"].startswith("exit 3 lines 1:") and "no answer after 1 s" in results["hang"]
     assert "Traceback" not in done.stdout
+
+
+def test_a_failed_reload_is_remembered_and_retried_by_the_next_repair(tmp_path: Path) -> None:
+    """udevadm fails `control --reload` once. The file is written, the run exits 3; the
+    next plain check says the reload is still owed, and the next repair runs it (and the
+    trigger) again, then forgets it."""
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "policy").mkdir()
+    (tmp_path / "policy/p.yaml").write_text(GOOD.replace("symlinks:\n  - link: /dev/xapi/block/sdb\n    target: /dev/sdb\n", ""))
+    log = tmp_path / "calls"
+    (tmp_path / "udevadm").write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        [ "$1" = verify ] && exit 1
+        echo "$*" >> {log}
+        if [ "$1" = control ] && [ ! -e {tmp_path}/failed-once ]; then
+            touch {tmp_path}/failed-once
+            echo 'Failed to send reload request: Connection refused' >&2
+            exit 1
+        fi
+        exit 0
+    """))
+    os.chmod(tmp_path / "udevadm", 0o755)
+    run = f"$UDEV_DRIFT check {tmp_path}/policy --state-dir {tmp_path}/state --udevadm {tmp_path}/udevadm"
+    script = textwrap.dedent(f"""\
+        mount --bind {tmp_path}/rules /etc/udev/rules.d
+        set +e
+        {run} --repair > /dev/null 2> {tmp_path}/err1; echo "first $?"
+        {run} > /dev/null 2> {tmp_path}/err2; echo "check $?"
+        : > {log}
+        {run} --repair --format json > {tmp_path}/retry.json 2> {tmp_path}/err3; echo "retry $?"
+        cp {log} {tmp_path}/retried; : > {log}
+        {run} --repair > /dev/null 2> {tmp_path}/err4; echo "after $?"
+    """)
+    done = run_private(script)
+    assert done.returncode == 0, done.stderr
+    statuses = dict(line.split() for line in done.stdout.splitlines())
+    assert statuses == {"first": "3", "check": "0", "retry": "0", "after": "0"}, \
+        [(tmp_path / f"err{n}").read_text() for n in range(1, 5)]
+    assert "Connection refused" in (tmp_path / "err1").read_text()
+    owed = (tmp_path / "err2").read_text()
+    assert owed.count("\n") == 1 and "pending" in owed and "control --reload" in owed
+    retried = (tmp_path / "retried").read_text().splitlines()
+    assert retried[0] == "control --reload" and retried[1].startswith("trigger ") and retried[2].startswith("settle")
+    actions = json.loads((tmp_path / "retry.json").read_text())["actions"]
+    assert [a["command"][1:3] for a in actions] == [["control", "--reload"], ["trigger", "--action=add"],
+                                                    ["settle", "--timeout=30"]]
+    assert all("retr" in a["detail"] for a in actions)
+    assert (tmp_path / "err3").read_text() == "" and (tmp_path / "err4").read_text() == ""
+    assert (tmp_path / "calls").read_text() == ""  # nothing owed any more, nothing to do

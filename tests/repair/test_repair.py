@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -12,6 +13,7 @@ from typing import Callable
 
 import pytest
 
+from checker import udevadm_owed
 from checker.state import BACKUPS_KEPT, StateDir
 from tests.conftest import REPO, XEN_BLOCK, XEN_BLOCK_POLICY, XEN_RULES, HostTree, Result
 
@@ -266,3 +268,24 @@ def test_backups_are_pruned_by_age_whatever_their_names_say(tmp_path: Path) -> N
     newest = state.backup("/etc/udev/rules.d/x.rules", b"new\n", now=1_000_000 - 30)
     kept = state.backups_of("/etc/udev/rules.d/x.rules")
     assert kept == [*made[1:], newest]  # oldest first, by when they were written
+
+
+@pytest.mark.parametrize("commands", [
+    [["control", "--exit"]],  # would stop udevd
+    [["trigger", "--action=add", "/sys/devices/../../etc"]],
+    [["info", "--cleanup-db"]],
+    "control --reload",
+])
+def test_owed_udevadm_calls_are_only_the_ones_a_repair_makes(tmp_path: Path, commands: object,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    state = StateDir(str(tmp_path))
+    (tmp_path / udevadm_owed.FILE).write_text(json.dumps({"commands": commands}))
+    assert udevadm_owed.owed(state) == []
+    assert "set aside" in caplog.text
+
+
+def test_owed_calls_merge_into_one_reload_each_trigger_once_and_one_settle() -> None:
+    reload, settle = ["control", "--reload"], ["settle", "--timeout=30"]
+    sdb, sdc = ["trigger", "--action=add", "--sysname-match=sdb"], ["trigger", "--action=add", "--sysname-match=sdc"]
+    assert udevadm_owed.merge([reload, sdb, settle], [sdc, settle]) == [reload, sdb, sdc, settle]
+    assert udevadm_owed.merge([], [sdb, settle]) == [sdb, settle]
