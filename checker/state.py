@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 from checker.atomic import write_atomic
 from checker.errors import UdevDriftError
+from checker.safe_open import UnusableFile, open_regular, read_regular
 
 log = logging.getLogger("udev-drift")
 
@@ -39,7 +40,6 @@ LOCK_WAIT_SECONDS = 30.0
 _BACKUP_NAME = re.compile(r"(\d{4}-\d\d-\d\dT\d{6}Z)(?:-(\d+))?\.bak")
 MAX_STATE_BYTES = 16 * 1024 * 1024  # thousands of managed files' fingerprints fit many times
 MAX_INTEGER_DIGITS = 30  # inodes, devices, counters; far below what float() overflows on
-_OPEN_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 class StateError(UdevDriftError):
@@ -50,47 +50,8 @@ class LockHeld(UdevDriftError):
     exit_status = 3
 
 
-class BadStateFile(ValueError):
-    """A state file that is there but not one a run can use: set it aside."""
-
-
-def open_state_file(path: str, flags: int = os.O_RDONLY, mode: int = 0o600) -> int:
-    """A descriptor on the regular file at `path`, opened without following a link and
-    without waiting for a FIFO's writer. Raises BadStateFile for anything else there,
-    FileNotFoundError when nothing is, OSError when it cannot be opened."""
-    try:
-        fd = os.open(path, flags | _OPEN_FLAGS, mode)
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            raise BadStateFile("a symbolic link, not a file") from None
-        if error.errno == errno.EISDIR:
-            raise BadStateFile("a directory, not a file") from None
-        raise
-    kind = stat_module.S_IFMT(os.fstat(fd).st_mode)
-    if kind != stat_module.S_IFREG:
-        os.close(fd)
-        raise BadStateFile(f"a {_KINDS.get(kind, 'special file')}, not a regular file")
-    return fd
-
-
-_KINDS = {stat_module.S_IFIFO: "FIFO", stat_module.S_IFDIR: "directory", stat_module.S_IFCHR: "device",
-          stat_module.S_IFBLK: "device", stat_module.S_IFSOCK: "socket", stat_module.S_IFLNK: "symbolic link"}
-
-
-def read_state_bytes(path: str, limit: int = MAX_STATE_BYTES) -> bytes:
-    fd = open_state_file(path)
-    try:
-        if os.fstat(fd).st_size > limit:
-            raise BadStateFile(f"larger than {limit // (1024 * 1024)} MiB")
-        data = bytearray()
-        while len(data) <= limit:
-            chunk = os.read(fd, limit + 1 - len(data))
-            if not chunk:
-                return bytes(data)
-            data += chunk
-        raise BadStateFile(f"larger than {limit // (1024 * 1024)} MiB")
-    finally:
-        os.close(fd)
+class BadStateFile(UnusableFile):
+    """A state file that is there but not one a run can use: it is set aside."""
 
 
 def _integer(text: str) -> int:
@@ -147,14 +108,14 @@ def load_state_json(path: str, problem: ShapeProblem | None = None) -> dict[str,
     """The JSON object at `path`; {} when it is missing, unreadable (a warning) or unusable
     (set aside with a warning). `problem` says what is wrong with its shape, if anything."""
     try:
-        data = parse_state_json(read_state_bytes(path))
+        data = parse_state_json(read_regular(path, MAX_STATE_BYTES))
         wrong = problem(data) if problem is not None else None
         if wrong:
             raise BadStateFile(wrong)
         return data
     except (FileNotFoundError, NotADirectoryError):  # a state directory that is not one is said elsewhere
         return {}
-    except BadStateFile as error:
+    except UnusableFile as error:
         set_aside(path, str(error))
         return {}
     except OSError as error:
@@ -167,8 +128,8 @@ def _open_lock(path: str) -> int:
     # flock on a FIFO fails (EINVAL) and opening one could wait: whatever is not a regular
     # file at the lock's name is set aside once, and the lock made afresh.
     try:
-        return open_state_file(path, os.O_RDWR | os.O_CREAT)
-    except BadStateFile as error:
+        return open_regular(path, os.O_RDWR | os.O_CREAT)
+    except UnusableFile as error:
         with contextlib.suppress(OSError):
             # Another run may have set it aside and made the real lock meanwhile: keep that.
             if not stat_module.S_ISREG(os.lstat(path).st_mode):
@@ -176,8 +137,8 @@ def _open_lock(path: str) -> int:
     except OSError as error:
         raise StateError(f"{path}: cannot open the lock file: {error.strerror}") from None
     try:
-        return open_state_file(path, os.O_RDWR | os.O_CREAT)
-    except BadStateFile as error:
+        return open_regular(path, os.O_RDWR | os.O_CREAT)
+    except UnusableFile as error:
         raise StateError(f"{path}: cannot open the lock file: it is {error}") from None
     except OSError as error:
         raise StateError(f"{path}: cannot open the lock file: {error.strerror}") from None

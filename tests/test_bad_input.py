@@ -300,6 +300,31 @@ def test_a_state_name_that_is_not_a_regular_file_is_set_aside(host: HostTree, tm
     assert any(p.name.startswith(f"{name}.corrupt-") for p in state.iterdir())
 
 
+@pytest.mark.parametrize("kind", ["fifo", "link-to-dev-zero", "directory"])
+def test_a_package_leftover_that_is_not_a_regular_file_is_never_read(host: HostTree, tmp_path: Path,
+                                                                     kind: str) -> None:
+    host.write(RULES, DRIFTED)
+    leftover = host.path(RULES + ".rpmsave")
+    if kind == "fifo":
+        os.mkfifo(leftover)  # reading it would wait for a writer for ever
+    elif kind == "link-to-dev-zero":
+        os.symlink("/dev/zero", leftover)
+    else:
+        leftover.mkdir()
+    for args in (["check"], ["check", "--repair"]):
+        done = _run_apart(*args, "--root", str(host.root), "--format", "json")
+        assert done.returncode in (0, 1) and done.stderr == "", done.stderr
+    assert leftover.exists() or leftover.is_symlink()  # left as found
+
+
+def test_a_package_leftover_is_still_named_when_it_is_a_file(host: HostTree, udev_drift: Run) -> None:
+    host.write(RULES, DRIFTED)
+    host.write(RULES + ".rpmsave", 'ACTION=="add", KERNEL=="sdb", SYMLINK+="xapi/block/%k"\n')
+    result = udev_drift("check", "--root", host.root, "--format", "json")
+    details = result.json()["policies"][0]["findings"][0]["details"]
+    assert any("50-udev.rules.rpmsave beside it still holds 1" in detail for detail in details), details
+
+
 # -- udevadm missing, failing, hanging: on a "live" host in a private namespace ----------------
 
 def test_live_udevadm_faults(tmp_path: Path) -> None:

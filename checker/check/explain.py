@@ -20,6 +20,7 @@ from typing import Any
 from checker.host import Host
 from checker.observe.files import ObservedRulesFile
 from checker.rules.parsed import parse_rules
+from checker.safe_open import UnusableFile, read_regular
 
 log = logging.getLogger("udev-drift")
 
@@ -27,6 +28,7 @@ FINGERPRINTS = "fingerprints.json"
 PACKAGE_LEFTOVERS = (".rpmsave", ".rpmnew", ".rpmorig", ".dpkg-old", ".dpkg-dist", ".dpkg-new",
                      ".dpkg-bak", ".ucf-old", ".ucf-dist")
 OWNER_QUERY_TIMEOUT = 5.0
+MAX_LEFTOVER_BYTES = 8 * 1024 * 1024
 
 
 _PRINT_FIELDS: dict[str, tuple[type, ...]] = {
@@ -78,9 +80,9 @@ def _leftovers(host: Host, observed: ObservedRulesFile, wanted: set[str]) -> lis
     for suffix in PACKAGE_LEFTOVERS:
         sibling = f"{directory}/{name}{suffix}"
         try:
-            with open(host.path(sibling), "rb") as handle:
-                text = handle.read(8 * 1024 * 1024).decode("utf-8", "surrogateescape")
-        except OSError:
+            # A package manager leaves regular files; a FIFO here would hang every check.
+            text = read_regular(host.path(sibling), MAX_LEFTOVER_BYTES).decode("utf-8", "surrogateescape")
+        except (OSError, UnusableFile):
             continue
         held = wanted & {rule.canonical for rule in parse_rules(text).rules if not rule.problem}
         if held:
