@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import stat
 import subprocess
@@ -223,6 +224,51 @@ def test_a_lock_left_by_a_dead_run_does_not_block(host: HostTree, udev_drift: Ru
     assert udev_drift("check", "--root", host.root, "--repair", "--lock-timeout", "1").status == 0
 
 
+# -- the report: what a rules file or a policy holds is shown, never obeyed by the terminal ----
+
+HOSTILE_LINE = "# \x1b]0;pwned\x07 \x1b[2J\x1b[1A\r\u202e gone\x9b31m\n"
+OUR_COLOURS = re.compile(r"\x1b\[[0-9;]*m")  # the report's own colours: SGR only
+
+
+def _only_our_colours(text: str) -> str:
+    return OUR_COLOURS.sub("", text)
+
+
+@pytest.mark.parametrize("color", ["never", "always"])
+@pytest.mark.parametrize("mode", [["check"], ["check", "--repair"], ["check", "--repair", "--dry-run"]])
+def test_escape_sequences_in_a_rules_file_are_shown_not_obeyed(host: HostTree, udev_drift: Run, color: str,
+                                                               mode: list[str]) -> None:
+    host.write(RULES, 'KERNEL=="sda", GROUP="disk"\n' + HOSTILE_LINE + 'KERNEL=="sdz", GROUP="disk"\n')
+    host.write(RULES + ".rpmsave", HOSTILE_LINE)
+    out = udev_drift(*mode, "--root", host.root, "--color", color).out
+    plain = _only_our_colours(out)
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", plain), repr(plain)
+    assert "\\x1b]0;pwned\\x07 \\x1b[2J" in plain  # visible, as escapes
+    if color == "never":
+        assert "\\u202e gone\\x9b31m" in plain
+
+
+def test_the_json_report_keeps_the_exact_text(host: HostTree, udev_drift: Run) -> None:
+    host.write(RULES, HOSTILE_LINE)
+    report = udev_drift("check", "--root", host.root, "--format", "json").json()
+    diff = report["policies"][0]["findings"][0]["diff"]
+    assert "# \x1b]0;pwned\x07 \x1b[2J\x1b[1A" in diff and "\u202e gone\x9b31m" in diff
+
+
+def test_policy_values_with_newlines_do_not_split_report_lines(tree: HostTree, udev_drift: Run) -> None:
+    tree.policy(GOOD.replace("target: /dev/sdb", 'target: "/dev/sdb\\n  \u2713 rule  /etc/fake  ok"')
+                + '  - link: "/dev/xapi/bl\\nock/sdc"\n    device: {serial: "X\\n  \u2713 link fake\\e]0;t\\a"}\n')
+    tree.write("/dev/sdb", "")
+    result = udev_drift("check", "--root", tree.root, "--color", "never")
+    if result.status == 2:  # refused as a bad policy: one line, and nothing in it obeyed either
+        assert result.err.count("\n") == 1 and "\x1b" not in result.err
+        return
+    lines = result.out.splitlines()
+    assert not any(line.startswith("  \u2713 rule  /etc/fake") or line.startswith("ock/sdc") for line in lines), lines
+    assert "\x1b" not in result.out and "\x07" not in result.out
+    assert any("/dev/sdb\\n  \u2713 rule  /etc/fake  ok" in line for line in lines), lines
+
+
 # -- corrupt state: wrong shapes, numbers too big, nesting, things that are not files ----------
 
 STATE = "/var/lib/udev-drift"
@@ -405,3 +451,16 @@ def test_a_failed_reload_is_remembered_and_retried_by_the_next_repair(tmp_path: 
     assert all("retr" in a["detail"] for a in actions)
     assert (tmp_path / "err3").read_text() == "" and (tmp_path / "err4").read_text() == ""
     assert (tmp_path / "calls").read_text() == ""  # nothing owed any more, nothing to do
+
+
+def test_warnings_and_errors_show_control_characters_as_escapes(host: HostTree, udev_drift: Run) -> None:
+    state = host.path(STATE)
+    state.mkdir(parents=True)
+    (state / "fingerprints.json").write_text("{\"\x1b]0;pwned\x07\": ")  # the warning quotes json's complaint
+    host.write(RULES, DRIFTED)
+    named = host.path("/etc/udev/rules.d/\x1b[2J")
+    os.mkfifo(named)
+    result = udev_drift("check", "--root", host.root)
+    bad = udev_drift("check", "--root", host.root, host.path("/etc/udev-drift/\x1b[2Jmissing.yaml"))
+    assert bad.status == 2 and "\\x1b[2Jmissing" in bad.err
+    assert not re.search("[\\x00-\\x09\\x0b-\\x1f\\x7f-\\x9f]", result.err + bad.err), repr(result.err + bad.err)
