@@ -4,6 +4,7 @@
     python3 benchmarks/bench_serve_abuse.py                   # 20 s a scenario
     python3 benchmarks/bench_serve_abuse.py --duration 60 --flood 2000 --burst 500
     python3 benchmarks/bench_serve_abuse.py --only slow --only flood
+    python3 benchmarks/bench_serve_abuse.py --only nonreaders --large 30000
     python3 benchmarks/bench_serve_abuse.py --tool /usr/local/bin/udev-drift --json out.json
 
 Starts `udev-drift serve` on a free loopback port over a copy of examples/xenserver-host,
@@ -20,6 +21,10 @@ well-behaved client scrapes GET /metrics --rate times a second (a new connection
   burst      bursts of --burst concurrent real scrapes, back to back
   garbage    8 clients in a loop: random bytes, HTTP/0.9, bad methods, path traversal,
              long paths, TLS and SSH openings on the plain port
+  nonreaders --nonreaders clients a second (default 10) ask for /metrics with a 4 KiB
+             receive window and never read the answer, each holding its connection 6 s;
+             it matters with a large exposition: --large N adds a policy of N drifted
+             links (N=30000 makes the exposition ~6 MiB, more than loopback buffers take)
 
 Printed for each: serve's VmRSS and thread count (before, peak and mean during, after;
 sampled from /proc/PID/status every 20 ms), the well-behaved scrapes' answer times
@@ -91,6 +96,15 @@ def exchange(port: int, request: bytes, timeout: float = 10.0) -> str:
     except OSError:
         return status_of(answer) if answer else "reset"
     return status_of(answer)
+
+
+def fetch_metrics(port: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(SCRAPE)
+        answer = bytearray()
+        while chunk := sock.recv(1 << 20):
+            answer += chunk
+    return bytes(answer).partition(b"\r\n\r\n")[2]
 
 
 def proc_status(pid: int) -> tuple[int, int]:
@@ -361,6 +375,60 @@ class Bursts:
                 f"p50 {percentile(durations, 0.5):.3f}  max {durations[-1]:.3f}"]
 
 
+class NonReaders:
+    """`per_second` clients a second ask for /metrics with a tiny receive window and never
+    read; each connection is held `hold` seconds, then closed."""
+
+    def __init__(self, port: int, per_second: float, hold: float = 6.0) -> None:
+        self.port = port
+        self.per_second = per_second
+        self.hold = hold
+        self.opened = 0
+        self.connect_errors: collections.Counter[str] = collections.Counter()
+
+    def run(self, until: float) -> None:
+        held: collections.deque[tuple[float, socket.socket]] = collections.deque()
+        due = time.monotonic()
+        try:
+            while time.monotonic() < until:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect
+                try:
+                    sock.settimeout(5)
+                    sock.connect(("127.0.0.1", self.port))
+                    sock.sendall(SCRAPE)
+                except OSError as error:
+                    self.connect_errors[type(error).__name__] += 1
+                    sock.close()
+                else:
+                    held.append((time.monotonic(), sock))
+                    self.opened += 1
+                while held and held[0][0] + self.hold < time.monotonic():
+                    held.popleft()[1].close()
+                due += 1 / self.per_second
+                time.sleep(max(0.0, due - time.monotonic()))
+        finally:
+            for _, sock in held:
+                sock.close()
+
+    def report(self) -> list[str]:
+        lines = [f"clients that never read: {self.opened} ({self.per_second:g} a second, each held "
+                 f"{self.hold:g} s)"]
+        if self.connect_errors:
+            lines.append(f"  connects that failed: {dict(self.connect_errors)}")
+        return lines
+
+
+def add_large_policy(host: Path, count: int) -> None:
+    """A policy of `count` required links that are all missing: `count` drifted items, each a
+    series of ~200 bytes in the exposition."""
+    items = ", ".join(f"d{n:06d}" for n in range(count))
+    pad = "wwn-0x5000c500" + "a" * 100
+    (host / "etc/udev-drift/policies.d/bench-large.yaml").write_text(
+        f"version: 1\nname: bench-large\nsymlinks:\n  - link: /dev/xapi/bench/{{{{ item }}}}-{pad}\n"
+        f"    for_each: [{items}]\n    target: /dev/sdb\n    required: true\n")
+
+
 class Idle:
     def run(self, until: float) -> None:
         time.sleep(max(0.0, until - time.monotonic()))
@@ -369,9 +437,12 @@ class Idle:
         return []
 
 
+Abuse = Idle | SlowClients | Flood | Bursts | NonReaders
+
+
 # -- running -----------------------------------------------------------------------------------
 def scenario(name: str, pid: int, port: int, rate: float, duration: float,
-             abuse: Idle | SlowClients | Flood | Bursts) -> tuple[dict[str, object], dict[str, int]]:
+             abuse: Abuse) -> tuple[dict[str, object], dict[str, int]]:
     before = proc_status(pid)
     with Sampler(pid) as sampler, Scraper(port, rate) as scraper:
         abuse.run(time.monotonic() + duration)
@@ -415,24 +486,31 @@ def main() -> int:
     add("--flood", type=int, default=1000, help="slow connections in `flood` (default %(default)d)")
     add("--burst", type=int, default=400, help="concurrent scrapes in a burst (default %(default)d)")
     add("--interval", type=float, default=1.0, help="serve's --interval (default %(default)g)")
+    add("--nonreaders", type=float, default=10.0,
+        help="clients a second that never read, in `nonreaders` (default %(default)g)")
+    add("--large", type=int, default=0, metavar="N",
+        help="add a policy of N drifted links, for a large exposition (default none)")
     add("--only", action="append", help="run only this scenario (repeatable)")
     add("--tool", help="an installed udev-drift (default: python -m checker from this repository)")
     add("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
-    scenarios: dict[str, Callable[[int], Idle | SlowClients | Flood | Bursts]] = {
+    scenarios: dict[str, Callable[[int], Abuse]] = {
         "idle": lambda port: Idle(),
         "slow": lambda port: SlowClients(port, args.slow),
         "flood": lambda port: SlowClients(port, args.flood),
         "oversized": lambda port: Flood(port, oversized_requests()),
         "burst": lambda port: Bursts(port, args.burst),
         "garbage": lambda port: Flood(port, garbage_requests()),
+        "nonreaders": lambda port: NonReaders(port, args.nonreaders),
     }
     results: list[dict[str, object]] = []
     scrape_failures: list[dict[str, int]] = []
     with tempfile.TemporaryDirectory(prefix="bench-serve-abuse-") as temp:
         temp_path = Path(temp)
         host = copy_example(temp_path / "host")
+        if args.large:
+            add_large_policy(host, args.large)
         port = free_port()
         command = [args.tool] if args.tool else [sys.executable, "-m", "checker"]
         command += ["serve", "--root", str(host), "--state-dir", str(temp_path / "state"),
@@ -441,8 +519,8 @@ def main() -> int:
         server = subprocess.Popen(command, cwd=REPO, env=child_env(temp_path / "pycache"),
                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
-            deadline = time.monotonic() + 30
-            while exchange(port, b"GET /metrics HTTP/1.0\r\n\r\n", 1) != "200":
+            deadline = time.monotonic() + 120
+            while exchange(port, b"GET /metrics HTTP/1.0\r\n\r\n", 5) != "200":
                 if server.poll() is not None or time.monotonic() > deadline:
                     log.flush()
                     print("serve did not come up:\n" + (temp_path / "serve.log").read_text(), file=sys.stderr)
@@ -450,6 +528,8 @@ def main() -> int:
                 time.sleep(0.1)
             print(f"machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
                   f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}")
+            size = len(fetch_metrics(port))
+            print(f"exposition: {size / 2 ** 20:.2f} MiB")
             print(f"serve: {' '.join(command[:3])} ... --interval {args.interval:g}; a well-behaved scrape "
                   f"every {1000 / args.rate:g} ms during each scenario")
             for name, make in scenarios.items():

@@ -14,8 +14,8 @@ One run, as the folders hold it (CONTRIBUTING.md says where each kind of change 
     install/   install / uninstall
     cli/       the command line; nothing else imports it
 
-Ground modules that every room may use: errors, paths, host, atomic, state, udevadm,
-findings (the report).
+Ground modules that every room may use: errors, paths, host, atomic, safe_open, state,
+udevadm, udevadm_owed, settings, findings (the report).
 """
 
 __version__ = "1.0.0"

@@ -93,6 +93,13 @@ def write_atomic(path: str, data: bytes, mode: int | None = None) -> None:
         os.close(dir_fd)
 
 
+def write_atomic_at(dir_fd: int, name: str, data: bytes, mode: int | None = None,
+                    shown: str | None = None) -> None:
+    """write_atomic for `name` in the directory open as `dir_fd` (reached safely by the
+    caller); `shown` is the path said in errors."""
+    _write_in(dir_fd, shown or name, name, data, mode)
+
+
 def _original(dir_fd: int, path: str, name: str) -> int | None:
     """An open descriptor on the existing file (to copy its metadata), or None."""
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from checker import udevadm_owed
 from checker.check.explain import explain_drift, remember_kept
 from checker.check.links import check_policy_symlinks
 from checker.check.load_warnings import load_warnings
@@ -50,6 +51,12 @@ def run(settings: RunSettings) -> Report:
     if settings.repair:
         with state.lock(settings.lock_timeout):
             return repair(policies, host, state, udevadm)
+    if udevadm is not None:
+        owed = udevadm_owed.owed(state)
+        if owed:
+            log.warning("%s: pending from a repair whose udevadm call failed: udev may still run "
+                        "the old rules; the next repair runs them again",
+                        udevadm_owed.describe(owed))
     return check(policies, host, state)
 
 
@@ -138,6 +145,6 @@ def dry_run(policies: Sequence[DesiredPolicy], host: Host, state: StateDir,
     files = RulesFiles(host)
     report = check(policies, host, state, files)
     plan = plan_repair(policies, report, files, host)
-    report.actions = describe_plan(plan, udevadm)
+    report.actions = describe_plan(plan, state, udevadm)
     report.mode = "dry-run"
     return report

@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from checker import udevadm_owed
 from checker.atomic import WriteError, temp_name, write_atomic
 from checker.edits.diffs import unified_diff
 from checker.edits.ensure import compose
@@ -234,15 +235,27 @@ def apply_plan(plan: Plan, host: Host, state: StateDir, udevadm: Udevadm | None)
         actions.append(action)
     actions.extend(_make_link(link, host) for link in plan.links)
     if udevadm is not None:
-        for args in plan.commands:
-            if args[:2] == ["control", "--reload"] and not wrote:
-                continue
+        now = [args for args in plan.commands if wrote or args[:2] != ["control", "--reload"]]
+        earlier = udevadm_owed.owed(state)
+        calls = udevadm_owed.merge(earlier, now)
+        if calls:
+            # Owed until every call succeeded: a failure here is retried by the next repair.
+            udevadm_owed.remember(state, calls)
+        for args in calls:
             udevadm.run(args)
-            actions.append(Action("run", command=udevadm.command(*args)))
+            actions.append(Action("run", command=udevadm.command(*args), detail=_retried(args, earlier, now)))
+        if earlier or calls:
+            udevadm_owed.forget(state)
     return actions
 
 
-def describe_plan(plan: Plan, udevadm: Udevadm | None) -> list[Action]:
+def _retried(args: list[str], earlier: Sequence[list[str]], now: Sequence[list[str]]) -> str:
+    if args in earlier and args not in now:
+        return "retried: an earlier repair's udevadm call failed"
+    return ""
+
+
+def describe_plan(plan: Plan, state: StateDir, udevadm: Udevadm | None) -> list[Action]:
     """What apply_plan would do, for --dry-run: nothing is written or run."""
     actions: list[Action] = [Action("refuse", f.path, reason) for f, reason in plan.refusals]
     for change in plan.files:
@@ -253,5 +266,8 @@ def describe_plan(plan: Plan, udevadm: Udevadm | None) -> list[Action]:
             actions.append(Action("write", change.path, "a backup is kept first", diff=change.diff))
     actions.extend(Action("link", link.link, link.target) for link in plan.links)
     if udevadm is not None:
-        actions.extend(Action("run", command=udevadm.command(*args)) for args in plan.commands)
+        earlier = udevadm_owed.owed(state)
+        actions.extend(Action("run", command=udevadm.command(*args),
+                              detail=_retried(args, earlier, plan.commands))
+                       for args in udevadm_owed.merge(earlier, plan.commands))
     return actions

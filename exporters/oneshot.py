@@ -107,10 +107,16 @@ class MetricsRun:
 
 def start(textfile_dir: str | None, pushgateway: str | None, repair_enabled: bool,
           state_dir: str | None, root: str | None) -> MetricsRun:
-    """Start a check's metrics run; refuses a --textfile-dir that is not a directory."""
+    """Start a check's metrics run. A --textfile-dir that is missing, or reached through a
+    link, costs a warning and the metrics file, never the check or the repair: a renamed
+    directory must not silently stop every repair on the host."""
     run = MetricsRun(textfile_dir, pushgateway, repair_enabled, state_path_of(state_dir, root))
-    if run.textfile_dir is not None and not os.path.isdir(run.textfile_dir):
-        # Refused before anything is checked or repaired: nothing to write the result to.
-        run.done = True
-        raise UsageError(f"--textfile-dir {run.textfile_dir}: no such directory")
+    if run.textfile_dir is not None:
+        from checker.exporters.textfile import open_directory
+
+        try:
+            os.close(open_directory(run.textfile_dir))
+        except UdevDriftError as error:
+            log.warning("%s; the metrics file is not written this run", error)
+            run.textfile_dir = None
     return run

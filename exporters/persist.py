@@ -25,6 +25,7 @@ from checker.state import StateDir
 FILE = "metrics.json"
 LOCK = "metrics.lock"
 LOCK_WAIT_SECONDS = 10.0
+MAX_VALUE = 2.0 ** 53  # counters and Unix times; beyond this a float no longer counts by one
 
 
 # Plain classes: a dataclass costs ~0.5 ms to create, on every check that writes metrics.
@@ -52,8 +53,8 @@ class Persisted:
 
 
 def _number(value: Any) -> float:
-    # A hand-edited or damaged value counts as never, not as a crash.
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+    # A hand-edited or damaged value counts as never, not as a crash (nor as infinity).
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < MAX_VALUE:
         return float(value)
     return 0.0
 

@@ -5,15 +5,20 @@ and test_live_udevadm_faults below."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import resource
 import stat
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
-from tests.conftest import HostTree, Result
+from tests.conftest import REPO, HostTree, Result
 from tests.namespace import run_private
 
 Run = Callable[..., Result]
@@ -219,6 +224,153 @@ def test_a_lock_left_by_a_dead_run_does_not_block(host: HostTree, udev_drift: Ru
     assert udev_drift("check", "--root", host.root, "--repair", "--lock-timeout", "1").status == 0
 
 
+# -- the report: what a rules file or a policy holds is shown, never obeyed by the terminal ----
+
+HOSTILE_LINE = "# \x1b]0;pwned\x07 \x1b[2J\x1b[1A\r\u202e gone\x9b31m\n"
+OUR_COLOURS = re.compile(r"\x1b\[[0-9;]*m")  # the report's own colours: SGR only
+
+
+def _only_our_colours(text: str) -> str:
+    return OUR_COLOURS.sub("", text)
+
+
+@pytest.mark.parametrize("color", ["never", "always"])
+@pytest.mark.parametrize("mode", [["check"], ["check", "--repair"], ["check", "--repair", "--dry-run"]])
+def test_escape_sequences_in_a_rules_file_are_shown_not_obeyed(host: HostTree, udev_drift: Run, color: str,
+                                                               mode: list[str]) -> None:
+    host.write(RULES, 'KERNEL=="sda", GROUP="disk"\n' + HOSTILE_LINE + 'KERNEL=="sdz", GROUP="disk"\n')
+    host.write(RULES + ".rpmsave", HOSTILE_LINE)
+    out = udev_drift(*mode, "--root", host.root, "--color", color).out
+    plain = _only_our_colours(out)
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", plain), repr(plain)
+    assert "\\x1b]0;pwned\\x07 \\x1b[2J" in plain  # visible, as escapes
+    if color == "never":
+        assert "\\u202e gone\\x9b31m" in plain
+
+
+def test_the_json_report_keeps_the_exact_text(host: HostTree, udev_drift: Run) -> None:
+    host.write(RULES, HOSTILE_LINE)
+    report = udev_drift("check", "--root", host.root, "--format", "json").json()
+    diff = report["policies"][0]["findings"][0]["diff"]
+    assert "# \x1b]0;pwned\x07 \x1b[2J\x1b[1A" in diff and "\u202e gone\x9b31m" in diff
+
+
+def test_policy_values_with_newlines_do_not_split_report_lines(tree: HostTree, udev_drift: Run) -> None:
+    tree.policy(GOOD.replace("target: /dev/sdb", 'target: "/dev/sdb\\n  \u2713 rule  /etc/fake  ok"')
+                + '  - link: "/dev/xapi/bl\\nock/sdc"\n    device: {serial: "X\\n  \u2713 link fake\\e]0;t\\a"}\n')
+    tree.write("/dev/sdb", "")
+    result = udev_drift("check", "--root", tree.root, "--color", "never")
+    if result.status == 2:  # refused as a bad policy: one line, and nothing in it obeyed either
+        assert result.err.count("\n") == 1 and "\x1b" not in result.err
+        return
+    lines = result.out.splitlines()
+    assert not any(line.startswith("  \u2713 rule  /etc/fake") or line.startswith("ock/sdc") for line in lines), lines
+    assert "\x1b" not in result.out and "\x07" not in result.out
+    assert any("/dev/sdb\\n  \u2713 rule  /etc/fake  ok" in line for line in lines), lines
+
+
+# -- corrupt state: wrong shapes, numbers too big, nesting, things that are not files ----------
+
+STATE = "/var/lib/udev-drift"
+DRIFTED = 'KERNEL=="sda", GROUP="disk"\n'  # a rules file without the policy's block: drift
+A_PRINT = {"inode": 1, "device": 2, "mtime": 3.0, "size": 4, "sha256": "0" * 64}
+DEEP = "[" * 100_000 + "]" * 100_000
+
+BAD_STATE = [
+    ("prints-list", "fingerprints.json", json.dumps({RULES: [1, 2]})),
+    ("prints-string-inode", "fingerprints.json", json.dumps({RULES: {**A_PRINT, "inode": "x", "sha256": 5}})),
+    ("prints-top-list", "fingerprints.json", "[1, 2]"),
+    ("prints-deep", "fingerprints.json", DEEP),
+    ("prints-deep-inside", "fingerprints.json", json.dumps({RULES: "X"}).replace('"X"', DEEP)),
+    ("metrics-1e999", "metrics.json", '{"last_success": 1e999, "policies": {"xen": {"repairs": {"rule": 1e999}}}}'),
+    ("metrics-big-int", "metrics.json", '{"policies": {"xen": {"repairs": {"rule": 1' + "0" * 4000 + "}}}}"),
+    ("metrics-5000-digits", "metrics.json", '{"last_success": 1' + "0" * 5000 + "}"),
+    ("metrics-nan", "metrics.json", '{"last_success": NaN}'),
+    ("metrics-deep", "metrics.json", '{"loaded": ' + DEEP + "}"),
+]
+
+
+@pytest.mark.parametrize(("name", "text"), [case[1:] for case in BAD_STATE], ids=[case[0] for case in BAD_STATE])
+def test_state_of_the_wrong_shape_is_set_aside_with_one_warning(host: HostTree, udev_drift: Run, tmp_path: Path,
+                                                               name: str, text: str) -> None:
+    host.write(RULES, DRIFTED)
+    state = host.path(STATE)
+    state.mkdir(parents=True)
+    (state / name).write_text(text)
+    (tmp_path / "prom").mkdir()
+    plain = udev_drift("check", "--root", host.root)  # a plain check reads fingerprints too
+    assert plain.status == 1 and "Traceback" not in plain.err
+    result = udev_drift("check", "--root", host.root, "--repair", "--textfile-dir", tmp_path / "prom")
+    assert result.status == 0, result.err
+    warned = [line for line in (plain.err + result.err).splitlines() if "set aside" in line]
+    assert len(warned) == 1 and name in warned[0], plain.err + result.err
+    assert any(p.name.startswith(f"{name}.corrupt-") for p in state.iterdir())
+    assert udev_drift("check", "--root", host.root, "--repair", "--textfile-dir", tmp_path / "prom").err == ""
+
+
+def _limited() -> None:
+    # A run that reads /dev/zero for ever must fail the test, not fill the machine's memory.
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
+def _run_apart(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run([sys.executable, "-m", "checker", *args], capture_output=True, text=True,
+                              cwd=REPO, timeout=timeout, preexec_fn=_limited, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"udev-drift {' '.join(args)} hung for {timeout:g} s")
+
+
+@pytest.mark.parametrize("name", ["fingerprints.json", "metrics.json", "policy-cache.json", "lock", "metrics.lock"])
+@pytest.mark.parametrize("kind", ["fifo", "link-to-dev-zero", "directory"])
+def test_a_state_name_that_is_not_a_regular_file_is_set_aside(host: HostTree, tmp_path: Path, name: str,
+                                                              kind: str) -> None:
+    host.write(RULES, DRIFTED)
+    state = host.path(STATE)
+    state.mkdir(parents=True)
+    if kind == "fifo":
+        os.mkfifo(state / name)  # opening it to read would wait for a writer for ever
+    elif kind == "link-to-dev-zero":
+        os.symlink("/dev/zero", state / name)  # reading it would never end
+    else:
+        (state / name).mkdir()
+    (tmp_path / "prom").mkdir()
+    plain = _run_apart("check", "--root", str(host.root))
+    assert plain.returncode == 1 and "Traceback" not in plain.stderr, plain.stderr
+    done = _run_apart("check", "--root", str(host.root), "--repair", "--textfile-dir", str(tmp_path / "prom"))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert all("set aside" in line for line in (plain.stderr + done.stderr).splitlines()), plain.stderr + done.stderr
+    assert (state / name).is_file() or not (state / name).exists()
+    assert not (state / name).is_symlink()
+    assert any(p.name.startswith(f"{name}.corrupt-") for p in state.iterdir())
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link-to-dev-zero", "directory"])
+def test_a_package_leftover_that_is_not_a_regular_file_is_never_read(host: HostTree, tmp_path: Path,
+                                                                     kind: str) -> None:
+    host.write(RULES, DRIFTED)
+    leftover = host.path(RULES + ".rpmsave")
+    if kind == "fifo":
+        os.mkfifo(leftover)  # reading it would wait for a writer for ever
+    elif kind == "link-to-dev-zero":
+        os.symlink("/dev/zero", leftover)
+    else:
+        leftover.mkdir()
+    for args in (["check"], ["check", "--repair"]):
+        done = _run_apart(*args, "--root", str(host.root), "--format", "json")
+        assert done.returncode in (0, 1) and done.stderr == "", done.stderr
+    assert leftover.exists() or leftover.is_symlink()  # left as found
+
+
+def test_a_package_leftover_is_still_named_when_it_is_a_file(host: HostTree, udev_drift: Run) -> None:
+    host.write(RULES, DRIFTED)
+    host.write(RULES + ".rpmsave", 'ACTION=="add", KERNEL=="sdb", SYMLINK+="xapi/block/%k"\n')
+    result = udev_drift("check", "--root", host.root, "--format", "json")
+    details = result.json()["policies"][0]["findings"][0]["details"]
+    assert any("50-udev.rules.rpmsave beside it still holds 1" in detail for detail in details), details
+
+
 # -- udevadm missing, failing, hanging: on a "live" host in a private namespace ----------------
 
 def test_live_udevadm_faults(tmp_path: Path) -> None:
@@ -250,3 +402,65 @@ def test_live_udevadm_faults(tmp_path: Path) -> None:
     assert results["fail"].startswith("exit 3 lines 1:") and "Connection refused" in results["fail"]
     assert results["hang"].startswith("exit 3 lines 1:") and "no answer after 1 s" in results["hang"]
     assert "Traceback" not in done.stdout
+
+
+def test_a_failed_reload_is_remembered_and_retried_by_the_next_repair(tmp_path: Path) -> None:
+    """udevadm fails `control --reload` once. The file is written, the run exits 3; the
+    next plain check says the reload is still owed, and the next repair runs it (and the
+    trigger) again, then forgets it."""
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "policy").mkdir()
+    (tmp_path / "policy/p.yaml").write_text(GOOD.replace("symlinks:\n  - link: /dev/xapi/block/sdb\n    target: /dev/sdb\n", ""))
+    log = tmp_path / "calls"
+    (tmp_path / "udevadm").write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        [ "$1" = verify ] && exit 1
+        echo "$*" >> {log}
+        if [ "$1" = control ] && [ ! -e {tmp_path}/failed-once ]; then
+            touch {tmp_path}/failed-once
+            echo 'Failed to send reload request: Connection refused' >&2
+            exit 1
+        fi
+        exit 0
+    """))
+    os.chmod(tmp_path / "udevadm", 0o755)
+    run = f"$UDEV_DRIFT check {tmp_path}/policy --state-dir {tmp_path}/state --udevadm {tmp_path}/udevadm"
+    script = textwrap.dedent(f"""\
+        mount --bind {tmp_path}/rules /etc/udev/rules.d
+        set +e
+        {run} --repair > /dev/null 2> {tmp_path}/err1; echo "first $?"
+        {run} > /dev/null 2> {tmp_path}/err2; echo "check $?"
+        : > {log}
+        {run} --repair --format json > {tmp_path}/retry.json 2> {tmp_path}/err3; echo "retry $?"
+        cp {log} {tmp_path}/retried; : > {log}
+        {run} --repair > /dev/null 2> {tmp_path}/err4; echo "after $?"
+    """)
+    done = run_private(script)
+    assert done.returncode == 0, done.stderr
+    statuses = dict(line.split() for line in done.stdout.splitlines())
+    assert statuses == {"first": "3", "check": "0", "retry": "0", "after": "0"}, \
+        [(tmp_path / f"err{n}").read_text() for n in range(1, 5)]
+    assert "Connection refused" in (tmp_path / "err1").read_text()
+    owed = (tmp_path / "err2").read_text()
+    assert owed.count("\n") == 1 and "pending" in owed and "control --reload" in owed
+    retried = (tmp_path / "retried").read_text().splitlines()
+    assert retried[0] == "control --reload" and retried[1].startswith("trigger ") and retried[2].startswith("settle")
+    actions = json.loads((tmp_path / "retry.json").read_text())["actions"]
+    assert [a["command"][1:3] for a in actions] == [["control", "--reload"], ["trigger", "--action=add"],
+                                                    ["settle", "--timeout=30"]]
+    assert all("retr" in a["detail"] for a in actions)
+    assert (tmp_path / "err3").read_text() == "" and (tmp_path / "err4").read_text() == ""
+    assert (tmp_path / "calls").read_text() == ""  # nothing owed any more, nothing to do
+
+
+def test_warnings_and_errors_show_control_characters_as_escapes(host: HostTree, udev_drift: Run) -> None:
+    state = host.path(STATE)
+    state.mkdir(parents=True)
+    (state / "fingerprints.json").write_text("{\"\x1b]0;pwned\x07\": ")  # the warning quotes json's complaint
+    host.write(RULES, DRIFTED)
+    named = host.path("/etc/udev/rules.d/\x1b[2J")
+    os.mkfifo(named)
+    result = udev_drift("check", "--root", host.root)
+    bad = udev_drift("check", "--root", host.root, host.path("/etc/udev-drift/\x1b[2Jmissing.yaml"))
+    assert bad.status == 2 and "\\x1b[2Jmissing" in bad.err
+    assert not re.search("[\\x00-\\x09\\x0b-\\x1f\\x7f-\\x9f]", result.err + bad.err), repr(result.err + bad.err)

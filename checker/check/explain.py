@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from checker.host import Host
 from checker.observe.files import ObservedRulesFile, RulesFiles
 from checker.rules.parsed import parse_rules
+from checker.safe_open import UnusableFile, read_regular
 
 if TYPE_CHECKING:
     from checker.findings import Report
@@ -33,6 +34,23 @@ FINGERPRINTS = "fingerprints.json"
 PACKAGE_LEFTOVERS = (".rpmsave", ".rpmnew", ".rpmorig", ".dpkg-old", ".dpkg-dist", ".dpkg-new",
                      ".dpkg-bak", ".ucf-old", ".ucf-dist")
 OWNER_QUERY_TIMEOUT = 5.0
+MAX_LEFTOVER_BYTES = 8 * 1024 * 1024
+
+
+_PRINT_FIELDS: dict[str, tuple[type, ...]] = {
+    "inode": (int,), "device": (int,), "mtime": (int, float), "size": (int,), "sha256": (str,)}
+
+
+def fingerprints_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with the shape of a fingerprints.json, or None."""
+    for path, known in data.items():
+        if not isinstance(known, dict):
+            return f"the entry of {path[:200]!r} is not an object"
+        for field, types in _PRINT_FIELDS.items():
+            value = known.get(field)
+            if not isinstance(value, types) or isinstance(value, bool):
+                return f"the entry of {path[:200]!r} has no valid {field!r}"
+    return None
 
 
 def fingerprint(observed: ObservedRulesFile) -> dict[str, Any] | None:
@@ -68,9 +86,9 @@ def _leftovers(host: Host, observed: ObservedRulesFile, wanted: set[str]) -> lis
     for suffix in PACKAGE_LEFTOVERS:
         sibling = f"{directory}/{name}{suffix}"
         try:
-            with open(host.path(sibling), "rb") as handle:
-                text = handle.read(8 * 1024 * 1024).decode("utf-8", "surrogateescape")
-        except OSError:
+            # A package manager leaves regular files; a FIFO here would hang every check.
+            text = read_regular(host.path(sibling), MAX_LEFTOVER_BYTES).decode("utf-8", "surrogateescape")
+        except (OSError, UnusableFile):
             continue
         held = wanted & {rule.canonical for rule in parse_rules(text).rules if not rule.problem}
         if held:
@@ -130,7 +148,7 @@ def explain_drift(report: Report, policies: Sequence[DesiredPolicy], files: Rule
     drifted = [finding for finding in report.drifted if finding.kind == "rule"]
     if not drifted:
         return
-    known: dict[str, Any] = state.read_json(FINGERPRINTS)
+    known: dict[str, Any] = state.read_json(FINGERPRINTS, fingerprints_problem)
     for finding in drifted:
         wanted = _wanted_rules(policies, finding.policy, finding.path)
         finding.add_reasons(explain(files.get(finding.path), wanted, known.get(finding.path), host))
@@ -142,7 +160,7 @@ def remember_kept(report: Report, policies: Sequence[DesiredPolicy], files: Rule
     explain a later drift."""
     kept = {f.path for p in report.policies for f in p.findings if f.kind == "rule" and not f.drift}
     managed = sorted({entry.file for policy in policies for entry in policy.rules})
-    known = state.read_json(FINGERPRINTS)
+    known = state.read_json(FINGERPRINTS, fingerprints_problem)
     known.update(fingerprints_of([files.get(path) for path in managed if path in kept]))
     state.write_json(FINGERPRINTS, known)
 

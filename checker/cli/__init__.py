@@ -13,6 +13,7 @@
     uninstall.py    uninstall
     diagnose.py     _libudev, hidden: the binary's tests ask it whether libudev loads
     render_text.py  the text report of check
+    visible.py      text for a terminal: control characters shown as escapes, never obeyed
 
 `main` is the console script's entry point (checker.cli:main); it is the one name this
 package imports, and only dispatch.py's own imports come with it.

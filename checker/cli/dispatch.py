@@ -19,6 +19,7 @@ from typing import cast
 from checker import __version__
 from checker.cli.commands import COMMANDS, Command
 from checker.cli.options import EPILOG, EXIT_FAILURE, add_debug
+from checker.cli.visible import VisibleFormatter, visible
 from checker.errors import UdevDriftError
 
 log = logging.getLogger("udev-drift")
@@ -81,8 +82,10 @@ def _run_command(argv: Sequence[str] | None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(only=_command_word(words) or "")
     args = parser.parse_args(words)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format="udev-drift: %(levelname)s: %(message)s", force=True)
+    handler = logging.StreamHandler()
+    handler.setFormatter(VisibleFormatter("udev-drift: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, handlers=[handler],
+                        force=True)
     try:
         status: int = args.func(args)
         sys.stdout.flush()
@@ -90,7 +93,7 @@ def _run_command(argv: Sequence[str] | None) -> int:
     except UdevDriftError as error:
         _metrics_failed(args, error)
         for line in str(error).splitlines():
-            print(f"udev-drift: {line}", file=sys.stderr)
+            print(f"udev-drift: {visible(line)}", file=sys.stderr)
         return error.exit_status
     except BrokenPipeError:
         # The reader went away (`| head`): not our failure, and nothing more to say.
@@ -104,6 +107,6 @@ def _run_command(argv: Sequence[str] | None) -> int:
         _metrics_failed(args, error)
         if args.debug:
             traceback.print_exc()
-        print(f"udev-drift: internal error: {type(error).__name__}: {error} "
+        print(f"udev-drift: internal error: {type(error).__name__}: {visible(str(error))} "
               "(run again with --debug for the traceback, and please report it)", file=sys.stderr)
         return EXIT_FAILURE

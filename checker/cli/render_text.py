@@ -2,6 +2,11 @@
 
 Colour only on a terminal and never with NO_COLOR set; without colour the changed
 characters inside a changed line are pointed at by a `?` guide line, as Python's ndiff does.
+
+Everything shown that comes from a rules file, a policy or the host goes through
+`visible`: control characters (an escape sequence that retitles or clears the terminal, a
+carriage return, a newline inside a policy value) and bidirectional overrides are shown
+as \\xNN / \\uNNNN escapes, never sent raw. The JSON report keeps the exact text.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import os
 from typing import IO, Callable
 
 from checker import __version__
+from checker.cli.visible import visible
 from checker.edits.diffs import inline_changes
 from checker.findings import Finding, Report
 
@@ -43,7 +49,7 @@ def _mark(finding: Finding, paint: Painter) -> str:
 
 def _diff_lines(diff: str, paint: Painter) -> list[str]:
     """The unified diff, with changed characters shown inside paired -/+ lines."""
-    lines = diff.rstrip("\n").split("\n")
+    lines = [visible(line) for line in diff.rstrip("\n").split("\n")]
     out: list[str] = []
     index = 0
     while index < len(lines):
@@ -103,29 +109,29 @@ def render(report: Report, sources: list[str], stream: IO[str], color: bool, qui
         stream.write(text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
 
     count = len(report.policies)
-    shown = [_short(source, report.root) for source in sources]
+    shown = [visible(_short(source, report.root)) for source in sources]
     header = f"udev-drift {__version__} · {count} polic{'y' if count == 1 else 'ies'} · {', '.join(shown)}"
     if report.root != "/":
-        header += f" · root {_short(report.root, '/')}"
+        header += f" · root {visible(_short(report.root, '/'))}"
     write(paint(BOLD, header) + "\n")
     shown_diffs: set[str] = set()
     for policy in report.policies:
         if quiet and policy.compliant:
             continue
         verdict = paint(GREEN, "OK") if policy.compliant else paint(RED + BOLD, "DRIFT")
-        write(f"\n{paint(BOLD, policy.name)}  {verdict}\n")
-        width = max((len(f.path) for f in policy.findings), default=0)
+        write(f"\n{paint(BOLD, visible(policy.name))}  {verdict}\n")
+        width = max((len(visible(f.path)) for f in policy.findings), default=0)
         diffs = []
         for finding in policy.findings:
             if quiet and not finding.drift:
                 continue
             kind = "rule" if finding.kind == "rule" else "link"
-            message = finding.message
+            message = visible(finding.message)
             if finding.was and not finding.drift:
                 message += paint(GREEN, f" (repaired: was {finding.was})")
-            write(f"  {_mark(finding, paint)} {kind:4}  {finding.path:{width}}  {message}\n")
+            write(f"  {_mark(finding, paint)} {kind:4}  {visible(finding.path):{width}}  {message}\n")
             for detail in finding.details:
-                write(f"  {'':6}  {paint(DIM, detail)}\n")
+                write(f"  {'':6}  {paint(DIM, visible(detail))}\n")
             # A repair or dry run shows each file's whole change once, under its actions.
             if finding.diff and finding.diff not in shown_diffs and report.mode == "check":
                 shown_diffs.add(finding.diff)
@@ -176,18 +182,19 @@ def _render_actions(report: Report, paint: Painter, write: Callable[[str], objec
     write("\n")
     prefix = "dry run: would " if report.dry_run else ""
     for action in report.actions:
+        path, detail = visible(action.path or ""), visible(action.detail)
         if action.action == "write":
             verb = "write" if report.dry_run else "wrote"
-            write(f"{prefix}{verb} {action.path} ({action.detail})\n")
+            write(f"{prefix}{verb} {path} ({detail})\n")
             if action.diff:
                 for line in _diff_lines(action.diff, paint):
                     write(f"  {line}\n")
         elif action.action == "link":
             verb = "link" if report.dry_run else "linked"
-            write(f"{prefix}{verb} {action.path} -> {action.detail}\n")
+            write(f"{prefix}{verb} {path} -> {detail}\n")
         elif action.action == "run":
             verb = "run" if report.dry_run else "ran"
-            write(f"{prefix}{verb} {' '.join(action.command or [])}\n")
+            write(f"{prefix}{verb} {visible(' '.join(action.command or []))}\n")
         else:
             lead = "dry run: would leave" if report.dry_run else "left"
-            write(paint(YELLOW, f"{lead} {action.path} as it is: {action.detail}") + "\n")
+            write(paint(YELLOW, f"{lead} {path} as it is: {detail}") + "\n")

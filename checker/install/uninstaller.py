@@ -20,7 +20,9 @@ from __future__ import annotations
 import os
 from typing import IO, Callable
 
+from checker.atomic import WriteError
 from checker.errors import UdevDriftError
+from checker.exporters.textfile import open_directory
 from checker.install.manifest import Manifest, load, remove, sha256
 from checker.install.systemctl import Systemctl
 from checker.install.target import Target
@@ -30,6 +32,14 @@ from checker.paths import MANIFEST, TEXTFILE_NAME, UNIT_DIR
 
 class UninstallError(UdevDriftError):
     exit_status = 3
+
+
+def _exists_in(dir_fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 class Uninstaller:
@@ -134,11 +144,23 @@ class Uninstaller:
 
     def remove_textfile(self, manifest: Manifest) -> None:
         directory = manifest.settings.get("textfile_dir")
-        if isinstance(directory, str):
-            path = f"{directory.rstrip('/')}/{TEXTFILE_NAME}"
+        if not isinstance(directory, str):
+            return
+        path = f"{directory.rstrip('/')}/{TEXTFILE_NAME}"
+        # Reached without following a link: its parent may belong to the service user.
+        try:
+            dir_fd = open_directory(directory, start=self.host.root)
+        except WriteError as error:
             if os.path.lexists(self.host.path(path)):
-                self.remove_one(path, os.unlink, "(the metrics of the checks install set up: "
-                                                 "node_exporter would serve them stale)")
+                self.keep(path, str(error).split(": ", 1)[-1])
+            return
+        try:
+            if _exists_in(dir_fd, TEXTFILE_NAME):
+                self.remove_one(path, lambda _: os.unlink(TEXTFILE_NAME, dir_fd=dir_fd),
+                                "(the metrics of the checks install set up: "
+                                "node_exporter would serve them stale)")
+        finally:
+            os.close(dir_fd)
 
     def remove_directories(self, manifest: Manifest) -> None:
         for path in reversed(manifest.directories):

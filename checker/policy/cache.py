@@ -28,6 +28,7 @@ from checker import __version__
 from checker.atomic import write_atomic
 from checker.policy.desired import DesiredPolicy, DesiredRules, DesiredSymlink, DeviceRef
 from checker.rules.parsed import parse_rules
+from checker.state import load_state_json
 
 log = logging.getLogger("udev-drift")
 
@@ -91,15 +92,12 @@ class PolicyCache:
         self.writable = writable
 
     def _read(self) -> dict[str, Any]:
-        if not os.path.exists(self.path) or not _trusted(self.path):
+        # Read without following links or waiting on a FIFO; what is not a regular file
+        # of sound JSON is set aside. Whether it can be trusted is asked after.
+        data = load_state_json(self.path)
+        if not data or not _trusted(self.path):
             return {}
-        try:
-            with open(self.path, encoding="utf-8") as handle:
-                data = json.load(handle)
-        except (OSError, ValueError) as error:
-            log.debug("%s: unreadable policy cache (%s)", self.path, error)
-            return {}
-        if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != __version__:
+        if data.get("format") != FORMAT or data.get("version") != __version__:
             return {}
         entries = data.get("policies")
         return entries if isinstance(entries, dict) else {}

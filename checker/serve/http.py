@@ -17,6 +17,11 @@ Everything else is bounded, because the port may be reachable by more than Prome
 - bodies are never read: what a refused request leaves unread is read and thrown away by
   the accepting thread, for at most LINGER_SECONDS, so that the client gets its answer
   rather than a reset and no worker waits for it;
+- a worker only prepares the answer; the accepting thread sends it, never blocking, as
+  the client reads, for at most WRITE_SECONDS: a client that asks for a large exposition
+  and then does not read holds no worker (with a thread writing, ten such clients a
+  second turned a quarter of the scrapes into 503). The body is the one bytes object of
+  the last check, shared, so a thousand unread answers cost no memory of their own;
 - one request per connection (HTTP/1.0): no idle keep-alive connection holds anything;
 - with TLS the handshake happens in the accepting thread too, under the head's deadline.
 """
@@ -103,6 +108,24 @@ class _HeadReader:
         self.closed = True
 
 
+class _Answer:
+    """Where a handler writes its answer: kept, for the accepting thread to send."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        self.chunks.append(data)  # the body is not copied: the last check's bytes, shared
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: MetricsServer
     server_version = f"udev-drift/{__version__}"
@@ -121,6 +144,9 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.rfile = self.head  # type: ignore[assignment]
+        self.wfile.close()
+        self.answer = _Answer()
+        self.wfile = self.answer  # type: ignore[assignment]
 
     def handle(self) -> None:
         try:
@@ -139,24 +165,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _linger(self) -> None:
         # A refused request may leave input unread (a body, the rest of a huge header), and
         # closing with unread input makes the kernel send a reset, which can destroy the
-        # answer before the client reads it: the accepting thread reads what is left.
-        self.wfile.flush()
-        self.connection.shutdown(socket.SHUT_WR)
+        # answer before the client reads it: the accepting thread, once it has sent the
+        # answer, reads what is left.
         self.linger = True
 
     def version_string(self) -> str:
         return self.server_version  # not "udev-drift/1.0.0 Python/3.x"
 
     def _quietly(self, action: Callable[[], None]) -> None:
-        try:
-            self.connection.settimeout(WRITE_SECONDS)
+        with contextlib.suppress(OSError):
             action()
-        except OSError:
-            pass
 
     def _reply(self, code: int, body: bytes, content_type: str,
                headers: dict[str, str] | None = None) -> None:
-        self.connection.settimeout(WRITE_SECONDS)  # a client that does not read is dropped
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -211,10 +232,11 @@ class _Handler(BaseHTTPRequestHandler):
 class _Watched:
     """A connection the accepting thread watches: its head coming in, or its input drained."""
 
-    __slots__ = ("sock", "fd", "address", "deadline", "head", "secured", "left")
+    __slots__ = ("sock", "fd", "address", "deadline", "head", "secured", "left", "out", "linger")
 
     def __init__(self, sock: socket.socket, address: Any, deadline: float, secured: bool,
-                 left: int) -> None:
+                 left: int, out: collections.deque[memoryview] | None = None,
+                 linger: bool = False) -> None:
         self.sock = sock
         self.fd = sock.fileno()  # to unregister by, whatever becomes of the socket
         self.address = address
@@ -222,6 +244,8 @@ class _Watched:
         self.head = bytearray()
         self.secured = secured  # the TLS handshake is done (or there is no TLS)
         self.left = left  # bytes still to drain, when lingering
+        self.out = out if out is not None else collections.deque()  # the answer still to send
+        self.linger = linger  # after the answer: drain what the client sent, then close
 
 
 def _head_ends(head: bytearray, start: int) -> bool:
@@ -245,11 +269,12 @@ class MetricsServer(HTTPServer):
         self.max_pending = max_pending
         # Oldest first (insertion order): each kind has one timeout, so the first expires first.
         self._heads: dict[socket.socket, _Watched] = {}
+        self._writing: dict[socket.socket, _Watched] = {}
         self._lingering: dict[socket.socket, _Watched] = {}
         # Complete requests for the workers, oldest first; None tells a worker to end.
         self._ready: collections.deque[tuple[socket.socket, Any, bytes, float] | None] = collections.deque()
         self._ready_changed = threading.Condition()
-        self._handed_back: collections.deque[socket.socket] = collections.deque()
+        self._handed_back: collections.deque[tuple[socket.socket, list[bytes], bool]] = collections.deque()
         self._selector: selectors.BaseSelector | None = None
         self._wake: socket.socket | None = None
         self._stopping = False
@@ -286,15 +311,18 @@ class MetricsServer(HTTPServer):
                                 self._accept()
                             elif key.fileobj is wake:
                                 self._take_back(wake)
+                            elif key.data.sock in self._writing:
+                                self._send(key.data)
                             elif key.data.sock in self._heads or key.data.sock in self._lingering:
                                 self._readable(key.data)  # (not closed by an earlier event)
                         except Exception:  # noqa: BLE001 - one connection's trouble, not the loop's
                             self.handle_error(None, None)
                     self._expire()
         finally:
-            for watched in [*self._heads.values(), *self._lingering.values()]:
+            for watched in [*self._heads.values(), *self._writing.values(), *self._lingering.values()]:
                 watched.sock.close()
             self._heads.clear()
+            self._writing.clear()
             self._lingering.clear()
             self._selector = None
             with self._ready_changed:
@@ -315,7 +343,7 @@ class MetricsServer(HTTPServer):
 
     def _timeout(self, poll_interval: float) -> float:
         soonest = [next(iter(watched.values())).deadline
-                   for watched in (self._heads, self._lingering) if watched]
+                   for watched in (self._heads, self._writing, self._lingering) if watched]
         with self._ready_changed:
             if self._ready and self._ready[0] is not None:
                 soonest.append(self._ready[0][3] + BUSY_WAIT_SECONDS)
@@ -323,12 +351,12 @@ class MetricsServer(HTTPServer):
 
     def _expire(self) -> None:
         now = time.monotonic()
-        for watched in (self._heads, self._lingering):
+        for watched in (self._heads, self._writing, self._lingering):
             while watched:
                 oldest = next(iter(watched.values()))
                 if oldest.deadline > now:
                     break
-                self._close(oldest)  # a head not in time: no answer, as for a dead client
+                self._close(oldest)  # a head not in time, an answer not read: as a dead client
         waited = []
         with self._ready_changed:
             while self._ready and self._ready[0] is not None and self._ready[0][3] + BUSY_WAIT_SECONDS <= now:
@@ -338,17 +366,19 @@ class MetricsServer(HTTPServer):
         for sock, _, _, _ in filter(None, waited):
             self._refuse(sock)
 
-    def _watch(self, kind: dict[socket.socket, _Watched], watched: _Watched) -> None:
+    def _watch(self, kind: dict[socket.socket, _Watched], watched: _Watched,
+               events: int = selectors.EVENT_READ) -> None:
         assert self._selector is not None
         if len(kind) >= self.max_pending:
             self._close(next(iter(kind.values())))  # the oldest: likely the slowest
-        self._selector.register(watched.fd, selectors.EVENT_READ, watched)
+        self._selector.register(watched.fd, events, watched)
         kind[watched.sock] = watched
 
     def _unwatch(self, watched: _Watched) -> None:
         assert self._selector is not None
-        if self._heads.pop(watched.sock, None) is None:
-            self._lingering.pop(watched.sock, None)
+        for kind in (self._heads, self._writing, self._lingering):
+            if kind.pop(watched.sock, None) is not None:
+                break
         with contextlib.suppress(KeyError):  # never registered: forgotten all the same
             self._selector.unregister(watched.fd)
 
@@ -425,13 +455,44 @@ class MetricsServer(HTTPServer):
             while wake.recv(4096):
                 pass
         while self._handed_back:
-            sock = self._handed_back.popleft()
+            sock, chunks, linger = self._handed_back.popleft()
+            out = collections.deque(memoryview(chunk) for chunk in chunks if chunk)
             try:
                 sock.setblocking(False)
-                self._watch(self._lingering, _Watched(sock, None, time.monotonic() + LINGER_SECONDS,
-                                                      True, LINGER_BYTES))
+                watched = _Watched(sock, None, time.monotonic() + WRITE_SECONDS, True, LINGER_BYTES,
+                                   out, linger)
+                self._watch(self._writing, watched, selectors.EVENT_WRITE)
             except (OSError, ValueError):  # closed meanwhile
                 sock.close()
+                continue
+            self._send(watched)  # most answers fit in the socket's buffer at once
+
+    def _send(self, watched: _Watched) -> None:
+        """Send what the socket takes now; when all is sent, close (or linger)."""
+        try:
+            while watched.out:
+                sent = watched.sock.send(watched.out[0])
+                if sent < len(watched.out[0]):
+                    watched.out[0] = watched.out[0][sent:]
+                    return  # the rest when the client has read some
+                watched.out.popleft()
+        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            return
+        except OSError as error:  # reset: the client is gone
+            log.debug("http: %s", error)
+            self._close(watched)
+            return
+        self._unwatch(watched)
+        if not watched.linger or self._stopping:
+            self.shutdown_request(watched.sock)
+            return
+        try:
+            watched.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            watched.sock.close()
+            return
+        watched.deadline = time.monotonic() + LINGER_SECONDS
+        self._watch(self._lingering, watched)
 
     # -- the workers -----------------------------------------------------------------------
     def _work(self) -> None:
@@ -443,16 +504,17 @@ class MetricsServer(HTTPServer):
             if item is None:
                 return
             sock, address, head, _ = item  # (one that waited too long got 503 from the loop)
-            linger = False
+            handler: _Handler | None = None
             try:
-                linger = _Handler(sock, address, self, head).linger
+                handler = _Handler(sock, address, self, head)
             except Exception:  # noqa: BLE001 - one request, not the worker
                 self.handle_error(sock, address)
             wake = self._wake
-            if linger and wake is not None and not self._stopping:
-                self._handed_back.append(sock)
+            if handler is not None and handler.answer.chunks and wake is not None and not self._stopping:
+                # The accepting thread sends it as the client reads: no worker waits for that.
+                self._handed_back.append((sock, handler.answer.chunks, handler.linger))
                 with contextlib.suppress(OSError):  # a wake-up is pending already, or the loop ended
-                    wake.send(b"l")
+                    wake.send(b"w")
             else:
                 self.shutdown_request(sock)
 

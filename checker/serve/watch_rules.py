@@ -88,6 +88,13 @@ def _why(code: int) -> str:
     return os.strerror(code)
 
 
+def _nearest_existing_parent(directory: str) -> str:
+    parent = os.path.dirname(directory)
+    while parent != os.path.dirname(parent) and not os.path.isdir(parent):
+        parent = os.path.dirname(parent)
+    return parent
+
+
 class RulesWatch:
     """Calls `callback` (from its own thread) shortly after any of `directories` changes."""
 
@@ -143,18 +150,21 @@ class RulesWatch:
         True when a wanted directory got a watch it did not have (it appeared)."""
         appeared = False
         for directory in self.directories:
-            if directory in self._wanted:
-                continue
-            wd = self._add(directory, DIRECTORY_EVENTS)
-            if wd is not None:
-                self._wanted[directory] = wd
-                appeared = True
-                continue
-            parent = os.path.dirname(directory)
-            while parent != os.path.dirname(parent) and not os.path.isdir(parent):
-                parent = os.path.dirname(parent)
-            if parent not in self._wanted:  # a wanted directory's own watch sees IN_CREATE too
-                self._add(parent, PARENT_EVENTS)
+            watched_parent = ""
+            while directory not in self._wanted:
+                wd = self._add(directory, DIRECTORY_EVENTS)
+                if wd is not None:
+                    self._wanted[directory] = wd
+                    appeared = True
+                    break
+                parent = _nearest_existing_parent(directory)
+                if parent == watched_parent:
+                    break  # its watch was in place before the next step was looked for
+                if parent not in self._wanted:  # a wanted directory's own watch sees IN_CREATE too
+                    self._add(parent, PARENT_EVENTS)
+                # Rescan: the next directory down may have been made before this watch
+                # existed, and no event will ever say so.
+                watched_parent = parent
         return appeared
 
     # -- the thread ----------------------------------------------------------------------

@@ -221,3 +221,18 @@ class TestReadme:
         # its inhibitions name alerts that exist
         names = {rule["alert"] for rule in prometheus_rules()}
         assert set(re.findall(r'alertname="(\w+)"', block)) <= names
+
+    def test_every_alert_routes_by_its_severity(self, tmp_path: Path) -> None:
+        # Alertmanager's own router decides, for each alert of alerts.yml with its labels:
+        # pages go to the pager, everything else becomes a ticket.
+        amtool = need("amtool")
+        block = next(b for b in re.findall(r"```yaml\n(.*?)```", self.readme(), re.S) if b.startswith("route:"))
+        config = tmp_path / "alertmanager.yml"
+        config.write_text(block)
+        for rule in prometheus_rules():
+            labels = [f"alertname={rule['alert']}"] + [f"{k}={v}" for k, v in rule.get("labels", {}).items()]
+            done = subprocess.run([amtool, "config", "routes", "test", f"--config.file={config}", *labels],
+                                  capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stdout + done.stderr
+            expected = "pager" if rule["labels"]["severity"] == "critical" else "tickets"
+            assert done.stdout.split() == [expected], rule["alert"]

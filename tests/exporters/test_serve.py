@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from checker.paths import SERVE_LISTEN
-from checker.serve.http import MetricsServer, make_server, parse_listen
+from checker.serve.http import WRITE_SECONDS, MetricsServer, make_server, parse_listen
 from checker.serve.loop import Checks
 from tests.conftest import REPO, HostTree
 from tests.exporters.conftest import Servers, free_port, http_get, need, tool, wait_for
@@ -180,6 +180,21 @@ class FakeSource:
         return "last check <now>: compliant"
 
 
+class StuckSource(FakeSource):
+    """A source whose answer takes until `stuck` is set: a worker busy for as long."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stuck = threading.Event()
+        self.stuck.set()
+        self.entered = threading.Event()
+
+    def metrics(self) -> bytes | None:
+        self.entered.set()
+        self.stuck.wait(10)
+        return self.body
+
+
 @pytest.fixture
 def server(request: pytest.FixtureRequest) -> Iterator[MetricsServer]:
     options = getattr(request, "param", {})
@@ -265,22 +280,44 @@ class TestHTTP:
                 rest = b""
             assert rest == b"" and time.monotonic() - began < 2.5
 
-    @pytest.mark.parametrize("server", [{"max_threads": 1, "source": FakeSource(b"x" * 64 * 2 ** 20)}],
-                             indirect=True)
+    @pytest.mark.parametrize("server", [{"max_threads": 1, "source": StuckSource()}], indirect=True)
     def test_when_every_thread_is_busy_the_next_client_gets_503_not_a_hang(self, server: MetricsServer) -> None:
+        source = server.source
+        assert isinstance(source, StuckSource)
         address = server.server_address[:2]
         with socket.create_connection(address, timeout=5):  # connected but silent: holds no thread
             assert status_of(raw(server, b"GET / HTTP/1.0\r\n\r\n")) == 200
-        with socket.create_connection(address, timeout=5) as reader:  # never reads 64 MiB: holds the one
-            reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            reader.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
-            time.sleep(0.2)
+        source.stuck.clear()
+        with socket.create_connection(address, timeout=5) as stuck:  # its answer holds the one worker
+            stuck.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            assert source.entered.wait(5)
             began = time.monotonic()
             response = raw(server, b"GET / HTTP/1.0\r\n\r\n")
             assert status_of(response) == 503 and b"Retry-After: 1\r\n" in response
             assert time.monotonic() - began < 2.5
+            source.stuck.set()
         wait_for("the worker to come back",
                  lambda: status_of(raw(server, b"GET / HTTP/1.0\r\n\r\n")) == 200, timeout=10)
+
+    @pytest.mark.parametrize("server", [{"max_threads": 1, "source": FakeSource(b"x" * 64 * 2 ** 20)}],
+                             indirect=True)
+    def test_a_client_that_does_not_read_its_answer_holds_no_worker(self, server: MetricsServer) -> None:
+        address = server.server_address[:2]
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as reader:  # never reads 64 MiB
+            reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            reader.connect(address)
+            reader.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            time.sleep(0.2)
+            began = time.monotonic()
+            assert status_of(raw(server, b"GET / HTTP/1.0\r\n\r\n")) == 200  # the one worker is free
+            assert time.monotonic() - began < 0.5
+            time.sleep(WRITE_SECONDS + 0.5)  # its answer is given up on at the deadline
+            reader.settimeout(5)
+            received = 0
+            with contextlib.suppress(OSError):
+                while chunk := reader.recv(2 ** 20):
+                    received += len(chunk)
+            assert received < 64 * 2 ** 20
 
     @pytest.mark.parametrize("server", [{"source": FakeSource(None)}], indirect=True)
     def test_before_the_first_check_ends_metrics_is_503_with_retry_after(self, server: MetricsServer) -> None:

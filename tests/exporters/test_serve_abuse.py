@@ -375,3 +375,76 @@ class TestGarbage:
         with Scrapes(service.port) as scrapes:
             time.sleep(0.5)
         scrapes.check(least=3)
+
+
+class NonReaders:
+    """Ten times a second, a client asks for /metrics with a tiny receive window and never
+    reads the answer; each keeps its connection open for `hold` seconds."""
+
+    def __init__(self, port: int, per_second: float = 10.0, hold: float = 6.0) -> None:
+        self.port = port
+        self.per_second = per_second
+        self.hold = hold
+        self.opened = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> NonReaders:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(self.hold + 10)
+
+    def _run(self) -> None:
+        held: list[tuple[float, socket.socket]] = []
+        try:
+            while not self._stop.is_set():
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+                try:
+                    sock.connect(("127.0.0.1", self.port))
+                    sock.sendall(SCRAPE)
+                except OSError:
+                    sock.close()
+                else:
+                    held.append((time.monotonic(), sock))
+                    self.opened += 1
+                while held and held[0][0] + self.hold < time.monotonic():
+                    held.pop(0)[1].close()
+                self._stop.wait(1 / self.per_second)
+        finally:
+            for _, sock in held:
+                sock.close()
+
+
+class TestClientsThatDoNotRead:
+    """A client that asks for a large exposition and never reads it must not hold a worker
+    (it held one for WRITE_SECONDS each: 10 a second made a quarter of scrapes 503)."""
+
+    # ~6 MiB: more than loopback's socket buffers take (~3 MiB) before a send blocks.
+    BODY = b"".join(b'udev_drift_item_drifted{policy="p",kind="symlink",item="/dev/disk/by-id/wwn-0x5000c500%08d"} 0\n'
+                    % n for n in range(70_000)) + b'udev_drift_build_info{version="1.0.0"} 1.0\n'
+
+    def test_scrapes_are_answered_while_ten_clients_a_second_never_read(self) -> None:
+        from checker.serve.http import MetricsServer
+        from tests.exporters.test_serve import FakeSource
+
+        server = MetricsServer(("127.0.0.1", 0), socket.AF_INET, FakeSource(self.BODY))
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        port = server.server_address[1]
+        try:
+            with NonReaders(port) as abuse, Scrapes(port, every=0.1) as scrapes:
+                time.sleep(8.0)
+            assert abuse.opened >= 50
+            statuses = [status for status, _ in scrapes.answers]
+            refused = sum(1 for status in statuses if status != 200)
+            assert refused == 0, f"{refused} of {len(statuses)} scrapes not answered 200: {statuses}"
+            times = sorted(seconds for _, seconds in scrapes.answers)
+            assert times[round(0.95 * (len(times) - 1))] < P95_BOUND
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(5)

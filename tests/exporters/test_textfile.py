@@ -128,3 +128,65 @@ class TestImports:
         assert done.returncode == 1
         assert re.search(r"\|\s+checker\.engine$", done.stderr, re.M)  # the probe works: the check's modules show
         assert "prometheus_client" not in done.stderr
+
+
+class TestTheDirectory:
+    """Debian's /var/lib/prometheus belongs to the prometheus user, who can swap the
+    node-exporter directory beneath it for a link: root must never follow it to write."""
+
+    def service_user_tree(self, tmp_path: Path) -> tuple[Path, Path]:
+        prometheus = tmp_path / "var/lib/prometheus"
+        elsewhere = tmp_path / "etc/cron.d"
+        prometheus.mkdir(parents=True)
+        elsewhere.mkdir(parents=True)
+        os.chown(prometheus, 65534, 65534)  # the service user's, as Debian makes it
+        return prometheus, elsewhere
+
+    @pytest.mark.parametrize("where", ["last", "parent"])
+    def test_a_link_in_the_textfile_path_is_not_followed_and_the_run_goes_on(
+            self, example: HostTree, tmp_path: Path, where: str) -> None:
+        prometheus, elsewhere = self.service_user_tree(tmp_path)
+        if where == "last":  # the service user swapped node-exporter for a link
+            (prometheus / "node-exporter").symlink_to(elsewhere)
+            given = prometheus / "node-exporter"
+        else:  # or a directory above it
+            (tmp_path / "var/lib/prom-link").symlink_to(elsewhere)
+            (elsewhere / "node-exporter").mkdir()
+            given = tmp_path / "var/lib/prom-link/node-exporter"
+        done = tool("check", "--root", str(example.root), "--repair", "--textfile-dir", str(given))
+        assert done.returncode == 0, done.stderr  # repaired all the same
+        assert done.stderr.count("\n") == 1 and "WARNING" in done.stderr and "symbolic link" in done.stderr
+        assert not list(elsewhere.rglob("udev_drift.prom"))
+        assert tool("check", "--root", str(example.root)).returncode == 0
+
+    def test_a_missing_textfile_directory_is_a_warning_and_the_repair_still_runs(
+            self, example: HostTree, tmp_path: Path) -> None:
+        done = tool("check", "--root", str(example.root), "--repair", "--textfile-dir", str(tmp_path / "renamed"))
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.count("\n") == 1 and "WARNING" in done.stderr and "no such directory" in done.stderr
+        assert tool("check", "--root", str(example.root)).returncode == 0
+
+    def test_a_textfile_directory_reached_without_links_is_written(self, example: HostTree, tmp_path: Path) -> None:
+        prometheus, _ = self.service_user_tree(tmp_path)
+        (prometheus / "node-exporter").mkdir()
+        done = tool("check", "--root", str(example.root), "--textfile-dir", str(prometheus / "node-exporter"))
+        assert done.returncode == 1 and done.stderr == ""
+        assert (prometheus / "node-exporter/udev_drift.prom").is_file()
+
+    def test_uninstall_does_not_follow_a_link_to_remove_the_textfile(self, tmp_path: Path) -> None:
+        from checker.cli import main
+
+        root = tmp_path / "host"
+        for directory in ("etc/systemd/system", "var/lib/prometheus/node-exporter", "srv/victim"):
+            (root / directory).mkdir(parents=True)
+        binary = tmp_path / "udev-drift"
+        binary.write_text("#!/bin/sh\nexit 0\n")
+        binary.chmod(0o755)
+        assert main(["install", "--root", str(root), "--binary", str(binary), "--textfile-dir",
+                     "/var/lib/prometheus/node-exporter"]) == 0
+        victim = root / "srv/victim/udev_drift.prom"
+        victim.write_text("someone else's file\n")
+        (root / "var/lib/prometheus/node-exporter").rmdir()
+        (root / "var/lib/prometheus/node-exporter").symlink_to("../../../srv/victim")
+        main(["uninstall", "--root", str(root)])
+        assert victim.read_text() == "someone else's file\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -12,7 +13,8 @@ from typing import Callable
 
 import pytest
 
-from checker.state import StateDir
+from checker import udevadm_owed
+from checker.state import BACKUPS_KEPT, StateDir
 from tests.conftest import REPO, XEN_BLOCK, XEN_BLOCK_POLICY, XEN_RULES, HostTree, Result
 
 Run = Callable[..., Result]
@@ -240,3 +242,50 @@ def test_line_endings_udev_reads_as_one_keep_line_numbers_aligned(tree: HostTree
     tree.write(RULES, vendor + BLOCK.replace('KERNEL=="sdb", SYMLINK', 'KERNEL=="sdc", SYMLINK').replace("\n", "\n\r"))
     assert udev_drift("check", "--root", tree.root, "--repair").status == 0
     assert tree.read(RULES) == (vendor + BLOCK.replace("\n", "\n\r"))
+
+
+def test_after_the_clock_went_back_the_backup_just_made_is_kept(tmp_path: Path) -> None:
+    # Ten backups written on a clock that was an hour ahead, then the clock is set right:
+    # the new backup's name sorts first, but it is the newest and must survive the pruning.
+    state = StateDir(str(tmp_path / "state"))
+    ahead = time.time() + 3600
+    for n in range(BACKUPS_KEPT):
+        state.backup("/etc/udev/rules.d/50-udev.rules", f"old {n}\n".encode(), now=ahead + n)
+    newest = state.backup("/etc/udev/rules.d/50-udev.rules", b"the file before this repair\n", now=time.time())
+    assert Path(newest).read_bytes() == b"the file before this repair\n"
+    kept = state.backups_of("/etc/udev/rules.d/50-udev.rules")
+    assert len(kept) == BACKUPS_KEPT and newest in kept
+    # The one that went is the oldest written, not the one whose name sorts first.
+    assert b"old 0\n" not in {Path(path).read_bytes() for path in kept}
+
+
+def test_backups_are_pruned_by_age_whatever_their_names_say(tmp_path: Path) -> None:
+    state = StateDir(str(tmp_path / "state"))
+    made = [state.backup("/etc/udev/rules.d/x.rules", f"{n}\n".encode(), now=1_000_000 - n * 60)
+            for n in range(BACKUPS_KEPT)]  # each written later, each named earlier
+    for age, path in enumerate(made):
+        os.utime(path, (1_700_000_000 + age, 1_700_000_000 + age))
+    newest = state.backup("/etc/udev/rules.d/x.rules", b"new\n", now=1_000_000 - 30)
+    kept = state.backups_of("/etc/udev/rules.d/x.rules")
+    assert kept == [*made[1:], newest]  # oldest first, by when they were written
+
+
+@pytest.mark.parametrize("commands", [
+    [["control", "--exit"]],  # would stop udevd
+    [["trigger", "--action=add", "/sys/devices/../../etc"]],
+    [["info", "--cleanup-db"]],
+    "control --reload",
+])
+def test_owed_udevadm_calls_are_only_the_ones_a_repair_makes(tmp_path: Path, commands: object,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    state = StateDir(str(tmp_path))
+    (tmp_path / udevadm_owed.FILE).write_text(json.dumps({"commands": commands}))
+    assert udevadm_owed.owed(state) == []
+    assert "set aside" in caplog.text
+
+
+def test_owed_calls_merge_into_one_reload_each_trigger_once_and_one_settle() -> None:
+    reload, settle = ["control", "--reload"], ["settle", "--timeout=30"]
+    sdb, sdc = ["trigger", "--action=add", "--sysname-match=sdb"], ["trigger", "--action=add", "--sysname-match=sdc"]
+    assert udevadm_owed.merge([reload, sdb, settle], [sdc, settle]) == [reload, sdb, sdc, settle]
+    assert udevadm_owed.merge([], [sdb, settle]) == [sdb, settle]
