@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Union
 
 from checker.evaluate.facts import DeviceFacts, NodeFacts
 from checker.evaluate.glob import Matcher, token_matches
@@ -410,7 +411,7 @@ def _attr_match(m: Meaning, node: NodeFacts, index: int, state: State, facts: De
     return token_matches(m.op, Matcher.of(m.value).matches(value))
 
 
-ParentOutcome = tuple[bool, int | None | Unknown]
+ParentOutcome = tuple[bool, Union[int, None, Unknown]]
 
 
 def _walk_parents(tokens: list[Meaning], state: State, facts: DeviceFacts) -> list[ParentOutcome]:

@@ -27,7 +27,9 @@ class NodeFacts:
     devpath: str = ""  # /devices/... (without /sys)
     attributes: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     absent_attributes: frozenset[str] = frozenset()  # read and not there
-    attributes_complete: bool = False  # every readable attribute is in `attributes`
+    # every top-level attribute udev can read is in `attributes` (names with '/' stay
+    # unknown unless listed)
+    attributes_complete: bool = False
     devname: str | None = None  # /dev/sdb, for %P and $devnode; None when it has no node
     tags: frozenset[str] | None = None  # current tags; None: not known
 
@@ -35,7 +37,7 @@ class NodeFacts:
         """The value udev reads for ATTR{name} (trailing newlines already removed)."""
         if name in self.attributes:
             return self.attributes[name]
-        if name in self.absent_attributes or self.attributes_complete:
+        if name in self.absent_attributes or (self.attributes_complete and "/" not in name):
             return None
         return Unknown("*", f"attribute {name} of {self.kernel} is not known")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Union
 
 from checker.evaluate.facts import DeviceFacts, NodeFacts
 from checker.evaluate.values import Text, Unknown, Value, escape_pattern
@@ -27,7 +28,7 @@ WHITESPACE = " \t\n\r"
 ALLOWED_INPUT = "/ $%?,"  # UDEV_ALLOWED_CHARS_INPUT
 _DEVNODE_CHARS = frozenset(string.ascii_letters + string.digits + "#+-.:=@_")
 
-Piece = str | Unknown
+Piece = Union[str, Unknown]
 
 
 @dataclass

@@ -10,6 +10,7 @@ import enum
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Union
 
 
 class Tri(enum.Enum):
@@ -60,9 +61,9 @@ class Unknown:
 ANYTHING = Unknown("*")
 
 # A property value: a string, None (not set), or Unknown (may also be unset).
-Value = str | None | Unknown
+Value = Union[str, None, Unknown]
 # A string built from substitutions: a string or Unknown.
-Text = str | Unknown
+Text = Union[str, Unknown]
 
 
 def escape_pattern(text: str) -> str:
