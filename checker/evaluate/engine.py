@@ -221,6 +221,12 @@ def evaluate(rules: RuleSet, facts: DeviceFacts, trace: bool = True) -> Evaluati
         if facts.ifindex is not None:
             mask |= HAS_NAME
     state: State | None = State()
+    assert state is not None
+    if facts.db_tags is None:
+        state.all_tags.add_pattern("*")
+    else:
+        for tag in facts.db_tags:
+            state.all_tags.add(tag)
     for rules_file in rules.files:
         assert state is not None  # a GOTO lands within its file
         state = _run_file(run, rules_file, state, mask)
@@ -373,7 +379,7 @@ def _pure(m: Meaning, state: State, facts: DeviceFacts) -> Tri:
         return token_matches(m.op, state.links.any_matches(matcher.matches))
     if key == "TAG":
         matcher = Matcher.of(m.value)
-        return token_matches(m.op, state.tags.any_matches(matcher.matches))
+        return token_matches(m.op, state.all_tags.any_matches(matcher.matches))
     if key == "CONST":
         known = facts.consts.get(m.attr or "")
         return _string_match(m, known if known is not None else Unknown("*", f"CONST{{{m.attr}}}"))
@@ -450,7 +456,7 @@ def _parent_token(m: Meaning, node: NodeFacts, index: int, state: State, facts: 
     if key == "TAGS":
         matcher = Matcher.of(m.value)
         if index == 0:
-            return token_matches(m.op, state.tags.any_matches(matcher.matches))
+            return token_matches(m.op, state.all_tags.any_matches(matcher.matches))
         if node.tags is None:
             return Tri.UNKNOWN
         found = any(matcher.matches(t) is Tri.YES for t in node.tags)
@@ -706,8 +712,9 @@ _TAG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123
 
 def _tag(m: Meaning, state: State, facts: DeviceFacts, effects: list[str]) -> None:
     text = to_text(expand(m.value, _context(state, facts)))
-    if m.op == "=":
+    if m.op == "=":  # device_cleanup_tags(): every tag, also those from the database
         state.tags.clear()
+        state.all_tags.clear()
     effects.append(f'TAG{m.op}"{text if isinstance(text, str) else text.pattern}"')
     if isinstance(text, Unknown):
         if m.op == "-=":
@@ -716,13 +723,15 @@ def _tag(m: Meaning, state: State, facts: DeviceFacts, effects: list[str]) -> No
                     state.tags.members[name] = Tri.UNKNOWN
         else:
             state.tags.add_pattern(text.pattern)
+            state.all_tags.add_pattern(text.pattern)
         return
     if not text or any(c not in _TAG_CHARS for c in text):
         return  # "Invalid tag name": ignored (after TAG= cleared the tags)
-    if m.op == "-=":
+    if m.op == "-=":  # device_remove_tag(): the current tags only
         state.tags.remove(text)
     else:
         state.tags.add(text)
+        state.all_tags.add(text)
 
 
 def _run_cmd(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str]) -> State:

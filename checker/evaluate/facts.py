@@ -60,6 +60,9 @@ class DeviceFacts:
     parents_complete: bool = False
     # What the udev database held before this event (IMPORT{db}); None: not known.
     db_properties: Mapping[str, str] | None = None
+    # The device's tags in the database before this event (udev keeps them: TAG== sees
+    # them); None: not known.
+    db_tags: frozenset[str] | None = None
     # Kernel command line options (IMPORT{cmdline}); None: not known.
     cmdline: Mapping[str, str] | None = None
     # Files that TEST and IMPORT{file} may look at: path -> exists; others unknown.

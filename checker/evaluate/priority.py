@@ -22,10 +22,18 @@ class Claim:
     priority: int | Unknown
 
 
-def link_owner(claims: Sequence[Claim], processed_last: Sequence[str] = ()) -> str | None | Unknown:
-    """The device the link points to; None when no device claims it; Unknown when the
-    facts cannot tell. `processed_last` lists devices in the order udev handled their
-    latest events (the last one wins a tie); without it a tie is unknown."""
+def plain_link_name(link: str) -> bool:
+    """A name udev-node makes as written: no empty, "." or ".." part, no trailing "/"."""
+    return all(part not in ("", ".", "..") for part in link.split("/"))
+
+
+def link_owner(link: str, claims: Sequence[Claim],
+               processed_last: Sequence[str] = ()) -> str | None | Unknown:
+    """The device the link (relative to /dev) points to; None when no device claims it;
+    Unknown when the facts cannot tell. `processed_last` lists devices in the order udev
+    handled their latest events (the last one wins a tie); without it a tie is unknown."""
+    if not plain_link_name(link):
+        return Unknown("*", f"udev does not make the link {link!r} as written")
     if any(c.claims is Tri.UNKNOWN or (c.claims is Tri.YES and isinstance(c.priority, Unknown))
            for c in claims):
         return Unknown("*", "a claim or its link_priority is not known")

@@ -84,7 +84,10 @@ class State:
     props: dict[str, Value] = field(default_factory=dict)
     wild: tuple[tuple[str, str], ...] = ()  # (name pattern, why) set to unknown values
     links: MemberSet = field(default_factory=MemberSet)
-    tags: MemberSet = field(default_factory=MemberSet)
+    tags: MemberSet = field(default_factory=MemberSet)  # current tags (Q: in the database)
+    # every tag (G:): the database's tags from before the event and the ones added now;
+    # TAG== matches against these (the event's device has no "current tags" database)
+    all_tags: MemberSet = field(default_factory=MemberSet)
     run: MemberSet = field(default_factory=MemberSet)
     finals: dict[str, Tri] = field(default_factory=dict)
     owner: Value = None
@@ -100,7 +103,8 @@ class State:
 
     def copy(self) -> State:
         return replace(self, props=dict(self.props), links=self.links.copy(),
-                       tags=self.tags.copy(), run=self.run.copy(), finals=dict(self.finals))
+                       tags=self.tags.copy(), all_tags=self.all_tags.copy(), run=self.run.copy(),
+                       finals=dict(self.finals))
 
     def final(self, what: str) -> Tri:
         return self.finals.get(what, Tri.NO)
@@ -114,7 +118,9 @@ class State:
                 return Unknown("*", why)
         if name == "DEVLINKS":
             return _joined(self.links, "/dev/", " ")
-        if name in ("TAGS", "CURRENT_TAGS"):
+        if name == "TAGS":
+            return _joined(self.all_tags, ":", ":", suffix=":")
+        if name == "CURRENT_TAGS":
             return _joined(self.tags, ":", ":", suffix=":")
         return facts.property(name)
 
@@ -137,7 +143,8 @@ class State:
         finals = {k: self.final(k).join(other.final(k)) for k in self.finals.keys() | other.finals.keys()}
         return State(
             props=props, wild=wild, links=self.links.join(other.links),
-            tags=self.tags.join(other.tags), run=self.run.join(other.run), finals=finals,
+            tags=self.tags.join(other.tags), all_tags=self.all_tags.join(other.all_tags),
+            run=self.run.join(other.run), finals=finals,
             owner=join_values(self.owner, other.owner), group=join_values(self.group, other.group),
             mode=join_values(self.mode, other.mode), name=join_values(self.name, other.name),
             program_result=join_values(self.program_result, other.program_result),

@@ -309,9 +309,12 @@ def device_facts(sys_path: str, action: str = "add") -> DeviceFacts:
         parents.append(node(parent))
         parent = parent.parent
     devnum = device.device_number
+    # the tags udev keeps from the database for the next event (TAG== sees them)
+    db_tags = frozenset(device.tags) if device.is_initialized else None
     return DeviceFacts(
         action=action, node=node(device), devtype=device.device_type,
         devnum=(os.major(devnum), os.minor(devnum)) if devnum else None,
         ifindex=int(properties["IFINDEX"]) if "IFINDEX" in properties else None,
         properties=MappingProxyType(properties), properties_complete=action == "add",
-        unknown_properties=EVENT_ONLY_PROPERTIES, parents=tuple(parents), parents_complete=True)
+        unknown_properties=EVENT_ONLY_PROPERTIES, parents=tuple(parents), parents_complete=True,
+        db_tags=db_tags)
