@@ -6,7 +6,7 @@ import pytest
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    from tests.evaluate.test_differential import TALLY
+    from tests.evaluate.udevd import TALLY
 
     if TALLY.sets:
         terminalreporter.write_line(TALLY.summary())

@@ -12,7 +12,6 @@ counted and the share is printed at the end.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator, Mapping
 
 import pytest
@@ -25,7 +24,7 @@ from checker.evaluate.priority import Claim, link_owner
 from checker.evaluate.result import Evaluation
 from checker.evaluate.values import Tri, Unknown
 from checker.observe.udev import device_facts
-from tests.evaluate.udevd import DEVICES, MARKER, MARKER_FILE, Outcome, Udevd, why_not_here
+from tests.evaluate.udevd import DEVICES, TALLY, Outcome, Tally, Udevd, why_not_here
 
 pytestmark = pytest.mark.skipif(bool(why_not_here()), reason=why_not_here() or "runs")
 
@@ -95,23 +94,6 @@ def rules_file(draw: st.DrawFn) -> str:
 rule_sets = st.dictionaries(st.sampled_from(FILE_NAMES), rules_file(), min_size=1, max_size=3)
 
 
-class Tally:
-    def __init__(self) -> None:
-        self.sets = 0
-        self.counts: Counter[str] = Counter()
-
-    def note(self, decided: bool) -> None:
-        self.counts["decided" if decided else "unknown"] += 1
-
-    def summary(self) -> str:
-        total = self.counts["decided"] + self.counts["unknown"]
-        share = self.counts["unknown"] / total if total else 0.0
-        return (f"differential vs udevd 252: {self.sets} rule sets, {total} answers, "
-                f"{self.counts['decided']} decided (100% agree), {self.counts['unknown']} "
-                f"unknown ({share:.1%})")
-
-
-TALLY = Tally()
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +115,7 @@ def facts_for(device: str, seen: Mapping[str, str]) -> DeviceFacts:
 
 
 def evaluations(files: Mapping[str, str], outcome: Outcome) -> dict[str, Evaluation]:
-    rules = RuleSet.from_texts(sorted({**files, MARKER_FILE: MARKER}.items()))
+    rules = RuleSet.from_texts(sorted(outcome.files.items()))
     return {d: evaluate(rules, facts_for(d, outcome.devices[d].attributes)) for d in DEVICES}
 
 

@@ -7,10 +7,12 @@ it is given, it copies the files into the rules directory, reloads udevd, trigge
 "add" for each loop device in turn (with a UUID, waiting for it), and prints each device's
 database entry and every link under /dev.
 
-Other sessions on this machine may trigger the same loop devices: their events reach this
-udevd too. A marker rule copies the trigger's SYNTH_UUID into T_UUID; a result is taken only
-when each device's database holds the UUID of our own trigger, before and after the links
-were read, and retried otherwise.
+Other sessions on this machine trigger devices too, and their events reach this udevd.
+Every file given is wrapped in a GOTO that skips it for any other device (so no rule set
+makes links for them), and a marker rule copies the trigger's SYNTH_UUID into T_UUID: a
+result is taken only when each device's database holds the UUID of our own trigger,
+before and after the links were read, and retried otherwise. `Outcome.files` are the
+files exactly as udevd read them, for the evaluator to read the same.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +32,17 @@ UDEVD = "/lib/systemd/systemd-udevd"
 DEVICES = ("loop6", "loop7")  # trigger order: the last one wins a tie (udev-node.c)
 MARKER_FILE = "99-zz-marker.rules"
 MARKER = 'ENV{T_UUID}="$env{SYNTH_UUID}"\n'
+GUARD_LABEL = "zz_not_ours"
+
+
+def as_read(files: Mapping[str, str], guard: bool = True) -> dict[str, str]:
+    """The rules files as udevd gets them: each skipped for devices other than ours
+    (unless `guard` is off: for files whose every rule names our devices)."""
+    with_marker = {**files, MARKER_FILE: MARKER}
+    if not guard:
+        return with_marker
+    skip = f'KERNEL!="{"|".join(DEVICES)}", GOTO="{GUARD_LABEL}"\n'
+    return {name: skip + text + f'LABEL="{GUARD_LABEL}"\n' for name, text in with_marker.items()}
 
 SCRIPT = r"""
 set -u
@@ -99,6 +113,7 @@ class DeviceResult:
 
 @dataclass
 class Outcome:
+    files: dict[str, str]  # the rules files as udevd read them
     devices: dict[str, DeviceResult]
     dev_links: dict[str, str]  # link under /dev -> its target, as udevd made it
 
@@ -130,20 +145,20 @@ class Udevd:
             raise RuntimeError("the udevd namespace ended")
         return line.rstrip("\n")
 
-    def run(self, files: Mapping[str, str], tries: int = 5) -> Outcome:
+    def run(self, files: Mapping[str, str], tries: int = 5, guard: bool = True) -> Outcome:
         """What udevd makes of this rule set (file name -> text) for each device."""
         for _ in range(tries):
-            outcome = self._run_once(files)
+            outcome = self._run_once(as_read(files, guard))
             if all(r.uuid and f"E:T_UUID={r.uuid}" == r.again and r.properties.get("T_UUID") == r.uuid
                    for r in outcome.devices.values()):
                 return outcome
         raise RuntimeError("other events kept reaching the loop devices; no clean result")
 
-    def _run_once(self, files: Mapping[str, str]) -> Outcome:
+    def _run_once(self, read: dict[str, str]) -> Outcome:
         self.count += 1
         set_dir = self.tmp / f"set-{self.count}"
         set_dir.mkdir()
-        for name, text in {**files, MARKER_FILE: MARKER}.items():
+        for name, text in read.items():
             (set_dir / name).write_text(text)
         assert self.process.stdin is not None
         self.process.stdin.write(f"{set_dir}\n")
@@ -173,7 +188,7 @@ class Udevd:
             elif section == "again":
                 devices[current].again = line
         shutil.rmtree(set_dir)
-        return Outcome(devices, dev_links)
+        return Outcome(read, devices, dev_links)
 
     def close(self) -> None:
         if self.process.stdin is not None and not self.process.stdin.closed:
@@ -199,10 +214,30 @@ def _db_line(result: DeviceResult, line: str) -> None:
         result.priority = int(value)
 
 
-def run_sets(sets: Sequence[Mapping[str, str]]) -> list[Outcome]:
+def run_sets(sets: Sequence[Mapping[str, str]], guard: bool = True) -> list[Outcome]:
     """Each rule set through one udevd (for tests that need a few cases only)."""
     udevd = Udevd()
     try:
-        return [udevd.run(files) for files in sets]
+        return [udevd.run(files, guard=guard) for files in sets]
     finally:
         udevd.close()
+
+
+# The differential test's figures, shown in the run's summary (conftest.py).
+class Tally:
+    def __init__(self) -> None:
+        self.sets = 0
+        self.counts: Counter[str] = Counter()
+
+    def note(self, decided: bool) -> None:
+        self.counts["decided" if decided else "unknown"] += 1
+
+    def summary(self) -> str:
+        total = self.counts["decided"] + self.counts["unknown"]
+        share = self.counts["unknown"] / total if total else 0.0
+        return (f"differential vs udevd 252: {self.sets} rule sets, {total} answers, "
+                f"{self.counts['decided']} decided (100% agree), {self.counts['unknown']} "
+                f"unknown ({share:.1%})")
+
+
+TALLY = Tally()
