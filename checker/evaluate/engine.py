@@ -209,6 +209,7 @@ class _Run:
     link_events: list[LinkEvent] = field(default_factory=list)
     env_writers: list[tuple[Where, str]] = field(default_factory=list)
     final_at: Where | None = None  # the SYMLINK:= that made the links final
+    answers: dict[Meaning, Tri] = field(default_factory=dict)  # answers from the facts alone
 
 
 def evaluate(rules: RuleSet, facts: DeviceFacts, trace: bool = True) -> Evaluation:
@@ -241,7 +242,7 @@ def _run_file(run: _Run, rules_file: RulesFile, state: State, mask: int) -> Stat
     skipped_by: Where | None = None
     facts = run.facts
     for index, line in enumerate(rules_file.lines):
-        landing = arrivals.pop(index, None)
+        landing = arrivals.pop(index, None) if arrivals else None
         if landing is not None:
             jumpers.pop(index, None)
             current = join_all(([current] if current is not None else []) + landing, facts)
@@ -254,6 +255,11 @@ def _run_file(run: _Run, rules_file: RulesFile, state: State, mask: int) -> Stat
         if not line.kind & mask:
             if run.trace and line.matches:
                 run.steps.append(Step(line.where, "no-effect", "nothing it does applies to this event"))
+            continue
+        failed = _quick_reject(run, line, current)
+        if failed is not None:
+            if run.trace:
+                run.steps.append(Step(line.where, "not-matched", failed.text, decided_by=failed.text))
             continue
         branches = _run_matches(run, line, current)
         done = [b for b in branches if b.completed]
@@ -291,6 +297,32 @@ def _step(line: Line, done: list[_Branch], stopped: list[_Branch], effects: list
 
 
 # --- match tokens ------------------------------------------------------------------------
+
+
+_FACTS_ONLY = frozenset(RANK[n] for n in ("M_ACTION", "M_DEVPATH", "M_KERNEL", "M_SUBSYSTEM",
+                                          "M_DRIVER", "M_CONST"))
+
+
+def _quick_reject(run: _Run, line: Line, state: State) -> Meaning | None:
+    """The first of the line's leading plain matches that surely fails, if one does: most
+    lines end there, and need no copy of the state. Answers that depend only on the facts
+    are kept for the whole evaluation."""
+    cache = run.answers
+    for m in line.matches:
+        rank = m.rank
+        if rank not in _PURE:
+            return None
+        if rank in _FACTS_ONLY:
+            answer = cache.get(m)
+            if answer is None:
+                answer = cache[m] = _pure(m, state, run.facts)
+        else:
+            answer = _pure(m, state, run.facts)
+        if answer is Tri.NO:
+            return m
+        if answer is Tri.UNKNOWN:
+            return None
+    return None
 
 
 def _describe(m: Meaning) -> str:

@@ -66,9 +66,14 @@ Value = Union[str, None, Unknown]
 Text = Union[str, Unknown]
 
 
+_SPECIAL = re.compile(r"([*?\[\\])")
+
+
 def escape_pattern(text: str) -> str:
     """An fnmatch pattern matching exactly `text`."""
-    return re.sub(r"([*?\[\\])", r"[\1]", text)
+    if "*" not in text and "?" not in text and "[" not in text and "\\" not in text:
+        return text
+    return _SPECIAL.sub(r"\\\1", text)
 
 
 @lru_cache(maxsize=4096)

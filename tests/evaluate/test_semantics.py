@@ -302,3 +302,11 @@ def test_a_tie_goes_to_the_device_processed_last_or_is_unknown() -> None:
 def test_an_unknown_claim_makes_the_owner_unknown() -> None:
     assert isinstance(link_owner("shared", [Claim("sdb", Tri.UNKNOWN, 0), Claim("sdc", Tri.YES, 0)]), Unknown)
     assert link_owner("shared", [Claim("sdb", Tri.NO, 0)]) is None
+
+
+def test_a_partly_known_value_keeps_its_literal_glob_characters_literal() -> None:
+    from checker.evaluate.values import Unknown, escape_pattern
+
+    pattern = escape_pattern("a*b[c]\\d?") + "*"
+    assert Unknown(pattern).could_be("a*b[c]\\d?-tail")
+    assert not Unknown(pattern).could_be("axb[c]\\d?-tail")
