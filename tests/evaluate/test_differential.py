@@ -1,7 +1,7 @@
 """The evaluator against the real udevd 252: generated rule sets, two loop devices.
 
-Hypothesis builds rule sets of one to three files (GOTO/LABEL, SYMLINK/ENV/TAG list
-assignments with every operator across files, ENV set in one file and matched in another,
+Hypothesis builds rule sets of one to three files (GOTO/LABEL, SYMLINK/ENV/TAG/RUN list
+assignments with every operator across files (RUN programs that write what ran), ENV set in one file and matched in another,
 ATTR/ATTRS on the loop devices' real attributes, KERNELS/SUBSYSTEMS, substitutions,
 OPTIONS link_priority and string_escape, PROGRAM and IMPORT whose output the evaluator
 cannot know, links that both devices claim). udevd applies each set to loop6 and loop7
@@ -61,7 +61,10 @@ ASSIGNMENTS = [
     'OPTIONS+="link_priority=-2"', 'OPTIONS+="link_priority=0"', 'OPTIONS+="link_priority=3"',
     'OPTIONS+="link_priority=5"', 'OPTIONS="string_escape=none"',
     'OPTIONS="string_escape=replace"',
+    'RUN+="/bin/sh -c \'echo r1 >> /run/ran.%k\'"', 'RUN="/bin/sh -c \'echo r2 >> /run/ran.%k\'"',
+    'RUN:="/bin/sh -c \'echo r3 >> /run/ran.$kernel\'"', 'RUN+="/bin/sh -c \'echo r4-$env{T_A} >> /run/ran.%k\'"',
 ]  # fmt: skip
+RUN_WORDS = ("r1", "r2", "r3", "r4-", "r4-1", "r4-2")
 FILE_NAMES = ("10-a.rules", "50-b.rules", "90-c.rules")
 
 
@@ -142,6 +145,12 @@ def compare(files: Mapping[str, str], outcome: Outcome, tally: Tally) -> None:
             tally.note(answer is not Tri.UNKNOWN)
             if answer is not Tri.UNKNOWN:
                 assert (answer is Tri.YES) == (tag in real.current_tags), f"tag {tag}: {answer} {where}"
+        for word in RUN_WORDS:
+            command = f"/bin/sh -c 'echo {word} >> /run/ran.{device}'"
+            answer = ev.runs(command)
+            tally.note(answer is not Tri.UNKNOWN)
+            if answer is not Tri.UNKNOWN:
+                assert (answer is Tri.YES) == (word in real.ran), f"RUN {word}: {answer} vs {real.ran} {where}"
         priority = ev.link_priority
         tally.note(isinstance(priority, int))
         if isinstance(priority, int):

@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ while read -r set_dir; do
     find "$RULES" -mindepth 1 -delete
     cp "$set_dir"/* "$RULES"/ 2>/dev/null
     udevadm control --reload
+    rm -f /run/ran.*
     for d in $DEVICES; do
         echo "@@uuid $d $(udevadm trigger --action=add --uuid --settle /sys/block/$d | head -n1)"
     done
@@ -75,6 +77,7 @@ while read -r set_dir; do
             printf '%s=%s\n' "$a" "$(cat /sys/block/$d/$a)"
         done
     done
+    for d in $DEVICES; do echo "@@ran $d"; cat /run/ran.$d 2>/dev/null; done
     echo "@@links"
     find /dev -path /dev/block -prune -o -type l -printf '%P %l\n'
     for d in $DEVICES; do
@@ -107,6 +110,7 @@ class DeviceResult:
     current_tags: set[str] = field(default_factory=set)  # Q: lines
     priority: int = 0  # L: line
     attributes: dict[str, str] = field(default_factory=dict)
+    ran: set[str] = field(default_factory=set)  # what the RUN programs wrote
     uuid: str = ""
     again: str = ""
 
@@ -145,13 +149,14 @@ class Udevd:
             raise RuntimeError("the udevd namespace ended")
         return line.rstrip("\n")
 
-    def run(self, files: Mapping[str, str], tries: int = 5, guard: bool = True) -> Outcome:
+    def run(self, files: Mapping[str, str], tries: int = 30, guard: bool = True) -> Outcome:
         """What udevd makes of this rule set (file name -> text) for each device."""
-        for _ in range(tries):
+        for attempt in range(tries):
             outcome = self._run_once(as_read(files, guard))
             if all(r.uuid and f"E:T_UUID={r.uuid}" == r.again and r.properties.get("T_UUID") == r.uuid
                    for r in outcome.devices.values()):
                 return outcome
+            time.sleep(min(2.0, 0.1 * (attempt + 1)))  # another session is triggering: let it pass
         raise RuntimeError("other events kept reaching the loop devices; no clean result")
 
     def _run_once(self, read: dict[str, str]) -> Outcome:
@@ -182,6 +187,8 @@ class Udevd:
             elif section == "attrs":
                 key, _, value = line.partition("=")
                 devices[current].attributes[key] = value
+            elif section == "ran":
+                devices[current].ran.add(line)
             elif section == "links":
                 link, _, target = line.partition(" ")
                 dev_links[link] = target
