@@ -504,10 +504,10 @@ def _test(m: Meaning, state: State, facts: DeviceFacts) -> Tri:
         if path.startswith("["):
             return Tri.UNKNOWN
         node = facts.node
-        if path in node.attributes and path not in state.written_attrs:
+        if "/" not in path and node.entries is not None:
+            return token_matches(m.op, Tri.of(path in node.entries))
+        if path in node.attributes:
             return token_matches(m.op, Tri.YES)
-        if path in node.absent_attributes:
-            return token_matches(m.op, Tri.NO)
         path = "/sys" + node.devpath + "/" + path
     known = facts.paths.get(path)
     if known is None:

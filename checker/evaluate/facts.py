@@ -26,11 +26,14 @@ class NodeFacts:
     driver: str | None  # None: no driver bound
     devpath: str = ""  # /devices/... (without /sys)
     attributes: Mapping[str, str] = field(default_factory=lambda: EMPTY)
-    absent_attributes: frozenset[str] = frozenset()  # read and not there
+    absent_attributes: frozenset[str] = frozenset()  # udev cannot read these as attributes
     # every top-level attribute udev can read is in `attributes` (names with '/' stay
     # unknown unless listed)
     attributes_complete: bool = False
     devname: str | None = None  # /dev/sdb, for %P and $devnode; None when it has no node
+    # every name in the device's sysfs directory (files, directories, links): what TEST
+    # finds there; None when not listed
+    entries: frozenset[str] | None = None
     tags: frozenset[str] | None = None  # current tags; None: not known
 
     def attribute(self, name: str) -> Value:

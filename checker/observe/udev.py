@@ -243,16 +243,17 @@ def _events(monitor: Any, stop_fd: int) -> Iterator[DeviceEvent]:
 EVENT_ONLY_PROPERTIES = frozenset(("SEQNUM", "SYNTH_UUID"))
 
 
-def sysfs_attributes(sys_path: str) -> tuple[dict[str, str], frozenset[str]]:
+def sysfs_attributes(sys_path: str) -> tuple[dict[str, str], frozenset[str], frozenset[str] | None]:
     """The device's top-level sysfs attributes as udev reads them (sd_device_get_sysattr_value):
-    (readable values, names udev cannot read). Trailing newlines are dropped; of the links
-    only driver, subsystem and module give a value (their target's name)."""
+    (readable values, names udev cannot read, every name there or None). Trailing newlines
+    are dropped; of the links only driver, subsystem and module give a value (their
+    target's name)."""
     values: dict[str, str] = {}
     unreadable: set[str] = set()
     try:
         names = os.listdir(sys_path)
     except OSError:
-        return values, frozenset()
+        return values, frozenset(), None
     for name in names:
         path = os.path.join(sys_path, name)
         try:
@@ -271,7 +272,7 @@ def sysfs_attributes(sys_path: str) -> tuple[dict[str, str], frozenset[str]]:
             unreadable.add(name)
             continue
         values[name] = data.decode("utf-8", "surrogateescape").rstrip("\n\r")
-    return values, frozenset(unreadable)
+    return values, frozenset(unreadable), frozenset(names)
 
 
 def device_facts(sys_path: str, action: str = "add") -> DeviceFacts:
@@ -289,16 +290,17 @@ def device_facts(sys_path: str, action: str = "add") -> DeviceFacts:
         raise UdevError(f"cannot read the device {sys_path} through libudev: {error}") from None
 
     def node(dev: Any) -> NodeFacts:
-        attributes, unreadable = sysfs_attributes(dev.sys_path)
+        attributes, unreadable, entries = sysfs_attributes(dev.sys_path)
         return NodeFacts(
             kernel=dev.sys_name, subsystem=dev.subsystem, driver=dev.driver,
             devpath=dev.device_path, attributes=MappingProxyType(attributes),
-            absent_attributes=unreadable, attributes_complete=True, devname=dev.device_node)
+            absent_attributes=unreadable, attributes_complete=entries is not None,
+            devname=dev.device_node, entries=entries)
 
     properties = {"ACTION": action, "DEVPATH": device.device_path}
     if device.subsystem:
         properties["SUBSYSTEM"] = device.subsystem
-    uevent, _ = sysfs_attributes(device.sys_path)
+    uevent, _, _ = sysfs_attributes(device.sys_path)
     for line in uevent.get("uevent", "").splitlines():
         key, sep, value = line.partition("=")
         if sep:

@@ -13,8 +13,9 @@ from checker.evaluate.result import Evaluation
 from checker.evaluate.values import Tri, Unknown
 
 DISK = NodeFacts("sdb", "block", None, "/devices/pci0000:00/0000:00:10.0/host2/target2:0:1/2:0:1:0/block/sdb",
-                 {"size": "2048", "ro": "0", "model": "VBOX   "}, frozenset({"nothere"}),
-                 attributes_complete=True, devname="/dev/sdb")  # fmt: skip
+                 {"size": "2048", "ro": "0", "model": "VBOX   "}, frozenset({"queue"}),
+                 attributes_complete=True, devname="/dev/sdb",
+                 entries=frozenset({"size", "ro", "model", "queue"}))  # fmt: skip
 SCSI = NodeFacts("2:0:1:0", "scsi", "sd", "/devices/pci0000:00/0000:00:10.0/host2/target2:0:1/2:0:1:0",
                  {"vendor": "ATA     ", "type": "0"}, attributes_complete=True)  # fmt: skip
 TARGET = NodeFacts("target2:0:1", "scsi", None, "/devices/pci0000:00/0000:00:10.0/host2/target2:0:1",
@@ -141,8 +142,9 @@ def test_tag_match_sees_the_tags_kept_in_the_database() -> None:
 
 
 def test_test_key_on_a_known_attribute() -> None:
-    ev = run(("50.rules", 'TEST=="size", SYMLINK+="a"\nTEST=="nothere", SYMLINK+="b"\nTEST=="/etc/x", SYMLINK+="c"\n'))
-    assert (ev.link("a"), ev.link("b"), ev.link("c")) == (Tri.YES, Tri.NO, Tri.UNKNOWN)
+    ev = run(("50.rules", 'TEST=="size", SYMLINK+="a"\nTEST=="nothere", SYMLINK+="b"\nTEST=="/etc/x", SYMLINK+="c"\n'
+                          'TEST=="queue", SYMLINK+="d"\nTEST=="queue/rotational", SYMLINK+="e"\n'))  # fmt: skip
+    assert [ev.link(x) for x in "abcde"] == [Tri.YES, Tri.NO, Tri.UNKNOWN, Tri.YES, Tri.UNKNOWN]
 
 
 # --- GOTO and LABEL ---------------------------------------------------------------------------
