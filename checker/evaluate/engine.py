@@ -237,29 +237,38 @@ def evaluate(rules: RuleSet, facts: DeviceFacts, trace: bool = True) -> Evaluati
 
 def _run_file(run: _Run, rules_file: RulesFile, state: State, mask: int) -> State:
     arrivals: dict[int, list[State]] = {}
-    jumpers: dict[int, list[Where]] = {}  # target -> the GOTOs that jump there
     current: State | None = state
     skipped_by: Where | None = None
     facts = run.facts
-    for index, line in enumerate(rules_file.lines):
-        landing = arrivals.pop(index, None) if arrivals else None
-        if landing is not None:
-            jumpers.pop(index, None)
-            current = join_all(([current] if current is not None else []) + landing, facts)
-            skipped_by = None
+    trace = run.trace
+    steps = run.steps
+    lines = rules_file.lines
+    index, count = 0, len(lines)
+    while index < count:
+        line = lines[index]
+        if arrivals:
+            landing = arrivals.pop(index, None)
+            if landing is not None:
+                current = join_all(([current] if current is not None else []) + landing, facts)
+                skipped_by = None
         if current is None:
-            if run.trace:
-                run.steps.append(Step(line.where, "not-reached", f"skipped by the GOTO at {skipped_by}",
-                                      skipped_by=skipped_by))
+            # every world jumped: go straight to the first LABEL one of them lands on
+            target = min(arrivals)
+            if trace:
+                why = f"skipped by the GOTO at {skipped_by}"
+                steps.extend(Step(skipped.where, "not-reached", why, skipped_by=skipped_by)
+                             for skipped in lines[index:target])
+            index = target
             continue
+        index += 1
         if not line.kind & mask:
-            if run.trace and line.matches:
-                run.steps.append(Step(line.where, "no-effect", "nothing it does applies to this event"))
+            if trace and line.matches:
+                steps.append(Step(line.where, "no-effect", "nothing it does applies to this event"))
             continue
         failed = _quick_reject(run, line, current)
         if failed is not None:
-            if run.trace:
-                run.steps.append(Step(line.where, "not-matched", failed.text, decided_by=failed.text))
+            if trace:
+                steps.append(Step(line.where, "not-matched", failed.text, decided_by=failed.text))
             continue
         branches = _run_matches(run, line, current)
         done = [b for b in branches if b.completed]
@@ -270,12 +279,11 @@ def _run_file(run: _Run, rules_file: RulesFile, state: State, mask: int) -> Stat
             finished = [_assign(run, line, b.state, certain, effects) for b in done]
         else:
             finished = []
-        if run.trace:
-            run.steps.append(_step(line, done, stopped, effects))
+        if trace:
+            steps.append(_step(line, done, stopped, effects))
         onward = [b.state for b in stopped]
         if line.goto is not None and finished:
             arrivals.setdefault(line.goto, []).extend(finished)
-            jumpers.setdefault(line.goto, []).append(line.where)
             if not onward:
                 skipped_by = line.where
         else:
@@ -299,6 +307,7 @@ def _step(line: Line, done: list[_Branch], stopped: list[_Branch], effects: list
 # --- match tokens ------------------------------------------------------------------------
 
 
+_M_ATTR = RANK["M_ATTR"]
 _FACTS_ONLY = frozenset(RANK[n] for n in ("M_ACTION", "M_DEVPATH", "M_KERNEL", "M_SUBSYSTEM",
                                           "M_DRIVER", "M_CONST"))
 
@@ -312,7 +321,8 @@ def _quick_reject(run: _Run, line: Line, state: State) -> Meaning | None:
         rank = m.rank
         if rank not in _PURE:
             return None
-        if rank in _FACTS_ONLY:
+        if rank in _FACTS_ONLY or (rank == _M_ATTR and not state.written_attrs and m.attr is not None
+                                   and "%" not in m.attr and "$" not in m.attr):
             answer = cache.get(m)
             if answer is None:
                 answer = cache[m] = _pure(m, state, run.facts)
@@ -383,8 +393,21 @@ def _parents_why(tokens: list[Meaning]) -> str:
     return "no device of the chain matches " + ", ".join(t.text for t in tokens)
 
 
+_MATCHERS: dict[Meaning, Matcher] = {}  # Meanings are shared and never change
+
+
 def _string_match(m: Meaning, value: Value, subsystem: bool = False) -> Tri:
-    return token_matches(m.op, Matcher.of(m.value, True, subsystem).matches_value(value))
+    matcher = _MATCHERS.get(m)
+    if matcher is None:
+        if len(_MATCHERS) > 65536:
+            _MATCHERS.clear()
+        matcher = _MATCHERS[m] = Matcher.of(m.value, True, subsystem)
+    if isinstance(value, Unknown):
+        return Tri.UNKNOWN
+    answer = matcher.matches(value or "")
+    if m.op == "==":
+        return answer
+    return ~answer
 
 
 def _pure(m: Meaning, state: State, facts: DeviceFacts) -> Tri:
