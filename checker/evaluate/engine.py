@@ -422,7 +422,7 @@ def _pure(m: Meaning, state: State, facts: DeviceFacts) -> Tri:
     if key == "ENV":
         return _string_match(m, state.prop(m.attr or "", facts))
     if key == "DEVPATH":
-        return _string_match(m, node.devpath)
+        return _string_match(m, node.devpath if node.devpath is not None else Unknown("*", "devpath"))
     if key == "DRIVER":
         return _string_match(m, node.driver)
     if key == "NAME":
@@ -531,6 +531,8 @@ def _test(m: Meaning, state: State, facts: DeviceFacts) -> Tri:
             return token_matches(m.op, Tri.of(path in node.entries))
         if path in node.attributes:
             return token_matches(m.op, Tri.YES)
+        if node.devpath is None:
+            return Tri.UNKNOWN
         path = "/sys" + node.devpath + "/" + path
     known = facts.paths.get(path)
     if known is None:
@@ -640,6 +642,8 @@ def _assign(run: _Run, line: Line, state: State, certain: bool, effects: list[st
             if final is not Tri.NO and facts.devnum is not None:
                 run.link_events.append(LinkEvent(line.where, "ignored", certain and final is Tri.YES,
                                                  (m.value,), final_at=run.final_at))
+                if run.trace:
+                    effects.append(f"{m.text} ignored: SYMLINK:= at {run.final_at} made the links final")
             state = _final_guarded(state, "devlink", facts,
                                    partial(_symlink, run, line, m, esc=esc, certain=certain, effects=effects))
         elif key == "ENV":

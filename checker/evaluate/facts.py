@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from types import MappingProxyType
 
 from checker.evaluate.values import ANYTHING, Unknown, Value
@@ -24,7 +25,7 @@ class NodeFacts:
     kernel: str  # sysname: loop0, sdb, 0:0:0:0
     subsystem: str | None  # None: the device has none
     driver: str | None  # None: no driver bound
-    devpath: str = ""  # /devices/... (without /sys)
+    devpath: str | None = ""  # /devices/... (without /sys); None: not known
     attributes: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     absent_attributes: frozenset[str] = frozenset()  # udev cannot read these as attributes
     # every top-level attribute udev can read is in `attributes` (names with '/' stay
@@ -59,6 +60,9 @@ class DeviceFacts:
     properties: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     properties_complete: bool = False  # no other property is set when the rules start
     unknown_properties: frozenset[str] = frozenset()  # set, with a value not known (SEQNUM)
+    # Names (fnmatch patterns) surely not among the event's properties even when they are
+    # not complete: the kernel never sends ID_* for a block device.
+    absent_properties: tuple[str, ...] = ()
     parents: tuple[NodeFacts, ...] = ()  # nearest first
     parents_complete: bool = False
     # What the udev database held before this event (IMPORT{db}); None: not known.
@@ -80,15 +84,17 @@ class DeviceFacts:
         return self.node.kernel
 
     @property
-    def devpath(self) -> str:
+    def devpath(self) -> str | None:
         return self.node.devpath
 
     def property(self, name: str) -> Value:
         if name in self.properties:
             return self.properties[name]
-        if name in self.unknown_properties or not self.properties_complete:
+        if name in self.unknown_properties:
             return Unknown("*", f"property {name} of the event is not known")
-        return None
+        if self.properties_complete or any(fnmatchcase(name, p) for p in self.absent_properties):
+            return None
+        return Unknown("*", f"property {name} of the event is not known")
 
     def chain(self) -> tuple[NodeFacts, ...]:
         """The device and its parents, as the parent keys walk them."""
@@ -97,3 +103,17 @@ class DeviceFacts:
 
 def unknown_text(why: str) -> Unknown:
     return Unknown(ANYTHING.pattern, why)
+
+
+def block_device_facts(kernel: str, devnum: tuple[int, int], devtype: str | None,
+                       action: str = "add") -> DeviceFacts:
+    """What is known of a block device from its /dev node alone (a tree under --root):
+    its kernel name, number and type, and the kernel's uevent properties that follow from
+    them; its sysfs path, attributes and parents are unknown."""
+    properties = {"ACTION": action, "SUBSYSTEM": "block", "DEVNAME": f"/dev/{kernel}",
+                  "MAJOR": str(devnum[0]), "MINOR": str(devnum[1])}
+    if devtype:
+        properties["DEVTYPE"] = devtype
+    node = NodeFacts(kernel, "block", None, devpath=None, devname=f"/dev/{kernel}")
+    return DeviceFacts(action=action, node=node, devtype=devtype, devnum=devnum,
+                       properties=MappingProxyType(properties), absent_properties=("ID_*",))

@@ -312,3 +312,15 @@ def test_a_partly_known_value_keeps_its_literal_glob_characters_literal() -> Non
     pattern = escape_pattern("a*b[c]\\d?") + "*"
     assert Unknown(pattern).could_be("a*b[c]\\d?-tail")
     assert not Unknown(pattern).could_be("axb[c]\\d?-tail")
+
+
+def test_a_device_known_only_from_its_node_decides_what_follows_from_the_node() -> None:
+    from checker.evaluate.facts import block_device_facts
+
+    device = block_device_facts("sdb", (8, 16), "disk")
+    ev = run(("50-udev.rules", 'ACTION=="add", KERNEL=="sdb", SYMLINK+="xapi/block/%k"\n'
+                               'ENV{ID_SERIAL}=="x", SYMLINK+="serial"\nATTR{size}=="0", SYMLINK+="attr"\n'
+                               'DEVPATH=="*/sdb", SYMLINK+="path"\nENV{DEVTYPE}=="disk", SYMLINK+="type"\n'),
+             device=device)  # fmt: skip
+    assert ev.link("xapi/block/sdb") is Tri.YES and ev.link("serial") is Tri.NO
+    assert ev.link("attr") is Tri.UNKNOWN and ev.link("path") is Tri.UNKNOWN and ev.link("type") is Tri.YES
