@@ -104,7 +104,7 @@ def _value(fmt: str, attr: str, ctx: Context) -> Piece | _Stop:
     facts = ctx.facts
     node = facts.node
     if fmt == "p":
-        return node.devpath if node.devpath is not None else Unknown("*", "the device's sysfs path is not known")
+        return node.devpath if node.devpath is not None else Unknown("*", "the sysfs path is not known")
     if fmt == "k":
         return node.kernel
     if fmt == "n":
