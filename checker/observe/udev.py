@@ -318,5 +318,8 @@ def device_facts(sys_path: str, action: str = "add") -> DeviceFacts:
         devnum=(os.major(devnum), os.minor(devnum)) if devnum else None,
         ifindex=int(properties["IFINDEX"]) if "IFINDEX" in properties else None,
         properties=MappingProxyType(properties), properties_complete=action == "add",
-        unknown_properties=EVENT_ONLY_PROPERTIES, parents=tuple(parents), parents_complete=True,
+        unknown_properties=EVENT_ONLY_PROPERTIES,
+        # the kernel sends no ID_* for a block device, whatever the event
+        absent_properties=("ID_*",) if device.subsystem == "block" else (),
+        parents=tuple(parents), parents_complete=True,
         db_tags=db_tags)
