@@ -698,7 +698,7 @@ def _symlink(run: _Run, line: Line, m: Meaning, state: State, *, esc: str, certa
         return state
     final = m.op == ":="
     if final:
-        state.finals["devlink"] = Tri.YES
+        state.set_final("devlink")
         run.final_at = line.where
     if m.op in ("=", ":="):
         state.links.clear()
@@ -777,9 +777,9 @@ def _tag(m: Meaning, state: State, facts: DeviceFacts, effects: list[str]) -> No
     effects.append(f'TAG{m.op}"{text if isinstance(text, str) else text.pattern}"')
     if isinstance(text, Unknown):
         if m.op == "-=":
-            for name in state.tags.members:
+            for name in list(state.tags.members):
                 if text.could_be(name):
-                    state.tags.members[name] = Tri.UNKNOWN
+                    state.tags.maybe_removed(name)
         else:
             state.tags.add_pattern(text.pattern)
             state.all_tags.add_pattern(text.pattern)
@@ -795,7 +795,7 @@ def _tag(m: Meaning, state: State, facts: DeviceFacts, effects: list[str]) -> No
 
 def _run_cmd(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str]) -> State:
     if m.op == ":=":
-        state.finals["run"] = Tri.YES
+        state.set_final("run")
     if m.op in ("=", ":="):
         state.run.clear()
     text = to_text(expand(m.value, _context(state, facts)))
@@ -811,7 +811,7 @@ def _run_cmd(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str]
 def _owner(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str]) -> State:
     what = m.key.lower()
     if m.op == ":=":
-        state.finals[what] = Tri.YES
+        state.set_final(what)
     if m.rank in (RANK["A_OWNER_ID"], RANK["A_GROUP_ID"], RANK["A_MODE_ID"]):
         value: Value = m.value
     else:
@@ -823,7 +823,7 @@ def _owner(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str]) 
 
 def _name(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str]) -> State:
     if m.op == ":=":
-        state.finals["name"] = Tri.YES
+        state.set_final("name")
     state.name = to_text(expand(m.value, _context(state, facts)))
     effects.append(m.text)
     return state

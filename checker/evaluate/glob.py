@@ -109,11 +109,21 @@ def _regex(pattern: str) -> re.Pattern[str] | None:
     return None if regex is None else re.compile(regex, re.DOTALL)
 
 
+_ANSWERS: dict[tuple[str, str], Tri] = {}
+
+
 def fnmatch(pattern: str, text: str) -> Tri:
-    regex = _regex(pattern)
-    if regex is None:
-        return Tri.UNKNOWN
-    return Tri.of(regex.fullmatch(text) is not None)
+    """fnmatch(3) with flags 0, three-valued; answers are kept (property names and link
+    names repeat across rules and evaluations)."""
+    key = (pattern, text)
+    answer = _ANSWERS.get(key)
+    if answer is None:
+        regex = _regex(pattern)
+        answer = Tri.UNKNOWN if regex is None else Tri.of(regex.fullmatch(text) is not None)
+        if len(_ANSWERS) > 65536:
+            _ANSWERS.clear()
+        _ANSWERS[key] = answer
+    return answer
 
 
 @dataclass(frozen=True)

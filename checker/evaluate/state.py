@@ -21,27 +21,36 @@ from checker.evaluate.values import Tri, Unknown, Value, join_values
 @dataclass
 class MemberSet:
     """A set of strings, three-valued: each member YES or UNKNOWN; `patterns` stand for
-    members whose exact names are not known."""
+    members whose exact names are not known.
+
+    `members` is never changed in place, only replaced: copies share it (a rule that may
+    or may not match copies the whole state; few of them change its links)."""
 
     members: dict[str, Tri] = field(default_factory=dict)
     patterns: tuple[str, ...] = ()
 
     def copy(self) -> MemberSet:
-        return MemberSet(dict(self.members), self.patterns)
+        return MemberSet(self.members, self.patterns)
 
     def clear(self) -> None:
-        self.members.clear()
+        self.members = {}
         self.patterns = ()
 
     def add(self, name: str) -> None:
-        self.members[name] = Tri.YES
+        if self.members.get(name) is not Tri.YES:
+            self.members = {**self.members, name: Tri.YES}
+
+    def maybe_removed(self, name: str) -> None:
+        if name in self.members:
+            self.members = {**self.members, name: Tri.UNKNOWN}
 
     def add_pattern(self, pattern: str) -> None:
         if pattern not in self.patterns:
             self.patterns = self.patterns + (pattern,)
 
     def remove(self, name: str) -> None:
-        self.members.pop(name, None)
+        if name in self.members:
+            self.members = {k: v for k, v in self.members.items() if k != name}
 
     def has(self, name: str) -> Tri:
         state = self.members.get(name)
@@ -57,8 +66,9 @@ class MemberSet:
         return Tri.UNKNOWN if self.members or self.patterns else Tri.YES
 
     def join(self, other: MemberSet) -> MemberSet:
-        if self.members == other.members and self.patterns == other.patterns:
-            return MemberSet(dict(self.members), self.patterns)
+        same = self.members is other.members or self.members == other.members
+        if same and self.patterns == other.patterns:
+            return MemberSet(self.members, self.patterns)
         members: dict[str, Tri] = {}
         for name in self.members.keys() | other.members.keys():
             a, b = self.members.get(name, Tri.NO), other.members.get(name, Tri.NO)
@@ -108,12 +118,10 @@ class State:
         twin = _new_state(State)
         fields = twin.__dict__
         fields.update(self.__dict__)
-        fields["props"] = dict(self.props)
         fields["links"] = self.links.copy()
         fields["tags"] = self.tags.copy()
         fields["all_tags"] = self.all_tags.copy()
         fields["run"] = self.run.copy()
-        fields["finals"] = dict(self.finals)
         return twin
 
     def final(self, what: str) -> Tri:
@@ -134,14 +142,19 @@ class State:
             return _joined(self.tags, ":", ":", suffix=":")
         return facts.property(name)
 
+    # props and finals are replaced, never changed in place: copies share them
     def set_prop(self, name: str, value: Value) -> None:
-        self.props[name] = value
+        self.props = {**self.props, name: value}
+
+    def set_final(self, what: str) -> None:
+        self.finals = {**self.finals, what: Tri.YES}
 
     def taint_props(self, pattern: str, why: str) -> None:
         """Something unknown may have set any property whose name matches `pattern`."""
-        for name in list(self.props):
-            if fnmatch(pattern, name) is not Tri.NO:
-                self.props[name] = join_values(self.props[name], Unknown("*", why))
+        if any(fnmatch(pattern, name) is not Tri.NO for name in self.props):
+            self.props = {name: join_values(value, Unknown("*", why))
+                          if fnmatch(pattern, name) is not Tri.NO else value
+                          for name, value in self.props.items()}
         if all(p != pattern for p, _ in self.wild):
             self.wild = self.wild + ((pattern, why),)
 
@@ -150,8 +163,8 @@ class State:
         of them)."""
         if self is other or self.__dict__ == other.__dict__:
             return self
-        if self.wild == other.wild and self.props == other.props:
-            props = dict(self.props)
+        if self.wild == other.wild and (self.props is other.props or self.props == other.props):
+            props = self.props
             wild = self.wild
         else:
             props = {}
@@ -164,7 +177,7 @@ class State:
                 props[name] = join_values(self.prop(name, facts), other.prop(name, facts))
             wild = self.wild + tuple(w for w in other.wild if w not in self.wild)
         if self.finals == other.finals:
-            finals = dict(self.finals)
+            finals = self.finals
         else:
             finals = {k: self.final(k).join(other.final(k)) for k in self.finals.keys() | other.finals.keys()}
         return State(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import string
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Union
 
 from checker.evaluate.facts import DeviceFacts, NodeFacts
@@ -31,17 +30,21 @@ _DEVNODE_CHARS = frozenset(string.ascii_letters + string.digits + "#+-.:=@_")
 Piece = Union[str, Unknown]
 
 
-@dataclass
 class Context:
     """What a substitution reads: the facts and the evaluator's state at this token."""
 
-    facts: DeviceFacts
-    prop: Callable[[str], Value]
-    program_result: Value
-    dev_parent: int | None | Unknown
-    links: Callable[[], Value]  # $links
-    name: Value  # event->name (NAME=)
-    attr: Callable[[NodeFacts, str], Value]  # an attribute as udev reads it now
+    __slots__ = ("facts", "prop", "program_result", "dev_parent", "links", "name", "attr")
+
+    def __init__(self, facts: DeviceFacts, prop: Callable[[str], Value], program_result: Value,
+                 dev_parent: int | None | Unknown, links: Callable[[], Value], name: Value,
+                 attr: Callable[[NodeFacts, str], Value]) -> None:
+        self.facts = facts
+        self.prop = prop
+        self.program_result = program_result
+        self.dev_parent = dev_parent
+        self.links = links  # $links
+        self.name = name  # event->name (NAME=)
+        self.attr = attr  # an attribute as udev reads it now
 
 
 def expand(template: str, ctx: Context, replace_whitespace: bool = False) -> list[Piece]:
