@@ -136,3 +136,26 @@ class RulesFiles:
         resolved = self.host.resolve(path) or path
         text = _read(self.host, resolved).decode("utf-8", "surrogateescape")
         return ObservedRulesFile(path, True, "file", text, st, shadowed_by, masked_by)
+
+
+def rules_in_udev_order(host: Host, files: RulesFiles | None = None) -> list[ObservedRulesFile]:
+    """Every rules file udev reads, in the order it reads them: `*.rules` of all rules
+    directories sorted together by name; for one name the first directory wins, and a
+    link to /dev/null there masks the name. Files udev cannot read as rules (missing,
+    not a regular file) are left out, as udev leaves them out."""
+    files = files or RulesFiles(host)
+    chosen: dict[str, str] = {}
+    seen_dirs: list[str] = []
+    for directory in UDEV_RULES_DIRS:
+        if any(_same_dir(host, directory, earlier) for earlier in seen_dirs):
+            continue
+        seen_dirs.append(directory)
+        try:
+            names = os.listdir(host.path(directory))
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".rules") and name not in chosen:
+                chosen[name] = f"{directory}/{name}"
+    ordered = [files.get(chosen[name]) for name in sorted(chosen)]
+    return [observed for observed in ordered if observed.kind == "file"]

@@ -16,9 +16,12 @@ import select
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checker.errors import UdevDriftError
+
+if TYPE_CHECKING:
+    from checker.evaluate.facts import DeviceFacts
 
 # Where an identity is read from, first match wins. udev sets these in
 # 60-persistent-storage.rules (and multipath/dm rules); partitions inherit their disk's.
@@ -231,3 +234,92 @@ def _events(monitor: Any, stop_fd: int) -> Iterator[DeviceEvent]:
         if device is not None:
             yield DeviceEvent(device.action or "", device.sys_name, device.device_number,
                               "SYNTH_UUID" in device.properties)
+
+
+# -- facts for the rules evaluator -----------------------------------------------------------
+
+# Properties of a kernel event whose value no file shows: the sequence number, and what
+# `udevadm trigger` adds.
+EVENT_ONLY_PROPERTIES = frozenset(("SEQNUM", "SYNTH_UUID"))
+
+
+def sysfs_attributes(sys_path: str) -> tuple[dict[str, str], frozenset[str], frozenset[str] | None]:
+    """The device's top-level sysfs attributes as udev reads them (sd_device_get_sysattr_value):
+    (readable values, names udev cannot read, every name there or None). Trailing newlines
+    are dropped; of the links only driver, subsystem and module give a value (their
+    target's name)."""
+    values: dict[str, str] = {}
+    unreadable: set[str] = set()
+    try:
+        names = os.listdir(sys_path)
+    except OSError:
+        return values, frozenset(), None
+    for name in names:
+        path = os.path.join(sys_path, name)
+        try:
+            if os.path.islink(path):
+                if name in ("driver", "subsystem", "module"):
+                    values[name] = os.path.basename(os.readlink(path))
+                else:
+                    unreadable.add(name)
+                continue
+            if os.path.isdir(path):
+                unreadable.add(name)
+                continue
+            with open(path, "rb") as handle:
+                data = handle.read(64 * 1024)
+        except OSError:
+            unreadable.add(name)
+            continue
+        values[name] = data.decode("utf-8", "surrogateescape").rstrip("\n\r")
+    return values, frozenset(unreadable), frozenset(names)
+
+
+def device_facts(sys_path: str, action: str = "add") -> DeviceFacts:
+    """What the rules will see of the device at `sys_path` for an `action` event, as
+    checker.evaluate.facts.DeviceFacts: its sysfs attributes, its parents, the kernel's
+    uevent properties. For an "add" the properties are complete (a trigger's SEQNUM and
+    SYNTH_UUID are unknown); other kernel events may carry more, so they stay open."""
+    from checker.evaluate.facts import DeviceFacts, NodeFacts
+
+    pyudev = _pyudev()
+    context = _context(pyudev)
+    try:
+        device = pyudev.Devices.from_sys_path(context, sys_path)
+    except (OSError, pyudev.DeviceNotFoundError) as error:
+        raise UdevError(f"cannot read the device {sys_path} through libudev: {error}") from None
+
+    def node(dev: Any) -> NodeFacts:
+        attributes, unreadable, entries = sysfs_attributes(dev.sys_path)
+        return NodeFacts(
+            kernel=dev.sys_name, subsystem=dev.subsystem, driver=dev.driver,
+            devpath=dev.device_path, attributes=MappingProxyType(attributes),
+            absent_attributes=unreadable, attributes_complete=entries is not None,
+            devname=dev.device_node, entries=entries)
+
+    properties = {"ACTION": action, "DEVPATH": device.device_path}
+    if device.subsystem:
+        properties["SUBSYSTEM"] = device.subsystem
+    uevent, _, _ = sysfs_attributes(device.sys_path)
+    for line in uevent.get("uevent", "").splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            properties[key] = "/dev/" + value if key == "DEVNAME" and not value.startswith("/") else value
+    parents = []
+    parent = device.parent
+    while parent is not None:
+        parents.append(node(parent))
+        parent = parent.parent
+    devnum = device.device_number
+    # the tags udev keeps from the database for the next event (TAG== sees them)
+    db_tags = frozenset(device.tags) if device.is_initialized else None
+    return DeviceFacts(
+        action=action, node=node(device), devtype=device.device_type,
+        devnum=(os.major(devnum), os.minor(devnum)) if devnum else None,
+        ifindex=int(properties["IFINDEX"]) if "IFINDEX" in properties else None,
+        properties=MappingProxyType(properties), properties_complete=action == "add",
+        unknown_properties=EVENT_ONLY_PROPERTIES,
+        # the kernel sends no ID_* for a block device, whatever the event
+        absent_properties=("ID_*",) if device.subsystem == "block" else (),
+        parents=tuple(parents), parents_complete=True,
+        db_tags=db_tags)

@@ -1,0 +1,105 @@
+"""Why a wanted link is not made, said with the file and line of the rule to look at.
+
+Built from the evaluation's trace and link events: the rule that would make the link was
+skipped by a GOTO, did not match (and the property it matches is set only later), or it
+added the link and a later `SYMLINK=` replaced it, or an earlier `SYMLINK:=` had made the
+list final.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from checker.evaluate.glob import fnmatch
+from checker.evaluate.values import Tri
+
+if TYPE_CHECKING:
+    from checker.evaluate.result import Evaluation, LinkEvent, Step
+
+
+def _could_make(event: LinkEvent, link: str) -> bool:
+    return link in event.names or any(fnmatch(p, link) is not Tri.NO for p in event.patterns)
+
+
+def cause_of_missing_link(evaluation: Evaluation, link: str) -> str | None:
+    answer = evaluation.link(link)
+    if answer is Tri.YES:
+        return None
+    events = evaluation.link_events
+    # the link was added: what took it away?
+    added = [i for i, e in enumerate(events) if e.kind == "add" and link in e.names]
+    if added:
+        last = added[-1]
+        for later in events[last + 1:]:
+            if later.kind == "reset":
+                final = any(e.kind == "final" and e.where == later.where for e in events)
+                verb = "made final by the SYMLINK:=" if final else "replaced by the SYMLINK="
+                return f"{verb} at {later.where} (after {events[last].where} added it)"
+        if answer is Tri.UNKNOWN:
+            return f"added at {events[last].where}, but whether that rule matches is not known"
+    for ignored in events:
+        if ignored.kind == "ignored" and link in _template_names(ignored, link):
+            return (f"the rule at {ignored.where} is ignored: the links were made final by the "
+                    f"SYMLINK:= at {ignored.final_at}")
+    step = _rule_that_names(evaluation, link)
+    if step is None:
+        return "no rule names this link" if answer is Tri.NO else None
+    if step.status == "not-reached":
+        return f"the rule at {step.where} is skipped by the GOTO at {step.skipped_by}"
+    if step.status in ("not-matched", "unknown"):
+        why = f"the rule at {step.where} does not match: {step.why}"
+        if step.status == "unknown":
+            why = f"whether the rule at {step.where} matches is not known ({step.why})"
+        set_later = _set_later(evaluation, step)
+        if set_later:
+            why += f"; {set_later}"
+        return why
+    return None
+
+
+def _template_names(event: LinkEvent, link: str) -> tuple[str, ...]:
+    # an ignored assignment keeps its template: %k and friends may stand for the link
+    from checker.rules.canonical import normalize_substitutions
+
+    template = normalize_substitutions(event.names[0]) if event.names else ""
+    pattern = template
+    for token in ("%k", "%n", "%p", "%b", "%M", "%m", "%P", "%N", "%D"):
+        pattern = pattern.replace(token, "*")
+    return (link,) if fnmatch(pattern, link) is not Tri.NO else ()
+
+
+def _rule_that_names(evaluation: Evaluation, link: str) -> Step | None:
+    """The last rule whose SYMLINK assignment could name `link` (its template)."""
+    from checker.evaluate.engine import symlink_templates
+
+    templates = symlink_templates(evaluation.rules)
+    found = None
+    for step in evaluation.steps:
+        for template in templates.get(step.where, ()):
+            if fnmatch(template, link) is not Tri.NO:
+                found = step
+    return found
+
+
+def _set_later(evaluation: Evaluation, step: Step) -> str:
+    """'ENV{X} is set only later by file:line' when the failing token reads a property
+    that a later rule sets (an ENV{X}= first, else an import that may set it)."""
+    from checker.evaluate.engine import property_writers
+
+    token = step.decided_by.removeprefix("unknown: ")
+    if not token.startswith("ENV{"):
+        return ""
+    name = token[4:token.index("}")]
+    later = False
+    imports: list[str] = []
+    for where, pattern, explicit in property_writers(evaluation.rules):
+        if where == step.where:
+            later = True
+            continue
+        if later and fnmatch(pattern, name) is not Tri.NO:
+            if explicit:
+                return f"ENV{{{name}}} is set only later, by {where}"
+            imports.append(str(where))
+    if imports:
+        return f"ENV{{{name}}} may be set only later, by the import at {imports[0]}"
+    return ""

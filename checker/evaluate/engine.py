@@ -1,0 +1,829 @@
+"""Every rule in udev's order, as systemd 252's udev-rules.c applies them to one event.
+
+`udev_rules_apply_to_event()` runs each file's lines in order. A line runs only when it
+could do something for this device (`udev_rule_apply_line_to_event()`'s mask); its match
+tokens run in udev's token order and the first that fails ends the line; then its
+assignments run, then its GOTO jumps to the LABEL's line. The parent keys (KERNELS,
+SUBSYSTEMS, DRIVERS, ATTRS, TAGS) of one line must all match on one device of the chain,
+which starts at the device itself.
+
+Three-valued: where a token's answer cannot be known (a PROGRAM, an import, an attribute
+not in the facts), both worlds are run and joined at the next line, or at the LABEL
+where a GOTO lands; whatever differs between them is unknown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Union
+
+from checker.evaluate.facts import DeviceFacts, NodeFacts
+from checker.evaluate.glob import Matcher, token_matches
+from checker.evaluate.result import Evaluation, LinkEvent, Step, Where
+from checker.evaluate.state import State, join_all
+from checker.evaluate.substitute import (
+    Context,
+    Piece,
+    expand,
+    map_known,
+    replace_chars,
+    to_text,
+)
+from checker.evaluate.values import Text, Tri, Unknown, Value, join_values
+from checker.rules.canonical import RANK, RANK_GOTO, RANK_LABEL, Meaning, effective_meanings, interpret
+from checker.rules.model import Rule, RulesText
+from checker.rules.parser import parse_rules
+
+_M_PARENTS = frozenset(RANK[n] for n in ("M_PARENTS_KERNEL", "M_PARENTS_SUBSYSTEM",
+                                         "M_PARENTS_DRIVER", "M_PARENTS_ATTR", "M_PARENTS_TAG"))
+_A_MIN = RANK["A_OPTIONS_STRING_ESCAPE_NONE"]
+_DEVLINK_KIND = frozenset(RANK[n] for n in ("A_DEVLINK", "A_OWNER", "A_GROUP", "A_MODE",
+                                            "A_OWNER_ID", "A_GROUP_ID", "A_MODE_ID"))
+_UPDATE_MATCHES = frozenset(RANK[n] for n in (
+    "M_PROGRAM", "M_IMPORT_FILE", "M_IMPORT_PROGRAM", "M_IMPORT_BUILTIN", "M_IMPORT_DB",
+    "M_IMPORT_CMDLINE", "M_IMPORT_PARENT"))
+_PURE = frozenset(r for r in range(_A_MIN) if r not in _UPDATE_MATCHES and r not in _M_PARENTS)
+
+HAS_GOTO, UPDATE_SOMETHING, HAS_DEVLINK, HAS_NAME, HAS_STATIC_NODE = 1, 2, 4, 8, 16
+
+# What each builtin may set (udev-builtin-*.c); "*" where it could be anything (hwdb).
+BUILTIN_SETS: dict[str, tuple[str, ...]] = {
+    "blkid": ("ID_FS_*", "ID_PART_*"), "btrfs": ("ID_BTRFS_READY",), "hwdb": ("*",),
+    "input_id": ("ID_INPUT*",), "keyboard": (), "kmod": (), "net_id": ("ID_NET_*",),
+    "net_setup_link": ("*",), "path_id": ("ID_PATH*",), "usb_id": ("ID_*",), "uaccess": (),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Line:
+    """One rule as udev keeps it: its tokens in udev's order, and where its GOTO lands."""
+
+    where: Where
+    matches: tuple[Meaning, ...]
+    assigns: tuple[Meaning, ...]
+    kind: int  # HAS_GOTO | UPDATE_SOMETHING | ...
+    goto: int | None  # index of the LABEL's line in the file
+    label: str | None
+    goto_label: str | None
+
+
+@dataclass(frozen=True)
+class RulesFile:
+    path: str
+    lines: tuple[Line, ...]
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The rules files udev reads, in its order, compiled once for many evaluations."""
+
+    files: tuple[RulesFile, ...]
+
+    @staticmethod
+    def from_texts(files: Iterable[tuple[str, str]]) -> RuleSet:
+        return RuleSet.from_parsed((path, parse_rules(text)) for path, text in files)
+
+    @staticmethod
+    def from_parsed(files: Iterable[tuple[str, RulesText]]) -> RuleSet:
+        return RuleSet(tuple(_compile(path, parsed.rules) for path, parsed in files))
+
+    def __len__(self) -> int:
+        return sum(len(f.lines) for f in self.files)
+
+
+def _kept_despite_problem(rule: Rule) -> bool:
+    """A GOTO without a LABEL after it: udev ignores the GOTO and keeps the rest."""
+    problem = rule.problem or ""
+    return problem.startswith('GOTO="') and ("has no LABEL" in problem or "never links its GOTOs" in problem)
+
+
+def _compile(path: str, rules: Sequence[Rule]) -> RulesFile:
+    lines: list[Line] = []
+    for rule in rules:
+        lost_goto = _kept_despite_problem(rule)
+        if rule.problem is not None and not lost_goto:
+            continue
+        meanings = effective_meanings(interpret(t.key, t.attr, t.op, t.value) for t in rule.tokens)
+        label = goto = None
+        matches: list[Meaning] = []
+        assigns: list[Meaning] = []
+        kind = 0
+        for m in meanings:
+            if m.rank == RANK_LABEL:
+                label = m.value
+            elif m.rank == RANK_GOTO:
+                goto = None if lost_goto else m.value
+            elif m.rank < _A_MIN:
+                matches.append(m)
+                if m.rank in _UPDATE_MATCHES:
+                    kind |= UPDATE_SOMETHING
+            else:
+                assigns.append(m)
+                if m.rank == RANK["A_NAME"]:
+                    kind |= HAS_NAME
+                elif m.rank in _DEVLINK_KIND:
+                    kind |= HAS_DEVLINK
+                elif m.rank == RANK["A_OPTIONS_STATIC_NODE"]:
+                    kind |= HAS_STATIC_NODE
+                else:
+                    kind |= UPDATE_SOMETHING
+        if goto is not None:
+            kind |= HAS_GOTO
+        lines.append(Line(Where(path, rule.end_line), tuple(matches), tuple(assigns), kind,
+                          None, label, goto))
+    # rule_resolve_goto(): the first later line with that LABEL
+    resolved: list[Line] = []
+    for index, line in enumerate(lines):
+        if line.goto_label is None:
+            resolved.append(line)
+            continue
+        target = next((j for j in range(index + 1, len(lines)) if lines[j].label == line.goto_label), None)
+        if target is None:  # the parser checked; keep udev's behaviour: ignore the GOTO
+            resolved.append(Line(line.where, line.matches, line.assigns, line.kind & ~HAS_GOTO,
+                                 None, line.label, None))
+        else:
+            resolved.append(Line(line.where, line.matches, line.assigns, line.kind, target,
+                                 line.label, line.goto_label))
+    return RulesFile(path, tuple(resolved))
+
+
+def symlink_templates(rules: RuleSet) -> dict[Where, list[str]]:
+    """For each line, patterns of the links its SYMLINK assignments could name."""
+    found: dict[Where, list[str]] = {}
+    for rules_file in rules.files:
+        for line in rules_file.lines:
+            for m in line.assigns:
+                if m.key == "SYMLINK":
+                    found.setdefault(line.where, []).extend(_template_patterns(m.value))
+    return found
+
+
+def _template_patterns(template: str) -> list[str]:
+    pattern = re.sub(r"%[a-zA-Z](\{[^}]*\})?", "*", template.replace("%%", "%"))
+    return [w for w in pattern.split() if w]
+
+
+def property_writers(rules: RuleSet) -> list[tuple[Where, str, bool]]:
+    """Every line in udev's order with the properties it may set: (where, name pattern,
+    explicit); explicit for ENV{X}=, not for an import. Lines that set nothing are listed
+    with an empty pattern so that callers know the order."""
+    found: list[tuple[Where, str, bool]] = []
+    for rules_file in rules.files:
+        for line in rules_file.lines:
+            found.append((line.where, "", False))
+            for m in line.assigns:
+                if m.key == "ENV":
+                    found.append((line.where, m.attr or "", True))
+            for m in line.matches:
+                if m.key == "IMPORT":
+                    if m.attr == "builtin":
+                        name = m.value.split()[0] if m.value.split() else ""
+                        builtin = next((b for b in BUILTIN_SETS if b.startswith(name)), name)
+                        patterns = BUILTIN_SETS.get(builtin, ("*",))
+                    elif m.attr in ("db", "cmdline", "parent"):
+                        patterns = (m.value,)
+                    else:
+                        patterns = ("*",)
+                    found.extend((line.where, p, False) for p in patterns)
+    return found
+
+
+# --- one evaluation ----------------------------------------------------------------------
+
+
+@dataclass
+class _Branch:
+    state: State
+    completed: bool  # every match token passed
+    why: str = ""  # the token that failed or was unknown
+
+
+@dataclass
+class _Run:
+    facts: DeviceFacts
+    trace: bool
+    steps: list[Step] = field(default_factory=list)
+    link_events: list[LinkEvent] = field(default_factory=list)
+    env_writers: list[tuple[Where, str]] = field(default_factory=list)
+    final_at: Where | None = None  # the SYMLINK:= that made the links final
+    answers: dict[Meaning, Tri] = field(default_factory=dict)  # answers from the facts alone
+
+
+def evaluate(rules: RuleSet, facts: DeviceFacts, trace: bool = True) -> Evaluation:
+    """Apply every rule to the device as udev 252 would for `facts.action`."""
+    run = _Run(facts, trace)
+    mask = HAS_GOTO | UPDATE_SOMETHING
+    if facts.action != "remove":
+        if facts.devnum is not None:
+            mask |= HAS_DEVLINK
+        if facts.ifindex is not None:
+            mask |= HAS_NAME
+    state: State | None = State()
+    assert state is not None
+    if facts.db_tags is None:
+        state.all_tags.add_pattern("*")
+    else:
+        for tag in facts.db_tags:
+            state.all_tags.add(tag)
+    for rules_file in rules.files:
+        assert state is not None  # a GOTO lands within its file
+        state = _run_file(run, rules_file, state, mask)
+    assert state is not None
+    return Evaluation(rules, facts, state, tuple(run.steps), tuple(run.link_events), tuple(run.env_writers))
+
+
+def _run_file(run: _Run, rules_file: RulesFile, state: State, mask: int) -> State:
+    arrivals: dict[int, list[State]] = {}
+    current: State | None = state
+    skipped_by: Where | None = None
+    facts = run.facts
+    trace = run.trace
+    steps = run.steps
+    lines = rules_file.lines
+    index, count = 0, len(lines)
+    while index < count:
+        line = lines[index]
+        if arrivals:
+            landing = arrivals.pop(index, None)
+            if landing is not None:
+                current = join_all(([current] if current is not None else []) + landing, facts)
+                skipped_by = None
+        if current is None:
+            # every world jumped: go straight to the first LABEL one of them lands on
+            target = min(arrivals)
+            if trace:
+                why = f"skipped by the GOTO at {skipped_by}"
+                steps.extend(Step(skipped.where, "not-reached", why, skipped_by=skipped_by)
+                             for skipped in lines[index:target])
+            index = target
+            continue
+        index += 1
+        if not line.kind & mask:
+            if trace and line.matches:
+                steps.append(Step(line.where, "no-effect", "nothing it does applies to this event"))
+            continue
+        failed = _quick_reject(run, line, current)
+        if failed is not None:
+            if trace:
+                steps.append(Step(line.where, "not-matched", failed.text, decided_by=failed.text))
+            continue
+        branches = _run_matches(run, line, current)
+        done = [b for b in branches if b.completed]
+        stopped = [b for b in branches if not b.completed]
+        effects: list[str] = []
+        if done:
+            certain = not stopped
+            finished = [_assign(run, line, b.state, certain, effects) for b in done]
+        else:
+            finished = []
+        if trace:
+            steps.append(_step(line, done, stopped, effects))
+        onward = [b.state for b in stopped]
+        if line.goto is not None and finished:
+            arrivals.setdefault(line.goto, []).extend(finished)
+            if not onward:
+                skipped_by = line.where
+        else:
+            onward += finished
+        current = join_all(onward, facts)
+    if current is None:  # cannot happen: a GOTO lands on a later line of its file
+        raise AssertionError("GOTO past the end of " + rules_file.path)
+    return current
+
+
+def _step(line: Line, done: list[_Branch], stopped: list[_Branch], effects: list[str]) -> Step:
+    if not stopped:
+        return Step(line.where, "matched", "", tuple(effects))
+    if not done:
+        why = stopped[0].why
+        return Step(line.where, "not-matched", why, decided_by=why)
+    why = next((b.why for b in stopped if b.why), "")
+    return Step(line.where, "unknown", why, tuple(effects), decided_by=why)
+
+
+# --- match tokens ------------------------------------------------------------------------
+
+
+_M_ATTR = RANK["M_ATTR"]
+_FACTS_ONLY = frozenset(RANK[n] for n in ("M_ACTION", "M_DEVPATH", "M_KERNEL", "M_SUBSYSTEM",
+                                          "M_DRIVER", "M_CONST"))
+
+
+def _quick_reject(run: _Run, line: Line, state: State) -> Meaning | None:
+    """The first of the line's leading plain matches that surely fails, if one does: most
+    lines end there, and need no copy of the state. Answers that depend only on the facts
+    are kept for the whole evaluation."""
+    cache = run.answers
+    for m in line.matches:
+        rank = m.rank
+        if rank not in _PURE:
+            return None
+        if rank in _FACTS_ONLY or (rank == _M_ATTR and not state.written_attrs and m.attr is not None
+                                   and "%" not in m.attr and "$" not in m.attr):
+            answer = cache.get(m)
+            if answer is None:
+                answer = cache[m] = _pure(m, state, run.facts)
+        else:
+            answer = _pure(m, state, run.facts)
+        if answer is Tri.NO:
+            return m
+        if answer is Tri.UNKNOWN:
+            return None
+    return None
+
+
+def _describe(m: Meaning) -> str:
+    return m.text
+
+
+def _run_matches(run: _Run, line: Line, state: State) -> list[_Branch]:
+    """The worlds after the line's match tokens: completed ones go on to the assignments."""
+    facts = run.facts
+    branches: list[_Branch] = []
+    live = [state]
+    copied = False
+    parents_done = False
+    for m in line.matches:
+        rank = m.rank
+        if rank in _M_PARENTS:
+            if parents_done:
+                continue
+            parents_done = True
+            parent_tokens = [t for t in line.matches if t.rank in _M_PARENTS]
+            next_live: list[State] = []
+            for s in live:
+                for outcome, dev_parent in _walk_parents(parent_tokens, s, facts):
+                    ns = s.copy()
+                    ns.dev_parent = dev_parent
+                    if outcome:
+                        next_live.append(ns)
+                    else:
+                        branches.append(_Branch(ns, False, _parents_why(parent_tokens)))
+            live = next_live
+            copied = True
+            if not live:
+                return branches
+            continue
+        if rank in _PURE:
+            answers = [(s, _pure(m, s, facts)) for s in live]
+        else:
+            if not copied:
+                live = [s.copy() for s in live]
+                copied = True
+            answers = [(s, _effectful(run, line, m, s, facts)) for s in live]
+        live = []
+        for s, answer in answers:
+            if answer is Tri.YES:
+                live.append(s)
+            elif answer is Tri.NO:
+                branches.append(_Branch(s, False, _describe(m)))
+            else:
+                branches.append(_Branch(s, False, "unknown: " + _describe(m)))
+                live.append(s.copy())
+        if not live:
+            return branches
+    branches.extend(_Branch(s, True) for s in live)
+    return branches
+
+
+def _parents_why(tokens: list[Meaning]) -> str:
+    return "no device of the chain matches " + ", ".join(t.text for t in tokens)
+
+
+_MATCHERS: dict[Meaning, Matcher] = {}  # Meanings are shared and never change
+
+
+def _string_match(m: Meaning, value: Value, subsystem: bool = False) -> Tri:
+    matcher = _MATCHERS.get(m)
+    if matcher is None:
+        if len(_MATCHERS) > 65536:
+            _MATCHERS.clear()
+        matcher = _MATCHERS[m] = Matcher.of(m.value, True, subsystem)
+    if isinstance(value, Unknown):
+        return Tri.UNKNOWN
+    answer = matcher.matches(value or "")
+    if m.op == "==":
+        return answer
+    return ~answer
+
+
+def _pure(m: Meaning, state: State, facts: DeviceFacts) -> Tri:
+    key = m.key
+    node = facts.node
+    if key == "KERNEL":
+        return _string_match(m, node.kernel)
+    if key == "SUBSYSTEM":
+        return _string_match(m, node.subsystem, subsystem=True)
+    if key == "ACTION":
+        return _string_match(m, facts.action)
+    if key == "ENV":
+        return _string_match(m, state.prop(m.attr or "", facts))
+    if key == "DEVPATH":
+        return _string_match(m, node.devpath if node.devpath is not None else Unknown("*", "devpath"))
+    if key == "DRIVER":
+        return _string_match(m, node.driver)
+    if key == "NAME":
+        return _string_match(m, state.name)
+    if key == "ATTR":
+        return _attr_match(m, node, 0, state, facts)
+    if key == "SYMLINK":
+        matcher = Matcher.of(m.value)
+        return token_matches(m.op, state.links.any_matches(matcher.matches))
+    if key == "TAG":
+        matcher = Matcher.of(m.value)
+        return token_matches(m.op, state.all_tags.any_matches(matcher.matches))
+    if key == "CONST":
+        known = facts.consts.get(m.attr or "")
+        return _string_match(m, known if known is not None else Unknown("*", f"CONST{{{m.attr}}}"))
+    if key == "SYSCTL":
+        return Tri.UNKNOWN
+    if key == "TEST":
+        return _test(m, state, facts)
+    if key == "RESULT":
+        return _string_match(m, state.program_result)
+    raise AssertionError(key)
+
+
+def _attr_value(node: NodeFacts, name: str, state: State, is_device: bool) -> Value:
+    if is_device and name in state.written_attrs:
+        return Unknown("*", f"ATTR{{{name}}} was written by a rule")
+    return node.attribute(name)
+
+
+def _attr_match(m: Meaning, node: NodeFacts, index: int, state: State, facts: DeviceFacts) -> Tri:
+    name = m.attr or ""
+    if name.startswith("["):
+        return Tri.UNKNOWN  # another device's attribute
+    if "%" in name or "$" in name:
+        text = to_text(expand(name, _context(state, facts)))
+        if isinstance(text, Unknown):
+            return Tri.UNKNOWN
+        name = text
+    value = _attr_value(node, name, state, index == 0)
+    if value is None:
+        return Tri.NO  # no such attribute: the key fails, whatever its operator
+    if isinstance(value, Unknown):
+        return Tri.UNKNOWN
+    if m.value and not m.value[-1].isspace():
+        value = value.rstrip(" \t\n\r\v\f")
+    return token_matches(m.op, Matcher.of(m.value).matches(value))
+
+
+ParentOutcome = tuple[bool, Union[int, None, Unknown]]
+
+
+def _walk_parents(tokens: list[Meaning], state: State, facts: DeviceFacts) -> list[ParentOutcome]:
+    """udev_rule_apply_parent_token_to_event(): the first device of the chain (the device
+    itself first) on which every parent token matches. Returns the possible outcomes."""
+    outcomes: list[ParentOutcome] = []
+    for index, node in enumerate(facts.chain()):
+        answer = Tri.YES
+        for m in tokens:
+            answer = answer & _parent_token(m, node, index, state, facts)
+            if answer is Tri.NO:
+                break
+        if answer is Tri.YES:
+            outcomes.append((True, index))
+            return outcomes
+        if answer is Tri.UNKNOWN:
+            outcomes.append((True, index))
+    if facts.parents_complete:
+        outcomes.append((False, None))
+    else:
+        outcomes.append((True, Unknown("*", "a parent not in the facts")))
+        outcomes.append((False, None))
+    return outcomes
+
+
+def _parent_token(m: Meaning, node: NodeFacts, index: int, state: State, facts: DeviceFacts) -> Tri:
+    key = m.key
+    if key == "KERNELS":
+        return _string_match(m, node.kernel)
+    if key == "SUBSYSTEMS":
+        return _string_match(m, node.subsystem, subsystem=True)
+    if key == "DRIVERS":
+        return _string_match(m, node.driver)
+    if key == "ATTRS":
+        return _attr_match(m, node, index, state, facts)
+    if key == "TAGS":
+        matcher = Matcher.of(m.value)
+        if index == 0:
+            return token_matches(m.op, state.all_tags.any_matches(matcher.matches))
+        if node.tags is None:
+            return Tri.UNKNOWN
+        found = any(matcher.matches(t) is Tri.YES for t in node.tags)
+        return token_matches(m.op, Tri.of(found))
+    raise AssertionError(key)
+
+
+def _test(m: Meaning, state: State, facts: DeviceFacts) -> Tri:
+    path = to_text(expand(m.value, _context(state, facts)))
+    if isinstance(path, Unknown) or "/*/" in path or m.attr is not None:
+        return Tri.UNKNOWN
+    if not path.startswith("/"):
+        if path.startswith("["):
+            return Tri.UNKNOWN
+        node = facts.node
+        if "/" not in path and node.entries is not None:
+            return token_matches(m.op, Tri.of(path in node.entries))
+        if path in node.attributes:
+            return token_matches(m.op, Tri.YES)
+        if node.devpath is None:
+            return Tri.UNKNOWN
+        path = "/sys" + node.devpath + "/" + path
+    known = facts.paths.get(path)
+    if known is None:
+        return Tri.UNKNOWN
+    return token_matches(m.op, Tri.of(known))
+
+
+def _context(state: State, facts: DeviceFacts) -> Context:
+    return Context(
+        facts=facts,
+        prop=lambda name: state.prop(name, facts),
+        program_result=state.program_result,
+        dev_parent=state.dev_parent,
+        links=lambda: state.prop("DEVLINKS", facts),
+        name=state.name,
+        attr=lambda node, name: _attr_value(node, name, state, node is facts.node),
+    )
+
+
+def _effectful(run: _Run, line: Line, m: Meaning, state: State, facts: DeviceFacts) -> Tri:
+    """PROGRAM and IMPORT: they change the state, and their answer is mostly unknown."""
+    key, attr = m.key, m.attr
+    if key == "PROGRAM":
+        state.program_result = Unknown("*", f"the output of PROGRAM at {line.where}")
+        return Tri.UNKNOWN
+    assert key == "IMPORT"
+    why = f"IMPORT{{{attr}}} at {line.where}"
+    if attr == "builtin":
+        name = m.value.split()[0] if m.value.split() else ""
+        builtin = next((b for b in BUILTIN_SETS if b.startswith(name)), name) if name else name
+        known = facts.builtins.get(builtin)
+        if known is not None:
+            succeeded, props = known
+            for k, v in props.items():
+                state.set_prop(k, v)
+            run.env_writers.extend((line.where, k) for k in props)
+            return token_matches(m.op, Tri.of(succeeded))
+        for pattern in BUILTIN_SETS.get(builtin, ("*",)):
+            state.taint_props(pattern, f"what builtin {builtin} sets ({why})")
+            run.env_writers.append((line.where, pattern))
+        return Tri.UNKNOWN
+    if attr in ("program", "file"):
+        if attr == "file":
+            path = to_text(expand(m.value, _context(state, facts)))
+            if isinstance(path, str) and facts.paths.get(path) is False:
+                return token_matches(m.op, Tri.NO)
+        state.taint_props("*", f"what {why} sets")
+        run.env_writers.append((line.where, "*"))
+        return Tri.UNKNOWN
+    if attr == "db":
+        name = m.value
+        run.env_writers.append((line.where, name))
+        if facts.db_properties is None:
+            state.set_prop(name, join_values(state.prop(name, facts), Unknown("*", why)))
+            return Tri.UNKNOWN
+        if name not in facts.db_properties:
+            return token_matches(m.op, Tri.NO)
+        state.set_prop(name, facts.db_properties[name])
+        return token_matches(m.op, Tri.YES)
+    if attr == "cmdline":
+        name = m.value
+        run.env_writers.append((line.where, name))
+        if facts.cmdline is None:
+            state.set_prop(name, join_values(state.prop(name, facts), Unknown("*", why)))
+            return Tri.UNKNOWN
+        if name not in facts.cmdline:
+            return token_matches(m.op, Tri.NO)
+        state.set_prop(name, facts.cmdline[name] or "1")
+        return token_matches(m.op, Tri.YES)
+    if attr == "parent":
+        filter_text = to_text(expand(m.value, _context(state, facts)))
+        if not facts.parents:
+            if facts.parents_complete:
+                return token_matches(m.op, Tri.NO)
+            state.taint_props("*", why)
+            return Tri.UNKNOWN
+        name_pattern = filter_text if isinstance(filter_text, str) else "*"
+        state.taint_props(name_pattern, f"the parent's properties ({why})")
+        run.env_writers.append((line.where, name_pattern))
+        return token_matches(m.op, Tri.YES)
+    raise AssertionError(attr)
+
+
+# --- assignments -------------------------------------------------------------------------
+
+
+def _assign(run: _Run, line: Line, state: State, certain: bool, effects: list[str]) -> State:
+    """Apply the line's assignments to one world that passed every match."""
+    facts = run.facts
+    esc = "unset"  # event->esc is reset for every line
+    for m in line.assigns:
+        key = m.key
+        if key == "OPTIONS":
+            value = m.value
+            if value == "string_escape=none":
+                esc = "none"
+            elif value == "string_escape=replace":
+                esc = "replace"
+            elif value.startswith("link_priority="):
+                state.priority = _parse_priority(value)
+                effects.append(m.text)
+            elif value in ("db_persist", "watch", "nowatch"):
+                state.options = state.options | {value}
+            continue
+        if key == "SYMLINK":
+            final = state.final("devlink")
+            if final is not Tri.NO and facts.devnum is not None:
+                run.link_events.append(LinkEvent(line.where, "ignored", certain and final is Tri.YES,
+                                                 (m.value,), final_at=run.final_at))
+                if run.trace:
+                    effects.append(f"{m.text} ignored: SYMLINK:= at {run.final_at} made the links final")
+            state = _final_guarded(state, "devlink", facts,
+                                   partial(_symlink, run, line, m, esc=esc, certain=certain, effects=effects))
+        elif key == "ENV":
+            _env(run, line, m, state, esc, effects)
+        elif key == "TAG":
+            _tag(m, state, facts, effects)
+        elif key == "RUN":
+            state = _final_guarded(state, "run", facts, partial(_run_cmd, m, facts=facts, effects=effects))
+        elif key in ("OWNER", "GROUP", "MODE"):
+            owner = partial(_owner, m, facts=facts, effects=effects)
+            state = _final_guarded(state, key.lower(), facts, owner)
+        elif key == "NAME":
+            if facts.ifindex is not None:
+                state = _final_guarded(state, "name", facts, partial(_name, m, facts=facts, effects=effects))
+        elif key == "ATTR":
+            state.written_attrs = state.written_attrs | {m.attr or ""}
+            effects.append(m.text)
+        # SYSCTL=, SECLABEL: nothing the evaluator reports on
+    return state
+
+
+def _parse_priority(value: str) -> int:
+    from checker.rules.canonical import parse_int
+
+    number = parse_int(value.split("=", 1)[1])
+    assert number is not None  # the parser dropped rules with a bad number
+    return number
+
+
+def _final_guarded(state: State, what: str, facts: DeviceFacts,
+                   apply: Callable[[State], State | None]) -> State:
+    final = state.final(what)
+    if final is Tri.YES:
+        return state
+    if final is Tri.NO:
+        result = apply(state)
+        return result if result is not None else state
+    maybe = state.copy()
+    result = apply(maybe)
+    return (result if result is not None else maybe).join(state, facts)
+
+
+def _pieces_text(pieces: list[Piece]) -> str:
+    text = to_text(pieces)
+    return text if isinstance(text, str) else text.pattern
+
+
+def _symlink(run: _Run, line: Line, m: Meaning, state: State, *, esc: str, certain: bool,
+             effects: list[str]) -> State:
+    facts = run.facts
+    if facts.devnum is None:
+        return state
+    final = m.op == ":="
+    if final:
+        state.set_final("devlink")
+        run.final_at = line.where
+    if m.op in ("=", ":="):
+        state.links.clear()
+        run.link_events.append(LinkEvent(line.where, "reset", certain))
+    pieces = expand(m.value, _context(state, facts), replace_whitespace=esc != "none")
+    if esc == "unset":
+        pieces = map_known(pieces, lambda t: replace_chars(t, "/ "))
+    elif esc == "replace":
+        pieces = map_known(pieces, lambda t: replace_chars(t, "/"))
+    names, patterns = _split_links(pieces, esc == "none")
+    for name in names:
+        state.links.add(name)
+    for pattern in patterns:
+        state.links.add_pattern(pattern)
+    run.link_events.append(LinkEvent(line.where, "add", certain, tuple(names), tuple(patterns)))
+    if final:
+        run.link_events.append(LinkEvent(line.where, "final", certain))
+    effects.append(f'SYMLINK{m.op}"{_pieces_text(pieces)}"')
+    return state
+
+
+def _split_links(pieces: list[Piece], unknown_may_split: bool) -> tuple[list[str], list[str]]:
+    """The links a SYMLINK value names: split at spaces (skip_leading_chars() first)."""
+    words: list[list[Piece]] = [[]]
+    for piece in pieces:
+        if isinstance(piece, Unknown):
+            words[-1].append(piece)
+            continue
+        parts = piece.split(" ")
+        words[-1].append(parts[0])
+        for part in parts[1:]:
+            words.append([part])
+    names: list[str] = []
+    patterns: list[str] = []
+    for word in words:
+        text: Text = to_text([p.lstrip(" \t\n\r") if isinstance(p, str) and i == 0 else p
+                              for i, p in enumerate(word)])
+        if isinstance(text, str):
+            if text:
+                names.append(text)
+        else:
+            patterns.append("*" if unknown_may_split else text.pattern)
+    return names, patterns
+
+
+def _env(run: _Run, line: Line, m: Meaning, state: State, esc: str, effects: list[str]) -> None:
+    facts = run.facts
+    name = m.attr or ""
+    run.env_writers.append((line.where, name))
+    if m.value == "":
+        if m.op == "+=":
+            return
+        state.set_prop(name, None)
+        effects.append(f'ENV{{{name}}}=""')
+        return
+    pieces = expand(m.value, _context(state, facts))
+    if esc == "replace":
+        pieces = map_known(pieces, lambda t: replace_chars(t, None))
+    if m.op == "+=":
+        existing = state.prop(name, facts)
+        if existing is not None:
+            pieces = [existing, " ", *pieces]
+    value = to_text(pieces)
+    state.set_prop(name, value)
+    effects.append(f'ENV{{{name}}}{m.op}"{_pieces_text(pieces)}"')
+
+
+_TAG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+def _tag(m: Meaning, state: State, facts: DeviceFacts, effects: list[str]) -> None:
+    text = to_text(expand(m.value, _context(state, facts)))
+    if m.op == "=":  # device_cleanup_tags(): every tag, also those from the database
+        state.tags.clear()
+        state.all_tags.clear()
+    effects.append(f'TAG{m.op}"{text if isinstance(text, str) else text.pattern}"')
+    if isinstance(text, Unknown):
+        if m.op == "-=":
+            for name in list(state.tags.members):
+                if text.could_be(name):
+                    state.tags.maybe_removed(name)
+        else:
+            state.tags.add_pattern(text.pattern)
+            state.all_tags.add_pattern(text.pattern)
+        return
+    if not text or any(c not in _TAG_CHARS for c in text):
+        return  # "Invalid tag name": ignored (after TAG= cleared the tags)
+    if m.op == "-=":  # device_remove_tag(): the current tags only
+        state.tags.remove(text)
+    else:
+        state.tags.add(text)
+        state.all_tags.add(text)
+
+
+def _run_cmd(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str]) -> State:
+    if m.op == ":=":
+        state.set_final("run")
+    if m.op in ("=", ":="):
+        state.run.clear()
+    text = to_text(expand(m.value, _context(state, facts)))
+    if isinstance(text, Unknown):
+        state.run.add_pattern(text.pattern)
+        effects.append(f'{m.key}{m.op}"{text.pattern}"')
+    else:
+        state.run.add(text)
+        effects.append(f'{m.key}{m.op}"{text}"')
+    return state
+
+
+def _owner(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str]) -> State:
+    what = m.key.lower()
+    if m.op == ":=":
+        state.set_final(what)
+    if m.rank in (RANK["A_OWNER_ID"], RANK["A_GROUP_ID"], RANK["A_MODE_ID"]):
+        value: Value = m.value
+    else:
+        value = to_text(expand(m.value, _context(state, facts)))
+    setattr(state, what, value)
+    effects.append(m.text)
+    return state
+
+
+def _name(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str]) -> State:
+    if m.op == ":=":
+        state.set_final("name")
+    state.name = to_text(expand(m.value, _context(state, facts)))
+    effects.append(m.text)
+    return state

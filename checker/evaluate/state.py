@@ -1,0 +1,223 @@
+"""What the rules have built so far for one event, and the join of two such states.
+
+Where the evaluator cannot tell whether a rule matched, it runs both worlds and joins
+them: whatever differs becomes unknown. Links, tags and programs are sets whose members
+are certainly there (Tri.YES) or maybe there (Tri.UNKNOWN), plus patterns of members whose
+name is not known ("disk/by-id/*"). Properties set by the rules are kept in `props`;
+`wild` holds patterns of property names that something unknown (a program, a builtin)
+may have set since.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from checker.evaluate.facts import DeviceFacts
+from checker.evaluate.glob import fnmatch
+from checker.evaluate.values import Tri, Unknown, Value, join_values
+
+
+@dataclass
+class MemberSet:
+    """A set of strings, three-valued: each member YES or UNKNOWN; `patterns` stand for
+    members whose exact names are not known.
+
+    `members` is never changed in place, only replaced: copies share it (a rule that may
+    or may not match copies the whole state; few of them change its links)."""
+
+    members: dict[str, Tri] = field(default_factory=dict)
+    patterns: tuple[str, ...] = ()
+
+    def copy(self) -> MemberSet:
+        return MemberSet(self.members, self.patterns)
+
+    def clear(self) -> None:
+        self.members = {}
+        self.patterns = ()
+
+    def add(self, name: str) -> None:
+        if self.members.get(name) is not Tri.YES:
+            self.members = {**self.members, name: Tri.YES}
+
+    def maybe_removed(self, name: str) -> None:
+        if name in self.members:
+            self.members = {**self.members, name: Tri.UNKNOWN}
+
+    def add_pattern(self, pattern: str) -> None:
+        if pattern not in self.patterns:
+            self.patterns = self.patterns + (pattern,)
+
+    def remove(self, name: str) -> None:
+        if name in self.members:
+            self.members = {k: v for k, v in self.members.items() if k != name}
+
+    def has(self, name: str) -> Tri:
+        state = self.members.get(name)
+        if state is not None:
+            return state
+        if any(fnmatch(p, name) is not Tri.NO for p in self.patterns):
+            return Tri.UNKNOWN
+        return Tri.NO
+
+    def empty(self) -> Tri:
+        if any(t is Tri.YES for t in self.members.values()):
+            return Tri.NO
+        return Tri.UNKNOWN if self.members or self.patterns else Tri.YES
+
+    def join(self, other: MemberSet) -> MemberSet:
+        same = self.members is other.members or self.members == other.members
+        if same and self.patterns == other.patterns:
+            return MemberSet(self.members, self.patterns)
+        members: dict[str, Tri] = {}
+        for name in self.members.keys() | other.members.keys():
+            a, b = self.members.get(name, Tri.NO), other.members.get(name, Tri.NO)
+            members[name] = Tri.YES if a is Tri.YES and b is Tri.YES else Tri.UNKNOWN
+        patterns = self.patterns + tuple(p for p in other.patterns if p not in self.patterns)
+        return MemberSet(members, patterns)
+
+    def any_matches(self, test: Callable[[str], Tri]) -> Tri:
+        """Does any member match? (SYMLINK==, TAG==)."""
+        answer = Tri.NO
+        for name, there in self.members.items():
+            answer = answer | (there & test(name))
+            if answer is Tri.YES:
+                return answer
+        if self.patterns:
+            answer = answer | Tri.UNKNOWN
+        return answer
+
+
+FINALS = ("devlink", "run", "owner", "group", "mode", "name", "watch")
+
+
+@dataclass
+class State:
+    props: dict[str, Value] = field(default_factory=dict)
+    wild: tuple[tuple[str, str], ...] = ()  # (name pattern, why) set to unknown values
+    links: MemberSet = field(default_factory=MemberSet)
+    tags: MemberSet = field(default_factory=MemberSet)  # current tags (Q: in the database)
+    # every tag (G:): the database's tags from before the event and the ones added now;
+    # TAG== matches against these (the event's device has no "current tags" database)
+    all_tags: MemberSet = field(default_factory=MemberSet)
+    run: MemberSet = field(default_factory=MemberSet)
+    finals: dict[str, Tri] = field(default_factory=dict)
+    owner: Value = None
+    group: Value = None
+    mode: Value = None
+    name: Value = None  # NAME= (network interfaces only)
+    program_result: Value = None
+    priority: int | Unknown = 0
+    # the device the last parent walk stopped at (index in the chain), None, or Unknown
+    dev_parent: int | None | Unknown = None
+    written_attrs: frozenset[str] = frozenset()  # ATTR{x}= wrote these: reads are unknown
+    options: frozenset[str] = frozenset()  # db_persist, watch ... (for the report)
+
+    def copy(self) -> State:
+        # by hand: dataclasses.replace() was a tenth of an evaluation
+        twin = _new_state(State)
+        fields = twin.__dict__
+        fields.update(self.__dict__)
+        fields["links"] = self.links.copy()
+        fields["tags"] = self.tags.copy()
+        fields["all_tags"] = self.all_tags.copy()
+        fields["run"] = self.run.copy()
+        return twin
+
+    def final(self, what: str) -> Tri:
+        return self.finals.get(what, Tri.NO)
+
+    def prop(self, name: str, facts: DeviceFacts) -> Value:
+        """What ENV{name} reads now."""
+        if name in self.props:
+            return self.props[name]
+        for pattern, why in self.wild:
+            if fnmatch(pattern, name) is not Tri.NO:
+                return Unknown("*", why)
+        if name == "DEVLINKS":
+            return _joined(self.links, "/dev/", " ")
+        if name == "TAGS":
+            return _joined(self.all_tags, ":", ":", suffix=":")
+        if name == "CURRENT_TAGS":
+            return _joined(self.tags, ":", ":", suffix=":")
+        return facts.property(name)
+
+    # props and finals are replaced, never changed in place: copies share them
+    def set_prop(self, name: str, value: Value) -> None:
+        self.props = {**self.props, name: value}
+
+    def set_final(self, what: str) -> None:
+        self.finals = {**self.finals, what: Tri.YES}
+
+    def taint_props(self, pattern: str, why: str) -> None:
+        """Something unknown may have set any property whose name matches `pattern`."""
+        if any(fnmatch(pattern, name) is not Tri.NO for name in self.props):
+            self.props = {name: join_values(value, Unknown("*", why))
+                          if fnmatch(pattern, name) is not Tri.NO else value
+                          for name, value in self.props.items()}
+        if all(p != pattern for p, _ in self.wild):
+            self.wild = self.wild + ((pattern, why),)
+
+    def join(self, other: State, facts: DeviceFacts) -> State:
+        """Both worlds in one (the inputs are not used afterwards: the result may be one
+        of them)."""
+        if self is other or self.__dict__ == other.__dict__:
+            return self
+        if self.wild == other.wild and (self.props is other.props or self.props == other.props):
+            props = self.props
+            wild = self.wild
+        else:
+            props = {}
+            mine, theirs = self.props, other.props
+            for name in mine.keys() | theirs.keys():
+                a, b = mine.get(name, _MISSING), theirs.get(name, _MISSING)
+                if a is b or (a == b and not isinstance(a, Unknown)):
+                    props[name] = a  # type: ignore[assignment]  # not _MISSING: in one of them
+                    continue
+                props[name] = join_values(self.prop(name, facts), other.prop(name, facts))
+            wild = self.wild + tuple(w for w in other.wild if w not in self.wild)
+        if self.finals == other.finals:
+            finals = self.finals
+        else:
+            finals = {k: self.final(k).join(other.final(k)) for k in self.finals.keys() | other.finals.keys()}
+        return State(
+            props=props, wild=wild, links=self.links.join(other.links),
+            tags=self.tags.join(other.tags), all_tags=self.all_tags.join(other.all_tags),
+            run=self.run.join(other.run), finals=finals,
+            owner=join_values(self.owner, other.owner), group=join_values(self.group, other.group),
+            mode=join_values(self.mode, other.mode), name=join_values(self.name, other.name),
+            program_result=join_values(self.program_result, other.program_result),
+            priority=_join_priority(self.priority, other.priority),
+            dev_parent=self.dev_parent if self.dev_parent == other.dev_parent
+            and not isinstance(self.dev_parent, Unknown) else Unknown("*", "the parent walk differs"),
+            written_attrs=self.written_attrs | other.written_attrs,
+            options=self.options | other.options,
+        )
+
+
+_MISSING = object()
+_new_state = object.__new__
+
+
+def _join_priority(a: int | Unknown, b: int | Unknown) -> int | Unknown:
+    if isinstance(a, int) and isinstance(b, int) and a == b:
+        return a
+    return Unknown("*", "link_priority is set on some paths only")
+
+
+def _joined(members: MemberSet, prefix: str, sep: str, suffix: str = "") -> Value:
+    if members.empty() is Tri.YES:
+        return None
+    certain = [name for name, there in members.members.items() if there is Tri.YES]
+    if len(certain) == 1 and len(members.members) == 1 and not members.patterns:
+        return prefix + certain[0] + suffix
+    return Unknown("*", "the order of several links or tags is not known")
+
+
+def join_all(states: list[State], facts: DeviceFacts) -> State | None:
+    if not states:
+        return None
+    joined = states[0]
+    for state in states[1:]:
+        joined = joined.join(state, facts)
+    return joined

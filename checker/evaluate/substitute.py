@@ -1,0 +1,259 @@
+"""Substitutions as udev 252 expands them (`udev_event_apply_format()`, udev-event.c).
+
+The result is a list of pieces: known text, or Unknown where a value cannot be known
+(an attribute not in the facts, a PROGRAM's output). Callers turn pieces into a string
+or a pattern once they applied their own character rules.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable
+from typing import Union
+
+from checker.evaluate.facts import DeviceFacts, NodeFacts
+from checker.evaluate.values import Text, Unknown, Value, escape_pattern
+
+# udev-event.c map[]: "$name" is matched as a prefix in this order, "%c" by its character.
+_NAMES = (
+    ("devnode", "N"), ("tempnode", "N"), ("attr", "s"), ("sysfs", "s"), ("env", "E"),
+    ("kernel", "k"), ("number", "n"), ("driver", "d"), ("devpath", "p"), ("id", "b"),
+    ("major", "M"), ("minor", "m"), ("result", "c"), ("parent", "P"), ("name", "D"),
+    ("links", "L"), ("root", "r"), ("sys", "S"),
+)  # fmt: skip
+_CHARS = frozenset(fmt for _, fmt in _NAMES)
+UDEV_PATH_SIZE = 1024
+WHITESPACE = " \t\n\r"
+ALLOWED_INPUT = "/ $%?,"  # UDEV_ALLOWED_CHARS_INPUT
+_DEVNODE_CHARS = frozenset(string.ascii_letters + string.digits + "#+-.:=@_")
+
+Piece = Union[str, Unknown]
+
+
+class Context:
+    """What a substitution reads: the facts and the evaluator's state at this token."""
+
+    __slots__ = ("facts", "prop", "program_result", "dev_parent", "links", "name", "attr")
+
+    def __init__(self, facts: DeviceFacts, prop: Callable[[str], Value], program_result: Value,
+                 dev_parent: int | None | Unknown, links: Callable[[], Value], name: Value,
+                 attr: Callable[[NodeFacts, str], Value]) -> None:
+        self.facts = facts
+        self.prop = prop
+        self.program_result = program_result
+        self.dev_parent = dev_parent
+        self.links = links  # $links
+        self.name = name  # event->name (NAME=)
+        self.attr = attr  # an attribute as udev reads it now
+
+
+def expand(template: str, ctx: Context, replace_whitespace: bool = False) -> list[Piece]:
+    """The pieces of `template` with every substitution applied."""
+    out: list[Piece] = []
+    i, n = 0, len(template)
+    while i < n:
+        c = template[i]
+        if c != "%" and c != "$":
+            j = i + 1
+            while j < n and template[j] != "%" and template[j] != "$":
+                j += 1
+            out.append(template[i:j])
+            i = j
+            continue
+        nxt = template[i + 1 : i + 2]
+        if nxt == c:  # "%%" or "$$": one literal sign
+            out.append(c)
+            i += 2
+            continue
+        fmt, after = None, i + 1
+        if c == "%":
+            if nxt and nxt in _CHARS:
+                fmt, after = nxt, i + 2
+        else:
+            for name, char in _NAMES:
+                if template.startswith(name, i + 1):
+                    fmt, after = char, i + 1 + len(name)
+                    break
+        if fmt is None:  # not a substitution: the sign is copied
+            out.append(c)
+            i += 1
+            continue
+        attr = ""
+        if after < n and template[after] == "{":
+            close = template.find("}", after + 1)
+            if close < 0 or close == after + 1 or close - after - 1 >= UDEV_PATH_SIZE:
+                break  # "Invalid format string": udev stops here
+            attr = template[after + 1 : close]
+            after = close + 1
+        value = _value(fmt, attr, ctx)
+        if value is _STOP:
+            break
+        assert not isinstance(value, _Stop)
+        if replace_whitespace and fmt != "c":
+            value = value if isinstance(value, Unknown) else replace_whitespace_runs(value)
+        out.append(value)
+        i = after
+    return out
+
+
+class _Stop:
+    pass
+
+
+_STOP = _Stop()
+
+
+def _value(fmt: str, attr: str, ctx: Context) -> Piece | _Stop:
+    facts = ctx.facts
+    node = facts.node
+    if fmt == "p":
+        return node.devpath if node.devpath is not None else Unknown("*", "the sysfs path is not known")
+    if fmt == "k":
+        return node.kernel
+    if fmt == "n":
+        digits = len(node.kernel) - len(node.kernel.rstrip(string.digits))
+        return node.kernel[-digits:] if 0 < digits < len(node.kernel) else ""
+    if fmt in ("b", "d"):
+        parent = ctx.dev_parent
+        if isinstance(parent, Unknown):
+            return Unknown("*", "which parent the last parent keys matched is not known")
+        if parent is None:
+            return ""
+        chain = facts.chain()
+        if parent >= len(chain):
+            return Unknown("*", "a parent not in the facts")
+        return chain[parent].kernel if fmt == "b" else chain[parent].driver or ""
+    if fmt in ("M", "m"):
+        if facts.devnum is None:
+            return "0"
+        return str(facts.devnum[0] if fmt == "M" else facts.devnum[1])
+    if fmt == "c":
+        return _result(attr, ctx.program_result)
+    if fmt == "s":
+        return _attribute(attr, ctx)
+    if fmt == "P":
+        if not facts.parents:
+            return "" if facts.parents_complete else Unknown("*", "the parent is not known")
+        devname = facts.parents[0].devname
+        return devname[len("/dev/"):] if devname else ""
+    if fmt == "N":
+        return node.devname or ""
+    if fmt == "D":
+        if isinstance(ctx.name, Unknown):
+            return ctx.name
+        if ctx.name:
+            return ctx.name
+        return node.devname[len("/dev/"):] if node.devname else node.kernel
+    if fmt == "L":
+        links = ctx.links()
+        return links if isinstance(links, Unknown) else (links or "").replace("/dev/", "")
+    if fmt == "r":
+        return "/dev"
+    if fmt == "S":
+        return "/sys"
+    if fmt == "E":
+        if not attr:
+            return _STOP
+        value = ctx.prop(attr)
+        return value if isinstance(value, Unknown) else value or ""
+    raise AssertionError(fmt)
+
+
+def _result(attr: str, result: Value) -> Piece | _Stop:
+    if result is None:
+        return ""
+    index, plus = 0, False
+    if attr:
+        digits = attr[:-1] if attr.endswith("+") else attr
+        plus = attr.endswith("+")
+        if not digits.isdigit():
+            return _STOP  # safe_atou() fails: "Failed to substitute", udev stops here
+        index = int(digits)
+    if isinstance(result, Unknown):
+        return Unknown("*", result.why)
+    if index == 0:
+        return result
+    words = result.lstrip(WHITESPACE)
+    parts: list[str] = []
+    rest = words
+    for _ in range(index - 1):
+        end = 0
+        while end < len(rest) and rest[end] not in WHITESPACE:
+            end += 1
+        rest = rest[end:].lstrip(WHITESPACE)
+        if not rest:
+            return ""
+    if plus:
+        return rest
+    end = 0
+    while end < len(rest) and rest[end] not in WHITESPACE:
+        end += 1
+    parts.append(rest[:end])
+    return parts[0]
+
+
+def _attribute(attr: str, ctx: Context) -> Piece | _Stop:
+    if not attr:
+        return _STOP
+    if attr.startswith("["):
+        return Unknown("*", f"attribute {attr} of another device is not known")
+    value = ctx.attr(ctx.facts.node, attr)
+    parent = ctx.dev_parent
+    if value is None and parent not in (None, 0):
+        if isinstance(parent, Unknown):
+            return Unknown("*", "which parent the last parent keys matched is not known")
+        chain = ctx.facts.chain()
+        value = ctx.attr(chain[parent], attr) if parent < len(chain) else Unknown("*", "parent")
+    if isinstance(value, Unknown):
+        return value
+    if value is None:
+        return ""
+    return replace_chars(value.rstrip(WHITESPACE + "\v\f"), ALLOWED_INPUT)
+
+
+def replace_whitespace_runs(text: str) -> str:
+    """udev_replace_whitespace(): trim, and each run of whitespace becomes one '_'."""
+    return "_".join(text.split())
+
+
+def replace_chars(text: str, allow: str | None) -> str:
+    """udev_replace_chars(): characters udev does not want in names become '_'."""
+    if all(c in _DEVNODE_CHARS or (allow and c in allow) for c in text):
+        return text
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in _DEVNODE_CHARS or (allow and c in allow):
+            out.append(c)
+        elif c == "\\" and text[i + 1 : i + 2] == "x":
+            out.append("\\x")
+            i += 2
+            continue
+        elif ord(c) > 127 and not _surrogate(c):
+            out.append(c)  # valid UTF-8 is kept
+        elif c in " \t\n\r\v\f" and allow and " " in allow:
+            out.append(" ")
+        else:
+            out.append("_")
+        i += 1
+    return "".join(out)
+
+
+def _surrogate(c: str) -> bool:
+    return 0xDC80 <= ord(c) <= 0xDCFF  # a byte that was not UTF-8 (surrogateescape)
+
+
+def map_known(pieces: list[Piece], change: Callable[[str], str]) -> list[Piece]:
+    return [change(p) if isinstance(p, str) else p for p in pieces]
+
+
+def to_text(pieces: list[Piece]) -> Text:
+    """One string, or an Unknown whose pattern covers every value it could have."""
+    if all(isinstance(p, str) for p in pieces):
+        return "".join(p for p in pieces if isinstance(p, str))
+    pattern = "".join(escape_pattern(p) if isinstance(p, str) else "*" for p in pieces)
+    why = next(p.why for p in pieces if isinstance(p, Unknown))
+    while "**" in pattern:
+        pattern = pattern.replace("**", "*")
+    return Unknown(pattern, why)
