@@ -4,6 +4,7 @@ One run, as the folders hold it (CONTRIBUTING.md says where each kind of change 
 
     policy/    policy files -> desired state (pydantic lives only here)
     rules/     udev rules as udev 252 reads them: parser, canonical form
+    evaluate/  the rule set as udev 252 applies it to one device, three-valued
     observe/   the host read into plain values: rules files, libudev, disk usage
     check/     desired x observed -> findings, and why something drifted
     edits/     pure text edits of rules files, and their diffs

@@ -22,6 +22,7 @@ ROOMS = [
      "checker.udevadm", "checker.udevadm_owed", "checker.safe_open", "checker.settings", "checker.findings",
      "checker.policies"},
     {"checker.rules"},
+    {"checker.evaluate"},
     {"checker.edits"},
     {"checker.policy"},
     {"checker.observe"},

@@ -70,9 +70,7 @@ def _template_names(event: LinkEvent, link: str) -> tuple[str, ...]:
 
 def _rule_that_names(evaluation: Evaluation, link: str) -> Step | None:
     """The last rule whose SYMLINK assignment could name `link` (its template)."""
-    from checker.evaluate.engine import symlink_templates
-
-    templates = symlink_templates(evaluation.rules)
+    templates = evaluation.rules.symlink_templates()
     found = None
     for step in evaluation.steps:
         for template in templates.get(step.where, ()):
@@ -84,15 +82,13 @@ def _rule_that_names(evaluation: Evaluation, link: str) -> Step | None:
 def _set_later(evaluation: Evaluation, step: Step) -> str:
     """'ENV{X} is set only later by file:line' when the failing token reads a property
     that a later rule sets (an ENV{X}= first, else an import that may set it)."""
-    from checker.evaluate.engine import property_writers
-
     token = step.decided_by.removeprefix("unknown: ")
     if not token.startswith("ENV{"):
         return ""
     name = token[4:token.index("}")]
     later = False
     imports: list[str] = []
-    for where, pattern, explicit in property_writers(evaluation.rules):
+    for where, pattern, explicit in evaluation.rules.property_writers():
         if where == step.where:
             later = True
             continue

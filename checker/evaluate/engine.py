@@ -93,11 +93,20 @@ class RuleSet:
     def __len__(self) -> int:
         return sum(len(f.lines) for f in self.files)
 
+    def symlink_templates(self) -> dict[Where, list[str]]:
+        return symlink_templates(self)
+
+    def property_writers(self) -> list[tuple[Where, str, bool]]:
+        return property_writers(self)
+
 
 def _kept_despite_problem(rule: Rule) -> bool:
-    """A GOTO without a LABEL after it: udev ignores the GOTO and keeps the rest."""
+    """A GOTO without a LABEL after it: udev ignores the GOTO and keeps the rest (the parser
+    says so in a warning, or, when nothing else is left of the rule, in its problem)."""
     problem = rule.problem or ""
-    return problem.startswith('GOTO="') and ("has no LABEL" in problem or "never links its GOTOs" in problem)
+    if problem.startswith('GOTO="') and ("has no LABEL" in problem or "never links its GOTOs" in problem):
+        return True
+    return any("has no LABEL" in warning for warning in rule.warnings)
 
 
 def _compile(path: str, rules: Sequence[Rule]) -> RulesFile:

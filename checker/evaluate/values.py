@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Union
 
+from checker.evaluate.fnmatch_regex import translate
+
 
 class Tri(enum.Enum):
     YES = "yes"
@@ -78,8 +80,6 @@ def escape_pattern(text: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _compiled(pattern: str) -> re.Pattern[str]:
-    from checker.evaluate.glob import translate
-
     regex = translate(pattern)
     return re.compile(regex if regex is not None else ".*", re.DOTALL)
 
