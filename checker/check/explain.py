@@ -81,7 +81,8 @@ def _leftovers(host: Host, observed: ObservedRulesFile, wanted: set[str]) -> lis
     return notes
 
 
-def _owner(host: Host, path: str) -> str | None:
+def owning_package(host: Host, path: str) -> str | None:
+    """The package rpm or dpkg says owns `path` (live host only), or None."""
     if host.is_tree:
         return None
     import subprocess  # here, not at the top: only a drifted file on a live host needs it
@@ -111,7 +112,7 @@ def explain(observed: ObservedRulesFile, wanted: set[str], known: dict[str, Any]
     if history:
         notes.append(history)
     notes.extend(_leftovers(host, observed, wanted))
-    owner = _owner(host, observed.path)
+    owner = owning_package(host, observed.path)
     if owner:
         notes.append(f"the file belongs to the package {owner}")
     return notes
