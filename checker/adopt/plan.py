@@ -102,10 +102,14 @@ def _own_file(path: str, text: str, parsed: RulesText, source: str, notes: list[
         notes.append(f"{path}: not adopted as a whole file (a policy would refuse the rules above)")
         return []
     first, last = parsed.rules[0].line - 1, parsed.rules[-1].end_line
-    pieces = [Piece("".join(lines[:first]))] if first else []
-    pieces.append(fold(lines, parsed.rules))
-    if last < len(lines):
-        pieces.append(Piece("".join(lines[last:])))
+    folded = fold(lines, parsed.rules)
+    if folded.items is None:
+        pieces = [Piece(text)]
+    else:  # the header and the tail as they are, around the template
+        pieces = [Piece("".join(lines[:first]))] if first else []
+        pieces.append(folded)
+        if last < len(lines):
+            pieces.append(Piece("".join(lines[last:])))
     comment = (f"{path}: {source}.",
                f"The policy owns the whole file ({len(parsed.rules)} rules).")
     return [AdoptedRules(path, "file", piece, comment if number == 0 else ())

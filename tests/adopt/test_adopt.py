@@ -1,0 +1,259 @@
+"""`udev-drift adopt`: the policy that protects what a host's rules files hold now."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from checker.adopt.links import adopt_links
+from checker.atomic import ExistsError, write_atomic
+from checker.engine import load_desired
+from checker.host import Host
+from checker.observe.udev import BlockDevice, UdevState
+from checker.rules.parser import parse_rules
+from tests.adopt.test_corpus import adopted_rules, marker_only
+from tests.conftest import REPO, XEN_RULES, HostTree, Result
+
+Run = Callable[..., Result]
+EXAMPLE = REPO / "examples" / "xenserver-host"
+SHIPPED = REPO / "policies" / "xenserver-local-sata.yaml"
+RULES = "/etc/udev/rules.d/50-udev.rules"
+POLICY = "/etc/udev-drift/policies.d/adopted.yaml"
+VENDOR = ('# vendor rules\nSUBSYSTEM=="block", GROUP="disk"\n\n'
+          'KERNEL=="null|zero", MODE="0666"\nKERNEL=="fd[0-9]*", GROUP="floppy"\n'
+          'KERNEL=="hvc[0-9]*", GROUP="tty", MODE="0620"\nKERNEL=="mem|kmem|port", GROUP="kmem", MODE="0640"\n')
+
+
+def canonical(text: str) -> list[str]:
+    return [rule.canonical for rule in parse_rules(text).rules]
+
+
+def checked(tree: HostTree, udev_drift: Run, *args: str) -> Result:
+    return udev_drift("check", "--root", tree.root, "--skip-policy-permission-check", *args)
+
+
+def vendor_host(tree: HostTree, edited: str, vendor: str = VENDOR) -> None:
+    tree.write("/usr/lib/udev/rules.d/50-udev.rules", vendor, dedent=False)
+    tree.write(RULES, edited, dedent=False)
+
+
+class TestTheExampleHost:
+    def test_after_a_repair_without_markers_adopt_finds_exactly_the_shipped_policys_rules(
+            self, tmp_path: Path, udev_drift: Run) -> None:
+        root = tmp_path / "host"
+        shutil.copytree(EXAMPLE, root, symlinks=True)
+        policies = root / "etc/udev-drift/policies.d"
+        (policies / "xenserver-local-sata.yaml").unlink()
+        shutil.copy(SHIPPED, policies / "xenserver-local-sata.yaml")
+        vendor = tmp_path / "50-udev.rules.orig"
+        shutil.copy(root / "etc/udev/rules.d/50-udev.rules", vendor)  # the file the update brought
+        tree = HostTree(root)
+        assert checked(tree, udev_drift, "--repair").status == 0
+        # The admin's state before udev-drift: the same rules, no markers, no policy.
+        stripped = "".join(line for line in tree.read(RULES).splitlines(keepends=True) if "udev-drift" not in line)
+        tree.write(RULES, stripped, dedent=False)
+        (policies / "xenserver-local-sata.yaml").unlink()
+
+        adopted = udev_drift("adopt", "--root", root, "--vendor", vendor, RULES)
+        assert adopted.status == 0, adopted.err
+        shipped = yaml.safe_load(SHIPPED.read_text())
+        policy = yaml.safe_load(adopted.out)
+        [entry] = policy["rules"]
+        assert (entry["ensure"], entry["for_each"], entry["content"]) == (
+            "block", ["sdb", "sdc"], shipped["rules"][0]["content"])
+        assert f"compared with {vendor} (named with --vendor)" in adopted.out
+        # sdb is present (its link too); sdc is not plugged in, so its link is not adopted.
+        assert policy["symlinks"] == [{"link": "/dev/xapi/block/sdb", "target": "/dev/sdb", "required": False}]
+        assert "sdc is not present now" in adopted.err
+        assert udev_drift("adopt", "--root", root, "--vendor", vendor, RULES).out == adopted.out
+
+        tree.write(POLICY, adopted.out, dedent=False)
+        dry = checked(tree, udev_drift, "--repair", "--dry-run")
+        diff = [line for line in dry.out.splitlines() if line.strip().startswith(("+", "-"))]
+        assert [line.strip() for line in diff] == [
+            f"--- {RULES}", f"+++ {RULES} (desired)", "+# BEGIN udev-drift adopted", "+# END udev-drift adopted"]
+        assert checked(tree, udev_drift, "--repair").status == 0
+        assert marker_only(stripped, tree.read(RULES)) == ["# BEGIN udev-drift adopted\n",
+                                                           "# END udev-drift adopted\n"]
+        assert checked(tree, udev_drift).status == 0
+
+
+class TestPristineCopies:
+    def test_a_package_leftover_beside_the_file_is_the_pristine_copy_and_is_named(
+            self, tree: HostTree, udev_drift: Run) -> None:
+        admin = 'KERNEL=="sdq", SYMLINK+="backup"\n'
+        tree.write(RULES, VENDOR + admin, dedent=False)
+        tree.write(RULES + ".rpmnew", VENDOR, dedent=False)
+        tree.write("/usr/lib/udev/rules.d/50-udev.rules", "# another version\n" + VENDOR, dedent=False)
+        result = udev_drift("adopt", "--root", tree.root)
+        assert result.status == 0, result.err
+        assert f"{RULES}.rpmnew (the package's version, left beside it)" in result.out
+        assert adopted_rules(result.out, {"block"}) == canonical('KERNEL=="sdq", SYMLINK+="backup"\n')
+
+    def test_a_copy_that_keeps_little_of_the_vendor_file_replaces_it_and_is_owned_whole(
+            self, tree: HostTree, udev_drift: Run) -> None:
+        own = '# our own 50-udev.rules\nSUBSYSTEM=="block", GROUP="storage"\nKERNEL=="sdq", SYMLINK+="backup"\n'
+        vendor_host(tree, own)
+        result = udev_drift("adopt", "--root", tree.root)
+        assert result.status == 0, result.err
+        [entry] = yaml.safe_load(result.out)["rules"]
+        assert (entry["ensure"], entry["content"]) == ("file", own)
+        tree.write(POLICY, result.out, dedent=False)
+        assert checked(tree, udev_drift).status == 0  # nothing to repair: the file is as it is
+
+    def test_vendor_rules_reformatted_by_the_admin_are_not_additions(self, tree: HostTree, udev_drift: Run) -> None:
+        edited = ('# vendor rules\nSUBSYSTEM == "block" ,GROUP="disk"\n\n'
+                  'KERNEL=="null|zero",\\\n   MODE=e"0666"\nGROUP="floppy", KERNEL=="fd[0-9]*"\n'
+                  + VENDOR.split("floppy\"\n")[1])
+        vendor_host(tree, edited)
+        result = udev_drift("adopt", "--root", tree.root)
+        assert (result.status, result.out) == (1, "")
+        assert "nothing added to /usr/lib/udev/rules.d/50-udev.rules" in result.err
+        assert "nothing to adopt in 1 rules file" in result.err
+
+
+class TestEntries:
+    def test_an_own_file_with_a_rule_pair_per_disk_is_one_template_after_its_header(
+            self, tree: HostTree, udev_drift: Run) -> None:
+        header = "# local disks for the VMs\n\n"
+        text = header + XEN_RULES.format(disk="sdb") + XEN_RULES.format(disk="sdc") + XEN_RULES.format(disk="sdd")
+        tree.write("/etc/udev/rules.d/61-local.rules", text, dedent=False)
+        result = udev_drift("adopt", "--root", tree.root)
+        assert result.status == 0, result.err
+        head, rules = yaml.safe_load(result.out)["rules"]
+        assert head == {"file": "/etc/udev/rules.d/61-local.rules", "ensure": "file", "content": header}
+        assert rules["for_each"] == ["sdb", "sdc", "sdd"]
+        assert rules["content"] == XEN_RULES.format(disk="{{ item }}")
+        [policy] = load_desired([str(tree.write(POLICY, result.out, dedent=False))])
+        assert "".join(entry.content for entry in policy.rules) == text
+        assert checked(tree, udev_drift).status == 0
+
+    def test_repeated_rules_that_differ_elsewhere_are_not_folded(self, tree: HostTree, udev_drift: Run) -> None:
+        admin = ('KERNEL=="sdb", SYMLINK+="vm/one"\n'
+                 'KERNEL=="sdc", SYMLINK+="vm/two"\n')
+        vendor_host(tree, VENDOR + admin)
+        result = udev_drift("adopt", "--root", tree.root)
+        [entry] = yaml.safe_load(result.out)["rules"]
+        assert "for_each" not in entry and entry["content"] == admin
+
+    def test_rules_added_in_two_places_become_lines_entries_and_it_says_why(
+            self, tree: HostTree, udev_drift: Run) -> None:
+        lines = VENDOR.splitlines(keepends=True)
+        edited = "".join(lines[:2] + ['KERNEL=="sdq", SYMLINK+="backup"\n'] + lines[2:]
+                         + ['KERNEL=="sdr", SYMLINK+="archive"\n'])
+        vendor_host(tree, edited)
+        result = udev_drift("adopt", "--root", tree.root)
+        assert [e["ensure"] for e in yaml.safe_load(result.out)["rules"]] == ["lines", "lines"]
+        assert "the added rules stand in 2 places" in result.err
+        tree.write(POLICY, result.out, dedent=False)
+        assert checked(tree, udev_drift).status == 0
+
+    def test_deleted_and_changed_vendor_rules_are_reported_and_kept_on_request(
+            self, tree: HostTree, udev_drift: Run) -> None:
+        edited = VENDOR.replace('GROUP="disk"', 'GROUP="storage"').replace('KERNEL=="fd[0-9]*", GROUP="floppy"\n', "")
+        vendor_host(tree, edited)
+        plain = udev_drift("adopt", "--root", tree.root)
+        assert plain.status == 1
+        assert 'changes the vendor rule \'SUBSYSTEM=="block", GROUP="disk"\'' in plain.err
+        assert 'a vendor rule is gone (line 5 of the pristine copy): KERNEL=="fd[0-9]*", GROUP="floppy"' in plain.err
+        kept = udev_drift("adopt", "--root", tree.root, "--include-removals")
+        assert kept.status == 0, kept.err
+        assert adopted_rules(kept.out, {"absent"}) == canonical(
+            'SUBSYSTEM=="block", GROUP="disk"\nKERNEL=="fd[0-9]*", GROUP="floppy"\n')
+        assert adopted_rules(kept.out, {"lines"}) == canonical('SUBSYSTEM=="block", GROUP="storage"\n')
+        tree.write(POLICY, kept.out, dedent=False)
+        assert checked(tree, udev_drift).status == 0
+
+    def test_rules_inside_a_managed_block_are_protected_already(self, tree: HostTree, udev_drift: Run) -> None:
+        block = '# BEGIN udev-drift xen\nKERNEL=="sdb", SYMLINK+="x"\n# END udev-drift xen\n'
+        vendor_host(tree, VENDOR + block)
+        assert udev_drift("adopt", "--root", tree.root).status == 1
+
+    def test_a_crlf_file_keeps_its_endings_and_the_repair_only_marks(self, tree: HostTree, udev_drift: Run) -> None:
+        vendor = VENDOR.replace("\n", "\r\n")
+        edited = vendor + 'KERNEL=="sdq", SYMLINK+="backup"\r\n\tKERNEL=="sdr", SYMLINK+="archive"  \r\n'
+        vendor_host(tree, edited, vendor)
+        result = udev_drift("adopt", "--root", tree.root)
+        assert result.status == 0, result.err
+        tree.write(POLICY, result.out, dedent=False)
+        assert checked(tree, udev_drift, "--repair").status == 0
+        assert tree.read(RULES) == (vendor + "# BEGIN udev-drift adopted\r\n" + edited[len(vendor):]
+                                    + "# END udev-drift adopted\r\n")
+
+
+class TestLinks:
+    def test_a_link_on_a_disk_libudev_knows_is_adopted_by_its_serial(self) -> None:
+        disk = BlockDevice("sdb", "/sys/devices/x/block/sdb", "disk", "/dev/sdb", 1, links=(),
+                           properties={"ID_SERIAL": "WDC_WD40EFRX_WD-1", "ID_WWN": "0x5000"})
+        bare = BlockDevice("sdc", "/sys/devices/x/block/sdc", "disk", "/dev/sdc", 2)
+        notes: list[str] = []
+        links = adopt_links([("/dev/vm/b", "sdb"), ("/dev/vm/c", "sdc"), ("/dev/vm/d", "sdd")],
+                            Host("/nonexistent-root"), UdevState([disk, bare]), notes)
+        assert [(link.link, link.device, link.target) for link in links] == [
+            ("/dev/vm/b", ("serial", "WDC_WD40EFRX_WD-1"), None), ("/dev/vm/c", None, "/dev/sdc")]
+        assert notes == ["/dev/vm/d: sdd is not present now, so the link is not adopted"]
+
+    def test_a_link_that_depends_on_the_event_is_named_not_guessed(self, tree: HostTree, udev_drift: Run) -> None:
+        tree.write("/dev/sdb", "")
+        tree.write("/etc/udev/rules.d/61-local.rules",
+                   'KERNEL=="sdb", SYMLINK+="by-env/$env{ID_FS_LABEL} local/%k"\n', dedent=False)
+        result = udev_drift("adopt", "--root", tree.root)
+        assert yaml.safe_load(result.out)["symlinks"] == [
+            {"link": "/dev/local/sdb", "target": "/dev/sdb", "required": False}]
+        assert "depends on the event: not adopted" in result.err
+
+
+class TestWrite:
+    def test_write_puts_the_printed_policy_in_place_root_owned_0644_and_changes_nothing_else(
+            self, tree: HostTree, udev_drift: Run) -> None:
+        vendor_host(tree, VENDOR + 'KERNEL=="sdq", SYMLINK+="backup"\n')
+        printed = udev_drift("adopt", "--root", tree.root).out
+        before = tree.snapshot()
+        assert udev_drift("adopt", "--root", tree.root, "--write", "--name", "site").status == 0
+        written = tree.path("/etc/udev-drift/policies.d/site.yaml")
+        assert written.read_text() == printed.replace("name: adopted", "name: site").replace(
+            "udev-drift adopted", "udev-drift site")
+        st = written.stat()
+        assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (0o644, 0, 0)
+        after = tree.snapshot()
+        new = set(after) - set(before)
+        assert new == {"etc/udev-drift", "etc/udev-drift/policies.d", "etc/udev-drift/policies.d/site.yaml"}
+        assert {k: after[k] for k in before} == before
+
+    def test_write_never_replaces_a_policy(self, tree: HostTree, udev_drift: Run) -> None:
+        vendor_host(tree, VENDOR + 'KERNEL=="sdq", SYMLINK+="backup"\n')
+        mine = tree.policy("# mine\n", name="adopted.yaml")
+        result = udev_drift("adopt", "--root", tree.root, "--write")
+        assert result.status == 2 and result.err.count("\n") == 1
+        assert "exists already: adopt never replaces a policy" in result.err
+        assert mine.read_text() == "# mine\n"
+
+    def test_a_policy_that_appears_while_it_is_written_is_not_replaced(self, tmp_path: Path) -> None:
+        target = tmp_path / "adopted.yaml"
+        target.write_text("# someone else's\n")
+        with pytest.raises(ExistsError):
+            write_atomic(str(target), b"new", 0o644, replace=False)
+        assert target.read_text() == "# someone else's\n"
+        assert os.listdir(tmp_path) == ["adopted.yaml"]  # no temporary file left
+
+
+class TestUsage:
+    @pytest.mark.parametrize(("args", "message"), [
+        (("--name", "Bad Name"), "--name 'Bad Name': expected lower-case"),
+        (("/etc/fstab",), "/etc/fstab: expected a *.rules file in one of udev's rules directories"),
+        (("/etc/udev/rules.d/99-none.rules",), "/etc/udev/rules.d/99-none.rules: no such file"),
+        (("--vendor", "/nonexistent.rules"), "--vendor /nonexistent.rules: no such file"),
+    ])
+    def test_each_bad_input_is_one_line_and_status_2(self, tree: HostTree, udev_drift: Run,
+                                                       args: tuple[str, ...], message: str) -> None:
+        vendor_host(tree, VENDOR + 'KERNEL=="sdq", SYMLINK+="backup"\n')
+        before = tree.snapshot()
+        result = udev_drift("adopt", "--root", tree.root, *args)
+        assert (result.status, result.out) == (2, "")
+        assert result.err.count("\n") == 1 and message in result.err, result.err
+        assert tree.snapshot() == before
