@@ -45,21 +45,21 @@ def _kernel(rule: Rule) -> str | None:
 
 
 def links_of(rule: Rule, notes: list[str]) -> list[tuple[str, str]]:
-    """(link, kernel name) for each link the rule makes on the one disk it names."""
+    """(link, kernel name) for each link the rule makes on the one disk it names; "line N"
+    in `notes` for a rule whose links name no single disk or depend on the event."""
     made = [t.value for t in rule.tokens if t.key == "SYMLINK" and t.op in ("=", "+=", ":=")]
     if not made:
         return []
     kernel = _kernel(rule)
     if kernel is None:
-        notes.append(f"line {rule.line}: makes links but names no single disk by KERNEL==: "
-                     f"its links are not adopted")
+        notes.append(f"line {rule.line}")
         return []
     found = []
     for value in made:
         for name in value.split():
             name = KERNEL_NAME.sub(kernel, name)
             if OTHER_SUBSTITUTION.search(name):
-                notes.append(f"line {rule.line}: link {name!r} depends on the event: not adopted")
+                notes.append(f"line {rule.line}")
                 continue
             link = posixpath.normpath("/dev/" + name.lstrip("/"))
             if link.startswith("/dev/") and ".." not in link.split("/"):

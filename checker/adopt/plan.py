@@ -213,9 +213,12 @@ def adopt(host: Host, paths: Sequence[str], vendor_files: Mapping[str, str],
             if not entries:
                 notes.append(f"{path}: nothing added to {pristine.source}")
         adoption.rules.extend(entries)
+        unknown: list[str] = []
         for rule in adopted:
-            link_notes: list[str] = []
-            link_pairs.extend(links_of(rule, link_notes))
-            notes.extend(f"{path}:{note}" for note in link_notes)
+            link_pairs.extend(links_of(rule, unknown))
+        if unknown:
+            shown = ", ".join(dict.fromkeys(unknown[:6])) + (" ..." if len(unknown) > 6 else "")
+            notes.append(f"{path}: links of {len(unknown)} adopted rules name no single disk by "
+                         f"KERNEL== or depend on the event, and are not adopted ({shown})")
     adoption.links = adopt_links(link_pairs, host, udev, notes)
     return adoption

@@ -92,15 +92,27 @@ def owning_package(host: Host, path: str) -> str | None:
         binary = shutil.which(tool)
         if binary is None:
             continue
-        try:
-            done = subprocess.run([binary, *args, path], capture_output=True, text=True,
-                                  timeout=OWNER_QUERY_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if done.returncode == 0 and done.stdout.strip():
-            owner = done.stdout.strip().splitlines()[0]
-            return owner.split(":")[0] if tool == "dpkg" else owner
+        for name in (path, *_merged_usr_alias(path)):
+            try:
+                done = subprocess.run([binary, *args, name], capture_output=True, text=True,
+                                      timeout=OWNER_QUERY_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
+            except (OSError, subprocess.TimeoutExpired):
+                break
+            if done.returncode == 0 and done.stdout.strip():
+                owner = done.stdout.strip().splitlines()[0]
+                return owner.split(":")[0] if tool == "dpkg" else owner
     return None
+
+
+def _merged_usr_alias(path: str) -> tuple[str, ...]:
+    """The other name of a file on a merged-/usr host: dpkg knows a package's files by the
+    paths in the package (/lib/udev/rules.d/...), which /usr/lib/udev/rules.d/... also is."""
+    for short, long in (("/lib/", "/usr/lib/"),):
+        if path.startswith(long):
+            return (short + path[len(long):],)
+        if path.startswith(short):
+            return (long + path[len(short):],)
+    return ()
 
 
 def explain(observed: ObservedRulesFile, wanted: set[str], known: dict[str, Any] | None,
