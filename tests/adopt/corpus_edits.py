@@ -104,7 +104,10 @@ def edit(vendor: str, seed: int, *, places: int, reformat: bool) -> Edited:
     if places == 1:
         groups = {rng.choice(slots): "".join(added_texts)}
     else:
-        first, second = sorted(rng.sample(slots, 2)) if len(slots) > 1 else (slots[0], slots[0])
+        # Two places with at least one vendor rule between them (else they are one place).
+        before = {slot: sum(rule.end_line <= slot for rule in parsed.rules) for slot in slots}
+        apart = [(a, b) for a in slots for b in slots if before[a] < before[b]]
+        first, second = rng.choice(apart) if apart else (slots[0], slots[0])
         groups = {first: added_texts[0]} if first == second else {first: added_texts[0], second: added_texts[1]}
         if first == second:
             groups[first] = added_texts[0] + "# the admin's note\n" + added_texts[1]

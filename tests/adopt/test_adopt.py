@@ -149,6 +149,16 @@ class TestEntries:
         assert "".join(entry.content for entry in policy.rules) == text
         assert checked(tree, udev_drift).status == 0
 
+    def test_rules_repeated_per_serial_fold_and_items_yaml_would_misread_are_quoted(
+            self, tree: HostTree, udev_drift: Run) -> None:
+        admin = "".join(f'SUBSYSTEM=="block", ENV{{ID_WWN}}=="{wwn}", OWNER="qemu", MODE="0660"\n'
+                        for wwn in ("0x50014ee2b5c4f1a2", "0x50014ee2b5c4f1a3", "1234", "yes"))
+        vendor_host(tree, VENDOR + admin)
+        result = udev_drift("adopt", "--root", tree.root)
+        assert '    for_each: ["0x50014ee2b5c4f1a2", "0x50014ee2b5c4f1a3", "1234", "yes"]\n' in result.out
+        [policy] = load_desired([str(tree.write(POLICY, result.out, dedent=False))])
+        assert "".join(entry.content for entry in policy.rules) == admin
+
     def test_repeated_rules_that_differ_elsewhere_are_not_folded(self, tree: HostTree, udev_drift: Run) -> None:
         admin = ('KERNEL=="sdb", SYMLINK+="vm/one"\n'
                  'KERNEL=="sdc", SYMLINK+="vm/two"\n')
