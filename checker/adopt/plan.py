@@ -22,7 +22,7 @@ from checker.adopt.template import Piece, fold
 from checker.errors import UsageError
 from checker.host import Host
 from checker.observe.udev import UdevState
-from checker.policy.desired import Ensure
+from checker.policy.desired import DesiredPolicy, Ensure
 from checker.rules.model import Rule, RulesText
 from checker.rules.parsed import parse_rules
 from checker.rules.textlines import split_keepends
@@ -40,6 +40,27 @@ class AdoptedRules:
     ensure: Ensure
     piece: Piece
     comment: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Managed:
+    """What the host's policies protect already: adopting it again would only contradict them."""
+
+    owned: Mapping[str, str] = field(default_factory=dict)  # file -> the policy owning it whole
+    present: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (file, canonical) -> policy
+
+    @classmethod
+    def of(cls, policies: Sequence[DesiredPolicy]) -> Managed:
+        owned: dict[str, str] = {}
+        present: dict[tuple[str, str], str] = {}
+        for policy in policies:
+            for entry in policy.rules:
+                if entry.ensure == "file":
+                    owned.setdefault(entry.file, policy.name)
+                if entry.ensure != "absent":
+                    for rule in entry.rules:
+                        present.setdefault((entry.file, rule.canonical), policy.name)
+        return cls(owned, present)
 
 
 @dataclass
@@ -142,11 +163,20 @@ def _removals(path: str, pristine_text: str, text: str, parsed: RulesText, delet
     return entries
 
 
+def _not_managed(rule: Rule, path: str, managed: Managed, notes: list[str]) -> bool:
+    policy = managed.present.get((path, rule.canonical))
+    if policy is not None:
+        notes.append(f"{path}:{rule.line}: the policy {policy} protects this rule already")
+    return policy is None
+
+
 def _edited_vendor_file(path: str, text: str, parsed: RulesText, pristine_text: str, source: str,
-                        include_removals: bool, notes: list[str]) -> tuple[list[AdoptedRules], list[Rule]]:
+                        include_removals: bool, managed: Managed,
+                        notes: list[str]) -> tuple[list[AdoptedRules], list[Rule]]:
     lines = split_keepends(text)
     changes = compare(parse_rules(pristine_text), parsed, managed_lines(lines))
-    added = tuple(rule for rule in changes.added if _adoptable(rule, path, notes))
+    added = tuple(rule for rule in changes.added
+                  if _adoptable(rule, path, notes) and _not_managed(rule, path, managed, notes))
     entries: list[AdoptedRules] = []
     groups = runs(added, parsed)
     if len(groups) == 1:
@@ -185,12 +215,16 @@ def _regular_file(host: Host, path: str, notes: list[str]) -> bool:
 
 
 def adopt(host: Host, paths: Sequence[str], vendor_files: Mapping[str, str],
-          include_removals: bool, udev: UdevState | None) -> Adoption:
-    """The adopted policy's entries for the rules files at `paths` (host paths, sorted)."""
+          include_removals: bool, udev: UdevState | None, managed: Managed = Managed()) -> Adoption:
+    """The adopted policy's entries for the rules files at `paths` (host paths, sorted),
+    leaving out what the host's policies (`managed`) protect already."""
     adoption = Adoption()
     notes = adoption.notes
     link_pairs: list[tuple[str, str]] = []
     for path in sorted(set(paths)):
+        if path in managed.owned:
+            notes.append(f"{path}: the policy {managed.owned[path]} owns it whole already")
+            continue
         if not _regular_file(host, path, notes):
             continue
         text = read_text(host.path(path))
@@ -205,11 +239,16 @@ def adopt(host: Host, paths: Sequence[str], vendor_files: Mapping[str, str],
             notes.append(f"{path}: {pristine.source}: not adopted")
             continue
         if pristine.text is None:
+            kept = [rule for rule in parsed.rules if (path, rule.canonical) in managed.present]
+            if kept:
+                notes.append(f"{path}: the policy {managed.present[(path, kept[0].canonical)]} protects "
+                             f"{len(kept)} of its rules already: not adopted as a whole file")
+                continue
             entries = _own_file(path, text, parsed, pristine.source, notes)
             adopted = list(parsed.rules) if entries else []
         else:
             entries, adopted = _edited_vendor_file(path, text, parsed, pristine.text, pristine.source,
-                                                   include_removals, notes)
+                                                   include_removals, managed, notes)
             if not entries:
                 notes.append(f"{path}: nothing added to {pristine.source}")
         adoption.rules.extend(entries)

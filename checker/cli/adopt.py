@@ -8,8 +8,13 @@ import logging
 import os
 import re
 import sys
+from typing import TYPE_CHECKING
 
 from checker.paths import POLICY_DIR
+
+if TYPE_CHECKING:
+    from checker.adopt.plan import Managed
+    from checker.host import Host
 
 log = logging.getLogger("udev-drift")
 
@@ -67,6 +72,31 @@ def _vendor_files(values: list[str]) -> dict[str, str]:
     return by_name
 
 
+def _managed(host: Host, name: str, write: bool) -> Managed:
+    """What the host's policies protect already (left out of the adopted one)."""
+    from checker.adopt.plan import Managed
+    from checker.engine import load_desired
+    from checker.errors import UdevDriftError, UsageError
+
+    directory = host.path(POLICY_DIR)
+    if not os.path.isdir(directory):
+        return Managed()
+    try:
+        policies = load_desired([directory])
+    except UdevDriftError as error:
+        first = str(error).splitlines()[0]
+        log.warning("the policies in %s cannot be loaded (%s): rules they protect may be adopted "
+                    "again", directory, first)
+        return Managed()
+    taken = [policy.path for policy in policies if policy.name == name]
+    if taken:
+        message = f"the policy {taken[0]} is named {name} already: choose another --name"
+        if write:
+            raise UsageError(message)
+        log.warning("%s before you install this one", message)
+    return Managed.of(policies)
+
+
 def run(args: argparse.Namespace) -> int:
     from checker.adopt.plan import adopt, check_named, default_files
     from checker.adopt.render import render
@@ -93,13 +123,14 @@ def run(args: argparse.Namespace) -> int:
     if args.write and os.path.lexists(target):
         raise UsageError(f"{target} exists already: adopt never replaces a policy "
                          "(choose another --name, or remove it first)")
+    managed = _managed(host, args.name, args.write)
     udev: UdevState | None = None
     if not host.is_tree:
         try:
             udev = observe_block_devices()
         except UdevDriftError as error:
             log.warning("%s: links are adopted by device node, not by serial", error)
-    adoption = adopt(host, paths, vendor_files, args.include_removals, udev)
+    adoption = adopt(host, paths, vendor_files, args.include_removals, udev, managed)
     for note in adoption.notes:
         sys.stderr.write(f"udev-drift adopt: {note}\n")
     if adoption.empty:

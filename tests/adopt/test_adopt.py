@@ -212,6 +212,50 @@ class TestEntries:
                                     + "# END udev-drift adopted\r\n")
 
 
+class TestWhatPoliciesProtectAlready:
+    def test_a_file_a_policy_owns_and_rules_a_policy_keeps_are_not_adopted_again(
+            self, tree: HostTree, udev_drift: Run) -> None:
+        tree.write("/etc/udev/rules.d/61-local.rules", 'KERNEL=="sdq", SYMLINK+="backup"\n', dedent=False)
+        vendor_host(tree, VENDOR + 'KERNEL=="sdr", SYMLINK+="a"\nKERNEL=="sds", SYMLINK+="b"\n')
+        tree.policy("""\
+            version: 1
+            name: site
+            rules:
+              - file: /etc/udev/rules.d/61-local.rules
+                ensure: file
+                content: |
+                  KERNEL=="sdq", SYMLINK+="backup"
+              - file: /etc/udev/rules.d/50-udev.rules
+                ensure: lines
+                content: |
+                  KERNEL=="sdr", SYMLINK+="a"
+            """, name="site.yaml")
+        result = udev_drift("adopt", "--root", tree.root)
+        assert result.status == 0, result.err
+        assert adopted_rules(result.out, {"block", "lines", "file"}) == canonical('KERNEL=="sds", SYMLINK+="b"\n')
+        assert "/etc/udev/rules.d/61-local.rules: the policy site owns it whole already" in result.err
+        assert "/etc/udev/rules.d/50-udev.rules:8: the policy site protects this rule already" in result.err
+        tree.write(POLICY, result.out, dedent=False)
+        assert checked(tree, udev_drift, "--repair").status == 0  # the two policies agree
+
+    def test_write_refuses_a_name_another_policy_has(self, tree: HostTree, udev_drift: Run) -> None:
+        vendor_host(tree, VENDOR + 'KERNEL=="sdq", SYMLINK+="backup"\n')
+        tree.policy("version: 1\nname: adopted\nsymlinks:\n  - link: /dev/x\n    target: /dev/sdx\n",
+                    name="mine.yaml")
+        result = udev_drift("adopt", "--root", tree.root, "--write")
+        assert result.status == 2 and "is named adopted already: choose another --name" in result.err
+        assert not tree.path(POLICY).exists()
+        assert udev_drift("adopt", "--root", tree.root, "--write", "--name", "local").status == 0
+
+    def test_policies_that_cannot_be_loaded_are_named_and_adopt_goes_on(self, tree: HostTree,
+                                                                      udev_drift: Run) -> None:
+        vendor_host(tree, VENDOR + 'KERNEL=="sdq", SYMLINK+="backup"\n')
+        tree.policy("version: 2\n", name="broken.yaml")
+        result = udev_drift("adopt", "--root", tree.root)
+        assert result.status == 0
+        assert "cannot be loaded" in result.err and "broken.yaml" in result.err
+
+
 class TestLinks:
     def test_a_link_on_a_disk_libudev_knows_is_adopted_by_its_serial(self) -> None:
         disk = BlockDevice("sdb", "/sys/devices/x/block/sdb", "disk", "/dev/sdb", 1, links=(),
