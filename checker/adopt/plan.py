@@ -22,14 +22,11 @@ from checker.adopt.template import Piece, fold
 from checker.errors import UsageError
 from checker.host import Host
 from checker.observe.udev import UdevState
+from checker.paths import ADMIN_RULES_DIRS, UDEV_RULES_DIRS
 from checker.policy.desired import DesiredPolicy, Ensure
 from checker.rules.model import Rule, RulesText
 from checker.rules.parsed import parse_rules
 from checker.rules.textlines import split_keepends
-
-ADOPTED_DIRS = ("/etc/udev/rules.d", "/run/udev/rules.d")  # where admins put their rules
-RULES_DIRS = ("/etc/udev/rules.d", "/run/udev/rules.d", "/usr/local/lib/udev/rules.d",
-              "/usr/lib/udev/rules.d", "/lib/udev/rules.d")
 
 
 @dataclass(frozen=True)
@@ -77,7 +74,7 @@ class Adoption:
 def default_files(host: Host) -> list[str]:
     """Every *.rules file in /etc/udev/rules.d and /run/udev/rules.d, sorted."""
     found = []
-    for directory in ADOPTED_DIRS:
+    for directory in ADMIN_RULES_DIRS:
         try:
             names = os.listdir(host.path(directory))
         except OSError:
@@ -89,10 +86,10 @@ def default_files(host: Host) -> list[str]:
 def check_named(path: str) -> str:
     """A rules file named on the command line, as a host path; a usage error otherwise."""
     normal = os.path.normpath(path)
-    in_rules_dir = normal.startswith("/") and os.path.dirname(normal) in RULES_DIRS
+    in_rules_dir = normal.startswith("/") and os.path.dirname(normal) in UDEV_RULES_DIRS
     if not in_rules_dir or not normal.endswith(".rules"):
         raise UsageError(f"{path}: expected a *.rules file in one of udev's rules directories "
-                         f"({', '.join(RULES_DIRS)})")
+                         f"({', '.join(UDEV_RULES_DIRS)})")
     return normal
 
 

@@ -19,12 +19,12 @@ from checker.adopt.additions import compare, managed_lines
 from checker.check.explain import owning_package
 from checker.errors import UsageError
 from checker.host import Host
+from checker.paths import VENDOR_RULES_DIRS
 from checker.rules.model import RulesText
 from checker.rules.parsed import parse_rules
 from checker.rules.textlines import split_keepends
 
 PRISTINE_LEFTOVERS = (".rpmnew", ".dpkg-dist", ".dpkg-new", ".ucf-dist")
-VENDOR_DIRS = ("/usr/lib/udev/rules.d", "/lib/udev/rules.d")
 # An /etc file that keeps less than this share of the vendor file's rules replaces it
 # (the admin's own file of the same name), rather than being an edited copy of it.
 EDITED_COPY_SHARE = 0.5
@@ -82,8 +82,8 @@ def find_pristine(host: Host, path: str, text: str, vendor_files: Mapping[str, s
         if leftover is not None:
             return Pristine(leftover, f"{path}{suffix} (the package's version, left beside it)")
     current = parse_rules(text)
-    if os.path.dirname(path) not in VENDOR_DIRS:
-        for directory in VENDOR_DIRS:
+    if os.path.dirname(path) not in VENDOR_RULES_DIRS:
+        for directory in VENDOR_RULES_DIRS:
             vendor = f"{directory}/{name}"
             vendor_text = _readable(host.path(vendor))
             if vendor_text is not None and _edited_copy_of(vendor_text, current, text):

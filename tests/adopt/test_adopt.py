@@ -167,6 +167,18 @@ class TestEntries:
         [entry] = yaml.safe_load(result.out)["rules"]
         assert "for_each" not in entry and entry["content"] == admin
 
+    def test_comments_and_empty_lines_between_added_rules_stay_in_the_block_as_they_are(
+            self, tree: HostTree, udev_drift: Run) -> None:
+        admin = '# our disks\nKERNEL=="sdq", SYMLINK+="backup"\n\n# the archive\nKERNEL=="sdr",\\\n  SYMLINK+="archive"\n'
+        vendor_host(tree, VENDOR + admin)
+        result = udev_drift("adopt", "--root", tree.root)
+        [entry] = yaml.safe_load(result.out)["rules"]
+        assert entry["content"] == admin[len("# our disks\n"):]  # the comment above stays above
+        tree.write(POLICY, result.out, dedent=False)
+        assert checked(tree, udev_drift, "--repair").status == 0
+        assert marker_only(VENDOR + admin, tree.read(RULES)) == ["# BEGIN udev-drift adopted\n",
+                                                                 "# END udev-drift adopted\n"]
+
     def test_rules_added_in_two_places_become_lines_entries_and_it_says_why(
             self, tree: HostTree, udev_drift: Run) -> None:
         lines = VENDOR.splitlines(keepends=True)
