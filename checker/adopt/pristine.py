@@ -4,9 +4,10 @@ In this order: a copy the admin names (`--vendor FILE`, for the file of the same
 a file a package manager left beside it (`.rpmnew`, `.dpkg-dist`, `.dpkg-new`,
 `.ucf-dist`: the package's own version, not installed because the admin had edited the
 file); the vendor file of the same name in /usr/lib or /lib when the /etc or /run file is
-an edited copy of it (it still holds most of the vendor's rules). A file that a package
-owns but of which no pristine copy can be read is named, not guessed at; a file that no
-package owns is the admin's own.
+an edited copy of it (it still holds most of the vendor's rules); the owning package's
+own file, from the .deb apt installed it from (live hosts). A file that a package owns but
+of which no pristine copy can be read is named, not guessed at; a file that no package
+owns is the admin's own.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from checker.adopt.additions import compare, managed_lines
-from checker.check.explain import owning_package
+from checker.check.explain import owner_query
 from checker.errors import UsageError
 from checker.host import Host
+from checker.observe.packages import cached_deb_file
 from checker.paths import VENDOR_RULES_DIRS
 from checker.rules.model import RulesText
 from checker.rules.parsed import parse_rules
@@ -29,6 +31,10 @@ PRISTINE_LEFTOVERS = (".rpmnew", ".dpkg-dist", ".dpkg-new", ".ucf-dist")
 # (the admin's own file of the same name), rather than being an edited copy of it.
 EDITED_COPY_SHARE = 0.5
 MAX_RULES_BYTES = 8 * 1024 * 1024
+HOW_TO_GET = {
+    "rpm": "yumdownloader PACKAGE, then rpm2cpio PACKAGE.rpm | cpio -i --to-stdout ./PATH",
+    "dpkg": "apt-get download PACKAGE, then dpkg-deb --fsys-tarfile PACKAGE.deb | tar -xO ./PATH",
+}
 
 
 @dataclass(frozen=True)
@@ -88,8 +94,13 @@ def find_pristine(host: Host, path: str, text: str, vendor_files: Mapping[str, s
             vendor_text = _readable(host.path(vendor))
             if vendor_text is not None and _edited_copy_of(vendor_text, current, text):
                 return Pristine(vendor_text, f"{vendor} (the vendor file of the same name)")
-    owner = owning_package(host, path)
-    if owner is not None:
-        return Pristine(None, f"owned by the package {owner}, whose copy cannot be read here "
-                              f"(name one with --vendor FILE)", owner)
-    return Pristine(None, "no package owns it: the whole file is the admin's")
+    found = owner_query(host, path)
+    if found is None:
+        return Pristine(None, "no package owns it: the whole file is the admin's")
+    tool, owner = found
+    if tool == "dpkg":
+        cached = cached_deb_file(owner, path)
+        if cached is not None:
+            return Pristine(cached[0], f"the package {owner}'s file, from {cached[1]}")
+    return Pristine(None, f"owned by the package {owner}, whose copy of it is not on this host "
+                          f"(name one with --vendor FILE: {HOW_TO_GET[tool]})", owner)

@@ -83,6 +83,12 @@ def _leftovers(host: Host, observed: ObservedRulesFile, wanted: set[str]) -> lis
 
 def owning_package(host: Host, path: str) -> str | None:
     """The package rpm or dpkg says owns `path` (live host only), or None."""
+    found = owner_query(host, path)
+    return None if found is None else found[1]
+
+
+def owner_query(host: Host, path: str) -> tuple[str, str] | None:
+    """("rpm" | "dpkg", the package that owns `path`) on a live host, or None."""
     if host.is_tree:
         return None
     import subprocess  # here, not at the top: only a drifted file on a live host needs it
@@ -100,7 +106,7 @@ def owning_package(host: Host, path: str) -> str | None:
                 break
             if done.returncode == 0 and done.stdout.strip():
                 owner = done.stdout.strip().splitlines()[0]
-                return owner.split(":")[0] if tool == "dpkg" else owner
+                return tool, owner.split(":")[0] if tool == "dpkg" else owner
     return None
 
 

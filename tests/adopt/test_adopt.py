@@ -19,6 +19,7 @@ from checker.observe.udev import BlockDevice, UdevState
 from checker.rules.parser import parse_rules
 from tests.adopt.test_corpus import adopted_rules, marker_only
 from tests.conftest import REPO, XEN_RULES, HostTree, Result
+from tests.namespace import run_private
 
 Run = Callable[..., Result]
 EXAMPLE = REPO / "examples" / "xenserver-host"
@@ -119,18 +120,40 @@ class TestPristineCopies:
 
 
 class TestOnThisHost:
-    """Read-only runs on the machine itself: its real rpm/dpkg database."""
+    """Runs on the machine itself, with its real dpkg database and apt's cache of .debs:
+    read-only, or with the changes made inside a private mount namespace."""
 
-    def test_a_file_a_package_owns_without_a_readable_copy_is_named_not_guessed(self, udev_drift: Run) -> None:
-        name = "/usr/lib/udev/rules.d/60-persistent-storage.rules"
+    NAME = "/usr/lib/udev/rules.d/60-persistent-storage.rules"
+
+    @pytest.fixture(autouse=True)
+    def _udev_deb(self) -> None:
         done = subprocess.run(["dpkg", "-S", "/lib/udev/rules.d/60-persistent-storage.rules"],
                               capture_output=True, text=True, check=False) if shutil.which("dpkg") else None
         if done is None or done.returncode != 0:
             pytest.skip("needs dpkg and the udev package")
+        if not list(Path("/var/cache/apt/archives").glob("udev_*.deb")):
+            pytest.skip("needs apt's cached .deb of udev")
+
+    def test_a_package_file_as_installed_has_nothing_to_adopt(self, udev_drift: Run) -> None:
         # dpkg knows the file as /lib/udev/...: a merged-/usr host reaches it as /usr/lib/udev/...
-        result = udev_drift("adopt", name)
+        result = udev_drift("adopt", self.NAME)
         assert (result.status, result.out) == (1, "")
-        assert f"{name}: owned by the package udev, whose copy cannot be read here" in result.err
+        assert f"{self.NAME}: nothing added to the package udev's file, from /var/cache/apt/archives/udev_" in result.err
+
+    def test_rules_added_to_a_package_file_are_found_against_the_package(self, tmp_path: Path) -> None:
+        edited = tmp_path / "edited.rules"
+        edited.write_text(Path(self.NAME).read_text() + 'KERNEL=="sdq", SYMLINK+="backup"\n')
+        done = run_private(f"mount --bind {edited} {self.NAME}\n$UDEV_DRIFT adopt {self.NAME}")
+        assert done.returncode == 0, done.stderr
+        [entry] = yaml.safe_load(done.stdout)["rules"]
+        assert (entry["ensure"], entry["content"]) == ("block", 'KERNEL=="sdq", SYMLINK+="backup"\n')
+        assert "(compared with the package udev's file, from /var/cache/apt/archives/udev_" in done.stdout
+
+    def test_without_the_packages_copy_the_file_is_named_with_how_to_get_one(self) -> None:
+        done = run_private(f"mount -t tmpfs tmpfs /var/cache/apt/archives\n$UDEV_DRIFT adopt {self.NAME} || echo status=$?")
+        assert done.stdout == "status=1\n", done.stderr
+        assert (f"{self.NAME}: owned by the package udev, whose copy of it is not on this host (name one "
+                "with --vendor FILE: apt-get download PACKAGE, then dpkg-deb --fsys-tarfile") in done.stderr
 
 
 class TestEntries:
