@@ -45,11 +45,13 @@ class Managed:
 
     owned: Mapping[str, str] = field(default_factory=dict)  # file -> the policy owning it whole
     present: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (file, canonical) -> policy
+    links: Mapping[str, str] = field(default_factory=dict)  # link -> the policy that declares it
 
     @classmethod
     def of(cls, policies: Sequence[DesiredPolicy]) -> Managed:
         owned: dict[str, str] = {}
         present: dict[tuple[str, str], str] = {}
+        links = {link.link: policy.name for policy in policies for link in policy.symlinks}
         for policy in policies:
             for entry in policy.rules:
                 if entry.ensure == "file":
@@ -57,7 +59,7 @@ class Managed:
                 if entry.ensure != "absent":
                     for rule in entry.rules:
                         present.setdefault((entry.file, rule.canonical), policy.name)
-        return cls(owned, present)
+        return cls(owned, present, links)
 
 
 @dataclass
@@ -256,5 +258,8 @@ def adopt(host: Host, paths: Sequence[str], vendor_files: Mapping[str, str],
             shown = ", ".join(dict.fromkeys(unknown[:6])) + (" ..." if len(unknown) > 6 else "")
             notes.append(f"{path}: links of {len(unknown)} adopted rules name no single disk by "
                          f"KERNEL== or depend on the event, and are not adopted ({shown})")
-    adoption.links = adopt_links(link_pairs, host, udev, notes)
+    for link in sorted({link for link, _ in link_pairs if link in managed.links}):
+        notes.append(f"{link}: the policy {managed.links[link]} checks this link already")
+    unchecked = [pair for pair in link_pairs if pair[0] not in managed.links]
+    adoption.links = adopt_links(unchecked, host, udev, notes)
     return adoption

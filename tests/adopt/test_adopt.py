@@ -277,10 +277,22 @@ class TestWhatPoliciesProtectAlready:
         vendor_host(tree, VENDOR + 'KERNEL=="sdq", SYMLINK+="backup"\n')
         tree.policy("version: 1\nname: adopted\nsymlinks:\n  - link: /dev/x\n    target: /dev/sdx\n",
                     name="mine.yaml")
+        tree.write("/dev/sdq", "")
         result = udev_drift("adopt", "--root", tree.root, "--write")
         assert result.status == 2 and "is named adopted already: choose another --name" in result.err
         assert not tree.path(POLICY).exists()
         assert udev_drift("adopt", "--root", tree.root, "--write", "--name", "local").status == 0
+        policy = yaml.safe_load(tree.read("/etc/udev-drift/policies.d/local.yaml"))
+        assert policy["symlinks"] == [{"link": "/dev/backup", "target": "/dev/sdq", "required": False}]
+
+    def test_a_link_a_policy_checks_already_is_not_adopted_again(self, tree: HostTree, udev_drift: Run) -> None:
+        vendor_host(tree, VENDOR + 'KERNEL=="sdq", SYMLINK+="backup"\n')
+        tree.write("/dev/sdq", "")
+        tree.policy("version: 1\nname: mine\nsymlinks:\n  - link: /dev/backup\n    target: /dev/sdq\n",
+                    name="mine.yaml")
+        result = udev_drift("adopt", "--root", tree.root)
+        assert "symlinks" not in yaml.safe_load(result.out)
+        assert "/dev/backup: the policy mine checks this link already" in result.err
 
     def test_policies_that_cannot_be_loaded_are_named_and_adopt_goes_on(self, tree: HostTree,
                                                                       udev_drift: Run) -> None:
