@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -324,6 +325,32 @@ class TestLinks:
             {"link": "/dev/local/sdb", "target": "/dev/sdb", "required": False}]
         assert ("links of 1 adopted rules name no single disk by KERNEL== or depend on the event, "
                 "and are not adopted (line 1)") in result.err
+
+
+class TestStable:
+    def test_the_policy_is_the_same_byte_for_byte_whatever_the_hash_seed(self, tree: HostTree) -> None:
+        vendor_host(tree, VENDOR + XEN_RULES.format(disk="sdc") + XEN_RULES.format(disk="sdb"))
+        tree.write("/etc/udev/rules.d/61-local.rules", "".join(
+            f'KERNEL=="{disk}", SYMLINK+="vm/{disk} backup/%k"\n' for disk in ("sdd", "sde", "sdf")), dedent=False)
+        tree.write("/run/udev/rules.d/70-net.rules", 'SUBSYSTEM=="net", ATTR{address}=="52:54:00:aa:bb:cc", NAME="lan0"\n',
+                   dedent=False)
+        for disk in ("sdb", "sdc", "sdd", "sde", "sdf"):
+            tree.write(f"/dev/{disk}", "")
+        outputs = set()
+        for seed in ("1", "2", "3"):
+            done = subprocess.run([sys.executable, "-m", "checker", "adopt", "--root", str(tree.root)],
+                                  capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed},
+                                  cwd=REPO, timeout=60, check=False)
+            assert done.returncode == 0, done.stderr
+            outputs.add(done.stdout + done.stderr)
+        assert len(outputs) == 1
+        policy = yaml.safe_load(outputs.pop().split("udev-drift adopt:")[0])
+        assert [(e["file"], e["ensure"]) for e in policy["rules"]] == [
+            ("/etc/udev/rules.d/50-udev.rules", "block"), ("/etc/udev/rules.d/61-local.rules", "file"),
+            ("/run/udev/rules.d/70-net.rules", "file")]
+        assert [(e["link"], e.get("for_each")) for e in policy["symlinks"]] == [
+            ("/dev/backup/{{ item }}", ["sdd", "sde", "sdf"]), ("/dev/vm/{{ item }}", ["sdd", "sde", "sdf"]),
+            ("/dev/xapi/block/{{ item }}", ["sdb", "sdc"])]
 
 
 class TestWrite:
