@@ -81,9 +81,15 @@ class TestTheExampleHost:
         assert [line.strip() for line in diff] == [
             f"--- {RULES}", f"+++ {RULES} (desired)", "+# BEGIN udev-drift adopted", "+# END udev-drift adopted"]
         assert checked(tree, udev_drift, "--repair").status == 0
-        assert marker_only(stripped, tree.read(RULES)) == ["# BEGIN udev-drift adopted\n",
-                                                           "# END udev-drift adopted\n"]
+        marked = tree.read(RULES)
+        assert marker_only(stripped, marked) == ["# BEGIN udev-drift adopted\n", "# END udev-drift adopted\n"]
         assert checked(tree, udev_drift).status == 0
+        # Round trip: the template's expansion gives back the admin's lines byte for byte.
+        lines = marked.splitlines(keepends=True)
+        begin, end = lines.index("# BEGIN udev-drift adopted\n"), lines.index("# END udev-drift adopted\n")
+        tree.write(RULES, "".join(lines[:begin + 1] + lines[end:]), dedent=False)
+        assert checked(tree, udev_drift, "--repair").status == 0
+        assert tree.read(RULES) == marked
 
 
 class TestPristineCopies:
