@@ -13,6 +13,7 @@ One run, as the folders hold it (CONTRIBUTING.md says where each kind of change 
     exporters/ report -> Prometheus metrics (installed from the top-level exporters/)
     serve/     the daemon: check loop, HTTP server, watchers
     install/   install / uninstall
+    adopt/     the policy that protects what a host's rules files hold now
     cli/       the command line; nothing else imports it
 
 Ground modules that every room may use: errors, paths, host, atomic, safe_open, state,

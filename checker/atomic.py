@@ -26,6 +26,12 @@ class WriteError(UdevDriftError):
     exit_status = 3
 
 
+class ExistsError(WriteError):
+    """The file asked to be new exists: it was left as it was."""
+
+    exit_status = 2
+
+
 def temp_name(name: str) -> str:
     # Hidden, and not ending in .rules, so neither udev nor a person's ls picks it up;
     # the pid lets a later run tell a temporary file left by a killed run.
@@ -74,13 +80,15 @@ def _describe(error: OSError) -> str:
     return error.strerror or str(error)
 
 
-def write_atomic(path: str, data: bytes, mode: int | None = None) -> None:
+def write_atomic(path: str, data: bytes, mode: int | None = None, *, replace: bool = True) -> None:
     """Replace (or create) the regular file at `path` with `data`, atomically.
 
     The file keeps the mode of the file it replaces (an admin chose it), or gets 0644 when
     new; `mode` gives it that mode whatever was there (the metrics textfile must be 0644
     for node_exporter). Refuses to write through a symbolic link at `path`: the link would
     be replaced by a file, and what it pointed to would not be changed as the caller believes.
+    With `replace` False the file must be new: an existing one (even one that appears while
+    the new text is written) is left as it was and ExistsError is raised.
     """
     directory, name = os.path.split(path)
     try:
@@ -88,7 +96,7 @@ def write_atomic(path: str, data: bytes, mode: int | None = None) -> None:
     except OSError as error:
         raise WriteError(f"{path}: cannot open its directory: {_describe(error)}") from None
     try:
-        _write_in(dir_fd, path, name, data, mode)
+        _write_in(dir_fd, path, name, data, mode, replace)
     finally:
         os.close(dir_fd)
 
@@ -116,8 +124,11 @@ def _original(dir_fd: int, path: str, name: str) -> int | None:
     return fd
 
 
-def _write_in(dir_fd: int, path: str, name: str, data: bytes, mode: int | None) -> None:
+def _write_in(dir_fd: int, path: str, name: str, data: bytes, mode: int | None, replace: bool = True) -> None:
     original = _original(dir_fd, path, name)
+    if original is not None and not replace:
+        os.close(original)
+        raise ExistsError(f"{path}: exists already; not replacing it")
     # Only tidying: the write itself will say what is wrong with the directory.
     with contextlib.suppress(OSError):
         remove_stale_temps(dir_fd, name)
@@ -143,8 +154,15 @@ def _write_in(dir_fd: int, path: str, name: str, data: bytes, mode: int | None) 
         os.fsync(fd)
         os.close(fd)
         fd = -1
-        os.rename(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        temp = ""
+        if replace:
+            os.rename(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            temp = ""
+        else:
+            # link() fails where rename() would replace: a file that appeared meanwhile stays.
+            try:
+                os.link(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+            except FileExistsError:
+                raise ExistsError(f"{path}: exists already; not replacing it") from None
     except OSError as error:
         raise WriteError(f"{path}: cannot write: {_describe(error)}; the file was left as it was") from None
     finally:

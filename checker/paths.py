@@ -14,6 +14,10 @@ UDEV_RULES_DIRS = (
     "/lib/udev/rules.d",
 )
 
+# Where admins put their own rules, and where packages put theirs (adopt compares the two).
+ADMIN_RULES_DIRS = ("/etc/udev/rules.d", "/run/udev/rules.d")
+VENDOR_RULES_DIRS = ("/usr/lib/udev/rules.d", "/lib/udev/rules.d")
+
 POLICY_DIR = "/etc/udev-drift/policies.d"  # the policies `check` and `serve` read by default
 STATE_DIR = "/var/lib/udev-drift"  # fingerprints, backups, counters, the policy cache
 MANIFEST_NAME = "install-manifest.json"  # in STATE_DIR: what `install` added

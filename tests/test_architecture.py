@@ -29,7 +29,7 @@ ROOMS = [
     {"checker.check"},
     {"checker.repair", "checker.engine"},
     {"checker.exporters"},
-    {"checker.serve", "checker.install"},
+    {"checker.serve", "checker.install", "checker.adopt"},
     {"checker.cli", "checker.__main__"},
 ]
 

@@ -193,14 +193,16 @@ class TestImports:
                 f"status = main(['check', '--root', {str(EXAMPLE)!r}, '--format', 'json'])\n"
                 "heavy = ['checker.serve', 'checker.install', 'checker.check.suggest', 'checker.cli.serve',"
                 " 'checker.cli.install', 'checker.cli.suggest', 'checker.cli.diagnose', 'pyudev',"
-                " 'prometheus_client', 'checker.exporters.registry', 'http.server']\n"
+                " 'prometheus_client', 'checker.exporters.registry', 'http.server', 'checker.adopt',"
+                " 'checker.cli.adopt']\n"
                 "print('loaded:', [m for m in heavy if m in sys.modules], file=sys.stderr)\n")
         process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
         assert "loaded: []" in process.stderr, process.stderr
 
     def test_every_command_is_listed_and_has_its_own_help(self, udev_drift: Run) -> None:
         listing = udev_drift("--help").out
-        for command in ("check", "validate", "policies", "schema", "serve", "suggest", "install", "uninstall"):
+        for command in ("check", "validate", "policies", "schema", "serve", "suggest", "adopt", "install",
+                        "uninstall"):
             assert f"    {command}" in listing
             assert udev_drift(command, "--help").status == 0
 

@@ -99,7 +99,14 @@ def _leftovers(host: Host, observed: ObservedRulesFile, wanted: set[str]) -> lis
     return notes
 
 
-def _owner(host: Host, path: str) -> str | None:
+def owning_package(host: Host, path: str) -> str | None:
+    """The package rpm or dpkg says owns `path` (live host only), or None."""
+    found = owner_query(host, path)
+    return None if found is None else found[1]
+
+
+def owner_query(host: Host, path: str) -> tuple[str, str] | None:
+    """("rpm" | "dpkg", the package that owns `path`) on a live host, or None."""
     if host.is_tree:
         return None
     import subprocess  # here, not at the top: only a drifted file on a live host needs it
@@ -109,15 +116,27 @@ def _owner(host: Host, path: str) -> str | None:
         binary = shutil.which(tool)
         if binary is None:
             continue
-        try:
-            done = subprocess.run([binary, *args, path], capture_output=True, text=True,
-                                  timeout=OWNER_QUERY_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if done.returncode == 0 and done.stdout.strip():
-            owner = done.stdout.strip().splitlines()[0]
-            return owner.split(":")[0] if tool == "dpkg" else owner
+        for name in (path, *_merged_usr_alias(path)):
+            try:
+                done = subprocess.run([binary, *args, name], capture_output=True, text=True,
+                                      timeout=OWNER_QUERY_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
+            except (OSError, subprocess.TimeoutExpired):
+                break
+            if done.returncode == 0 and done.stdout.strip():
+                owner = done.stdout.strip().splitlines()[0]
+                return tool, owner.split(":")[0] if tool == "dpkg" else owner
     return None
+
+
+def _merged_usr_alias(path: str) -> tuple[str, ...]:
+    """The other name of a file on a merged-/usr host: dpkg knows a package's files by the
+    paths in the package (/lib/udev/rules.d/...), which /usr/lib/udev/rules.d/... also is."""
+    for short, long in (("/lib/", "/usr/lib/"),):
+        if path.startswith(long):
+            return (short + path[len(long):],)
+        if path.startswith(short):
+            return (long + path[len(short):],)
+    return ()
 
 
 def explain(observed: ObservedRulesFile, wanted: set[str], known: dict[str, Any] | None,
@@ -129,7 +148,7 @@ def explain(observed: ObservedRulesFile, wanted: set[str], known: dict[str, Any]
     if history:
         notes.append(history)
     notes.extend(_leftovers(host, observed, wanted))
-    owner = _owner(host, observed.path)
+    owner = owning_package(host, observed.path)
     if owner:
         notes.append(f"the file belongs to the package {owner}")
     return notes

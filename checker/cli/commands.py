@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
     "serve": ("checker.cli.serve", "check on an interval and serve the metrics over HTTP for Prometheus"),
     "suggest": ("checker.cli.suggest",
                 "warn where a policy names a disk by kernel name (sdb); show its serial/WWN"),
+    "adopt": ("checker.cli.adopt", "print (or --write) the policy that protects the rules this host has now"),
     "install": ("checker.cli.install",
                 "install the units, hooks and directories that make the host check itself"),
     "uninstall": ("checker.cli.uninstall", "remove exactly what `udev-drift install` added"),
@@ -44,7 +45,18 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
 
 if TYPE_CHECKING:
     # mypy checks here that every command module has the shape of Command.
-    from checker.cli import check, diagnose, install, policies, schema, serve, suggest, uninstall, validate
+    from checker.cli import (
+        adopt,
+        check,
+        diagnose,
+        install,
+        policies,
+        schema,
+        serve,
+        suggest,
+        uninstall,
+        validate,
+    )
 
-    _COMMAND_MODULES: list[Command] = [check, validate, policies, schema, serve, suggest, install,
+    _COMMAND_MODULES: list[Command] = [check, validate, policies, schema, serve, suggest, adopt, install,
                                        uninstall, diagnose]

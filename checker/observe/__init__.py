@@ -6,4 +6,5 @@
     udev.py      block devices through libudev (the only module importing pyudev)
     usage.py     what the host does with a disk: mounts, swap, md/LVM/dm holders
     accounts.py  the user and group names the host knows (udev resolves OWNER/GROUP)
+    packages.py  a package's own copy of one of its files, from apt's cache of .debs
 """

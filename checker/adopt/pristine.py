@@ -1,0 +1,106 @@
+"""The best untouched copy of a rules file the host holds, and what it is.
+
+In this order: a copy the admin names (`--vendor FILE`, for the file of the same name);
+a file a package manager left beside it (`.rpmnew`, `.dpkg-dist`, `.dpkg-new`,
+`.ucf-dist`: the package's own version, not installed because the admin had edited the
+file); the vendor file of the same name in /usr/lib or /lib when the /etc or /run file is
+an edited copy of it (it still holds most of the vendor's rules); the owning package's
+own file, from the .deb apt installed it from (live hosts). A file that a package owns but
+of which no pristine copy can be read is named, not guessed at; a file that no package
+owns is the admin's own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from checker.adopt.additions import compare, managed_lines
+from checker.check.explain import owner_query
+from checker.errors import UsageError
+from checker.host import Host
+from checker.observe.packages import cached_deb_file
+from checker.paths import VENDOR_RULES_DIRS
+from checker.rules.model import RulesText
+from checker.rules.parsed import parse_rules
+from checker.rules.textlines import split_keepends
+
+PRISTINE_LEFTOVERS = (".rpmnew", ".dpkg-dist", ".dpkg-new", ".ucf-dist")
+# An /etc file that keeps less than this share of the vendor file's rules replaces it
+# (the admin's own file of the same name), rather than being an edited copy of it.
+EDITED_COPY_SHARE = 0.5
+MAX_RULES_BYTES = 8 * 1024 * 1024
+HOW_TO_GET = {
+    "rpm": "yumdownloader PACKAGE, then rpm2cpio PACKAGE.rpm | cpio -i --to-stdout ./PATH",
+    "dpkg": "apt-get download PACKAGE, then dpkg-deb --fsys-tarfile PACKAGE.deb | tar -xO ./PATH",
+}
+
+
+@dataclass(frozen=True)
+class Pristine:
+    """The copy to compare with; `text` None means the file is the admin's own (no package
+    owns it) or, with `owner`, that its package's copy cannot be read here."""
+
+    text: str | None
+    source: str  # for people: which copy, and why it was chosen
+    owner: str | None = None
+
+
+def read_text(path: str) -> str:
+    """A rules file's text as udev reads it; one clear line when it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_RULES_BYTES + 1)
+    except OSError as error:
+        raise UsageError(f"{path}: cannot read: {error.strerror}") from None
+    if len(raw) > MAX_RULES_BYTES:
+        raise UsageError(f"{path}: larger than {MAX_RULES_BYTES // 1024 // 1024} MiB: not a rules file")
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _readable(path: str) -> str | None:
+    try:
+        if not os.path.isfile(path):
+            return None
+        return read_text(path)
+    except UsageError:
+        return None
+
+
+def _edited_copy_of(vendor_text: str, current: RulesText, text: str) -> bool:
+    vendor = parse_rules(vendor_text)
+    if not vendor.rules:
+        return False
+    changes = compare(vendor, current, managed_lines(split_keepends(text)))
+    return changes.vendor_share >= EDITED_COPY_SHARE
+
+
+def find_pristine(host: Host, path: str, text: str, vendor_files: Mapping[str, str]) -> Pristine:
+    """The pristine copy of the rules file at host path `path`, whose text is `text`.
+    `vendor_files` maps a file name to a copy the admin named (a local path)."""
+    name = os.path.basename(path)
+    named = vendor_files.get(name)
+    if named is not None:
+        return Pristine(read_text(named), f"{named} (named with --vendor)")
+    for suffix in PRISTINE_LEFTOVERS:
+        leftover = _readable(host.path(path + suffix))
+        if leftover is not None:
+            return Pristine(leftover, f"{path}{suffix} (the package's version, left beside it)")
+    current = parse_rules(text)
+    if os.path.dirname(path) not in VENDOR_RULES_DIRS:
+        for directory in VENDOR_RULES_DIRS:
+            vendor = f"{directory}/{name}"
+            vendor_text = _readable(host.path(vendor))
+            if vendor_text is not None and _edited_copy_of(vendor_text, current, text):
+                return Pristine(vendor_text, f"{vendor} (the vendor file of the same name)")
+    found = owner_query(host, path)
+    if found is None:
+        return Pristine(None, "no package owns it: the whole file is the admin's")
+    tool, owner = found
+    if tool == "dpkg":
+        cached = cached_deb_file(owner, path)
+        if cached is not None:
+            return Pristine(cached[0], f"the package {owner}'s file, from {cached[1]}")
+    return Pristine(None, f"owned by the package {owner}, whose copy of it is not on this host "
+                          f"(name one with --vendor FILE: {HOW_TO_GET[tool]})", owner)
