@@ -8,13 +8,25 @@ a --root tree, the udevadm calls, and what it must refuse to touch, with the rea
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import stat as stat_module
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from checker.atomic import WriteError, temp_name, write_atomic
+from checker import confined
+from checker.atomic import (
+    ABSENT,
+    REPLACED,
+    Identity,
+    Replaced,
+    WriteError,
+    remove_stale_temps,
+    temp_name,
+    write_in,
+)
 from checker.edits.diffs import unified_diff
 from checker.edits.ensure import compose
 from checker.findings import Action, Finding, Report
@@ -164,12 +176,18 @@ def validate_candidate(change: FileChange, udevadm: Udevadm | None) -> str | Non
     return None
 
 
-def _read_bytes(host: Host, path: str) -> bytes | None:
+def _read_at(dir_fd: int, name: str) -> tuple[bytes, Identity] | None:
+    """The file's bytes and which file they came from; None when there is none."""
     try:
-        with open(host.path(path), "rb") as handle:
-            return handle.read()
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
     except FileNotFoundError:
         return None
+    with open(fd, "rb") as handle:
+        st = os.fstat(handle.fileno())
+        if not stat_module.S_ISREG(st.st_mode):
+            raise OSError(errno.EISDIR if stat_module.S_ISDIR(st.st_mode) else errno.EINVAL,
+                          "not a regular file")
+        return handle.read(), Identity.of(st)
 
 
 def _write_file(change: FileChange, host: Host, state: StateDir, udevadm: Udevadm | None) -> Action:
@@ -184,42 +202,53 @@ def _write_file(change: FileChange, host: Host, state: StateDir, udevadm: Udevad
     if refused:
         return Action("refuse", change.path, refused)
     resolved = host.resolve(change.path) or change.path
+    directory, name = os.path.split(resolved)
     try:
-        current = _read_bytes(host, resolved)
+        # Inside the root whatever links the tree holds (and made when missing).
+        dir_fd = confined.open_directory(host.root, directory, make=0o755)
     except OSError as error:
-        raise WriteError(f"{change.path}: cannot read it again before writing: {error.strerror}") from None
-    old_bytes = change.old.encode("utf-8", "surrogateescape")
-    if (current or b"") != old_bytes:
-        return Action("refuse", change.path,
-                      "the file changed while this run was looking at it; run again")
-    backup = state.backup(change.path, current) if current is not None else ""
-    directory = os.path.dirname(host.path(resolved))
-    if not os.path.isdir(directory):
+        raise WriteError(f"{os.path.dirname(change.path)}: cannot open or create: {error.strerror}") from None
+    try:
         try:
-            os.makedirs(directory, mode=0o755)
+            current = _read_at(dir_fd, name)
         except OSError as error:
-            raise WriteError(f"{os.path.dirname(change.path)}: cannot create: {error.strerror}") from None
-    write_atomic(host.path(resolved), change.new.encode("utf-8", "surrogateescape"))
+            raise WriteError(f"{change.path}: cannot read it again before writing: "
+                             f"{error.strerror}") from None
+        old_bytes = change.old.encode("utf-8", "surrogateescape")
+        if (current[0] if current else b"") != old_bytes:
+            return Action("refuse", change.path,
+                          "the file changed while this run was looking at it; run again")
+        backup = state.backup(change.path, current[0]) if current is not None else ""
+        try:
+            # Only over the very file read: a package manager's rename landing meanwhile wins.
+            write_in(dir_fd, change.path, name, change.new.encode("utf-8", "surrogateescape"),
+                     expect=current[1] if current is not None else ABSENT)
+        except Replaced:
+            return Action("refuse", change.path, REPLACED)
+    finally:
+        os.close(dir_fd)
     detail = f"backup {backup}" if backup else "new file"
     return Action("write", change.path, detail, diff=change.diff)
 
 
 def _make_link(change: LinkChange, host: Host) -> Action:
     """Make the link in a --root tree as udev would: relative, replacing a wrong link."""
-    real = host.path(change.link)
-    directory, name = os.path.split(real)
+    directory, name = os.path.split(change.link)
+    temp = ""
     try:
-        os.makedirs(directory, mode=0o755, exist_ok=True)
-        existing = host.lstat(change.link)
-        if existing is not None and not stat_module.S_ISLNK(existing.st_mode):
-            return Action("refuse", change.link, REFUSALS["not-a-link"])
-        temp = os.path.join(directory, temp_name(name))
-        os.symlink(change.target, temp)
-        try:
-            os.rename(temp, real)
-        except OSError:
-            os.unlink(temp)
-            raise
+        with confined.directory(host.root, directory, make=0o755) as dir_fd:
+            with contextlib.suppress(OSError):
+                remove_stale_temps(dir_fd)  # left by a run killed here
+            existing = confined.lstat_at(dir_fd, name)
+            if existing is not None and not stat_module.S_ISLNK(existing.st_mode):
+                return Action("refuse", change.link, REFUSALS["not-a-link"])
+            temp = temp_name(name)
+            os.symlink(change.target, temp, dir_fd=dir_fd)
+            try:
+                os.rename(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            except OSError:
+                os.unlink(temp, dir_fd=dir_fd)
+                raise
     except OSError as error:
         raise WriteError(f"{change.link}: cannot make the link: {error.strerror}") from None
     return Action("link", change.link, change.target)

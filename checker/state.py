@@ -8,6 +8,12 @@
 Backups live here, never in a rules directory (udev would read a `*.rules` backup).
 A state file that cannot be read is set aside with a warning, never a crash: losing it
 costs an explanation of why a file drifted, not a run.
+
+The directory is opened inside the --root tree it belongs to (checker.confined: links on
+the way are followed as in a chroot), and nothing inside it is reached through a link:
+a planted `backups` link is refused, never followed. Run as root, the directory and each
+state file must be root's and writable by no one else: what another user could plant
+here (a manifest that uninstall acts on, a backup link) would act with root's powers.
 """
 
 from __future__ import annotations
@@ -19,13 +25,16 @@ import json
 import logging
 import os
 import re
+import stat as stat_module
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-from checker.atomic import write_atomic
+from checker import confined
+from checker.atomic import write_in
 from checker.errors import UdevDriftError
+from checker.host import Host
 
 log = logging.getLogger("udev-drift")
 
@@ -42,20 +51,79 @@ class LockHeld(UdevDriftError):
     exit_status = 3
 
 
+class UnsafeState(StateError):
+    """The state directory or a state file could be written by someone other than root."""
+
+
+def unsafe_because(st: os.stat_result) -> str | None:
+    """Why root must not trust this state directory or file, or None."""
+    if os.geteuid() != 0:
+        return None  # a run as another user cannot be abused beyond that user's own powers
+    if st.st_uid != 0:
+        return f"is owned by uid {st.st_uid}, not root"
+    if st.st_mode & 0o022:
+        return f"is writable by group or others (mode {stat_module.S_IMODE(st.st_mode):04o})"
+    return None
+
+
+def check_trusted(st: os.stat_result, path: str) -> None:
+    why = unsafe_because(st)
+    if why is not None:
+        raise UnsafeState(f"{path}: {why}; another user could plant state that root acts on, so "
+                          "nothing was done (chown root: and chmod go-w it, or run udev-drift install)")
+
+
 class StateDir:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, root: str = "/") -> None:
+        """`path` is the real path; under a --root tree it is confined to the tree."""
         self.path = path
+        root = os.path.abspath(root)
+        if root != "/" and (path == root or path.startswith(root + "/")):
+            self._root, self._inside = root, path[len(root):] or "/"
+        else:
+            self._root, self._inside = "/", path
 
     def exists(self) -> bool:
         """True when the directory is there to write in (made by install or a repair)."""
         return os.path.isdir(self.path) and os.access(self.path, os.W_OK)
 
+    def located(self) -> str:
+        """Where the directory really is (links followed inside the root), as a path."""
+        host = Host(self._root)
+        return host.path(host.resolve(self._inside) or self._inside)
+
     def ensure(self) -> None:
+        os.close(self._open(make=True))
+
+    def _open(self, make: bool = False) -> int:
+        """A descriptor on the directory, made when missing with `make`; checked as root's."""
         try:
-            os.makedirs(self.path, mode=0o700, exist_ok=True)
+            if make:  # parents as other directories are (0755), the state directory 0700
+                os.close(confined.open_directory(self._root, os.path.dirname(self._inside), make=0o755))
+            fd = confined.open_directory(self._root, self._inside, make=0o700 if make else None)
+        except FileNotFoundError:
+            if make:
+                raise StateError(f"{self.path}: cannot create the state directory: "
+                                 f"{os.strerror(errno.ENOENT)}") from None
+            raise
         except OSError as error:
-            raise StateError(f"{self.path}: cannot create the state directory: "
+            verb = "create" if make else "open"
+            raise StateError(f"{self.path}: cannot {verb} the state directory: "
                              f"{error.strerror}") from None
+        try:
+            check_trusted(os.fstat(fd), self.path)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    @contextlib.contextmanager
+    def directory(self, make: bool = True) -> Iterator[int]:
+        fd = self._open(make=make)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
 
     # -- one run at a time -------------------------------------------------------------
 
@@ -67,13 +135,15 @@ class StateDir:
         flock is released by the kernel when its holder dies, so a lock left by a
         killed run never blocks the next one.
         """
-        self.ensure()
         path = os.path.join(self.path, name)
+        with self.directory() as dir_fd:
+            try:
+                fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK,
+                             0o600, dir_fd=dir_fd)
+            except OSError as error:
+                raise StateError(f"{path}: cannot open the lock file: {error.strerror}") from None
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        except OSError as error:
-            raise StateError(f"{path}: cannot open the lock file: {error.strerror}") from None
-        try:
+            check_trusted(os.fstat(fd), path)
             deadline = time.monotonic() + wait
             while True:
                 try:
@@ -88,8 +158,13 @@ class StateDir:
                             f"another udev-drift run (pid {holder}) has held {path} for "
                             f"{wait:g} s; try again when it has finished") from None
                     time.sleep(0.05)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            except OSError as error:
+                # A full state file system: the run could keep no backup either.
+                raise StateError(f"{path}: cannot record this run in the lock file: "
+                                 f"{error.strerror}; nothing was changed") from None
             yield
         finally:
             os.close(fd)
@@ -99,66 +174,93 @@ class StateDir:
     def read_json(self, name: str) -> dict[str, Any]:
         path = os.path.join(self.path, name)
         try:
-            with open(path, encoding="utf-8") as handle:
+            with self.directory(make=False) as dir_fd:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
+            with open(fd, encoding="utf-8") as handle:
+                check_trusted(os.fstat(handle.fileno()), path)
                 data = json.load(handle)
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
             return data
         except FileNotFoundError:
             return {}
+        except UnsafeState:
+            raise
+        except StateError as error:
+            log.warning("%s; going on without %s", error, name)
+            return {}
         except OSError as error:
             # Unreadable is not corrupt: leave it where it is, and say so.
             log.warning("%s: cannot read state (%s); going on without it", path, error.strerror)
             return {}
         except ValueError as error:
-            aside = f"{path}.corrupt-{int(time.time())}"
-            with contextlib.suppress(OSError):
-                os.rename(path, aside)
+            aside = f"{name}.corrupt-{int(time.time())}"
+            with contextlib.suppress(OSError), self.directory(make=False) as dir_fd:
+                os.rename(name, aside, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             log.warning("%s: unreadable state (%s); set aside as %s and starting afresh",
-                        path, error, aside)
+                        path, error, os.path.join(self.path, aside))
             return {}
 
     def write_json(self, name: str, data: dict[str, Any]) -> None:
-        self.ensure()
         text = json.dumps(data, indent=1, sort_keys=True) + "\n"
-        write_atomic(os.path.join(self.path, name), text.encode("utf-8"))
+        with self.directory() as dir_fd:
+            write_in(dir_fd, os.path.join(self.path, name), name, text.encode("utf-8"))
 
     # -- backups -------------------------------------------------------------------------
 
     def _backup_place(self, host_path: str) -> tuple[str, str]:
-        directory = os.path.join(self.path, "backups", os.path.dirname(host_path).lstrip("/"))
-        return directory, os.path.basename(host_path)
+        """(directory inside the state directory, file name) of a host path's backups."""
+        return f"backups/{os.path.dirname(host_path).strip('/')}".rstrip("/"), os.path.basename(host_path)
+
+    @contextlib.contextmanager
+    def _backup_directory(self, host_path: str, make: bool) -> Iterator[int]:
+        inside, _ = self._backup_place(host_path)
+        shown = os.path.join(self.path, inside)
+        with self.directory(make=make) as state_fd:
+            try:
+                # Never through a link, and, as root, only through directories of root's.
+                fd = confined.walk(state_fd, inside, follow=False, make=0o700 if make else None,
+                                   check=lambda st, part: check_trusted(st, f"{shown} ({part})"))
+            except OSError as error:
+                raise StateError(f"{shown}: cannot open the backup directory: {error.strerror}") from None
+        try:
+            yield fd
+        finally:
+            os.close(fd)
 
     def backup(self, host_path: str, data: bytes, now: float | None = None) -> str:
         """Keep `data` (the file before a repair) and return where it went."""
         stamp = datetime.fromtimestamp(now if now is not None else time.time(), timezone.utc)
-        directory, name = self._backup_place(host_path)
-        base = os.path.join(directory, f"{name}.{stamp:%Y-%m-%dT%H%M%SZ}")
-        try:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-        except OSError as error:
-            raise StateError(f"{directory}: cannot create the backup directory: "
-                             f"{error.strerror}") from None
-        target, serial = f"{base}.bak", 1
-        while os.path.lexists(target):  # two repairs within one second
-            serial += 1
-            target = f"{base}-{serial}.bak"
-        write_atomic(target, data)
-        for old in self.backups_of(host_path)[:-BACKUPS_KEPT]:
-            with contextlib.suppress(OSError):
-                os.unlink(old)
-        return target
+        inside, name = self._backup_place(host_path)
+        base = f"{name}.{stamp:%Y-%m-%dT%H%M%SZ}"
+        with self._backup_directory(host_path, make=True) as dir_fd:
+            target, serial = f"{base}.bak", 1
+            while confined.lstat_at(dir_fd, target) is not None:  # two repairs within one second
+                serial += 1
+                target = f"{base}-{serial}.bak"
+            shown = os.path.join(self.path, inside, target)
+            write_in(dir_fd, shown, target, data)
+            for old in self._backup_names(dir_fd, name)[:-BACKUPS_KEPT]:
+                with contextlib.suppress(OSError):
+                    os.unlink(old, dir_fd=dir_fd)
+        return shown
 
     def backups_of(self, host_path: str) -> list[str]:
         """The backups of one file, oldest first."""
-        directory, name = self._backup_place(host_path)
+        inside, name = self._backup_place(host_path)
         try:
-            entries = os.listdir(directory)
-        except OSError:
+            with self._backup_directory(host_path, make=False) as dir_fd:
+                names = self._backup_names(dir_fd, name)
+        except (StateError, FileNotFoundError):
             return []
+        return [os.path.join(self.path, inside, entry) for entry in names]
+
+    @staticmethod
+    def _backup_names(dir_fd: int, name: str) -> list[str]:
         found: list[tuple[str, int, str]] = []
-        for entry in entries:
+        for entry in os.listdir(dir_fd):
             match = _BACKUP_NAME.fullmatch(entry[len(name) + 1:]) if entry.startswith(name + ".") else None
             if match:
-                found.append((match.group(1), int(match.group(2) or 1), os.path.join(directory, entry)))
-        return [path for _, _, path in sorted(found)]
+                found.append((match.group(1), int(match.group(2) or 1), entry))
+        return [entry for _, _, entry in sorted(found)]
+
