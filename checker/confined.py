@@ -177,3 +177,82 @@ def rename2(dir_fd: int, source: str, target: str, flags: int) -> None:
     if renameat2(dir_fd, os.fsencode(source), dir_fd, os.fsencode(target), flags) != 0:
         number = ctypes.get_errno()
         raise OSError(number, os.strerror(number))
+
+
+# -- one name inside the root: its directory followed as in a chroot, the name itself never
+
+def lstat_in(root: str, host_path: str) -> os.stat_result | None:
+    """lstat() of the name, or None when it (or its directory) is not there."""
+    parent, name = split(host_path)
+    try:
+        with _directory_or_none(root, parent) as dir_fd:
+            return None if dir_fd < 0 else lstat_at(dir_fd, name)
+    except NotADirectoryError:
+        return None
+
+
+def read_in(root: str, host_path: str) -> bytes | None:
+    """The bytes of the regular file at host_path (a link is not followed: ELOOP), or None."""
+    parent, name = split(host_path)
+    with _directory_or_none(root, parent) as dir_fd:
+        if dir_fd < 0:
+            return None
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+        except FileNotFoundError:
+            return None
+    with open(fd, "rb") as handle:
+        if not stat_module.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return handle.read()
+
+
+def readlink_in(root: str, host_path: str) -> str | None:
+    """The target of the link at host_path, or None when no link is there."""
+    parent, name = split(host_path)
+    with _directory_or_none(root, parent) as dir_fd:
+        if dir_fd < 0:
+            return None
+        try:
+            return os.readlink(name, dir_fd=dir_fd)
+        except (FileNotFoundError, OSError):
+            return None
+
+
+def listdir_in(root: str, host_path: str) -> list[str]:
+    """The names in the directory at host_path, which must not be a link."""
+    parent, name = split(host_path)
+    with directory(root, parent) as dir_fd:
+        fd = os.open(name, _DIRECTORY_FLAGS, dir_fd=dir_fd)
+    try:
+        return os.listdir(fd)
+    finally:
+        os.close(fd)
+
+
+def unlink_in(root: str, host_path: str) -> None:
+    """Remove the file or link at host_path (a link itself, never what it points to)."""
+    parent, name = split(host_path)
+    with directory(root, parent) as dir_fd:
+        os.unlink(name, dir_fd=dir_fd)
+
+
+def rmdir_in(root: str, host_path: str) -> None:
+    parent, name = split(host_path)
+    with directory(root, parent) as dir_fd:
+        os.rmdir(name, dir_fd=dir_fd)
+
+
+
+@contextlib.contextmanager
+def _directory_or_none(root: str, host_dir: str) -> Iterator[int]:
+    """The directory's descriptor, or -1 when it is not there."""
+    try:
+        fd = open_directory(root, host_dir)
+    except FileNotFoundError:
+        yield -1
+        return
+    try:
+        yield fd
+    finally:
+        os.close(fd)
