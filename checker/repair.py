@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import stat as stat_module
 import tempfile
@@ -36,6 +37,8 @@ from checker.policy.desired import DesiredPolicy
 from checker.rules.parsed import parse_rules
 from checker.state import StateDir
 from checker.udevadm import SETTLE_TIMEOUT, Udevadm
+
+log = logging.getLogger("udev-drift")
 
 # Why a drifted item is left for a person, by status.
 REFUSALS = {
@@ -77,6 +80,9 @@ class Plan:
     links: list[LinkChange] = field(default_factory=list)
     commands: list[list[str]] = field(default_factory=list)
     refusals: list[tuple[Finding, str]] = field(default_factory=list)
+    # Host directories a repair of these policies writes in: where a killed run may have
+    # left temporary files, tidied by every repair even when nothing else is to be done.
+    directories: list[str] = field(default_factory=list)
 
 
 def _trigger_args(policies: Sequence[DesiredPolicy], names: set[str], changed: set[str],
@@ -124,6 +130,10 @@ def _trigger_args(policies: Sequence[DesiredPolicy], names: set[str], changed: s
 def plan_repair(policies: Sequence[DesiredPolicy], report: Report, files: RulesFiles,
                 host: Host) -> Plan:
     plan = Plan()
+    managed = {os.path.dirname(entry.file) for policy in policies for entry in policy.rules}
+    if host.is_tree:
+        managed.update(os.path.dirname(link.link) for policy in policies for link in policy.symlinks)
+    plan.directories = sorted(managed)
     by_file: dict[str, list[Finding]] = {}
     trigger_names: set[str] = set()
     for finding in report.drifted:
@@ -254,7 +264,22 @@ def _make_link(change: LinkChange, host: Host) -> Action:
     return Action("link", change.link, change.target)
 
 
+def remove_stale(host: Host, directories: Sequence[str]) -> list[str]:
+    """Remove what killed runs left in these directories (checker.atomic.remove_stale_temps);
+    return the host paths removed. Only tidying: a directory that cannot be read is skipped."""
+    removed: list[str] = []
+    for directory in directories:
+        try:
+            with confined.directory(host.root, directory) as dir_fd:
+                removed += [os.path.join(directory, name) for name in remove_stale_temps(dir_fd)]
+        except OSError:
+            continue
+    return removed
+
+
 def apply_plan(plan: Plan, host: Host, state: StateDir, udevadm: Udevadm | None) -> list[Action]:
+    for path in remove_stale(host, plan.directories):
+        log.info("%s: removed, a temporary file a killed run left", path)
     actions: list[Action] = [Action("refuse", f.path, reason) for f, reason in plan.refusals]
     wrote = False
     for change in plan.files:
