@@ -54,6 +54,14 @@ class LockHeld(UdevDriftError):
 class UnsafeState(StateError):
     """The state directory or a state file could be written by someone other than root."""
 
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+# Untrusted state this process has already reported (refused or warned of): said once.
+_SAID: set[str] = set()
+
 
 def unsafe_because(st: os.stat_result) -> str | None:
     """Why root must not trust this state directory or file, or None."""
@@ -69,8 +77,9 @@ def unsafe_because(st: os.stat_result) -> str | None:
 def check_trusted(st: os.stat_result, path: str) -> None:
     why = unsafe_because(st)
     if why is not None:
-        raise UnsafeState(f"{path}: {why}; another user could plant state that root acts on, so "
-                          "nothing was done (chown root: and chmod go-w it, or run udev-drift install)")
+        raise UnsafeState(path, f"{path}: {why}: another user could have planted it for root to act "
+                                "on, so it is not used (make it root's and writable by root alone, "
+                                "or remove it)")
 
 
 class StateDir:
@@ -82,13 +91,17 @@ class StateDir:
             self._root, self._inside = root, path[len(root):] or "/"
         else:
             self._root, self._inside = "/", path
+        self._locked = 0  # locks held: a run that writes state refuses what it cannot trust
 
     def exists(self) -> bool:
         """True when the directory is there to write in (made by install or a repair)."""
-        return os.path.isdir(self.path) and os.access(self.path, os.W_OK)
+        path = self.located()
+        return os.path.isdir(path) and os.access(path, os.W_OK)
 
     def located(self) -> str:
         """Where the directory really is (links followed inside the root), as a path."""
+        if self._root == "/":
+            return self.path  # the kernel follows the links as they are meant
         host = Host(self._root)
         return host.path(host.resolve(self._inside) or self._inside)
 
@@ -136,14 +149,22 @@ class StateDir:
         killed run never blocks the next one.
         """
         path = os.path.join(self.path, name)
-        with self.directory() as dir_fd:
-            try:
-                fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK,
-                             0o600, dir_fd=dir_fd)
-            except OSError as error:
-                raise StateError(f"{path}: cannot open the lock file: {error.strerror}") from None
         try:
-            check_trusted(os.fstat(fd), path)
+            with self.directory() as dir_fd:
+                try:
+                    fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK,
+                                 0o600, dir_fd=dir_fd)
+                except OSError as error:
+                    raise StateError(f"{path}: cannot open the lock file: {error.strerror}") from None
+            try:
+                check_trusted(os.fstat(fd), path)
+            except BaseException:
+                os.close(fd)
+                raise
+        except UnsafeState as error:
+            _SAID.add(error.path)  # the refusal is the one line about it
+            raise
+        try:
             deadline = time.monotonic() + wait
             while True:
                 try:
@@ -165,7 +186,11 @@ class StateDir:
                 # A full state file system: the run could keep no backup either.
                 raise StateError(f"{path}: cannot record this run in the lock file: "
                                  f"{error.strerror}; nothing was changed") from None
-            yield
+            self._locked += 1
+            try:
+                yield
+            finally:
+                self._locked -= 1
         finally:
             os.close(fd)
 
@@ -184,8 +209,16 @@ class StateDir:
             return data
         except FileNotFoundError:
             return {}
-        except UnsafeState:
-            raise
+        except UnsafeState as error:
+            if self._locked:
+                _SAID.add(error.path)  # the refusal is the one line about it
+                raise
+            # A plain check loses only an explanation (or a failed run a counter): said
+            # once, whoever else reads it in this run.
+            if error.path not in _SAID:
+                _SAID.add(error.path)
+                log.warning("%s", error)
+            return {}
         except StateError as error:
             log.warning("%s; going on without %s", error, name)
             return {}

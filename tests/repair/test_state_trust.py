@@ -62,7 +62,7 @@ def test_a_repair_refuses_state_another_user_could_write(host: HostTree, udev_dr
     assert result.status == 3, result
     assert result.err.count("\n") == 1, result.err
     assert ("uid 65534" in result.err or "writable by group or others" in result.err), result.err
-    assert "nothing was done" in result.err
+    assert "so it is not used" in result.err
     after = host.snapshot()
     # Only the policy cache (the policies' own business) and the lock may have been written.
     changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
@@ -74,3 +74,22 @@ def test_a_root_state_directory_is_used_as_before(host: HostTree, udev_drift: Ru
     result = udev_drift("check", "--root", host.root, "--repair")
     assert result.status == 0, result
     assert "BEGIN udev-drift xen" in host.read(RULES)
+
+
+def test_a_plain_check_reads_no_untrusted_state_and_says_so(host: HostTree, udev_drift: Run) -> None:
+    (host.path(STATE) / "fingerprints.json").write_text('{"/etc/udev/rules.d/50-udev.rules": {}}\n')
+    os.chown(host.path(STATE) / "fingerprints.json", NOBODY, NOBODY)
+    result = udev_drift("check", "--root", host.root)
+    assert result.status == 1, result  # the drift, reported as ever
+    assert "fingerprints.json: is owned by uid 65534" in result.err and "not used" in result.err, result.err
+
+
+def test_counters_another_user_could_write_are_one_line(host: HostTree, udev_drift: Run, tmp_path: Path) -> None:
+    (host.path(STATE) / "metrics.json").write_text("{}\n")
+    os.chown(host.path(STATE) / "metrics.json", NOBODY, NOBODY)
+    textfile = tmp_path / "textfile"
+    textfile.mkdir()
+    result = udev_drift("check", "--root", host.root, "--repair", "--textfile-dir", textfile)
+    assert result.status == 3, result
+    assert result.err.count("\n") == 1 and "metrics.json: is owned by uid 65534" in result.err, result.err
+    assert os.stat(host.path(STATE) / "metrics.json").st_uid == NOBODY, "left for a person to look at"
