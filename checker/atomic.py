@@ -5,6 +5,15 @@ reads (it reads only `*.rules`), created exclusively and without following links
 given the old file's owner, mode and extended attributes (the SELinux label), fsynced,
 renamed over the target, and the directory is fsynced so the rename itself survives a
 crash. On any error the temporary file is removed and the target is untouched.
+
+Everything is relative to a directory descriptor (`write_in`); `write_confined` opens it
+inside a --root tree (checker.confined). A repair passes the identity of the file it read
+(`expect`): the new file then goes in only over that very file, so a package manager's
+rename that lands meanwhile is kept, never overwritten (renameat2 RENAME_EXCHANGE lets
+the replaced file be looked at, and put back, after the swap).
+
+Temporary files a killed run left are removed by later writes in the same directory
+(`remove_stale_temps`): only this module's own names, only when their run is gone.
 """
 
 from __future__ import annotations

@@ -242,7 +242,10 @@ class StateDir:
     # -- backups -------------------------------------------------------------------------
 
     def _backup_place(self, host_path: str) -> tuple[str, str]:
-        """(directory inside the state directory, file name) of a host path's backups."""
+        """(directory inside the state directory, file name) of a host path's backups. The
+        path is normalised first; the walk (no links, `..` never above the state directory)
+        would keep a backup inside the state directory anyway."""
+        host_path = os.path.normpath("/" + host_path)
         return f"backups/{os.path.dirname(host_path).strip('/')}".rstrip("/"), os.path.basename(host_path)
 
     @contextlib.contextmanager

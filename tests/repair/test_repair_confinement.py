@@ -125,3 +125,13 @@ def test_the_walk_makes_missing_directories_inside_the_root_only(tmp_path: Path,
     os.close(fd)
     assert listing(outside) == ["keep"]
     assert (root / str(outside).lstrip("/") / "new/deeper").is_dir()
+
+
+def test_a_backup_never_leaves_the_state_directory_whatever_the_path(tmp_path: Path) -> None:
+    from checker.state import StateDir
+
+    (tmp_path / "root").mkdir()
+    state = StateDir(str(tmp_path / "root/var/lib/udev-drift"), str(tmp_path / "root"))
+    kept = state.backup("/etc/udev/../../../../../../outside/x.rules", b"old\n")
+    assert Path(kept).resolve().is_relative_to(tmp_path / "root/var/lib/udev-drift/backups"), kept
+    assert not (tmp_path / "outside").exists() and not (tmp_path / "root/outside").exists()
