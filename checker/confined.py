@@ -143,7 +143,7 @@ _SYSCALL_RENAMEAT2 = {"x86_64": 316, "aarch64": 276, "ppc64le": 357, "s390x": 34
 
 
 @functools.cache
-def _renameat2_function() -> Callable[[int, bytes, int, bytes, int], int] | None:
+def _renameat2_function(wrapper_allowed: bool = True) -> Callable[[int, bytes, int, bytes, int], int] | None:
     # ctypes is loaded only by a write that needs it: a plain check never does.
     import ctypes
     import ctypes.util
@@ -153,7 +153,7 @@ def _renameat2_function() -> Callable[[int, bytes, int, bytes, int], int] | None
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     except OSError:
         return None
-    wrapper = getattr(libc, "renameat2", None)
+    wrapper = getattr(libc, "renameat2", None) if wrapper_allowed else None
     if wrapper is not None:
         wrapper.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
         wrapper.restype = ctypes.c_int

@@ -135,3 +135,23 @@ def test_a_backup_never_leaves_the_state_directory_whatever_the_path(tmp_path: P
     kept = state.backup("/etc/udev/../../../../../../outside/x.rules", b"old\n")
     assert Path(kept).resolve().is_relative_to(tmp_path / "root/var/lib/udev-drift/backups"), kept
     assert not (tmp_path / "outside").exists() and not (tmp_path / "root/outside").exists()
+
+
+@pytest.mark.parametrize("wrapper", [True, False], ids=["glibc-renameat2", "raw-system-call"])
+def test_renameat2_exchanges_and_refuses_to_replace(tmp_path: Path, wrapper: bool) -> None:
+    # Without glibc's wrapper (glibc < 2.28, as on XenServer 8) the system call is made by number.
+    renameat2 = confined._renameat2_function(wrapper)
+    if renameat2 is None:
+        pytest.skip("no renameat2 on this machine")
+    (tmp_path / "a").write_text("A")
+    (tmp_path / "b").write_text("B")
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert renameat2(fd, b"a", fd, b"b", confined.RENAME_EXCHANGE) == 0
+        assert ((tmp_path / "a").read_text(), (tmp_path / "b").read_text()) == ("B", "A")
+        assert renameat2(fd, b"a", fd, b"b", confined.RENAME_NOREPLACE) == -1
+        assert ((tmp_path / "a").read_text(), (tmp_path / "b").read_text()) == ("B", "A")
+        with pytest.raises(FileExistsError):
+            confined.rename2(fd, "a", "b", confined.RENAME_NOREPLACE)
+    finally:
+        os.close(fd)
