@@ -108,8 +108,9 @@ class StateDir:
     def ensure(self) -> None:
         os.close(self._open(make=True))
 
-    def _open(self, make: bool = False) -> int:
-        """A descriptor on the directory, made when missing with `make`; checked as root's."""
+    def _open(self, make: bool = False, verify: bool = True) -> int:
+        """A descriptor on the directory, made when missing with `make`; checked as root's
+        (unless not `verify`: a dry install that says it would make it root's first)."""
         try:
             if make:  # parents as other directories are (0755), the state directory 0700
                 os.close(confined.open_directory(self._root, os.path.dirname(self._inside), make=0o755))
@@ -124,15 +125,16 @@ class StateDir:
             raise StateError(f"{self.path}: cannot {verb} the state directory: "
                              f"{error.strerror}") from None
         try:
-            check_trusted(os.fstat(fd), self.path)
+            if verify:
+                check_trusted(os.fstat(fd), self.path)
         except BaseException:
             os.close(fd)
             raise
         return fd
 
     @contextlib.contextmanager
-    def directory(self, make: bool = True) -> Iterator[int]:
-        fd = self._open(make=make)
+    def directory(self, make: bool = True, verify: bool = True) -> Iterator[int]:
+        fd = self._open(make=make, verify=verify)
         try:
             yield fd
         finally:

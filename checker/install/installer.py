@@ -144,8 +144,8 @@ class Installer:
     def run(self) -> Outcome:
         state = StateDir(self.host.path(STATE_DIR), self.host.root)
         self.say(self.header())
-        self.secure_state_directory()
-        manifest = load(state) or Manifest()
+        secured = self.secure_state_directory()
+        manifest = load(state, directory_verified=not (secured and self.dry_run)) or Manifest()
         before = manifest.to_json()
         files = self.wanted_files()
         decisions = [self.decide(path, text, manifest) for path, text in files.items()]
@@ -201,27 +201,28 @@ class Installer:
                     "remove": "removed", "run": "ran"}[verb]
             self.say(f"  {past} {rest}")
 
-    def secure_state_directory(self) -> None:
+    def secure_state_directory(self) -> bool:
         """A state directory someone else could write is made root's again (0700): what they
-        could plant there (a manifest, a backup link) would act with root's powers."""
+        could plant there (a manifest, a backup link) would act with root's powers. True
+        when it was (or, on a dry run, would be)."""
         try:
             fd = confined.open_directory(self.host.root, STATE_DIR)
         except OSError:
-            return  # not there (made below), or in the way (said below)
+            return False  # not there (made below), or in the way (said below)
         try:
             why = unsafe_because(os.fstat(fd))
             if why is None:
-                return
+                return False
             mode = DIRECTORY_MODES[STATE_DIR]
             self.say(f"  {'dry run: would make' if self.dry_run else 'made'} {STATE_DIR} root's, "
                      f"mode {mode:04o}: it {why}")
-            if self.dry_run:
-                return
-            try:
-                os.fchown(fd, 0, 0)
-                os.fchmod(fd, mode)
-            except OSError as error:
-                raise InstallError(f"{STATE_DIR}: cannot make it root's: {error.strerror}") from None
+            if not self.dry_run:
+                try:
+                    os.fchown(fd, 0, 0)
+                    os.fchmod(fd, mode)
+                except OSError as error:
+                    raise InstallError(f"{STATE_DIR}: cannot make it root's: {error.strerror}") from None
+            return True
         finally:
             os.close(fd)
 

@@ -61,12 +61,14 @@ def normalised(path: Any) -> str:
     return path
 
 
-def load(state: StateDir) -> Manifest | None:
+def load(state: StateDir, directory_verified: bool = True) -> Manifest | None:
     """The manifest in the state directory, or None when install has not run (or
-    uninstall has). Raises UnsafeState when another user could have written it."""
+    uninstall has). Raises UnsafeState when another user could have written it (the
+    directory is not looked at with `directory_verified=False`: a dry install that would
+    make it root's first)."""
     path = os.path.join(state.path, MANIFEST_NAME)
     try:
-        with state.directory(make=False) as dir_fd:
+        with state.directory(make=False, verify=directory_verified) as dir_fd:
             fd = os.open(MANIFEST_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
                          dir_fd=dir_fd)
         with open(fd, "rb") as source:

@@ -141,6 +141,10 @@ def test_install_makes_a_state_directory_another_user_could_write_roots_again(
     state.mkdir(parents=True)
     os.chown(state, NOBODY, NOBODY)
     state.chmod(0o777)
+    dry = udev_drift("install", "--root", root, "--binary", fake_binary, "--no-textfile", "--dry-run")
+    assert dry.status == 0, dry
+    assert "dry run: would make /var/lib/udev-drift root's, mode 0700" in dry.out
+    assert state.stat().st_uid == NOBODY
     result = udev_drift("install", "--root", root, "--binary", fake_binary, "--no-textfile")
     assert result.status == 0, result
     st = state.stat()
