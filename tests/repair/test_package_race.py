@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -24,7 +25,7 @@ from checker.host import Host
 from checker.observe.files import RulesFiles
 from checker.repair import Plan, apply_plan, plan_repair
 from checker.state import StateDir
-from tests.conftest import XEN_BLOCK_POLICY
+from tests.conftest import XEN_BLOCK_POLICY, Result
 
 RULES = "etc/udev/rules.d/50-udev.rules"
 OLD = 'KERNEL=="null", MODE="0666"\n'
@@ -146,3 +147,22 @@ def test_a_rename_after_the_last_look_is_put_back(tmp_path: Path, monkeypatch: p
     assert calls == [confined.RENAME_NOREPLACE]
     assert (tmp_path / "new.rules").read_text() == PACKAGE
     assert sorted(os.listdir(tmp_path)) == ["50-udev.rules", "new.rules"]
+
+
+def test_a_repair_that_met_a_package_update_says_so_and_exits_1(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, udev_drift: Callable[..., Result]) -> None:
+    root = tmp_path / "host"
+    (root / "etc/udev/rules.d").mkdir(parents=True)
+    (root / "etc/udev-drift/policies.d").mkdir(parents=True)
+    (root / "etc/udev-drift/policies.d/xen.yaml").write_text(XEN_BLOCK_POLICY)
+    (root / RULES).write_text(OLD)
+    _rename_lands_first(monkeypatch, root / "etc/udev/rules.d", "50-udev.rules", PACKAGE.encode())
+    result = udev_drift("check", "--root", root, "--repair", "--format", "json")
+    assert result.status == 1, result  # the package's file has not the block: drift, for the next run
+    [action] = result.json()["actions"]
+    assert (action["action"], action["path"], action["detail"]) == (
+        "refuse", "/etc/udev/rules.d/50-udev.rules", REPLACED)
+    assert (root / RULES).read_text() == PACKAGE
+    monkeypatch.undo()
+    assert udev_drift("check", "--root", root, "--repair").status == 0, "the next run repairs it"
+    assert (root / RULES).read_text().startswith(PACKAGE)
