@@ -16,7 +16,7 @@ One run, as the folders hold it (CONTRIBUTING.md says where each kind of change 
     adopt/     the policy that protects what a host's rules files hold now
     cli/       the command line; nothing else imports it
 
-Ground modules that every room may use: errors, paths, host, atomic, safe_open, state,
+Ground modules that every room may use: errors, paths, host, confined, atomic, safe_open, state,
 udevadm, udevadm_owed, settings, findings (the report).
 """
 

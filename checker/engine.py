@@ -33,13 +33,13 @@ log = logging.getLogger("udev-drift")
 def run(settings: RunSettings) -> Report:
     """One run as the settings ask: load the policies, then check, dry-run or repair."""
     host = Host(settings.root)
-    state = StateDir(settings.state_path)
+    state = StateDir(settings.state_path, settings.root)
     # The validated policies are kept in the state directory for the runs after this one:
     # by runs that write state anyway, and by a plain check where the directory exists
     # (an installed host, or one repaired before). A dry run writes nothing at all.
     writes_state = (settings.repair and not settings.dry_run) or settings.records_metrics
     keeps_cache = writes_state or (not settings.dry_run and state.exists())
-    cache = PolicyCache(state.path, writable=keeps_cache)
+    cache = PolicyCache(state.located(), writable=keeps_cache)
     policies = load_desired(settings.policy_paths, safe_permissions=settings.safe_permissions, cache=cache)
     log.debug("loaded %d policies from %s", len(policies), ", ".join(settings.policy_paths))
     for warning in load_warnings(policies, Accounts(host)):

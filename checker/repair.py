@@ -8,14 +8,26 @@ a --root tree, the udevadm calls, and what it must refuse to touch, with the rea
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
 import os
 import stat as stat_module
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from checker import udevadm_owed
-from checker.atomic import WriteError, temp_name, write_atomic
+from checker import confined, udevadm_owed
+from checker.atomic import (
+    ABSENT,
+    REPLACED,
+    Identity,
+    Replaced,
+    WriteError,
+    remove_stale_temps,
+    temp_name,
+    write_in,
+)
 from checker.edits.diffs import unified_diff
 from checker.edits.ensure import compose
 from checker.findings import Action, Finding, Report, Status
@@ -25,6 +37,8 @@ from checker.policy.desired import DesiredPolicy
 from checker.rules.parsed import parse_rules
 from checker.state import StateDir
 from checker.udevadm import SETTLE_TIMEOUT, Udevadm
+
+log = logging.getLogger("udev-drift")
 
 # Why a drifted item is left for a person, by status.
 REFUSALS: dict[Status, str] = {
@@ -66,6 +80,9 @@ class Plan:
     links: list[LinkChange] = field(default_factory=list)
     commands: list[list[str]] = field(default_factory=list)
     refusals: list[tuple[Finding, str]] = field(default_factory=list)
+    # Host directories a repair of these policies writes in: where a killed run may have
+    # left temporary files, tidied by every repair even when nothing else is to be done.
+    directories: list[str] = field(default_factory=list)
 
 
 def _trigger_args(policies: Sequence[DesiredPolicy], names: set[str], changed: set[str],
@@ -113,6 +130,10 @@ def _trigger_args(policies: Sequence[DesiredPolicy], names: set[str], changed: s
 def plan_repair(policies: Sequence[DesiredPolicy], report: Report, files: RulesFiles,
                 host: Host) -> Plan:
     plan = Plan()
+    managed = {os.path.dirname(entry.file) for policy in policies for entry in policy.rules}
+    if host.is_tree:
+        managed.update(os.path.dirname(link.link) for policy in policies for link in policy.symlinks)
+    plan.directories = sorted(managed)
     by_file: dict[str, list[Finding]] = {}
     trigger_names: set[str] = set()
     for finding in report.drifted:
@@ -165,12 +186,18 @@ def validate_candidate(change: FileChange, udevadm: Udevadm | None) -> str | Non
     return None
 
 
-def _read_bytes(host: Host, path: str) -> bytes | None:
+def _read_at(dir_fd: int, name: str) -> tuple[bytes, Identity] | None:
+    """The file's bytes and which file they came from; None when there is none."""
     try:
-        with open(host.path(path), "rb") as handle:
-            return handle.read()
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
     except FileNotFoundError:
         return None
+    with open(fd, "rb") as handle:
+        st = os.fstat(handle.fileno())
+        if not stat_module.S_ISREG(st.st_mode):
+            raise OSError(errno.EISDIR if stat_module.S_ISDIR(st.st_mode) else errno.EINVAL,
+                          "not a regular file")
+        return handle.read(), Identity.of(st)
 
 
 def _write_file(change: FileChange, host: Host, state: StateDir, udevadm: Udevadm | None) -> Action:
@@ -185,48 +212,74 @@ def _write_file(change: FileChange, host: Host, state: StateDir, udevadm: Udevad
     if refused:
         return Action("refuse", change.path, refused)
     resolved = host.resolve(change.path) or change.path
+    directory, name = os.path.split(resolved)
     try:
-        current = _read_bytes(host, resolved)
+        # Inside the root whatever links the tree holds (and made when missing).
+        dir_fd = confined.open_directory(host.root, directory, make=0o755)
     except OSError as error:
-        raise WriteError(f"{change.path}: cannot read it again before writing: {error.strerror}") from None
-    old_bytes = change.old.encode("utf-8", "surrogateescape")
-    if (current or b"") != old_bytes:
-        return Action("refuse", change.path,
-                      "the file changed while this run was looking at it; run again")
-    backup = state.backup(change.path, current) if current is not None else ""
-    directory = os.path.dirname(host.path(resolved))
-    if not os.path.isdir(directory):
+        raise WriteError(f"{os.path.dirname(change.path)}: cannot open or create: {error.strerror}") from None
+    try:
         try:
-            os.makedirs(directory, mode=0o755)
+            current = _read_at(dir_fd, name)
         except OSError as error:
-            raise WriteError(f"{os.path.dirname(change.path)}: cannot create: {error.strerror}") from None
-    write_atomic(host.path(resolved), change.new.encode("utf-8", "surrogateescape"))
+            raise WriteError(f"{change.path}: cannot read it again before writing: "
+                             f"{error.strerror}") from None
+        old_bytes = change.old.encode("utf-8", "surrogateescape")
+        if (current[0] if current else b"") != old_bytes:
+            return Action("refuse", change.path,
+                          "the file changed while this run was looking at it; run again")
+        backup = state.backup(change.path, current[0]) if current is not None else ""
+        try:
+            # Only over the very file read: a package manager's rename landing meanwhile wins.
+            write_in(dir_fd, change.path, name, change.new.encode("utf-8", "surrogateescape"),
+                     expect=current[1] if current is not None else ABSENT)
+        except Replaced:
+            return Action("refuse", change.path, REPLACED)
+    finally:
+        os.close(dir_fd)
     detail = f"backup {backup}" if backup else "new file"
     return Action("write", change.path, detail, diff=change.diff)
 
 
 def _make_link(change: LinkChange, host: Host) -> Action:
     """Make the link in a --root tree as udev would: relative, replacing a wrong link."""
-    real = host.path(change.link)
-    directory, name = os.path.split(real)
+    directory, name = os.path.split(change.link)
+    temp = ""
     try:
-        os.makedirs(directory, mode=0o755, exist_ok=True)
-        existing = host.lstat(change.link)
-        if existing is not None and not stat_module.S_ISLNK(existing.st_mode):
-            return Action("refuse", change.link, REFUSALS["not-a-link"])
-        temp = os.path.join(directory, temp_name(name))
-        os.symlink(change.target, temp)
-        try:
-            os.rename(temp, real)
-        except OSError:
-            os.unlink(temp)
-            raise
+        with confined.directory(host.root, directory, make=0o755) as dir_fd:
+            with contextlib.suppress(OSError):
+                remove_stale_temps(dir_fd)  # left by a run killed here
+            existing = confined.lstat_at(dir_fd, name)
+            if existing is not None and not stat_module.S_ISLNK(existing.st_mode):
+                return Action("refuse", change.link, REFUSALS["not-a-link"])
+            temp = temp_name(name)
+            os.symlink(change.target, temp, dir_fd=dir_fd)
+            try:
+                os.rename(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            except OSError:
+                os.unlink(temp, dir_fd=dir_fd)
+                raise
     except OSError as error:
         raise WriteError(f"{change.link}: cannot make the link: {error.strerror}") from None
     return Action("link", change.link, change.target)
 
 
+def remove_stale(host: Host, directories: Sequence[str]) -> list[str]:
+    """Remove what killed runs left in these directories (checker.atomic.remove_stale_temps);
+    return the host paths removed. Only tidying: a directory that cannot be read is skipped."""
+    removed: list[str] = []
+    for directory in directories:
+        try:
+            with confined.directory(host.root, directory) as dir_fd:
+                removed += [os.path.join(directory, name) for name in remove_stale_temps(dir_fd)]
+        except OSError:
+            continue
+    return removed
+
+
 def apply_plan(plan: Plan, host: Host, state: StateDir, udevadm: Udevadm | None) -> list[Action]:
+    for path in remove_stale(host, plan.directories):
+        log.info("%s: removed, a temporary file a killed run left", path)
     actions: list[Action] = [Action("refuse", f.path, reason) for f, reason in plan.refusals]
     wrote = False
     for change in plan.files:

@@ -21,11 +21,12 @@ class UnusableFile(ValueError):
     """Something is at the name, but not a regular file that may be read whole."""
 
 
-def open_regular(path: str, flags: int = os.O_RDONLY, mode: int = 0o600) -> int:
-    """A descriptor on the regular file at `path`. Raises UnusableFile for anything else
-    there, FileNotFoundError when nothing is, OSError when it cannot be opened."""
+def open_regular(path: str, flags: int = os.O_RDONLY, mode: int = 0o600, dir_fd: int | None = None) -> int:
+    """A descriptor on the regular file at `path` (relative to `dir_fd` when given). Raises
+    UnusableFile for anything else there, FileNotFoundError when nothing is, OSError when it
+    cannot be opened."""
     try:
-        fd = os.open(path, flags | _FLAGS, mode)
+        fd = os.open(path, flags | _FLAGS, mode, dir_fd=dir_fd)
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise UnusableFile("a symbolic link, not a regular file") from None
@@ -43,15 +44,21 @@ def read_regular(path: str, limit: int) -> bytes:
     """The whole regular file at `path`, of at most `limit` bytes (UnusableFile if larger)."""
     fd = open_regular(path)
     try:
-        too_large = UnusableFile(f"larger than {limit:,} bytes")
-        if os.fstat(fd).st_size > limit:
-            raise too_large
-        data = bytearray()
-        while len(data) <= limit:
-            chunk = os.read(fd, limit + 1 - len(data))
-            if not chunk:
-                return bytes(data)
-            data += chunk
-        raise too_large  # it grew while being read
+        return read_open(fd, limit)
     finally:
         os.close(fd)
+
+
+def read_open(fd: int, limit: int) -> bytes:
+    """The whole of the regular file open as `fd`, of at most `limit` bytes (UnusableFile
+    if larger)."""
+    too_large = UnusableFile(f"larger than {limit:,} bytes")
+    if os.fstat(fd).st_size > limit:
+        raise too_large
+    data = bytearray()
+    while len(data) <= limit:
+        chunk = os.read(fd, limit + 1 - len(data))
+        if not chunk:
+            return bytes(data)
+        data += chunk
+    raise too_large  # it grew while being read

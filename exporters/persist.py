@@ -94,9 +94,11 @@ def update(persisted: Persisted, outcome: RunOutcome) -> Persisted:
     return persisted
 
 
-def record(state_path: str, outcome: RunOutcome, wait: float = LOCK_WAIT_SECONDS) -> Persisted:
-    """Add a run to the persisted counters and return them. Raises StateError/WriteError."""
-    state = StateDir(state_path)
+def record(state_path: str, outcome: RunOutcome, wait: float = LOCK_WAIT_SECONDS,
+           root: str = "/") -> Persisted:
+    """Add a run to the persisted counters and return them. Raises StateError/WriteError.
+    `root`: the --root tree the state directory is confined to, when it is inside it."""
+    state = StateDir(state_path, root)
     with state.lock(wait, name=LOCK):
         persisted = update(from_json(state.read_json(FILE)), outcome)
         state.write_json(FILE, persisted.to_json())

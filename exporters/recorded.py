@@ -22,7 +22,7 @@ def record_report(report: Report, started: float, repair_enabled: bool, state_pa
     """The run's outcome, and the counters after it was added to them in the state directory.
     Raises UdevDriftError when the counters cannot be kept."""
     outcome = outcome_of(report, started, repair_enabled)
-    return outcome, persist.record(state_path, outcome)
+    return outcome, persist.record(state_path, outcome, root=report.root)
 
 
 def failed_run(started: float, repair_enabled: bool, state_path: str | None) -> Recorded:

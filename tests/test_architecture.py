@@ -19,7 +19,8 @@ PACKAGE = REPO / "checker"
 # Lowest first. A module may import its own room and any room before it.
 ROOMS = [
     {"checker", "checker.errors", "checker.paths", "checker.host", "checker.atomic", "checker.state",
-     "checker.udevadm", "checker.udevadm_owed", "checker.safe_open", "checker.settings", "checker.findings",
+     "checker.udevadm", "checker.udevadm_owed", "checker.safe_open", "checker.confined", "checker.settings",
+     "checker.findings",
      "checker.policies"},
     {"checker.rules"},
     {"checker.evaluate"},

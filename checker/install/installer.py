@@ -31,8 +31,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO
 
-from checker import __version__
-from checker.atomic import write_atomic
+from checker import __version__, confined
+from checker.atomic import write_confined
 from checker.errors import UdevDriftError
 from checker.install.hooks import CRON_DAEMONS, CRON_ENTRY, PLUGIN_CONFIGS, cron_entry, hooks
 from checker.install.manifest import Manifest, load, save, sha256
@@ -43,6 +43,7 @@ from checker.install.target import (
 )
 from checker.install.units import ENABLED, units
 from checker.paths import MANIFEST, POLICY_DIR, STATE_DIR, UNIT_DIR
+from checker.state import StateDir, unsafe_because
 
 NOTHING_TO_DO = "nothing to do"
 POLICIES_PARENT = "/etc/udev-drift"
@@ -115,19 +116,18 @@ class Installer:
         return sorted(wanted.items(), key=lambda item: (item[0].count("/"), item[0]))
 
     def decide(self, path: str, text: str, manifest: Manifest) -> Decision:
-        real = self.host.path(path)
+        root = self.host.root
         try:
-            st = os.lstat(real)
-        except FileNotFoundError:
-            return Decision(path, text, "new")
+            st = confined.lstat_in(root, path)
         except OSError as error:
             return Decision(path, text, "conflict", f"cannot look at it: {error.strerror}")
+        if st is None:
+            return Decision(path, text, "new")
         if not stat_module.S_ISREG(st.st_mode):
             kind = "a link" if stat_module.S_ISLNK(st.st_mode) else "not a regular file"
             return Decision(path, text, "conflict", f"is {kind}")
         try:
-            with open(real, "rb") as source:
-                old = source.read()
+            old = confined.read_in(root, path) or b""
         except OSError as error:
             return Decision(path, text, "conflict", f"cannot read it: {error.strerror}")
         if old == text.encode():
@@ -142,12 +142,13 @@ class Installer:
 
     # -- doing it ------------------------------------------------------------------------
     def run(self) -> Outcome:
-        manifest_path = self.host.path(MANIFEST)
-        manifest = load(manifest_path) or Manifest()
+        state = StateDir(self.host.path(STATE_DIR), self.host.root)
+        self.say(self.header())
+        secured = self.secure_state_directory()
+        manifest = load(state, directory_verified=not (secured and self.dry_run)) or Manifest()
         before = manifest.to_json()
         files = self.wanted_files()
         decisions = [self.decide(path, text, manifest) for path, text in files.items()]
-        self.say(self.header())
         conflicts = [d for d in decisions if d.action == "conflict"]
         if conflicts:
             lines = [f"{d.path}: {d.why}" for d in conflicts]
@@ -168,10 +169,10 @@ class Installer:
             # away; a manifest that cannot be written must not hide the failure itself.
             if not self.dry_run and manifest.to_json() != before:
                 with contextlib.suppress(UdevDriftError, OSError):
-                    save(manifest_path, manifest)
+                    save(state, manifest)
             raise
         if not self.dry_run and manifest.to_json() != before:
-            save(manifest_path, manifest)
+            save(state, manifest)
         self.notes()
         self.summary()
         return self.outcome
@@ -200,22 +201,61 @@ class Installer:
                     "remove": "removed", "run": "ran"}[verb]
             self.say(f"  {past} {rest}")
 
+    def secure_state_directory(self) -> bool:
+        """A state directory someone else could write is made root's again (0700): what they
+        could plant there (a manifest, a backup link) would act with root's powers. True
+        when it was (or, on a dry run, would be)."""
+        try:
+            fd = confined.open_directory(self.host.root, STATE_DIR)
+        except OSError:
+            return False  # not there (made below), or in the way (said below)
+        try:
+            why = unsafe_because(os.fstat(fd))
+            if why is None:
+                return False
+            mode = DIRECTORY_MODES[STATE_DIR]
+            self.say(f"  {'dry run: would make' if self.dry_run else 'made'} {STATE_DIR} root's, "
+                     f"mode {mode:04o}: it {why}")
+            if not self.dry_run:
+                try:
+                    os.fchown(fd, 0, 0)
+                    os.fchmod(fd, mode)
+                except OSError as error:
+                    raise InstallError(f"{STATE_DIR}: cannot make it root's: {error.strerror}") from None
+            return True
+        finally:
+            os.close(fd)
+
     def make_directories(self, wanted: list[tuple[str, int]], manifest: Manifest) -> None:
+        root = self.host.root
         for path, mode in wanted:
-            real = self.host.path(path)
-            if os.path.lexists(real):
-                if not os.path.isdir(real):
-                    raise InstallError(f"{path}: is in the way: a directory is needed there")
-                continue
+            try:
+                os.close(confined.open_directory(root, path))
+                continue  # there (a link to a directory, in the tree, is one)
+            except FileNotFoundError:
+                link = confined.readlink_in(root, path)
+                if link is not None:  # leads nowhere inside the tree (outside it, to the kernel)
+                    raise InstallError(f"{path}: is a link to {link}, which is no directory in "
+                                       f"{'the tree' if self.host.is_tree else 'the host'}: "
+                                       "a directory is needed there") from None
+            except OSError:
+                raise InstallError(f"{path}: is in the way: a directory is needed there") from None
             self.did("make directory", f"{path} ({mode:04o})")
             self.outcome.made += 1
             if self.dry_run:
                 continue
+            parent, name = confined.split(path)
             try:
-                os.mkdir(real, mode)
-                os.chmod(real, mode)  # the umask took bits off
-                if os.geteuid() == 0:
-                    os.chown(real, 0, 0)
+                with confined.directory(root, parent) as parent_fd:
+                    os.mkdir(name, mode, dir_fd=parent_fd)
+                    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                 dir_fd=parent_fd)
+                try:
+                    os.fchmod(fd, mode)  # the umask took bits off
+                    if os.geteuid() == 0:
+                        os.fchown(fd, 0, 0)
+                finally:
+                    os.close(fd)
             except OSError as error:
                 raise InstallError(f"{path}: cannot make the directory: {error.strerror}") from None
             manifest.directories.append(path)
@@ -235,7 +275,7 @@ class Installer:
         if self.dry_run:
             self.show_diff(decision)
             return
-        write_atomic(self.host.path(decision.path), data)
+        write_confined(self.host.root, decision.path, data)
         manifest.files[decision.path] = sha256(data)
 
     def show_diff(self, decision: Decision) -> None:
@@ -249,15 +289,15 @@ class Installer:
         """Files an earlier install wrote that this one would not (the target changed:
         systemd came, a package manager went): removed while unchanged."""
         for path in sorted(set(manifest.files) - wanted):
-            real = self.host.path(path)
             try:
-                with open(real, "rb") as source:
-                    current = sha256(source.read())
-            except FileNotFoundError:
-                del manifest.files[path]
-                continue
+                data = confined.read_in(self.host.root, path)
             except OSError:
                 current = ""
+            else:
+                if data is None:
+                    del manifest.files[path]
+                    continue
+                current = sha256(data)
             if current != manifest.files[path]:
                 self.say(f"  kept {path}: no longer needed here, but edited since install wrote it")
                 self.outcome.kept.append(path)
@@ -267,7 +307,7 @@ class Installer:
             self.outcome.removed += 1
             if not self.dry_run:
                 try:
-                    os.unlink(real)
+                    confined.unlink_in(self.host.root, path)
                 except OSError as error:
                     raise InstallError(f"{path}: cannot remove: {error.strerror}") from None
                 del manifest.files[path]

@@ -11,6 +11,10 @@ Kept in the state directory as install-manifest.json. Paths are host paths (with
 - the settings it was installed with, for the person reading it.
 
 A file or directory that was there before install is never recorded, so never removed.
+
+It is read only from a state directory and a file that are root's and writable by no one
+else (checker.state), and every path in it must be absolute and normalised (no `..`, `.`,
+`//` or trailing `/`): a manifest is what uninstall deletes by.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from checker.atomic import write_atomic
+from checker.atomic import write_in
 from checker.errors import UdevDriftError
+from checker.paths import MANIFEST_NAME
+from checker.state import StateDir, UnsafeState, check_trusted
 
 FORMAT = 1
 
@@ -47,36 +53,60 @@ class Manifest:
                 "directories": self.directories, "links": dict(sorted(self.links.items()))}
 
 
-def load(path: str) -> Manifest | None:
-    """The manifest at `path`, or None when install has not run (or uninstall has)."""
+def normalised(path: Any) -> str:
+    """`path` when it is an absolute, normalised host path; else ValueError."""
+    if not isinstance(path, str) or not path.startswith("/") or path.startswith("//") \
+            or path == "/" or os.path.normpath(path) != path:
+        raise ValueError(f"{path!r} is not an absolute, normalised path")
+    return path
+
+
+def load(state: StateDir, directory_verified: bool = True) -> Manifest | None:
+    """The manifest in the state directory, or None when install has not run (or
+    uninstall has). Raises UnsafeState when another user could have written it (the
+    directory is not looked at with `directory_verified=False`: a dry install that would
+    make it root's first)."""
+    path = os.path.join(state.path, MANIFEST_NAME)
     try:
-        with open(path, "rb") as source:
+        with state.directory(make=False, verify=directory_verified) as dir_fd:
+            fd = os.open(MANIFEST_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                         dir_fd=dir_fd)
+        with open(fd, "rb") as source:
+            check_trusted(os.fstat(source.fileno()), path)
             data = json.loads(source.read())
     except FileNotFoundError:
         return None
+    except UnsafeState:
+        raise
     except (OSError, ValueError) as error:
         raise ManifestError(f"{path}: cannot read the install manifest: {error} "
                             "(restore it from a backup, or remove it and undo the install by hand)") from None
     try:
         if data.get("format") != FORMAT:
             raise ValueError(f"format {data.get('format')!r}, not {FORMAT}")
-        return Manifest(files={str(k): str(v) for k, v in data["files"].items()},
-                        directories=[str(d) for d in data["directories"]],
-                        links={str(k): str(v) for k, v in data["links"].items()},
-                        settings=dict(data.get("settings", {})))
+        settings = dict(data.get("settings", {}))
+        if settings.get("textfile_dir") is not None:
+            normalised(settings["textfile_dir"])
+        return Manifest(files={normalised(k): str(v) for k, v in data["files"].items()},
+                        directories=[normalised(d) for d in data["directories"]],
+                        links={normalised(k): str(v) for k, v in data["links"].items()},
+                        settings=settings)
     except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise ManifestError(f"{path}: not an install manifest udev-drift can read ({error}); "
                             "remove it and undo the install by hand") from None
 
 
-def save(path: str, manifest: Manifest) -> None:
+def save(state: StateDir, manifest: Manifest) -> None:
     text = json.dumps(manifest.to_json(), indent=2) + "\n"
-    write_atomic(path, text.encode())
+    with state.directory() as dir_fd:
+        write_in(dir_fd, os.path.join(state.path, MANIFEST_NAME), MANIFEST_NAME, text.encode())
 
 
-def remove(path: str) -> None:
+def remove(state: StateDir) -> None:
+    path = os.path.join(state.path, MANIFEST_NAME)
     try:
-        os.unlink(path)
+        with state.directory(make=False) as dir_fd:
+            os.unlink(MANIFEST_NAME, dir_fd=dir_fd)
     except FileNotFoundError:
         pass
     except OSError as error:

@@ -80,7 +80,7 @@ def links(host: Host, directory: str) -> tuple[dict[str, str], set[str]]:
     """Links (host path -> target) and directories under a unit directory of the host."""
     found: dict[str, str] = {}
     directories: set[str] = set()
-    top = host.path(directory)
+    top = host.path(host.resolve(directory) or directory)  # a link there is followed in the tree
     for where, dirs, files in os.walk(top):
         for name in dirs + files:
             full = os.path.join(where, name)

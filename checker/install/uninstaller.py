@@ -18,8 +18,10 @@ for file, mode for mode and link for link, as it was before the install.
 from __future__ import annotations
 
 import os
+import stat as stat_module
 from typing import IO, Callable
 
+from checker import confined
 from checker.atomic import WriteError
 from checker.errors import UdevDriftError
 from checker.exporters.textfile import open_directory
@@ -27,7 +29,8 @@ from checker.install.manifest import Manifest, load, remove, sha256
 from checker.install.systemctl import Systemctl
 from checker.install.target import Target
 from checker.install.units import ENABLED, SERVE, SERVICE
-from checker.paths import MANIFEST, TEXTFILE_NAME, UNIT_DIR
+from checker.paths import MANIFEST, STATE_DIR, TEXTFILE_NAME, UNIT_DIR
+from checker.state import StateDir
 
 
 class UninstallError(UdevDriftError):
@@ -65,8 +68,8 @@ class Uninstaller:
             self.say(f"  {'ran' if verb == 'run' else 'removed'} {rest}")
 
     def run(self) -> None:
-        manifest_path = self.host.path(MANIFEST)
-        manifest = load(manifest_path)
+        state = StateDir(self.host.path(STATE_DIR), self.host.root)
+        manifest = load(state)
         dry = " · dry run: nothing is changed" if self.dry_run else ""
         self.say(f"udev-drift uninstall · root {self.host.root}{dry}")
         if manifest is None:
@@ -75,7 +78,7 @@ class Uninstaller:
             return
         removable = {path for path in manifest.files if self.unchanged(path, manifest.files[path])}
         self.before_disable = {path for path in [*manifest.links, *manifest.directories]
-                               if os.path.lexists(self.host.path(path))}
+                               if self.lexists(path)}
         self.disable(manifest, removable)
         self.remove_links(manifest)
         self.remove_files(manifest, removable)
@@ -83,7 +86,7 @@ class Uninstaller:
         if self.target.live and any(path.startswith(UNIT_DIR + "/") for path in removable):
             self.run_systemctl("daemon-reload")
         if not self.dry_run:
-            remove(manifest_path)
+            remove(state)
         self.gone.add(MANIFEST)
         self.remove_directories(manifest)
         verb = "would uninstall" if self.dry_run else "uninstalled"
@@ -94,10 +97,27 @@ class Uninstaller:
 
     def unchanged(self, path: str, recorded: str) -> bool:
         try:
-            with open(self.host.path(path), "rb") as source:
-                return sha256(source.read()) == recorded
+            data = confined.read_in(self.host.root, path)
         except OSError:
             return False
+        return data is not None and sha256(data) == recorded
+
+    # Every look and every removal is inside the root: the directories on the way followed
+    # as in a chroot, the name itself never (checker.confined).
+    def lexists(self, path: str) -> bool:
+        try:
+            return confined.lstat_in(self.host.root, path) is not None
+        except OSError:
+            return False
+
+    def readlink(self, path: str) -> str | None:
+        return confined.readlink_in(self.host.root, path)
+
+    def unlink(self, path: str) -> None:
+        confined.unlink_in(self.host.root, path)
+
+    def rmdir(self, path: str) -> None:
+        confined.rmdir_in(self.host.root, path)
 
     def disable(self, manifest: Manifest, removable: set[str]) -> None:
         """Disable the units whose files go, so that no link is left pointing at nothing."""
@@ -114,7 +134,7 @@ class Uninstaller:
         # systemctl disable removes the links (and a .wants directory it emptied) itself:
         # say so for each, as a dry run says it would.
         for path in sorted(manifest.links):
-            if path in self.before_disable and (self.dry_run or not os.path.lexists(self.host.path(path))):
+            if path in self.before_disable and (self.dry_run or not self.lexists(path)):
                 self.did("remove", f"{path} (by systemctl disable)")
                 self.removed["file"] += 1
                 self.gone.add(path)
@@ -126,19 +146,19 @@ class Uninstaller:
 
     def remove_links(self, manifest: Manifest) -> None:
         for path, target in sorted(manifest.links.items()):
-            real = self.host.path(path)
-            if path in self.gone or not os.path.islink(real):
+            now = self.readlink(path)
+            if path in self.gone or now is None:
                 continue
-            if os.readlink(real) != target:
-                self.keep(path, f"now points to {os.readlink(real)}, not {target}")
+            if now != target:
+                self.keep(path, f"now points to {now}, not {target}")
                 continue
-            self.remove_one(path, os.unlink)
+            self.remove_one(path, self.unlink)
 
     def remove_files(self, manifest: Manifest, removable: set[str]) -> None:
         for path in sorted(manifest.files):
             if path in removable:
-                self.remove_one(path, os.unlink)
-            elif os.path.lexists(self.host.path(path)):
+                self.remove_one(path, self.unlink)
+            elif self.lexists(path):
                 self.keep(path, "edited since udev-drift install wrote it (remove it by hand if "
                                 "you no longer want it)")
 
@@ -164,27 +184,34 @@ class Uninstaller:
 
     def remove_directories(self, manifest: Manifest) -> None:
         for path in reversed(manifest.directories):
-            real = self.host.path(path)
-            if not os.path.lexists(real) and path in self.before_disable:
+            try:
+                st = confined.lstat_in(self.host.root, path)
+            except OSError:
+                continue
+            if st is None and path in self.before_disable:
                 self.say(f"  removed {path} (by systemctl disable)")
                 self.removed["directory"] += 1
                 continue
-            if not os.path.isdir(real) or os.path.islink(real):
+            if st is None or not stat_module.S_ISDIR(st.st_mode):
                 continue
-            left = sorted(name for name in os.listdir(real) if f"{path}/{name}" not in self.gone)
+            try:
+                names = confined.listdir_in(self.host.root, path)
+            except OSError:
+                continue
+            left = sorted(name for name in names if f"{path}/{name}" not in self.gone)
             if left:
                 self.keep(path, f"not empty: holds {', '.join(left[:3])}{' ...' if len(left) > 3 else ''}")
                 continue
-            self.remove_one(path, os.rmdir)
+            self.remove_one(path, self.rmdir)
 
     def remove_one(self, path: str, how: Callable[[str], None], why: str = "") -> None:
         self.did("remove", f"{path} {why}".rstrip())
-        self.removed["directory" if how is os.rmdir else "file"] += 1
+        self.removed["directory" if how == self.rmdir else "file"] += 1
         self.gone.add(path)
         if self.dry_run:
             return
         try:
-            how(self.host.path(path))
+            how(path)
         except FileNotFoundError:
             pass
         except OSError as error:
