@@ -14,8 +14,9 @@ One run, as the folders hold it (CONTRIBUTING.md says where each kind of change 
     install/   install / uninstall
     cli/       the command line; nothing else imports it
 
-Ground modules that every room may use: errors, paths, host, atomic, state, udevadm,
-findings (the report).
+Ground modules that every room may use: errors, paths, host, atomic, safe_open (reading
+a file that may be hostile: no links, no FIFOs, bounded), state, udevadm, udevadm_owed
+(reload/trigger calls a failed repair still owes), findings (the report).
 """
 
 __version__ = "1.0.0"
