@@ -16,8 +16,10 @@ One run, as the folders hold it (CONTRIBUTING.md says where each kind of change 
     adopt/     the policy that protects what a host's rules files hold now
     cli/       the command line; nothing else imports it
 
-Ground modules that every room may use: errors, paths, host, confined, atomic, safe_open, state,
-udevadm, udevadm_owed, settings, findings (the report).
+Ground modules that every room may use: errors, paths, host, confined (paths opened inside
+a --root tree), atomic, safe_open (reading a file that may be hostile: no links, no FIFOs,
+bounded), state, udevadm, udevadm_owed (reload/trigger calls a failed repair still owes),
+settings, findings (the report).
 """
 
 __version__ = "1.0.0"
