@@ -15,10 +15,10 @@ where a GOTO lands; whatever differs between them is unknown.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Union
+from typing import Any, Union
 
 from checker.evaluate.facts import DeviceFacts, NodeFacts
 from checker.evaluate.glob import Matcher, token_matches
@@ -205,7 +205,9 @@ class _Branch:
 class _Run:
     facts: DeviceFacts
     trace: bool
-    steps: list[Step] = field(default_factory=list)
+    # Steps, or what makes them (Step is built when asked for: most rules only fail or
+    # are jumped over, and a trace of 2,000 Steps was a quarter of an evaluation)
+    steps: list[Step | tuple[Any, ...]] = field(default_factory=list)
     link_events: list[LinkEvent] = field(default_factory=list)
     env_writers: list[tuple[Where, str]] = field(default_factory=list)
     final_at: Where | None = None  # the SYMLINK:= that made the links final
@@ -235,6 +237,20 @@ def evaluate(rules: RuleSet, facts: DeviceFacts, trace: bool = True) -> Evaluati
     return Evaluation(rules, facts, state, tuple(run.steps), tuple(run.link_events), tuple(run.env_writers))
 
 
+def build_step(raw: Step | tuple[Any, ...]) -> Iterator[Step]:
+    """The Steps a trace entry stands for."""
+    if isinstance(raw, Step):
+        yield raw
+    elif raw[0] == "jumped":
+        _, lines, skipped_by = raw
+        why = f"skipped by the GOTO at {skipped_by}"
+        for line in lines:
+            yield Step(line.where, "not-reached", why, skipped_by=skipped_by)
+    else:
+        _, line, failed = raw
+        yield Step(line.where, "not-matched", failed.text, decided_by=failed.text)
+
+
 def _run_file(run: _Run, rules_file: RulesFile, state: State, mask: int) -> State:
     arrivals: dict[int, list[State]] = {}
     current: State | None = state
@@ -255,9 +271,7 @@ def _run_file(run: _Run, rules_file: RulesFile, state: State, mask: int) -> Stat
             # every world jumped: go straight to the first LABEL one of them lands on
             target = min(arrivals)
             if trace:
-                why = f"skipped by the GOTO at {skipped_by}"
-                steps.extend(Step(skipped.where, "not-reached", why, skipped_by=skipped_by)
-                             for skipped in lines[index:target])
+                steps.append(("jumped", lines[index:target], skipped_by))
             index = target
             continue
         index += 1
@@ -268,7 +282,7 @@ def _run_file(run: _Run, rules_file: RulesFile, state: State, mask: int) -> Stat
         failed = _quick_reject(run, line, current)
         if failed is not None:
             if trace:
-                steps.append(Step(line.where, "not-matched", failed.text, decided_by=failed.text))
+                steps.append(("failed", line, failed))
             continue
         branches = _run_matches(run, line, current)
         done = [b for b in branches if b.completed]

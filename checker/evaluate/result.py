@@ -4,7 +4,8 @@ trace of every rule, and why a wanted link is not made."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from checker.evaluate.facts import DeviceFacts
 from checker.evaluate.state import MemberSet, State
@@ -54,11 +55,18 @@ class Evaluation:
     rules: RuleSet
     facts: DeviceFacts
     state: State
-    steps: tuple[Step, ...]
+    trace: tuple[Any, ...]  # what `steps` is built from
     link_events: tuple[LinkEvent, ...]
     # ENV{X}= assignments and imports that ran (where, name pattern)
     env_writers: tuple[tuple[Where, str], ...]
     version: str = UDEV_VERSION
+
+    @cached_property
+    def steps(self) -> tuple[Step, ...]:
+        """Every rule in udev's order, with what became of it."""
+        from checker.evaluate.engine import build_step
+
+        return tuple(step for raw in self.trace for step in build_step(raw))
 
     # --- final answers ---------------------------------------------------------------
     def link(self, name: str) -> Tri:
