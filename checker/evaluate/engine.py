@@ -369,8 +369,10 @@ def _run_matches(run: _Run, line: Line, state: State) -> list[_Branch]:
             parent_tokens = [t for t in line.matches if t.rank in _M_PARENTS]
             next_live: list[State] = []
             for s in live:
-                for outcome, dev_parent in _walk_parents(parent_tokens, s, facts):
-                    ns = s.copy()
+                outcomes = _walk_parents(parent_tokens, s, facts)
+                for outcome, dev_parent in outcomes:
+                    # one outcome: the world goes on as it is (each state is in one place)
+                    ns = s if len(outcomes) == 1 else s.copy()
                     ns.dev_parent = dev_parent
                     if outcome:
                         next_live.append(ns)
