@@ -230,6 +230,19 @@ def evaluate(rules: RuleSet, facts: DeviceFacts, trace: bool = True) -> Evaluati
     else:
         for tag in facts.db_tags:
             state.all_tags.add(tag)
+    if facts.action == "remove":
+        # event_execute_rules_on_remove() reads the database into the device first: its
+        # links (SYMLINK==), properties (ENV==) and tags are the last event's
+        if facts.db_links is None:
+            state.links.add_pattern("*")
+        else:
+            for link in facts.db_links:
+                state.links.add(link)
+        if facts.db_tags is None:
+            state.tags.add_pattern("*")
+        if facts.db_properties is not None:
+            for name, value in facts.db_properties.items():
+                state.set_prop(name, value)
     for rules_file in rules.files:
         assert state is not None  # a GOTO lands within its file
         state = _run_file(run, rules_file, state, mask)
