@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Union
+from typing import Any, Union
 
 from checker.evaluate.facts import DeviceFacts, NodeFacts
 from checker.evaluate.glob import Matcher, token_matches
@@ -214,7 +214,9 @@ class _Branch:
 class _Run:
     facts: DeviceFacts
     trace: bool
-    steps: list[Step] = field(default_factory=list)
+    # Steps, or what makes them (Step is built when asked for: most rules only fail or
+    # are jumped over, and a trace of 2,000 Steps was a quarter of an evaluation)
+    steps: list[Step | tuple[Any, ...]] = field(default_factory=list)
     link_events: list[LinkEvent] = field(default_factory=list)
     env_writers: list[tuple[Where, str]] = field(default_factory=list)
     final_at: Where | None = None  # the SYMLINK:= that made the links final
@@ -237,6 +239,19 @@ def evaluate(rules: RuleSet, facts: DeviceFacts, trace: bool = True) -> Evaluati
     else:
         for tag in facts.db_tags:
             state.all_tags.add(tag)
+    if facts.action == "remove":
+        # event_execute_rules_on_remove() reads the database into the device first: its
+        # links (SYMLINK==), properties (ENV==) and tags are the last event's
+        if facts.db_links is None:
+            state.links.add_pattern("*")
+        else:
+            for link in facts.db_links:
+                state.links.add(link)
+        if facts.db_tags is None:
+            state.tags.add_pattern("*")
+        if facts.db_properties is not None:
+            for name, value in facts.db_properties.items():
+                state.set_prop(name, value)
     for rules_file in rules.files:
         assert state is not None  # a GOTO lands within its file
         state = _run_file(run, rules_file, state, mask)
@@ -264,9 +279,7 @@ def _run_file(run: _Run, rules_file: RulesFile, state: State, mask: int) -> Stat
             # every world jumped: go straight to the first LABEL one of them lands on
             target = min(arrivals)
             if trace:
-                why = f"skipped by the GOTO at {skipped_by}"
-                steps.extend(Step(skipped.where, "not-reached", why, skipped_by=skipped_by)
-                             for skipped in lines[index:target])
+                steps.append(("jumped", lines[index:target], skipped_by))
             index = target
             continue
         index += 1
@@ -277,7 +290,7 @@ def _run_file(run: _Run, rules_file: RulesFile, state: State, mask: int) -> Stat
         failed = _quick_reject(run, line, current)
         if failed is not None:
             if trace:
-                steps.append(Step(line.where, "not-matched", failed.text, decided_by=failed.text))
+                steps.append(("failed", line, failed))
             continue
         branches = _run_matches(run, line, current)
         done = [b for b in branches if b.completed]
@@ -364,8 +377,10 @@ def _run_matches(run: _Run, line: Line, state: State) -> list[_Branch]:
             parent_tokens = [t for t in line.matches if t.rank in _M_PARENTS]
             next_live: list[State] = []
             for s in live:
-                for outcome, dev_parent in _walk_parents(parent_tokens, s, facts):
-                    ns = s.copy()
+                outcomes = _walk_parents(parent_tokens, s, facts)
+                for outcome, dev_parent in outcomes:
+                    # one outcome: the world goes on as it is (each state is in one place)
+                    ns = s if len(outcomes) == 1 else s.copy()
                     ns.dev_parent = dev_parent
                     if outcome:
                         next_live.append(ns)

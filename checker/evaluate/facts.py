@@ -65,8 +65,10 @@ class DeviceFacts:
     absent_properties: tuple[str, ...] = ()
     parents: tuple[NodeFacts, ...] = ()  # nearest first
     parents_complete: bool = False
-    # What the udev database held before this event (IMPORT{db}); None: not known.
+    # What the udev database held before this event (IMPORT{db}, and on "remove" what the
+    # rules see: udev reads the database into the device); None: not known.
     db_properties: Mapping[str, str] | None = None
+    db_links: frozenset[str] | None = None  # relative to /dev
     # The device's tags in the database before this event (udev keeps them: TAG== sees
     # them); None: not known.
     db_tags: frozenset[str] | None = None
@@ -115,5 +117,7 @@ def block_device_facts(kernel: str, devnum: tuple[int, int], devtype: str | None
     if devtype:
         properties["DEVTYPE"] = devtype
     node = NodeFacts(kernel, "block", None, devpath=None, devname=f"/dev/{kernel}")
+    # on "remove" udev reads the database into the device: any property may be there
+    absent = ("ID_*",) if action != "remove" else ()
     return DeviceFacts(action=action, node=node, devtype=devtype, devnum=devnum,
-                       properties=MappingProxyType(properties), absent_properties=("ID_*",))
+                       properties=MappingProxyType(properties), absent_properties=absent)

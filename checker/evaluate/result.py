@@ -3,8 +3,10 @@ trace of every rule, and why a wanted link is not made."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from checker.evaluate.facts import DeviceFacts
 from checker.evaluate.state import MemberSet, State
@@ -54,11 +56,16 @@ class Evaluation:
     rules: RuleSet
     facts: DeviceFacts
     state: State
-    steps: tuple[Step, ...]
+    trace: tuple[Any, ...]  # what `steps` is built from
     link_events: tuple[LinkEvent, ...]
     # ENV{X}= assignments and imports that ran (where, name pattern)
     env_writers: tuple[tuple[Where, str], ...]
     version: str = UDEV_VERSION
+
+    @cached_property
+    def steps(self) -> tuple[Step, ...]:
+        """Every rule in udev's order, with what became of it."""
+        return tuple(step for raw in self.trace for step in build_step(raw))
 
     # --- final answers ---------------------------------------------------------------
     def link(self, name: str) -> Tri:
@@ -96,3 +103,17 @@ class Evaluation:
 
 def _rel(name: str) -> str:
     return name[len("/dev/"):] if name.startswith("/dev/") else name
+
+
+def build_step(raw: Step | tuple[Any, ...]) -> Iterator[Step]:
+    """The Steps a trace entry stands for."""
+    if isinstance(raw, Step):
+        yield raw
+    elif raw[0] == "jumped":
+        _, lines, skipped_by = raw
+        why = f"skipped by the GOTO at {skipped_by}"
+        for line in lines:
+            yield Step(line.where, "not-reached", why, skipped_by=skipped_by)
+    else:
+        _, line, failed = raw
+        yield Step(line.where, "not-matched", failed.text, decided_by=failed.text)

@@ -319,7 +319,8 @@ def device_facts(sys_path: str, action: str = "add") -> DeviceFacts:
         ifindex=int(properties["IFINDEX"]) if "IFINDEX" in properties else None,
         properties=MappingProxyType(properties), properties_complete=action == "add",
         unknown_properties=EVENT_ONLY_PROPERTIES,
-        # the kernel sends no ID_* for a block device, whatever the event
-        absent_properties=("ID_*",) if device.subsystem == "block" else (),
+        # the kernel sends no ID_* for a block device; on "remove" udev reads the database
+        # into the device, and that may hold anything
+        absent_properties=("ID_*",) if device.subsystem == "block" and action != "remove" else (),
         parents=tuple(parents), parents_complete=True,
         db_tags=db_tags)

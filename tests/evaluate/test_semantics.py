@@ -219,7 +219,7 @@ def test_link_priority_is_reported_per_device() -> None:
 
 def test_on_remove_a_line_that_only_sets_links_does_not_run() -> None:
     ev = run(("50.rules", 'KERNEL=="sdb", SYMLINK+="a"\nKERNEL=="sdb", RUN+="/bin/gone %k"\n'),
-             device=facts(action="remove"))
+             device=facts(action="remove", db_links=frozenset(), db_properties={}))
     assert ev.link("a") is Tri.NO and ev.runs("/bin/gone sdb") is Tri.YES
 
 
@@ -324,3 +324,12 @@ def test_a_device_known_only_from_its_node_decides_what_follows_from_the_node() 
              device=device)  # fmt: skip
     assert ev.link("xapi/block/sdb") is Tri.YES and ev.link("serial") is Tri.NO
     assert ev.link("attr") is Tri.UNKNOWN and ev.link("path") is Tri.UNKNOWN and ev.link("type") is Tri.YES
+
+
+def test_on_remove_the_rules_see_what_the_database_held() -> None:
+    rules = ('50.rules', 'ENV{ID_SERIAL}=="abc", RUN+="/bin/gone-serial"\nSYMLINK=="xapi/*", RUN+="/bin/gone-link"\n')
+    unknown = run(rules, device=facts(action="remove", properties_complete=False, db_tags=None))
+    assert unknown.runs("/bin/gone-serial") is Tri.UNKNOWN and unknown.runs("/bin/gone-link") is Tri.UNKNOWN
+    known = run(rules, device=facts(action="remove", db_properties={"ID_SERIAL": "abc"},
+                                    db_links=frozenset({"xapi/block/sdb"})))
+    assert known.runs("/bin/gone-serial") is Tri.YES and known.runs("/bin/gone-link") is Tri.YES

@@ -11,7 +11,8 @@ Other sessions on this machine trigger devices too, and their events reach this 
 Every file given is wrapped in a GOTO that skips it for any other device (so no rule set
 makes links for them), and a marker rule copies the trigger's SYNTH_UUID into T_UUID: a
 result is taken only when each device's database holds the UUID of our own trigger,
-before and after the links were read, and retried otherwise. `Outcome.files` are the
+before the links were read and after every event in flight then was done, and retried
+otherwise. `Outcome.files` are the
 files exactly as udevd read them, for the evaluator to read the same.
 """
 
@@ -80,6 +81,9 @@ while read -r set_dir; do
     for d in $DEVICES; do echo "@@ran $d"; cat /run/ran.$d 2>/dev/null; done
     echo "@@links"
     find /dev -path /dev/block -prune -o -type l -printf '%P %l\n'
+    # an event of another session may have been in flight (links made, database not yet
+    # written): wait for it, so that its UUID shows below and the result is retried
+    udevadm settle --timeout=10
     for d in $DEVICES; do
         echo "@@again $d"; grep '^E:T_UUID=' /run/udev/data/b$(cat /sys/block/$d/dev) 2>/dev/null
     done
