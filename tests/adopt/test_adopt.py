@@ -18,7 +18,7 @@ from checker.engine import load_desired
 from checker.host import Host
 from checker.observe.udev import BlockDevice, UdevState
 from checker.rules.parser import parse_rules
-from tests.adopt.test_corpus import adopted_rules, marker_only
+from tests.adopt.test_adopt_corpus import adopted_rules, marker_only
 from tests.conftest import REPO, XEN_RULES, HostTree, Result
 from tests.namespace import run_private
 

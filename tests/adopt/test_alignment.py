@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from checker.adopt.additions import compare, runs
 from checker.rules.parser import parse_rules
 from tests.adopt.corpus_edits import edit
-from tests.adopt.test_corpus import FILES, SKIP
+from tests.adopt.test_adopt_corpus import FILES, SKIP
 
 TEXTS = [path.read_bytes().decode("utf-8", "surrogateescape") for path in FILES]
 
