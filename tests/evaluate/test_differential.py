@@ -159,7 +159,11 @@ def compare(files: Mapping[str, str], outcome: Outcome, tally: Tally) -> None:
     claimed |= set().union(*(ev.links.members for ev in found.values()))
     for link in claimed:
         claims = [Claim(d, ev.link(link), ev.link_priority) for d, ev in found.items()]
-        owner = link_owner(link, claims, processed_last=DEVICES)
+        # A tie goes to the device processed last: our triggers run in DEVICES order, but an
+        # event of another session (a trigger of every block device) can reprocess one of
+        # them after ours and move the link, which the UUID guard does not always see. So a
+        # tie is not compared here; tests/evaluate/test_semantics.py holds the tie rule.
+        owner = link_owner(link, claims)
         tally.note(not isinstance(owner, Unknown))
         if isinstance(owner, Unknown):
             continue
