@@ -7,11 +7,14 @@ host is read.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from checker.edits.markers import is_marker_line
 from checker.errors import PolicyError, raise_all
 from checker.policy.desired import DesiredPolicy, DesiredRules, DesiredSymlink, DeviceRef
 from checker.policy.loader import KeyPath, LoadedPolicy, format_key_path
 from checker.policy.model import PLACEHOLDER, RulesEntry, SymlinkEntry
+from checker.policy.places import dev_path_problem, item_problem, rules_file_problem
 from checker.rules.parsed import parse_rules
 
 
@@ -48,6 +51,19 @@ def _items(loaded: LoadedPolicy, key_path: KeyPath, entry: RulesEntry | SymlinkE
     return [str(item) for item in entry.for_each]
 
 
+def _expanded_path(loaded: LoadedPolicy, key_path: KeyPath, template: str, item: str | None,
+                   problem_of: Callable[[str], str | None], errors: list[PolicyError]) -> str:
+    """A path with the item put in, held to the rules the written path is held to: an
+    item must not lead it out of where the policy may write."""
+    value = substitute(template, item)
+    if item is None or not PLACEHOLDER.search(template):
+        return value
+    problem = problem_of(value) or item_problem(item)
+    if problem:
+        errors.append(_error(loaded, key_path, f"{problem} (for item {item!r})"))
+    return value
+
+
 def _entry_name(key_path: KeyPath, item: str | None) -> str:
     return format_key_path(key_path) + (f"[{item}]" if item is not None else "")
 
@@ -76,18 +92,21 @@ def _expand_rules(loaded: LoadedPolicy, index: int, entry: RulesEntry,
         if not parsed.rules and entry.ensure != "file":
             errors.append(_error(loaded, content_path, "expected at least one udev rule"))
         mark = loaded.source.mark(key_path)
+        file = _expanded_path(loaded, key_path + ("file",), entry.file, item, rules_file_problem, errors)
         desired.append(DesiredRules(
             policy=loaded.policy.name, entry=_entry_name(key_path, item),
-            file=substitute(entry.file, item), ensure=entry.ensure, content=content,
+            file=file, ensure=entry.ensure, content=content,
             rules=parsed.rules, policy_path=loaded.source.path,
             policy_line=mark.line if mark else None,
         ))
     return desired
 
 
-def _device_ref(entry: SymlinkEntry, item: str | None) -> DeviceRef:
+def _device_ref(loaded: LoadedPolicy, key_path: KeyPath, entry: SymlinkEntry, item: str | None,
+                errors: list[PolicyError]) -> DeviceRef:
     if entry.target is not None:
-        return DeviceRef("node", substitute(entry.target, item))
+        return DeviceRef("node", _expanded_path(loaded, key_path + ("target",), entry.target, item,
+                                                dev_path_problem, errors))
     assert entry.device is not None  # the model guarantees one of the two
     for by in ("serial", "wwn", "path", "kernel"):
         value = getattr(entry.device, by)
@@ -103,7 +122,8 @@ def _expand_symlinks(loaded: LoadedPolicy, index: int, entry: SymlinkEntry,
     return [
         DesiredSymlink(
             policy=loaded.policy.name, entry=_entry_name(key_path, item),
-            link=substitute(entry.link, item), device=_device_ref(entry, item),
+            link=_expanded_path(loaded, key_path + ("link",), entry.link, item, dev_path_problem, errors),
+            device=_device_ref(loaded, key_path, entry, item, errors),
             required=entry.required, policy_path=loaded.source.path,
             policy_line=mark.line if mark else None, exclusive=entry.exclusive,
         )

@@ -15,10 +15,9 @@ import yaml
 from pydantic import ValidationError
 
 from checker.errors import PolicyError, PolicyErrors, collecting, raise_all
-from checker.policy.files import policy_files
+from checker.policy.files import MAX_POLICY_BYTES, PolicyBytes, policy_files, read_policies, read_policy
 from checker.policy.model import Policy
 
-MAX_POLICY_BYTES = 1024 * 1024
 MAX_VALUES = 100_000  # a policy for thousands of disks stays far below
 MAX_DEPTH = 50
 
@@ -242,14 +241,9 @@ def validate_data(data: Any, source: PolicySource) -> Policy:
         raise (problems[0] if len(problems) == 1 else PolicyErrors(problems)) from None
 
 
-def read_policy_text(path: str) -> str:
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_POLICY_BYTES + 1)
-    except IsADirectoryError:
-        raise PolicyError(path, None, None, "expected a policy file, found a directory") from None
-    except OSError as error:
-        raise PolicyError(path, None, None, f"cannot read: {error.strerror}") from None
+def decode_policy(read: PolicyBytes) -> str:
+    """The text of a policy file as read: refused when too large, binary or not UTF-8."""
+    path, raw = read.path, read.data
     if len(raw) > MAX_POLICY_BYTES:
         raise PolicyError(path, None, None,
                           f"larger than {MAX_POLICY_BYTES // 1024} KiB: not a policy file")
@@ -262,19 +256,22 @@ def read_policy_text(path: str) -> str:
         raise PolicyError(path, line, None, "not valid UTF-8 text") from None
 
 
-def load_policy_file(path: str) -> LoadedPolicy:
-    text = read_policy_text(path)
-    data, source = parse_yaml(text, path)
+def load_policy_bytes(read: PolicyBytes) -> LoadedPolicy:
+    data, source = parse_yaml(decode_policy(read), read.path)
     return LoadedPolicy(validate_data(data, source), source)
 
 
-def load_policies(paths: list[str]) -> list[LoadedPolicy]:
-    """Load and validate every policy; names must be unique across them."""
+def load_policy_file(path: str) -> LoadedPolicy:
+    return load_policy_bytes(read_policy(path, strict=False))
+
+
+def load_read_policies(files: list[PolicyBytes]) -> list[LoadedPolicy]:
+    """Validate every policy read; names must be unique across them."""
     loaded: list[LoadedPolicy] = []
     errors: list[PolicyError] = []
-    for path in policy_files(paths):
+    for read in files:
         with collecting(errors):
-            loaded.append(load_policy_file(path))
+            loaded.append(load_policy_bytes(read))
     seen: dict[str, str] = {}
     for item in loaded:
         name = item.policy.name
@@ -286,3 +283,8 @@ def load_policies(paths: list[str]) -> list[LoadedPolicy]:
         seen.setdefault(name, item.source.path)
     raise_all(errors)
     return loaded
+
+
+def load_policies(paths: list[str]) -> list[LoadedPolicy]:
+    """Load and validate every policy the paths name (files, or directories of them)."""
+    return load_read_policies(read_policies(policy_files(paths), strict=False))
