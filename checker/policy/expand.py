@@ -64,16 +64,50 @@ def _expanded_path(loaded: LoadedPolicy, key_path: KeyPath, template: str, item:
     return value
 
 
+# What one policy may expand into. A policy for thousands of disks stays far below; a
+# small file whose for_each multiplies a long content must fail before it is expanded.
+MAX_EXPANDED_RULES = 100_000
+MAX_EXPANDED_BYTES = 16 * 1024 * 1024
+
+
+class _Budget:
+    """The rules and bytes a policy's entries expand into, counted before expanding."""
+
+    def __init__(self) -> None:
+        self.rules = 0
+        self.bytes = 0
+
+    def spend(self, loaded: LoadedPolicy, key_path: KeyPath, content: str,
+              items: list[str | None]) -> None:
+        lines = sum(1 for line in content.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+        placeholders = [len(match.group(0)) for match in PLACEHOLDER.finditer(content)]
+        size = sum(len(content) + sum(len(item or "") - length for length in placeholders)
+                   for item in items)
+        self.rules += lines * len(items)
+        self.bytes += size
+        where = key_path + (("for_each",) if items != [None] else ("content",))
+        scale = f" ({len(items):,} items x {lines:,} rules)" if items != [None] else ""
+        if self.rules > MAX_EXPANDED_RULES:
+            raise _error(loaded, where, f"the policy expands to more than {MAX_EXPANDED_RULES:,} "
+                                        f"rules{scale}: split it, or list fewer items")
+        if self.bytes > MAX_EXPANDED_BYTES:
+            raise _error(loaded, where, f"the policy expands to more than "
+                                        f"{MAX_EXPANDED_BYTES // (1024 * 1024)} MiB of rules{scale}: "
+                                        "split it, or list fewer items")
+
+
 def _entry_name(key_path: KeyPath, item: str | None) -> str:
     return format_key_path(key_path) + (f"[{item}]" if item is not None else "")
 
 
 def _expand_rules(loaded: LoadedPolicy, index: int, entry: RulesEntry,
-                  errors: list[PolicyError]) -> list[DesiredRules]:
+                  errors: list[PolicyError], budget: _Budget) -> list[DesiredRules]:
     key_path: KeyPath = ("rules", index)
     content_path = key_path + ("content",)
     desired = []
-    for item in _items(loaded, key_path, entry, errors):
+    items = _items(loaded, key_path, entry, errors)
+    budget.spend(loaded, key_path, entry.content, items)
+    for item in items:
         content = substitute(entry.content, item)
         if content and not content.endswith("\n"):
             content += "\n"
@@ -137,8 +171,9 @@ def expand_policy(loaded: LoadedPolicy) -> DesiredPolicy:
     rules: list[DesiredRules] = []
     symlinks: list[DesiredSymlink] = []
     policy = loaded.policy
+    budget = _Budget()
     for index, rules_entry in enumerate(policy.rules):
-        rules.extend(_expand_rules(loaded, index, rules_entry, errors))
+        rules.extend(_expand_rules(loaded, index, rules_entry, errors, budget))
     for index, symlink_entry in enumerate(policy.symlinks):
         symlinks.extend(_expand_symlinks(loaded, index, symlink_entry, errors))
     links: dict[str, str] = {}

@@ -7,6 +7,7 @@ have loaded: a bad policy refuses the whole run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Union
@@ -21,7 +22,54 @@ from checker.policy.model import Policy
 MAX_VALUES = 100_000  # a policy for thousands of disks stays far below
 MAX_DEPTH = 50
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+MAX_INT_DIGITS = 18  # a policy's numbers are small; more digits are text, never a bignum
+_PLAIN_INT = re.compile(rf"[-+]?(?:0|[1-9][0-9]{{0,{MAX_INT_DIGITS - 1}}})")
+# YAML 1.1's floats without the base-60 form (1:30.5), which costs quadratic arithmetic.
+_PLAIN_FLOAT = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
+    |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", re.X)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    """YAML as a policy needs it: integers are plain decimals of a few digits, nothing else.
+
+    YAML 1.1 also reads 0x1, 0o1, 1_000 and base 60 (59:59:59) as integers: base 60 of a
+    few hundred KB costs a minute of bignum arithmetic before validation could refuse it,
+    and 5,000 digits raise an error Python's int() limit. Here such a scalar stays text
+    (validation then names its line), and an explicit !!int or !!float tag on one is an
+    error with its line.
+    """
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT, _FLOAT)]
+        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_plain_int(self, node: yaml.ScalarNode) -> int:
+        value = str(self.construct_scalar(node))
+        if not _PLAIN_INT.fullmatch(value):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"expected a decimal integer of at most {MAX_INT_DIGITS} digits, "
+                f"got {value[:40]!r}{'...' if len(value) > 40 else ''}", node.start_mark)
+        return int(value)
+
+    def construct_plain_float(self, node: yaml.ScalarNode) -> float:
+        value = str(self.construct_scalar(node))
+        if not _PLAIN_FLOAT.match(value) and not _PLAIN_INT.fullmatch(value):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"expected a decimal number, got {value[:40]!r}"
+                f"{'...' if len(value) > 40 else ''}", node.start_mark)
+        return float(yaml.constructor.SafeConstructor.construct_yaml_float(self, node))
+
+
+_Loader.add_implicit_resolver(_INT, re.compile(f"^{_PLAIN_INT.pattern}$"), list("-+0123456789"))
+_Loader.add_implicit_resolver(_FLOAT, _PLAIN_FLOAT, list("-+0123456789."))
+_Loader.add_constructor(_INT, _Loader.construct_plain_int)
+_Loader.add_constructor(_FLOAT, _Loader.construct_plain_float)
 
 KeyPath = tuple[Union[str, int], ...]
 

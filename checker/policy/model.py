@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from checker.policy.places import dev_path_problem, rules_file_problem
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+MAX_NAME_LENGTH = 64
 # The only placeholder; anything else between double braces is refused so that a typo
 # like {{ iten }} cannot silently reach a rules file.
 PLACEHOLDER = re.compile(r"\{\{\s*item\s*\}\}")
@@ -160,11 +161,22 @@ class Policy(_Strict):
     )
 
     version: Literal[1]
-    name: str = Field(pattern=NAME_PATTERN, description="unique among loaded policies")
+    # The name is written into the block markers (# BEGIN udev-drift <name>): short, so
+    # that a marker line stays far below udev's 16 KiB line limit.
+    name: str = Field(max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN,
+                      description="unique among loaded policies")
     description: Optional[str] = None
     rules: List[RulesEntry] = Field(default_factory=list)
     symlinks: List[SymlinkEntry] = Field(default_factory=list)
     apply: ApplySettings = Field(default_factory=ApplySettings)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_is_the_integer_1(cls, value: object) -> object:
+        # true, 1.0 and 1 are equal in Python: only the integer itself is a version.
+        if type(value) is not int:
+            raise ValueError(f"version must be the integer 1, got {str(value)[:40]!r}")
+        return value
 
     @model_validator(mode="after")
     def _not_empty(self) -> Policy:
