@@ -258,3 +258,33 @@ def test_items_in_content_and_identities_keep_their_freedom(tree: HostTree, udev
     path = tree.policy("version: 1\nname: x\nsymlinks:\n  - link: /dev/disk/vm/{{ item }}\n"
                        "    device: {serial: 'WDC WD40 {{ item }}'}\n    for_each: [sdb, nvme0n1p1, a.b_c-d:1]\n")
     assert udev_drift("validate", path).status == 0
+
+
+UDEV_READS = r"""
+mount -t tmpfs udev-drift-test /run
+mkdir -p /run/udev/rules.d
+mount --bind "$EMPTY" /etc/udev/rules.d
+mount --bind "$RULES" /usr/lib/udev/rules.d
+for dir in /usr/local/lib/udev/rules.d /lib/udev/rules.d; do
+    if [ -d "$dir" ] && ! [ "$dir" -ef /usr/lib/udev/rules.d ]; then
+        mount --bind "$EMPTY" "$dir"
+    fi
+done
+mount -t tmpfs udev-drift-test /dev
+udevadm test --action=add /sys/class/net/lo 2>&1 | grep '^Reading rules file: '
+"""
+
+
+@pytest.mark.skipif(shutil.which("udevadm") is None, reason="needs udevadm (udev 252)")
+def test_the_real_udev_never_reads_hidden_names_or_subdirectories(tmp_path: Path) -> None:
+    # Why such names are refused: a policy that manages one would be compliant and idle.
+    from tests.namespace import run_private
+
+    rules, empty = tmp_path / "rules", tmp_path / "empty"
+    (rules / "sub").mkdir(parents=True)
+    empty.mkdir()
+    for name in ("60-visible.rules", ".60-hidden.rules", "sub/60-sub.rules"):
+        (rules / name).write_text('KERNEL=="never-matches", SYMLINK+="x"\n')
+    done = run_private(f'export EMPTY={empty} RULES={rules}\n' + UDEV_READS, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["Reading rules file: /usr/lib/udev/rules.d/60-visible.rules"]
