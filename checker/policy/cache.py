@@ -52,16 +52,47 @@ _VALIDATOR_FILES = ("paths.py", os.path.join("edits", "markers.py"))
 
 @functools.lru_cache(maxsize=1)
 def validator_fingerprint() -> str:
-    """SHA-256 over the version and the sources of the validator, read once per process."""
+    """SHA-256 over the version and the code of the validator, read once per process.
+
+    From the source files where they are (an installed package); from the compiled code
+    where there are none (the single-file binary holds only bytecode).
+    """
     digest = hashlib.sha256(__version__.encode())
-    names = [os.path.join(folder, name) for folder in _VALIDATOR_FOLDERS
-             for name in sorted(os.listdir(os.path.join(_CHECKER, folder))) if name.endswith(".py")]
-    for name in names + list(_VALIDATOR_FILES):
-        with open(os.path.join(_CHECKER, name), "rb") as handle:
-            source = handle.read()
-        digest.update(f"{name}\0{len(source)}\0".encode())
-        digest.update(source)
+    try:
+        names = [os.path.join(folder, name) for folder in _VALIDATOR_FOLDERS
+                 for name in sorted(os.listdir(os.path.join(_CHECKER, folder))) if name.endswith(".py")]
+        parts = [(name, _read(os.path.join(_CHECKER, name))) for name in names + list(_VALIDATOR_FILES)]
+    except OSError:
+        parts = _compiled_validator()
+    for name, code in parts:
+        digest.update(f"{name}\0{len(code)}\0".encode())
+        digest.update(code)
     return digest.hexdigest()
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _compiled_validator() -> list[tuple[str, bytes]]:
+    """The validator's modules as marshalled code objects, found without running them."""
+    import importlib.util
+    import marshal
+    import pkgutil
+
+    modules = [f"checker.{folder}.{info.name}" for folder in _VALIDATOR_FOLDERS
+               for info in sorted(pkgutil.iter_modules([os.path.join(_CHECKER, folder)]),
+                                  key=lambda info: info.name)]
+    modules += [f"checker.{folder}" for folder in _VALIDATOR_FOLDERS]
+    modules += ["checker.paths", "checker.edits.markers"]
+    parts = []
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        loader = spec.loader if spec is not None else None
+        code = loader.get_code(name) if loader is not None and hasattr(loader, "get_code") else None
+        parts.append((name, marshal.dumps(code) if code is not None else b"?"))
+    return parts
 
 
 def _unsafe(st: os.stat_result) -> str | None:

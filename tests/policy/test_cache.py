@@ -134,3 +134,19 @@ def test_a_cache_for_other_files_is_a_miss(host: HostTree, udev_drift: Run, tmp_
     other = tmp_path / "other.yaml"
     other.write_text((REPO / "policies/xenserver-local-sata.yaml").read_text())
     assert PolicyCache(str(host.path(STATE)), writable=False).lookup(read_policies([str(other)], strict=True)) is None
+
+
+def test_the_validator_is_fingerprinted_from_code_where_no_source_is_shipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The single-file binary holds bytecode only: the fingerprint comes from the code objects.
+    from checker.policy import cache
+
+    parts = dict(cache._compiled_validator())
+    assert {"checker.policy.model", "checker.policy.places", "checker.rules.parser",
+            "checker.edits.markers"} <= set(parts)
+    assert b"?" not in parts.values()
+    monkeypatch.setattr(cache, "_CHECKER", "/nonexistent")
+    cache.validator_fingerprint.cache_clear()
+    try:
+        assert len(cache.validator_fingerprint()) == 64
+    finally:
+        cache.validator_fingerprint.cache_clear()
