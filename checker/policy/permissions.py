@@ -97,7 +97,10 @@ class _Walk:
                 hops += 1
                 if hops > MAX_LINK_HOPS:
                     raise self._fail("too many levels of symbolic links")
-                target = os.readlink(candidate)
+                try:
+                    target = os.readlink(candidate)
+                except OSError as error:  # replaced meanwhile
+                    raise self._fail(f"cannot check its permissions: {candidate}: {error.strerror}") from None
                 if target.startswith("/"):
                     current = "/"
                 pending.extend(p for p in target.split("/")[::-1] if p)
