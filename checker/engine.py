@@ -17,11 +17,10 @@ from checker.observe.accounts import Accounts
 from checker.observe.devices import Devices, devices_for
 from checker.observe.files import RulesFiles
 from checker.observe.links import Links
-from checker.policy.cache import PolicyCache, fingerprint
+from checker.policy.cache import PolicyCache
 from checker.policy.conflicts import check_conflicts
 from checker.policy.desired import DesiredPolicy
-from checker.policy.files import policy_files
-from checker.policy.permissions import check_permissions
+from checker.policy.files import policy_files, read_policies
 from checker.repair import apply_plan, describe_plan, plan_repair
 from checker.settings import RunSettings
 from checker.state import StateDir
@@ -40,7 +39,8 @@ def run(settings: RunSettings) -> Report:
     writes_state = (settings.repair and not settings.dry_run) or settings.records_metrics
     keeps_cache = writes_state or (not settings.dry_run and state.exists())
     cache = PolicyCache(state.located(), writable=keeps_cache)
-    policies = load_desired(settings.policy_paths, safe_permissions=settings.safe_permissions, cache=cache)
+    policies = load_desired(settings.policy_paths, safe_permissions=settings.safe_permissions, cache=cache,
+                            host=host)
     log.debug("loaded %d policies from %s", len(policies), ", ".join(settings.policy_paths))
     for warning in load_warnings(policies, Accounts(host)):
         log.warning("%s", warning)
@@ -61,36 +61,35 @@ def run(settings: RunSettings) -> Report:
 
 
 def load_desired(paths: Sequence[str], safe_permissions: bool = False,
-                 cache: PolicyCache | None = None) -> list[DesiredPolicy]:
+                 cache: PolicyCache | None = None, host: Host | None = None) -> list[DesiredPolicy]:
     """Load, validate and expand every policy, or raise with every problem found.
 
+    Each policy file is opened once; what is hashed, cached and parsed is the bytes read.
     With `safe_permissions` (a run as root), a policy that someone other than root could
-    have written is refused first. Policies whose exact bytes were validated before are
-    taken from `cache`. Nothing on the host is read before all this succeeded.
+    have written (the file, or any directory on the way to it) is refused first. Policies
+    whose exact bytes were validated before are taken from `cache`. Conflicts between
+    policies are judged on the files of `host` (one file may have two names). Nothing
+    on the host is read before all this succeeded.
     """
-    files = policy_files(list(paths))
-    if safe_permissions:
-        check_permissions(files)
+    files = read_policies(policy_files(list(paths)), strict=safe_permissions)
     if cache is not None:
         known = cache.lookup(files)
         if known is not None:
-            check_conflicts(known)
+            check_conflicts(known, host)
             return known
-    prints = [fingerprint(path) for path in files] if cache is not None and cache.writable else []
     # YAML and pydantic are imported only here, when a policy must really be validated.
     from checker.policy.expand import expand_policy
-    from checker.policy.loader import load_policies
+    from checker.policy.loader import load_read_policies
 
     errors: list[PolicyError] = []
     desired: list[DesiredPolicy] = []
-    for loaded in load_policies(files):
+    for loaded in load_read_policies(files):
         with collecting(errors):
             desired.append(expand_policy(loaded))
     raise_all(errors)
-    check_conflicts(desired)
-    # Remember them only if no file changed while they were read.
-    if prints and cache is not None and prints == [fingerprint(path) for path in files]:
-        cache.store(files, desired, prints)
+    check_conflicts(desired, host)
+    if cache is not None:
+        cache.store(files, desired)
     return desired
 
 

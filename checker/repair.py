@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import logging
 import os
 import stat as stat_module
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from checker import confined, udevadm_owed
 from checker.atomic import (
@@ -62,6 +64,7 @@ class FileChange:
     old: str
     new: str
     policies: list[str]
+    entries: list[str] = field(default_factory=list)  # "policy (rules[0])", for messages
 
     @property
     def diff(self) -> str:
@@ -156,7 +159,8 @@ def plan_repair(policies: Sequence[DesiredPolicy], report: Report, files: RulesF
         old = files.get(path).text
         new = compose(f.edit for f in findings if f.edit)(old)
         if new != old:
-            plan.files.append(FileChange(path, old, new, sorted({f.policy for f in findings})))
+            plan.files.append(FileChange(path, old, new, sorted({f.policy for f in findings}),
+                                         sorted({f"policy {f.policy} ({f.entry})" for f in findings})))
             changed_policies.update(f.policy for f in findings)
     if not host.is_tree:
         if plan.files and any(p.reload for p in policies if p.name in changed_policies):
@@ -277,15 +281,60 @@ def remove_stale(host: Host, directories: Sequence[str]) -> list[str]:
     return removed
 
 
+# -- a repair that undoes the last one ------------------------------------------------------
+# Two policy sets that disagree about a file (each used by its own service, say) would
+# each put back what the other wrote, for ever, and udev-drift.path would reload udev
+# after each. What the last repairs wrote is kept, so that such a flip stops and says so.
+
+REPAIR_RECORD = "last-repairs.json"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _undoes_last_repair(change: FileChange, record: dict[str, Any]) -> Action | None:
+    """A refusal when `change` would write back the text the last repair of its file replaced."""
+    last = record.get(change.path)
+    if not isinstance(last, dict) or last.get("after") != _digest(change.old) \
+            or last.get("before") != _digest(change.new):
+        return None
+    theirs = ", ".join(str(entry) for entry in last.get("entries", [])) or "another policy"
+    ours = ", ".join(change.entries) or ", ".join(f"policy {name}" for name in change.policies)
+    return Action("refuse", change.path,
+                  f"this repair would undo the repair the last run made to this file (by {theirs}): "
+                  f"{ours} wants back the text it replaced. The policies disagree about this "
+                  "file; make them agree (nothing written, so that the file does not flip for ever)")
+
+
+def _remember_repairs(state: StateDir, record: dict[str, Any], written: list[FileChange]) -> None:
+    if not written:
+        return
+    for change in written:
+        record[change.path] = {"before": _digest(change.old), "after": _digest(change.new),
+                               "entries": change.entries}
+    state.write_json(REPAIR_RECORD, {"files": record})
+
+
+def _last_repairs(state: StateDir) -> dict[str, Any]:
+    files = state.read_json(REPAIR_RECORD).get("files")
+    return files if isinstance(files, dict) else {}
+
+
 def apply_plan(plan: Plan, host: Host, state: StateDir, udevadm: Udevadm | None) -> list[Action]:
     for path in remove_stale(host, plan.directories):
         log.info("%s: removed, a temporary file a killed run left", path)
     actions: list[Action] = [Action("refuse", f.path, reason) for f, reason in plan.refusals]
     wrote = False
+    record = _last_repairs(state)
+    written: list[FileChange] = []
     for change in plan.files:
-        action = _write_file(change, host, state, udevadm)
+        action = _undoes_last_repair(change, record) or _write_file(change, host, state, udevadm)
         wrote = wrote or action.action == "write"
+        if action.action == "write":
+            written.append(change)
         actions.append(action)
+    _remember_repairs(state, record, written)
     actions.extend(_make_link(link, host) for link in plan.links)
     if udevadm is not None:
         now = [args for args in plan.commands if wrote or args[:2] != ["control", "--reload"]]

@@ -6,6 +6,7 @@ UdevadmError (exit 3) with udevadm's own last words when it fails.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shlex
 from collections.abc import Sequence
@@ -20,6 +21,41 @@ SETTLE_TIMEOUT = 30
 
 class UdevadmError(UdevDriftError):
     exit_status = 3
+
+
+def run_bounded(command: Sequence[str], timeout: float) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of a command that must end within `timeout` seconds.
+
+    udevadm is often a wrapper script (or a --udevadm given for tests): on a timeout the
+    whole process group it started is killed, not only the wrapper, so that no child
+    keeps running (or keeps our pipes open, which would hang the run).
+    Raises FileNotFoundError/PermissionError as Popen does, subprocess.TimeoutExpired
+    once everything is stopped.
+    """
+    import os
+    import signal
+    import subprocess
+
+    child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, errors="replace",
+                             start_new_session=True)
+    try:
+        out, err = child.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        try:  # a child that left the group may still hold the pipes: do not wait for it
+            child.communicate(timeout=1)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        raise
+    except BaseException:  # interrupted: leave nothing behind
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        raise
+    return child.returncode, out, err
 
 
 class Udevadm:
@@ -37,8 +73,7 @@ class Udevadm:
         shown = shlex.join(command)
         log.debug("running %s", shown)
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=self.timeout,
-                                  stdin=subprocess.DEVNULL, check=False)
+            returncode, stdout, stderr = run_bounded(command, self.timeout)
         except FileNotFoundError:
             raise UdevadmError(f"{self.binary}: not found; install udev, or name it with "
                                "--udevadm PATH") from None
@@ -47,21 +82,20 @@ class Udevadm:
         except subprocess.TimeoutExpired:
             raise UdevadmError(f"{shown}: no answer after {self.timeout:g} s; "
                                "udev may be stuck (see journalctl -u systemd-udevd)") from None
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        if returncode != 0:
+            last = (stderr.strip().splitlines() or [f"exit status {returncode}"])[-1]
             raise UdevadmError(f"{shown} failed: {last}")
-        return done.stdout
+        return stdout
 
     def has_verify(self) -> bool:
         """`udevadm verify` exists from systemd 254 on; Debian 12 has 252."""
         import subprocess
 
         try:
-            done = subprocess.run(self.command("verify", "--help"), capture_output=True,
-                                  timeout=self.timeout, stdin=subprocess.DEVNULL, check=False)
+            returncode, _, _ = run_bounded(self.command("verify", "--help"), self.timeout)
         except (OSError, subprocess.TimeoutExpired):
             return False
-        return done.returncode == 0
+        return returncode == 0
 
     def verify(self, path: str) -> str | None:
         """udevadm's complaint about a rules file, or None when it accepts it."""
@@ -70,10 +104,9 @@ class Udevadm:
         command = self.command("verify", "--resolve-names=never", "--no-style", path)
         log.debug("running %s", shlex.join(command))
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=self.timeout,
-                                  stdin=subprocess.DEVNULL, check=False)
+            returncode, stdout, stderr = run_bounded(command, self.timeout)
         except (OSError, subprocess.TimeoutExpired) as error:
             return f"udevadm verify could not run: {error}"
-        if done.returncode == 0:
+        if returncode == 0:
             return None
-        return " ".join((done.stderr or done.stdout).split())[:500] or "rejected"
+        return " ".join((stderr or stdout).split())[:500] or "rejected"

@@ -56,6 +56,14 @@ POLICY_CASES = [
     ("huge", "# " + "x" * (1024 * 1024 + 10) + "\n", 2, "larger than 1024 KiB"),
     ("version-2", GOOD.replace("version: 1", "version: 2"), 2, "at 'version'"),
     ("bad-name", GOOD.replace("name: xen", "name: Xen Host"), 2, "at 'name'"),
+    ("version-true", GOOD.replace("version: 1", "version: true"), 2, "at 'version'"),
+    ("version-float", GOOD.replace("version: 1", "version: 1.0"), 2, "at 'version'"),
+    ("version-hex", GOOD.replace("version: 1", "version: 0x1"), 2, "at 'version'"),
+    ("version-octal", GOOD.replace("version: 1", "version: 0o1"), 2, "at 'version'"),
+    ("version-huge", GOOD.replace("version: 1", "version: " + "9" * 5000), 2, "at 'version'"),
+    ("version-base-60", GOOD.replace("version: 1", "version: 1" + ":59" * 1000), 2, "at 'version'"),
+    ("name-huge", GOOD.replace("name: xen", "name: " + "x" * 1000 * 1000), 2, "at 'name'"),
+    ("name-too-long", GOOD.replace("name: xen", "name: " + "x" * 65), 2, "at most 64 characters"),
     ("duplicate-key", GOOD.replace("version: 1\n", "version: 1\nversion: 1\n"), 2, "key given twice"),
     ("missing-content", GOOD.replace("    content: |\n      ACTION==\"add\", KERNEL==\"{{ item }}\", SYMLINK+=\"xapi/block/%k\"\n", ""), 2, "required key 'content'"),
     ("single-quotes", GOOD.replace('SYMLINK+="xapi/block/%k"', "SYMLINK+='xapi'"), 2, "udev would drop this rule"),
@@ -97,6 +105,24 @@ def test_a_bad_policy_is_refused_in_one_line_and_nothing_changes(
     lines = result.err.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], result.err
     assert lines[0].startswith(f"udev-drift: {path}")
+    assert tree.snapshot() == before
+
+
+@pytest.mark.parametrize("option", [
+    ("check", "--lock-timeout", "nan"), ("check", "--lock-timeout", "inf"), ("check", "--lock-timeout", "-1"),
+    ("check", "--udevadm-timeout", "nan"), ("check", "--udevadm-timeout", "0"),
+    ("serve", "--interval", "1e-300"), ("serve", "--interval", "nan"), ("serve", "--interval", "inf"),
+    ("serve", "--lock-timeout", "nan"),
+], ids=lambda option: " ".join(option))
+def test_seconds_that_are_not_a_sane_duration_are_usage_errors(tree: HostTree, udev_drift: Run,
+                                                              option: tuple[str, str, str]) -> None:
+    # nan waits for ever, 1e-300 busy-loops, inf never times out.
+    command, name, value = option
+    tree.policy(GOOD)
+    before = tree.snapshot()
+    result = udev_drift(command, "--root", tree.root, f"{name}={value}")
+    assert result.status == 2 and result.out == ""
+    assert f"argument {name}: " in result.err and "seconds" in result.err, result.err
     assert tree.snapshot() == before
 
 

@@ -4,7 +4,9 @@ statuses, and the one place where a run's settings are made from the parsed argu
 from __future__ import annotations
 
 import argparse
+import math
 import os
+from typing import Callable
 
 from checker.errors import UsageError
 from checker.host import Host
@@ -35,6 +37,31 @@ examples:
 """
 
 
+def seconds(low: float, high: float, *, low_included: bool = True) -> Callable[[str], float]:
+    """An argparse type: a duration in seconds within [low, high] (or (low, high]).
+
+    float() takes "nan", "inf" and "1e-300": nan waits for ever (no comparison is true),
+    inf never times out, and a tiny interval busy-loops; none of them is a duration.
+    """
+    bound = "from" if low_included else "more than"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        inside = (low <= value if low_included else low < value) and value <= high
+        if not inside:  # also every nan
+            raise argparse.ArgumentTypeError(f"expected seconds {bound} {low:g} to {high:g}, got {text!r}")
+        return value
+
+    parse.__name__ = "seconds"
+    return parse
+
+
+MAX_WAIT_SECONDS = 24 * 3600.0  # longer than any run should wait for udevadm or the lock
+
+
 def add_debug(parser: argparse.ArgumentParser) -> None:
     """Every command has --debug (main adds it to each command's parser)."""
     parser.add_argument("--debug", action="store_true",
@@ -57,11 +84,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                              f"{STATE_DIR}, under --root when given)")
     parser.add_argument("--udevadm", metavar="PATH", default="udevadm",
                         help="the udevadm to run (default: udevadm on PATH); never run under --root")
-    parser.add_argument("--udevadm-timeout", metavar="SECONDS", type=float,
+    parser.add_argument("--udevadm-timeout", metavar="SECONDS",
+                        type=seconds(0, MAX_WAIT_SECONDS, low_included=False),
                         default=DEFAULT_UDEVADM_TIMEOUT,
                         help="how long one udevadm call may take before the run fails "
                              "(default %(default)g)")
-    parser.add_argument("--lock-timeout", metavar="SECONDS", type=float, default=LOCK_WAIT_SECONDS,
+    parser.add_argument("--lock-timeout", metavar="SECONDS", type=seconds(0, MAX_WAIT_SECONDS),
+                        default=LOCK_WAIT_SECONDS,
                         help="how long a repair waits for another run to finish (default %(default)g)")
     parser.add_argument("--skip-policy-permission-check", action="store_true",
                         help="as root, act on policies that are not owned by root or are writable "

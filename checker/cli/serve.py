@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from checker.cli.options import add_run_options, run_settings
-from checker.errors import UsageError
+from checker.cli.options import add_run_options, run_settings, seconds
 from checker.paths import SERVE_LISTEN, SERVE_PORT
 
 DEFAULT_INTERVAL = 60.0
+MIN_INTERVAL = 0.1  # a check takes longer; less would only busy-loop
+MAX_INTERVAL = 7 * 24 * 3600.0
 
 EPILOG = f"""\
 endpoints:
@@ -38,7 +39,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
     serve.add_argument("--listen", metavar="HOST:PORT", default=SERVE_LISTEN,
                        help="address to serve on (default %(default)s: this host only; "
                             "[::1]:PORT for IPv6, 0.0.0.0:PORT for every address)")
-    serve.add_argument("--interval", metavar="SECONDS", type=float, default=DEFAULT_INTERVAL,
+    serve.add_argument("--interval", metavar="SECONDS", default=DEFAULT_INTERVAL,
+                       type=seconds(MIN_INTERVAL, MAX_INTERVAL),
                        help="seconds between checks (default %(default)g)")
     serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM)")
     serve.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
@@ -48,8 +50,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
 def run(args: argparse.Namespace) -> int:
     from checker.serve.daemon import serve
 
-    if not args.interval > 0:
-        raise UsageError(f"--interval {args.interval:g}: must be more than 0 seconds")
     # serve writes its counters to the state directory after every check.
     settings = run_settings(args, dry_run=False, records_metrics=True)
     return serve(settings, args.listen, args.interval, args.tls_cert, args.tls_key)

@@ -7,11 +7,14 @@ host is read.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from checker.edits.markers import is_marker_line
 from checker.errors import PolicyError, raise_all
 from checker.policy.desired import DesiredPolicy, DesiredRules, DesiredSymlink, DeviceRef
 from checker.policy.loader import KeyPath, LoadedPolicy, format_key_path
 from checker.policy.model import PLACEHOLDER, RulesEntry, SymlinkEntry
+from checker.policy.places import dev_path_problem, item_problem, rules_file_problem
 from checker.rules.parsed import parse_rules
 
 
@@ -48,16 +51,63 @@ def _items(loaded: LoadedPolicy, key_path: KeyPath, entry: RulesEntry | SymlinkE
     return [str(item) for item in entry.for_each]
 
 
+def _expanded_path(loaded: LoadedPolicy, key_path: KeyPath, template: str, item: str | None,
+                   problem_of: Callable[[str], str | None], errors: list[PolicyError]) -> str:
+    """A path with the item put in, held to the rules the written path is held to: an
+    item must not lead it out of where the policy may write."""
+    value = substitute(template, item)
+    if item is None or not PLACEHOLDER.search(template):
+        return value
+    problem = problem_of(value) or item_problem(item)
+    if problem:
+        errors.append(_error(loaded, key_path, f"{problem} (for item {item!r})"))
+    return value
+
+
+# What one policy may expand into. A policy for thousands of disks stays far below; a
+# small file whose for_each multiplies a long content must fail before it is expanded.
+MAX_EXPANDED_RULES = 100_000
+MAX_EXPANDED_BYTES = 16 * 1024 * 1024
+
+
+class _Budget:
+    """The rules and bytes a policy's entries expand into, counted before expanding."""
+
+    def __init__(self) -> None:
+        self.rules = 0
+        self.bytes = 0
+
+    def spend(self, loaded: LoadedPolicy, key_path: KeyPath, content: str,
+              items: list[str | None]) -> None:
+        lines = sum(1 for line in content.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+        placeholders = [len(match.group(0)) for match in PLACEHOLDER.finditer(content)]
+        size = sum(len(content) + sum(len(item or "") - length for length in placeholders)
+                   for item in items)
+        self.rules += lines * len(items)
+        self.bytes += size
+        where = key_path + (("for_each",) if items != [None] else ("content",))
+        scale = f" ({len(items):,} items x {lines:,} rules)" if items != [None] else ""
+        if self.rules > MAX_EXPANDED_RULES:
+            raise _error(loaded, where, f"the policy expands to more than {MAX_EXPANDED_RULES:,} "
+                                        f"rules{scale}: split it, or list fewer items")
+        if self.bytes > MAX_EXPANDED_BYTES:
+            raise _error(loaded, where, f"the policy expands to more than "
+                                        f"{MAX_EXPANDED_BYTES // (1024 * 1024)} MiB of rules{scale}: "
+                                        "split it, or list fewer items")
+
+
 def _entry_name(key_path: KeyPath, item: str | None) -> str:
     return format_key_path(key_path) + (f"[{item}]" if item is not None else "")
 
 
 def _expand_rules(loaded: LoadedPolicy, index: int, entry: RulesEntry,
-                  errors: list[PolicyError]) -> list[DesiredRules]:
+                  errors: list[PolicyError], budget: _Budget) -> list[DesiredRules]:
     key_path: KeyPath = ("rules", index)
     content_path = key_path + ("content",)
     desired = []
-    for item in _items(loaded, key_path, entry, errors):
+    items = _items(loaded, key_path, entry, errors)
+    budget.spend(loaded, key_path, entry.content, items)
+    for item in items:
         content = substitute(entry.content, item)
         if content and not content.endswith("\n"):
             content += "\n"
@@ -76,18 +126,21 @@ def _expand_rules(loaded: LoadedPolicy, index: int, entry: RulesEntry,
         if not parsed.rules and entry.ensure != "file":
             errors.append(_error(loaded, content_path, "expected at least one udev rule"))
         mark = loaded.source.mark(key_path)
+        file = _expanded_path(loaded, key_path + ("file",), entry.file, item, rules_file_problem, errors)
         desired.append(DesiredRules(
             policy=loaded.policy.name, entry=_entry_name(key_path, item),
-            file=substitute(entry.file, item), ensure=entry.ensure, content=content,
+            file=file, ensure=entry.ensure, content=content,
             rules=parsed.rules, policy_path=loaded.source.path,
             policy_line=mark.line if mark else None,
         ))
     return desired
 
 
-def _device_ref(entry: SymlinkEntry, item: str | None) -> DeviceRef:
+def _device_ref(loaded: LoadedPolicy, key_path: KeyPath, entry: SymlinkEntry, item: str | None,
+                errors: list[PolicyError]) -> DeviceRef:
     if entry.target is not None:
-        return DeviceRef("node", substitute(entry.target, item))
+        return DeviceRef("node", _expanded_path(loaded, key_path + ("target",), entry.target, item,
+                                                dev_path_problem, errors))
     assert entry.device is not None  # the model guarantees one of the two
     for by in ("serial", "wwn", "path", "kernel"):
         value = getattr(entry.device, by)
@@ -103,7 +156,8 @@ def _expand_symlinks(loaded: LoadedPolicy, index: int, entry: SymlinkEntry,
     return [
         DesiredSymlink(
             policy=loaded.policy.name, entry=_entry_name(key_path, item),
-            link=substitute(entry.link, item), device=_device_ref(entry, item),
+            link=_expanded_path(loaded, key_path + ("link",), entry.link, item, dev_path_problem, errors),
+            device=_device_ref(loaded, key_path, entry, item, errors),
             required=entry.required, policy_path=loaded.source.path,
             policy_line=mark.line if mark else None, exclusive=entry.exclusive,
         )
@@ -117,8 +171,9 @@ def expand_policy(loaded: LoadedPolicy) -> DesiredPolicy:
     rules: list[DesiredRules] = []
     symlinks: list[DesiredSymlink] = []
     policy = loaded.policy
+    budget = _Budget()
     for index, rules_entry in enumerate(policy.rules):
-        rules.extend(_expand_rules(loaded, index, rules_entry, errors))
+        rules.extend(_expand_rules(loaded, index, rules_entry, errors, budget))
     for index, symlink_entry in enumerate(policy.symlinks):
         symlinks.extend(_expand_symlinks(loaded, index, symlink_entry, errors))
     links: dict[str, str] = {}

@@ -7,6 +7,7 @@ have loaded: a bad policy refuses the whole run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Union
@@ -15,14 +16,60 @@ import yaml
 from pydantic import ValidationError
 
 from checker.errors import PolicyError, PolicyErrors, collecting, raise_all
-from checker.policy.files import policy_files
+from checker.policy.files import MAX_POLICY_BYTES, PolicyBytes, policy_files, read_policies, read_policy
 from checker.policy.model import Policy
 
-MAX_POLICY_BYTES = 1024 * 1024
 MAX_VALUES = 100_000  # a policy for thousands of disks stays far below
 MAX_DEPTH = 50
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+MAX_INT_DIGITS = 18  # a policy's numbers are small; more digits are text, never a bignum
+_PLAIN_INT = re.compile(rf"[-+]?(?:0|[1-9][0-9]{{0,{MAX_INT_DIGITS - 1}}})")
+# YAML 1.1's floats without the base-60 form (1:30.5), which costs quadratic arithmetic.
+_PLAIN_FLOAT = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
+    |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", re.X)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    """YAML as a policy needs it: integers are plain decimals of a few digits, nothing else.
+
+    YAML 1.1 also reads 0x1, 0o1, 1_000 and base 60 (59:59:59) as integers: base 60 of a
+    few hundred KB costs a minute of bignum arithmetic before validation could refuse it,
+    and 5,000 digits raise an error Python's int() limit. Here such a scalar stays text
+    (validation then names its line), and an explicit !!int or !!float tag on one is an
+    error with its line.
+    """
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT, _FLOAT)]
+        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_plain_int(self, node: yaml.ScalarNode) -> int:
+        value = str(self.construct_scalar(node))
+        if not _PLAIN_INT.fullmatch(value):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"expected a decimal integer of at most {MAX_INT_DIGITS} digits, "
+                f"got {value[:40]!r}{'...' if len(value) > 40 else ''}", node.start_mark)
+        return int(value)
+
+    def construct_plain_float(self, node: yaml.ScalarNode) -> float:
+        value = str(self.construct_scalar(node))
+        if not _PLAIN_FLOAT.match(value) and not _PLAIN_INT.fullmatch(value):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"expected a decimal number, got {value[:40]!r}"
+                f"{'...' if len(value) > 40 else ''}", node.start_mark)
+        return float(yaml.constructor.SafeConstructor.construct_yaml_float(self, node))
+
+
+_Loader.add_implicit_resolver(_INT, re.compile(f"^{_PLAIN_INT.pattern}$"), list("-+0123456789"))
+_Loader.add_implicit_resolver(_FLOAT, _PLAIN_FLOAT, list("-+0123456789."))
+_Loader.add_constructor(_INT, _Loader.construct_plain_int)
+_Loader.add_constructor(_FLOAT, _Loader.construct_plain_float)
 
 KeyPath = tuple[Union[str, int], ...]
 
@@ -242,14 +289,9 @@ def validate_data(data: Any, source: PolicySource) -> Policy:
         raise (problems[0] if len(problems) == 1 else PolicyErrors(problems)) from None
 
 
-def read_policy_text(path: str) -> str:
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_POLICY_BYTES + 1)
-    except IsADirectoryError:
-        raise PolicyError(path, None, None, "expected a policy file, found a directory") from None
-    except OSError as error:
-        raise PolicyError(path, None, None, f"cannot read: {error.strerror}") from None
+def decode_policy(read: PolicyBytes) -> str:
+    """The text of a policy file as read: refused when too large, binary or not UTF-8."""
+    path, raw = read.path, read.data
     if len(raw) > MAX_POLICY_BYTES:
         raise PolicyError(path, None, None,
                           f"larger than {MAX_POLICY_BYTES // 1024} KiB: not a policy file")
@@ -262,19 +304,22 @@ def read_policy_text(path: str) -> str:
         raise PolicyError(path, line, None, "not valid UTF-8 text") from None
 
 
-def load_policy_file(path: str) -> LoadedPolicy:
-    text = read_policy_text(path)
-    data, source = parse_yaml(text, path)
+def load_policy_bytes(read: PolicyBytes) -> LoadedPolicy:
+    data, source = parse_yaml(decode_policy(read), read.path)
     return LoadedPolicy(validate_data(data, source), source)
 
 
-def load_policies(paths: list[str]) -> list[LoadedPolicy]:
-    """Load and validate every policy; names must be unique across them."""
+def load_policy_file(path: str) -> LoadedPolicy:
+    return load_policy_bytes(read_policy(path, strict=False))
+
+
+def load_read_policies(files: list[PolicyBytes]) -> list[LoadedPolicy]:
+    """Validate every policy read; names must be unique across them."""
     loaded: list[LoadedPolicy] = []
     errors: list[PolicyError] = []
-    for path in policy_files(paths):
+    for read in files:
         with collecting(errors):
-            loaded.append(load_policy_file(path))
+            loaded.append(load_policy_bytes(read))
     seen: dict[str, str] = {}
     for item in loaded:
         name = item.policy.name
@@ -286,3 +331,8 @@ def load_policies(paths: list[str]) -> list[LoadedPolicy]:
         seen.setdefault(name, item.source.path)
     raise_all(errors)
     return loaded
+
+
+def load_policies(paths: list[str]) -> list[LoadedPolicy]:
+    """Load and validate every policy the paths name (files, or directories of them)."""
+    return load_read_policies(read_policies(policy_files(paths), strict=False))

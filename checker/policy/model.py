@@ -18,9 +18,10 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator  # noqa: E402
 
-from checker.paths import UDEV_RULES_DIRS
+from checker.policy.places import dev_path_problem, rules_file_problem
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+MAX_NAME_LENGTH = 64
 # The only placeholder; anything else between double braces is refused so that a typo
 # like {{ iten }} cannot silently reach a rules file.
 PLACEHOLDER = re.compile(r"\{\{\s*item\s*\}\}")
@@ -36,13 +37,9 @@ def _check_placeholders(value: str) -> str:
     return value
 
 
-def _check_absolute(value: str, what: str) -> str:
-    if "\0" in value:
-        raise ValueError(f"{what} must not contain a NUL character")
-    if not value.startswith("/"):
-        raise ValueError(f"{what} must be an absolute path, got {value!r}")
-    if any(part == ".." for part in value.split("/")):
-        raise ValueError(f"{what} must not contain '..', got {value!r}")
+def _checked(problem: Optional[str], value: str) -> str:
+    if problem:
+        raise ValueError(problem)
     return _check_placeholders(value)
 
 
@@ -102,15 +99,9 @@ class RulesEntry(_Strict):
     @field_validator("file")
     @classmethod
     def _file_is_rules(cls, value: str) -> str:
-        _check_absolute(value, "file")
-        if not value.endswith(".rules"):
-            raise ValueError(f"file must end in .rules (udev reads only *.rules), got {value!r}")
         # A policy writes only where udev reads rules: it cannot be used to write files
-        # anywhere else as root.
-        if value.rsplit("/", 1)[0] not in UDEV_RULES_DIRS:
-            raise ValueError(f"file must be in one of udev's rules directories "
-                             f"({', '.join(UDEV_RULES_DIRS)}), got {value!r}")
-        return value
+        # anywhere else as root. Checked again on each path a for_each item expands into.
+        return _checked(rules_file_problem(value), value)
 
     @field_validator("content")
     @classmethod
@@ -142,10 +133,7 @@ class SymlinkEntry(_Strict):
     def _under_dev(cls, value: Optional[str]) -> Optional[str]:
         if value is None:
             return None
-        _check_absolute(value, "path")
-        if not value.startswith("/dev/") or value.rstrip("/") == "/dev":
-            raise ValueError(f"expected a path under /dev/, got {value!r}")
-        return value
+        return _checked(dev_path_problem(value), value)
 
     _for_each = field_validator("for_each")(_check_for_each)
 
@@ -173,11 +161,22 @@ class Policy(_Strict):
     )
 
     version: Literal[1]
-    name: str = Field(pattern=NAME_PATTERN, description="unique among loaded policies")
+    # The name is written into the block markers (# BEGIN udev-drift <name>): short, so
+    # that a marker line stays far below udev's 16 KiB line limit.
+    name: str = Field(max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN,
+                      description="unique among loaded policies")
     description: Optional[str] = None
     rules: List[RulesEntry] = Field(default_factory=list)
     symlinks: List[SymlinkEntry] = Field(default_factory=list)
     apply: ApplySettings = Field(default_factory=ApplySettings)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_is_the_integer_1(cls, value: object) -> object:
+        # true, 1.0 and 1 are equal in Python: only the integer itself is a version.
+        if type(value) is not int:
+            raise ValueError(f"version must be the integer 1, got {str(value)[:40]!r}")
+        return value
 
     @model_validator(mode="after")
     def _not_empty(self) -> Policy:

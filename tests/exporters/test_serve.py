@@ -122,13 +122,19 @@ class TestService:
         for args, message in [
             (["--listen", "localhost"], "expected HOST:PORT"),
             (["--listen", "::1:9917"], "write an IPv6 address in brackets"),
-            (["--interval", "0"], "must be more than 0"),
             (["--tls-cert", "/nonexistent.pem"], "--tls-cert and --tls-key go together"),
             (["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"], "cannot load"),
         ]:
             done = tool("serve", "--root", str(example.root), *args, timeout=20)
             assert done.returncode == 2, (args, done.stderr)
             assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+
+    def test_an_interval_that_is_not_a_duration_is_a_usage_error(self, example: HostTree) -> None:
+        for value in ("0", "1e-300", "nan", "inf", "-1"):
+            done = tool("serve", "--root", str(example.root), "--interval", value, timeout=20)
+            assert done.returncode == 2, (value, done.stderr)
+            assert done.stderr.splitlines()[-1] == (f"udev-drift serve: error: argument --interval: expected "
+                                                    f"seconds from 0.1 to 604800, got {value!r}")
 
     def test_a_port_in_use_is_one_line_exit_3(self, example: HostTree) -> None:
         with socket.socket() as taken:

@@ -1,5 +1,5 @@
 """The validated-policy cache: taken only for the exact bytes validated before, by the
-same version, from a file no one else could have written; written by runs that write
+same validator, from a file no one else could have written; written by runs that write
 state, and by a plain check where the state directory exists (an installed host)."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 
 from checker.engine import load_desired
 from checker.policy.cache import CACHE_NAME, PolicyCache, _from_json, _to_json
+from checker.policy.files import read_policies
 from tests.conftest import REPO, HostTree, Result
 
 Run = Callable[..., Result]
@@ -114,12 +115,12 @@ def test_a_cache_owned_by_another_user_is_not_trusted(host: HostTree, udev_drift
     assert "evil" not in udev_drift("check", "--root", host.root, "--format", "json").out
 
 
-def test_a_cache_of_another_version_or_format_is_a_miss(host: HostTree, udev_drift: Run) -> None:
+def test_a_cache_of_another_validator_or_format_is_a_miss(host: HostTree, udev_drift: Run) -> None:
     udev_drift("check", "--root", host.root, "--repair")
-    files = [str(host.path("/etc/udev-drift/policies.d/xenserver-local-sata.yaml"))]
+    files = read_policies([str(host.path("/etc/udev-drift/policies.d/xenserver-local-sata.yaml"))], strict=True)
     cache = PolicyCache(str(host.path(STATE)), writable=False)
     assert cache.lookup(files) is not None
-    for key, value in (("version", "0.0.1"), ("format", 99)):
+    for key, value in (("validator", "0" * 64), ("format", 99)):
         document = json.loads(cache_file(host).read_text())
         document[key] = value
         cache_file(host).write_text(json.dumps(document))
@@ -132,4 +133,20 @@ def test_a_cache_for_other_files_is_a_miss(host: HostTree, udev_drift: Run, tmp_
     udev_drift("check", "--root", host.root, "--repair")
     other = tmp_path / "other.yaml"
     other.write_text((REPO / "policies/xenserver-local-sata.yaml").read_text())
-    assert PolicyCache(str(host.path(STATE)), writable=False).lookup([str(other)]) is None
+    assert PolicyCache(str(host.path(STATE)), writable=False).lookup(read_policies([str(other)], strict=True)) is None
+
+
+def test_the_validator_is_fingerprinted_from_code_where_no_source_is_shipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The single-file binary holds bytecode only: the fingerprint comes from the code objects.
+    from checker.policy import cache
+
+    parts = dict(cache._compiled_validator())
+    assert {"checker.policy.model", "checker.policy.places", "checker.rules.parser",
+            "checker.edits.markers"} <= set(parts)
+    assert b"?" not in parts.values()
+    monkeypatch.setattr(cache, "_CHECKER", "/nonexistent")
+    cache.validator_fingerprint.cache_clear()
+    try:
+        assert len(cache.validator_fingerprint()) == 64
+    finally:
+        cache.validator_fingerprint.cache_clear()
