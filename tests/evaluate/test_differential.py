@@ -159,7 +159,7 @@ def compare(files: Mapping[str, str], outcome: Outcome, tally: Tally) -> None:
     claimed |= set().union(*(ev.links.members for ev in found.values()))
     for link in claimed:
         claims = [Claim(d, ev.link(link), ev.link_priority) for d, ev in found.items()]
-        owner = link_owner(link, claims, processed_last=DEVICES)
+        owner = link_owner(link, claims, processed_last=DEVICES, other_links=claimed)
         tally.note(not isinstance(owner, Unknown))
         if isinstance(owner, Unknown):
             continue
