@@ -9,7 +9,7 @@ on a tie the device whose event udev processed last keeps the link.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from checker.evaluate.values import Tri, Unknown
@@ -27,13 +27,19 @@ def plain_link_name(link: str) -> bool:
     return all(part not in ("", ".", "..") for part in link.split("/"))
 
 
-def link_owner(link: str, claims: Sequence[Claim],
-               processed_last: Sequence[str] = ()) -> str | None | Unknown:
+def link_owner(link: str, claims: Sequence[Claim], processed_last: Sequence[str] = (),
+               other_links: Collection[str] = ()) -> str | None | Unknown:
     """The device the link (relative to /dev) points to; None when no device claims it;
     Unknown when the facts cannot tell. `processed_last` lists devices in the order udev
-    handled their latest events (the last one wins a tie); without it a tie is unknown."""
+    handled their latest events (the last one wins a tie); without it a tie is unknown.
+    `other_links` are the links other devices or rules claim: one that is a directory of
+    this one ("t/0" and "t/0/x") makes both depend on which udev made first."""
     if not plain_link_name(link):
         return Unknown("*", f"udev does not make the link {link!r} as written")
+    clash = next((other for other in other_links if other != link and
+                  (other.startswith(link + "/") or link.startswith(other + "/"))), None)
+    if clash is not None:
+        return Unknown("*", f"{link} and {clash} cannot both be made")
     if any(c.claims is Tri.UNKNOWN or (c.claims is Tri.YES and isinstance(c.priority, Unknown))
            for c in claims):
         return Unknown("*", "a claim or its link_priority is not known")

@@ -163,7 +163,7 @@ def compare(files: Mapping[str, str], outcome: Outcome, tally: Tally) -> None:
         # event of another session (a trigger of every block device) can reprocess one of
         # them after ours and move the link, which the UUID guard does not always see. So a
         # tie is not compared here; tests/evaluate/test_semantics.py holds the tie rule.
-        owner = link_owner(link, claims)
+        owner = link_owner(link, claims, other_links=claimed)
         tally.note(not isinstance(owner, Unknown))
         if isinstance(owner, Unknown):
             continue

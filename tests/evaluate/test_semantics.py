@@ -333,3 +333,9 @@ def test_on_remove_the_rules_see_what_the_database_held() -> None:
     known = run(rules, device=facts(action="remove", db_properties={"ID_SERIAL": "abc"},
                                     db_links=frozenset({"xapi/block/sdb"})))
     assert known.runs("/bin/gone-serial") is Tri.YES and known.runs("/bin/gone-link") is Tri.YES
+
+
+def test_a_link_that_is_a_directory_of_another_has_no_decided_owner() -> None:
+    claims = [Claim("sdb", Tri.YES, 0)]
+    assert isinstance(link_owner("t/0/x", claims, other_links={"t/0", "t/0/x"}), Unknown)
+    assert link_owner("t/0/x", claims, other_links={"t/01", "t/0/x"}) == "sdb"
