@@ -12,9 +12,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from checker.edits.markers import parse_marker
 from checker.rules.model import Rule, RulesText
-from checker.rules.textlines import strip_ending
 
 # How close a current rule must be to a removed vendor rule to be called a change of it
 # (rather than a deletion next to an addition).
@@ -35,22 +33,6 @@ class Changes:
         """How much of the pristine copy the file still holds (1.0: all of it)."""
         total = self.kept + len(self.deleted) + len(self.changed)
         return self.kept / total if total else 0.0
-
-
-def managed_lines(lines: list[str]) -> set[int]:
-    """0-based indexes of lines inside some udev-drift block: already protected."""
-    inside: set[int] = set()
-    open_at: int | None = None
-    for index, line in enumerate(lines):
-        marker = parse_marker(strip_ending(line))
-        if marker is None:
-            continue
-        if marker[0] == "BEGIN":
-            open_at = index
-        elif open_at is not None:
-            inside.update(range(open_at, index + 1))
-            open_at = None
-    return inside
 
 
 def _closest(rule: Rule, candidates: list[Rule]) -> Rule | None:

@@ -15,10 +15,11 @@ import stat as stat_module
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from checker.adopt.additions import compare, managed_lines, runs
+from checker.adopt.additions import compare, runs
 from checker.adopt.links import AdoptedLink, adopt_links, links_of
 from checker.adopt.pristine import find_pristine, read_text
 from checker.adopt.template import Piece, fold
+from checker.edits.blocks import lines_inside_blocks
 from checker.errors import UsageError
 from checker.host import Host
 from checker.observe.udev import UdevState
@@ -115,7 +116,7 @@ def _own_file(path: str, text: str, parsed: RulesText, source: str, notes: list[
     if not parsed.rules:
         notes.append(f"{path}: holds no rule: nothing to adopt")
         return []
-    if managed_lines(lines):
+    if lines_inside_blocks(lines):
         notes.append(f"{path}: already holds a udev-drift block: not adopted as a whole file")
         return []
     if not all(_adoptable(rule, path, notes) for rule in parsed.rules):
@@ -173,7 +174,7 @@ def _edited_vendor_file(path: str, text: str, parsed: RulesText, pristine_text: 
                         include_removals: bool, managed: Managed,
                         notes: list[str]) -> tuple[list[AdoptedRules], list[Rule]]:
     lines = split_keepends(text)
-    changes = compare(parse_rules(pristine_text), parsed, managed_lines(lines))
+    changes = compare(parse_rules(pristine_text), parsed, lines_inside_blocks(lines))
     added = tuple(rule for rule in changes.added
                   if _adoptable(rule, path, notes) and _not_managed(rule, path, managed, notes))
     entries: list[AdoptedRules] = []

@@ -16,8 +16,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from checker.adopt.additions import compare, managed_lines
+from checker.adopt.additions import compare
 from checker.check.explain import owner_query
+from checker.edits.blocks import lines_inside_blocks
 from checker.errors import UsageError
 from checker.host import Host
 from checker.observe.packages import cached_deb_file
@@ -72,7 +73,7 @@ def _edited_copy_of(vendor_text: str, current: RulesText, text: str) -> bool:
     vendor = parse_rules(vendor_text)
     if not vendor.rules:
         return False
-    changes = compare(vendor, current, managed_lines(split_keepends(text)))
+    changes = compare(vendor, current, lines_inside_blocks(split_keepends(text)))
     return changes.vendor_share >= EDITED_COPY_SHARE
 
 

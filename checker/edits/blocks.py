@@ -116,7 +116,7 @@ def block_extents(lines: list[str], parsed: RulesText, scan: BlockScan,
     return sorted(extents)
 
 
-def _inside_any_block(lines: list[str]) -> set[int]:
+def lines_inside_blocks(lines: list[str]) -> set[int]:
     """Line indexes inside some policy's marked block (any policy's: never ours to take)."""
     inside: set[int] = set()
     open_at: int | None = None
@@ -138,7 +138,7 @@ def unmarked_run(lines: list[str], parsed: RulesText, desired: tuple[Rule, ...])
     if not desired:
         return None
     wanted = [rule.canonical for rule in desired]
-    taken = _inside_any_block(lines)
+    taken = lines_inside_blocks(lines)
     rules = [rule for rule in parsed.rules if rule.line - 1 not in taken]
     for start in range(len(rules) - len(wanted) + 1):
         if rules[start].canonical != wanted[0] or rules[start].problem:
