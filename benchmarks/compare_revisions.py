@@ -44,8 +44,10 @@ def cpu_of_children() -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("revisions", nargs="+", metavar="REV", help="git revisions; the first is the baseline")
-    parser.add_argument("--runs", type=int, default=40, help="runs per revision and case (default %(default)s)")
+    parser.add_argument("revisions", nargs="+", metavar="REV",
+                        help="git revisions; the first is the baseline")
+    parser.add_argument("--runs", type=int, default=40,
+                        help="runs per revision and case (default %(default)s)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="udev-drift-revs-") as tmp:
         work = Path(tmp)
@@ -62,7 +64,8 @@ def main() -> int:
 
         for rev in trees:  # the warm runs' cache
             states[rev].mkdir(mode=0o700)
-            subprocess.run(command(rev, True), cwd=trees[rev], env=env, capture_output=True, check=False)
+            subprocess.run(command(rev, True), cwd=trees[rev], env=env, capture_output=True,
+                           check=False)
         times: dict[tuple[str, bool], list[float]] = {(rev, warm): [] for rev in trees for warm in (False, True)}
         order = list(trees)
         for turn in range(args.runs):
@@ -70,9 +73,11 @@ def main() -> int:
             for warm in (False, True):
                 for rev in rotated:
                     before = cpu_of_children()
-                    done = subprocess.run(command(rev, warm), cwd=trees[rev], env=env, capture_output=True, text=True)
+                    done = subprocess.run(command(rev, warm), cwd=trees[rev], env=env,
+                                          capture_output=True, text=True)
                     if done.returncode not in (0, 1):
-                        print(f"{rev}: check failed ({done.returncode}): {done.stderr.strip()[-500:]}", file=sys.stderr)
+                        print(f"{rev}: check failed ({done.returncode}): {done.stderr.strip()[-500:]}",
+                              file=sys.stderr)
                         return 2
                     times[(rev, warm)].append(cpu_of_children() - before)
     base = args.revisions[0]
