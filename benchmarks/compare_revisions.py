@@ -66,7 +66,8 @@ def main() -> int:
             states[rev].mkdir(mode=0o700)
             subprocess.run(command(rev, True), cwd=trees[rev], env=env, capture_output=True,
                            check=False)
-        times: dict[tuple[str, bool], list[float]] = {(rev, warm): [] for rev in trees for warm in (False, True)}
+        times: dict[tuple[str, bool], list[float]] = {
+            (rev, warm): [] for rev in trees for warm in (False, True)}
         order = list(trees)
         for turn in range(args.runs):
             rotated = order[turn % len(order):] + order[:turn % len(order)]
