@@ -7,11 +7,9 @@ resident set size the kernel reports (getrusage of the child)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from tests.conftest import REPO, HostTree
@@ -27,27 +25,38 @@ rules:
 """
 
 
+# The child is started by a small launcher, not by pytest: a forked child's peak RSS counts
+# the memory of the process it was forked from (Linux keeps the high-water mark across
+# exec), and by the end of a full test run pytest holds hundreds of MiB.
+LAUNCHER = """
+import os, subprocess, sys, time
+report, timeout, command = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+start = time.monotonic()
+child = subprocess.Popen(command)
+while True:
+    pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+    if pid:
+        break
+    if time.monotonic() - start > timeout:
+        child.kill()
+        pid, status, usage = os.wait4(child.pid, 0)
+        break
+    time.sleep(0.02)
+with open(report, "w") as handle:
+    handle.write(f"{time.monotonic() - start} {usage.ru_maxrss}")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_check(root: Path, timeout: float = 60) -> tuple[subprocess.CompletedProcess[str], float, int]:
     """(the finished run, its seconds, its peak RSS in MiB, as wait4() reports the child's)."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        start = time.monotonic()
-        child = subprocess.Popen([sys.executable, "-m", "checker", "check", "--root", str(root), "--repair"],
-                                 cwd=REPO, stdout=out, stderr=err, text=True)
-        while True:
-            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - start > timeout:
-                child.kill()
-                pid, status, usage = os.wait4(child.pid, 0)
-                break
-            time.sleep(0.02)
-        seconds = time.monotonic() - start
-        child.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        done = subprocess.CompletedProcess(child.args, child.returncode, out.read(), err.read())
-    return done, seconds, usage.ru_maxrss // 1024
+    command = [sys.executable, "-m", "checker", "check", "--root", str(root), "--repair"]
+    with tempfile.NamedTemporaryFile("r") as report:
+        done = subprocess.run([sys.executable, "-c", LAUNCHER, report.name, str(timeout), *command],
+                              cwd=REPO, capture_output=True, text=True, timeout=timeout + 30)
+        seconds, rss_kib = report.read().split()
+    return (subprocess.CompletedProcess(command, done.returncode, done.stdout, done.stderr),
+            float(seconds), int(rss_kib) // 1024)
 
 
 def test_a_for_each_that_expands_too_far_is_refused_early(tree: HostTree) -> None:
