@@ -39,7 +39,7 @@ from checker import confined
 from checker.atomic import write_in
 from checker.errors import UdevDriftError
 from checker.host import Host
-from checker.safe_open import UnusableFile, open_regular, read_open, read_regular
+from checker.safe_open import UnusableFile, open_regular, read_open
 
 log = logging.getLogger("udev-drift")
 
@@ -97,39 +97,22 @@ def parse_state_json(data: bytes) -> dict[str, Any]:
     return value
 
 
-def set_aside(path: str, why: str) -> None:
-    """Move an unusable state file (or whatever is at its name) out of the way, and say so."""
-    aside = f"{path}.corrupt-{int(time.time())}"
+def set_aside(path: str, why: str, name: str | None = None, dir_fd: int | None = None) -> None:
+    """Move an unusable state file (or whatever is at its name) out of the way, and say so.
+    With `dir_fd`, `name` in that directory is moved; `path` is how messages name it."""
+    source = name if dir_fd is not None and name is not None else path
+    aside = f"{source}.corrupt-{int(time.time())}"
     try:
-        os.rename(path, aside)
+        os.rename(source, aside, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except OSError as error:
         log.warning("%s: unusable state (%s); cannot set it aside (%s); going on without it",
                     path, why, error.strerror)
         return
-    log.warning("%s: unreadable state (%s); set aside as %s and starting afresh", path, why, aside)
+    log.warning("%s: unreadable state (%s); set aside as %s and starting afresh",
+                path, why, os.path.join(os.path.dirname(path), os.path.basename(aside)))
 
 
 ShapeProblem = Callable[[dict[str, Any]], "str | None"]  # what is wrong with a file's shape, or None
-
-
-def load_state_json(path: str, problem: ShapeProblem | None = None) -> dict[str, Any]:
-    """The JSON object at `path`; {} when it is missing, unreadable (a warning) or unusable
-    (set aside with a warning). `problem` says what is wrong with its shape, if anything."""
-    try:
-        data = parse_state_json(read_regular(path, MAX_STATE_BYTES))
-        wrong = problem(data) if problem is not None else None
-        if wrong:
-            raise BadStateFile(wrong)
-        return data
-    except (FileNotFoundError, NotADirectoryError):  # a state directory that is not one is said elsewhere
-        return {}
-    except UnusableFile as error:
-        set_aside(path, str(error))
-        return {}
-    except OSError as error:
-        # Unreadable is not corrupt: leave it where it is, and say so.
-        log.warning("%s: cannot read state (%s); going on without it", path, error.strerror)
-        return {}
 
 
 def _open_lock(dir_fd: int, name: str, path: str) -> int:
@@ -338,18 +321,13 @@ class StateDir:
             return {}
 
     def _set_aside(self, name: str, why: str) -> None:
-        """Move an unusable state file (or whatever is at its name) out of the way, and say so."""
         path = os.path.join(self.path, name)
-        aside = f"{name}.corrupt-{int(time.time())}"
         try:
             with self.directory(make=False) as dir_fd:
-                os.rename(name, aside, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+                set_aside(path, why, name, dir_fd)
         except (OSError, StateError) as error:
             log.warning("%s: unusable state (%s); cannot set it aside (%s); going on without it",
                         path, why, getattr(error, "strerror", None) or error)
-            return
-        log.warning("%s: unreadable state (%s); set aside as %s and starting afresh",
-                    path, why, os.path.join(self.path, aside))
 
     def write_json(self, name: str, data: dict[str, Any]) -> None:
         text = json.dumps(data, indent=1, sort_keys=True) + "\n"
