@@ -8,10 +8,8 @@ touched. It logs each link it makes; adopt must name the same ones.
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -19,23 +17,9 @@ import pytest
 
 from checker.adopt.links import links_of
 from checker.rules.parsed import parse_rules
-from tests.namespace import require_namespaces
+from tests.namespace import require_namespaces, udevadm_test
 
 DEVICE = "/sys/class/block/loop0"
-SCRIPT = r"""
-set -eu
-mount -t tmpfs udev-drift-test /run
-mkdir -p /run/udev/rules.d
-mount --bind "$EMPTY" /etc/udev/rules.d
-mount --bind "$RULES" /usr/lib/udev/rules.d
-for dir in /usr/local/lib/udev/rules.d /lib/udev/rules.d; do
-    if [ -d "$dir" ] && ! [ "$dir" -ef /usr/lib/udev/rules.d ]; then
-        mount --bind "$EMPTY" "$dir"
-    fi
-done
-mount -t tmpfs udev-drift-test /dev
-exec udevadm test --action=add "$DEVICE"
-"""
 MADE = re.compile(r"Successfully created symlink '([^']+)' to '/dev/loop0'")
 RULES = (
     'ACTION=="add", KERNEL=="loop0", SYMLINK+="xapi/block/%k", RUN+="/bin/true %k"\n'
@@ -49,13 +33,8 @@ def udev_links(rules: str) -> set[str]:
     if not Path(DEVICE).exists():
         pytest.skip(f"needs {DEVICE} for udevadm test")
     with tempfile.TemporaryDirectory(prefix="udev-drift-") as tmp:
-        Path(tmp, "rules").mkdir()
-        Path(tmp, "empty").mkdir()
-        Path(tmp, "rules", "61-adopted.rules").write_text(rules)
-        env = dict(os.environ, RULES=f"{tmp}/rules", EMPTY=f"{tmp}/empty", DEVICE=DEVICE, LC_ALL="C")
-        done = subprocess.run(["timeout", "--kill-after=10", "60", "unshare", "--mount", "--propagation",
-                               "private", "sh", "-c", SCRIPT],
-                              capture_output=True, text=True, errors="replace", env=env, timeout=90)
+        Path(tmp, "61-adopted.rules").write_text(rules)
+        done = udevadm_test(tmp, DEVICE)
     made = {posixpath.normpath(link) for link in MADE.findall(done.stdout + done.stderr)}
     assert made, done.stdout + done.stderr
     return made - {"/dev/block/7:0"}  # udev's own link by device number

@@ -22,6 +22,7 @@ from rules_cases import ACCEPTED, DROPPED, FILE_CASES, WARNED
 
 from checker.rules.model import Rule
 from checker.rules.parsed import parse_rules
+from tests.namespace import udevadm_test
 
 DEVICE = "/sys/class/net/lo"  # every kept case starts with a match that fails for lo
 
@@ -36,20 +37,6 @@ NO_EFFECT = "The line takes no effect, ignoring."
 MESSAGE = re.compile(r"/usr/lib/udev/rules\.d/(?P<file>[^:\s]+\.rules):(?P<line>\d+):? (?P<text>.*)")
 GAVE_UP = re.compile(r"Failed to read rules file /usr/lib/udev/rules\.d/(?P<file>[^,\s]+\.rules)")
 
-NAMESPACE_SCRIPT = r"""
-set -eu
-mount -t tmpfs udev-drift-test /run
-mkdir -p /run/udev/rules.d
-mount --bind "$EMPTY" /etc/udev/rules.d
-mount --bind "$RULES" /usr/lib/udev/rules.d
-for dir in /usr/local/lib/udev/rules.d /lib/udev/rules.d; do
-    if [ -d "$dir" ] && ! [ "$dir" -ef /usr/lib/udev/rules.d ]; then
-        mount --bind "$EMPTY" "$dir"
-    fi
-done
-mount -t tmpfs udev-drift-test /dev
-exec udevadm test --action=add "$DEVICE"
-"""
 
 
 def udev_version() -> str:
@@ -127,18 +114,10 @@ class UdevLog:
 
 
 def run_udev(cases: Cases, device: str = DEVICE) -> UdevLog:
-    with tempfile.TemporaryDirectory(prefix="udev-drift-") as tmp:
-        rules, empty = Path(tmp, "rules"), Path(tmp, "empty")
-        rules.mkdir()
-        empty.mkdir()
+    with tempfile.TemporaryDirectory(prefix="udev-drift-") as rules:
         for name, text in cases.items():
-            (rules / name).write_bytes(text.encode("utf-8", "surrogateescape"))
-        env = dict(os.environ, RULES=str(rules), EMPTY=str(empty), DEVICE=device, LC_ALL="C")
-        done = subprocess.run(
-            ["timeout", "--kill-after=10", "60",
-             "unshare", "--mount", "--propagation", "private", "sh", "-c", NAMESPACE_SCRIPT],
-            capture_output=True, text=True, errors="replace", env=env, timeout=90,
-        )  # fmt: skip
+            Path(rules, name).write_bytes(text.encode("utf-8", "surrogateescape"))
+        done = udevadm_test(rules, device)
     # udevadm test may fail after loading the rules (it then runs them on lo); the loading is
     # what is compared, and every file must have been read
     return UdevLog(done.stdout + done.stderr)
