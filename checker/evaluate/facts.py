@@ -53,7 +53,8 @@ class DeviceFacts:
     action: str  # add, change, remove, ...
     node: NodeFacts  # the device itself (KERNEL, SUBSYSTEM, DRIVER, ATTR)
     devtype: str | None = None
-    devnum: tuple[int, int] | None = None  # (major, minor); None: no device node
+    # (major, minor); Unknown: it has a node whose number is not known; None: no node
+    devnum: tuple[int, int] | Unknown | None = None
     ifindex: int | None = None  # network interfaces only
     # the kernel's uevent properties (ACTION, DEVPATH, SUBSYSTEM, DEVNAME ... as sd-device
     # holds them: DEVNAME with /dev/)
@@ -107,17 +108,20 @@ def unknown_text(why: str) -> Unknown:
     return Unknown(ANYTHING.pattern, why)
 
 
-def block_device_facts(kernel: str, devnum: tuple[int, int], devtype: str | None,
+def block_device_facts(kernel: str, devnum: tuple[int, int] | None, devtype: str | None,
                        action: str = "add") -> DeviceFacts:
     """What is known of a block device from its /dev node alone (a tree under --root):
-    its kernel name, number and type, and the kernel's uevent properties that follow from
-    them; its sysfs path, attributes and parents are unknown."""
-    properties = {"ACTION": action, "SUBSYSTEM": "block", "DEVNAME": f"/dev/{kernel}",
-                  "MAJOR": str(devnum[0]), "MINOR": str(devnum[1])}
+    its kernel name, number (None: a stand-in file whose number is not known) and type,
+    and the kernel's uevent properties that follow from them; its sysfs path, attributes
+    and parents are unknown."""
+    properties = {"ACTION": action, "SUBSYSTEM": "block", "DEVNAME": f"/dev/{kernel}"}
+    if devnum is not None:
+        properties.update(MAJOR=str(devnum[0]), MINOR=str(devnum[1]))
     if devtype:
         properties["DEVTYPE"] = devtype
     node = NodeFacts(kernel, "block", None, devpath=None, devname=f"/dev/{kernel}")
     # on "remove" udev reads the database into the device: any property may be there
     absent = ("ID_*",) if action != "remove" else ()
-    return DeviceFacts(action=action, node=node, devtype=devtype, devnum=devnum,
+    number: tuple[int, int] | Unknown = devnum or Unknown("*", f"the number of /dev/{kernel} is not known")
+    return DeviceFacts(action=action, node=node, devtype=devtype, devnum=number,
                        properties=MappingProxyType(properties), absent_properties=absent)

@@ -126,6 +126,8 @@ def _value(fmt: str, attr: str, ctx: Context) -> Piece | _Stop:
     if fmt in ("M", "m"):
         if facts.devnum is None:
             return "0"
+        if isinstance(facts.devnum, Unknown):
+            return facts.devnum
         return str(facts.devnum[0] if fmt == "M" else facts.devnum[1])
     if fmt == "c":
         return _result(attr, ctx.program_result)

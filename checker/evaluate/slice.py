@@ -1,0 +1,205 @@
+"""The part of a rule set that can change a few answers: which links a device gets, and
+whether some rules are reached and match.
+
+A check asks small questions of a large rule set ("is xapi/block/sdb made?", "does the
+block's rule at 50-udev.rules:31 run?"). A line can change their answers only by
+adding, removing or resetting such a link, by jumping (GOTO) over a line that can, or by
+writing something (a property, a tag, a PROGRAM result, an attribute) that such a line
+reads; and so on, transitively. Every other line writes only what no kept line reads, so
+dropping it changes no kept line's outcome: the sliced rule set gives the same answers
+for these questions as the whole one, in a fraction of the time (a 20,000-rule file read
+through a host tree's thin facts forks at most lines). Causes still look at the whole set
+(`RuleSet.origin`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable
+from dataclasses import replace
+from fnmatch import fnmatchcase
+
+from checker.evaluate.engine import (
+    BUILTIN_SETS,
+    HAS_DEVLINK,
+    UPDATE_SOMETHING,
+    Line,
+    RuleSet,
+    RulesFile,
+    symlink_patterns,
+)
+from checker.evaluate.result import Where
+from checker.rules.canonical import normalize_substitutions
+
+_ENV_NAMED = re.compile(r"%E\{([^}]*)\}")
+ALL = "*"  # a read or write of every property
+
+
+def _value_reads(value: str, into: set[str]) -> None:
+    if "%" not in value and "$" not in value:
+        return
+    value = normalize_substitutions(value)
+    for name in _ENV_NAMED.findall(value):
+        into.add("prop:" + name)
+    rest = _ENV_NAMED.sub("", value.replace("%%", ""))
+    if "%E" in rest:
+        into.add("prop:" + ALL)
+    if "%c" in rest:
+        into.add("result")
+    if "%s" in rest:
+        into.add("attrs")
+    if "%L" in rest:
+        into.add("links")
+    if "%D" in rest:
+        into.add("name")
+
+
+_MATCH_READS = {"TAG": "tags", "TAGS": "tags", "RESULT": "result", "ATTR": "attrs",
+                "ATTRS": "attrs", "TEST": "attrs", "SYMLINK": "links", "NAME": "name"}
+_ASSIGN_WRITES = {"TAG": "tags", "SYMLINK": "links", "ATTR": "attrs", "NAME": "name"}
+
+
+def _reads(line: Line) -> set[str]:
+    """What the line reads of the state earlier lines leave: "prop:NAME" (NAME may be
+    "*"), "tags", "result", "attrs", "links", "name"."""
+    reads: set[str] = set()
+    for m in line.matches:
+        _value_reads(m.value, reads)
+        if m.attr:
+            _value_reads(m.attr, reads)
+        if m.key == "ENV":
+            reads.add("prop:" + (m.attr or ALL))
+        elif m.key in _MATCH_READS:
+            reads.add(_MATCH_READS[m.key])
+    for m in line.assigns:
+        _value_reads(m.value, reads)
+        if m.key == "ENV" and m.op == "+=":
+            reads.add("prop:" + (m.attr or ALL))
+    return reads
+
+
+def _writes(line: Line) -> frozenset[str]:
+    """What the line may write, in the words of _reads (property names may be patterns)."""
+    writes: set[str] = set()
+    if line.kind & UPDATE_SOMETHING:  # only such lines import or run a PROGRAM
+        for m in line.matches:
+            if m.key == "PROGRAM":
+                writes.add("result")
+            elif m.key == "IMPORT":
+                writes.update("prop:" + p for p in _import_writes(m.attr, m.value))
+    for m in line.assigns:
+        if m.key == "ENV":
+            writes.add("prop:" + (m.attr or ALL))
+        elif m.key in _ASSIGN_WRITES:
+            writes.add(_ASSIGN_WRITES[m.key])
+    return frozenset(writes)
+
+
+def _import_writes(kind: str | None, value: str) -> tuple[str, ...]:
+    if kind == "builtin":
+        word = value.split()[0] if value.split() else ""
+        builtin = next((b for b in BUILTIN_SETS if b.startswith(word)), word)
+        return BUILTIN_SETS.get(builtin, (ALL,))
+    if kind in ("db", "cmdline", "parent"):
+        return (value or ALL,)
+    return (ALL,)
+
+
+def _writes_what(writes: frozenset[str], read: str) -> bool:
+    """Does a line with `writes` write what `read` names?"""
+    if not read.startswith("prop:"):
+        return read in writes
+    name = read[5:]
+    for written in writes:
+        if written.startswith("prop:"):
+            pattern = written[5:]
+            if name == ALL or pattern == ALL or fnmatchcase(name, pattern) or fnmatchcase(pattern, name):
+                return True
+    return False
+
+
+def _touches_links(line: Line, links: Collection[str]) -> bool:
+    """Can the line change whether one of `links` is in the device's list?"""
+    if not line.kind & HAS_DEVLINK:
+        return False
+    for m in line.assigns:
+        if m.key != "SYMLINK":
+            continue
+        if m.op in ("=", ":="):
+            return True
+        for pattern in symlink_patterns(m.value):
+            if any(fnmatchcase(link, pattern) for link in links):
+                return True
+    return False
+
+
+def slice_rules(rules: RuleSet, links: Iterable[str] = (), lines: Iterable[Where] = ()) -> RuleSet:
+    """The lines of `rules` that can change whether the device gets one of `links`
+    (relative to /dev) or whether the lines at `lines` are reached and match."""
+    links = tuple(link.removeprefix("/dev/") for link in links)
+    wanted = set(lines)
+    # every line numbered across files: n = base[f] + index in file f
+    base: list[int] = []
+    flat: list[Line] = []
+    for rules_file in rules.files:
+        base.append(len(flat))
+        flat.extend(rules_file.lines)
+    file_of: list[int] = []
+    for f, rules_file in enumerate(rules.files):
+        file_of.extend([f] * len(rules_file.lines))
+    gotos: dict[int, list[tuple[int, int]]] = {}  # file -> (line index, landing index)
+    for f, rules_file in enumerate(rules.files):
+        for i, line in enumerate(rules_file.lines):
+            if line.goto is not None:
+                gotos.setdefault(f, []).append((i, line.goto))
+    writes: list[frozenset[str] | None] = [None] * len(flat)  # computed when asked
+    kept = [False] * len(flat)
+    todo: list[int] = []
+
+    def keep(n: int) -> None:
+        if not kept[n]:
+            kept[n] = True
+            todo.append(n)
+
+    for n, line in enumerate(flat):
+        if line.where in wanted or (links and _touches_links(line, links)):
+            keep(n)
+    # reads not yet served: each read is looked for once, among all earlier writers
+    served: dict[str, int] = {}  # read -> the latest line index whose earlier writers are kept
+    while todo:
+        n = todo.pop()
+        line = flat[n]
+        f = file_of[n]
+        i = n - base[f]
+        if line.goto is not None:  # the line it lands on runs in its place
+            keep(base[f] + line.goto)
+        for g, landing in gotos.get(f, ()):  # GOTOs of its file that can jump over it
+            if g < i < landing:
+                keep(base[f] + g)
+        for read in _reads(line):
+            start = served.get(read, 0)
+            if start >= n:
+                continue
+            for w in range(start, n):
+                if kept[w]:
+                    continue
+                written = writes[w]
+                if written is None:
+                    written = writes[w] = _writes(flat[w])
+                if written and _writes_what(written, read):
+                    keep(w)
+            served[read] = n
+    files: list[RulesFile] = []
+    for f, rules_file in enumerate(rules.files):
+        chosen = [i for i in range(len(rules_file.lines)) if kept[base[f] + i]]
+        if not chosen:
+            continue
+        renumber = {old: new for new, old in enumerate(chosen)}
+        new_lines = []
+        for i in chosen:
+            line = rules_file.lines[i]
+            if line.goto is not None:
+                line = replace(line, goto=renumber[line.goto])
+            new_lines.append(line)
+        files.append(RulesFile(rules_file.path, tuple(new_lines)))
+    return RuleSet(tuple(files), origin=rules.origin or rules)
