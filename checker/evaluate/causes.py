@@ -8,20 +8,39 @@ list final.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from checker.evaluate.glob import fnmatch
 from checker.evaluate.values import Tri
 
 if TYPE_CHECKING:
-    from checker.evaluate.result import Evaluation, LinkEvent, Step
+    from checker.evaluate.result import Evaluation, LinkEvent, Step, Where
+
+# goto: skipped by a GOTO; reset: a later SYMLINK= replaced the list; final: a SYMLINK:=
+# made it final; order: matches a property set only by a later rule; no-match: the rule
+# does not match the device; no-rule: no rule names the link; unknown: cannot be decided
+Why = Literal["goto", "reset", "final", "order", "no-match", "no-rule", "unknown"]
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Why a link is not made or a rule does not act: `where` is the rule to look at
+    (the GOTO, the SYMLINK= or :=, the later ENV assignment, the rule that does not match)."""
+
+    why: Why
+    where: Where | None
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def _could_make(event: LinkEvent, link: str) -> bool:
     return link in event.names or any(fnmatch(p, link) is not Tri.NO for p in event.patterns)
 
 
-def cause_of_missing_link(evaluation: Evaluation, link: str) -> str | None:
+def cause_of_missing_link(evaluation: Evaluation, link: str) -> Cause | None:
     answer = evaluation.link(link)
     if answer is Tri.YES:
         return None
@@ -34,26 +53,36 @@ def cause_of_missing_link(evaluation: Evaluation, link: str) -> str | None:
             if later.kind == "reset":
                 final = any(e.kind == "final" and e.where == later.where for e in events)
                 verb = "made final by the SYMLINK:=" if final else "replaced by the SYMLINK="
-                return f"{verb} at {later.where} (after {events[last].where} added it)"
+                return Cause("final" if final else "reset", later.where,
+                             f"{verb} at {later.where} (after {events[last].where} added it)")
         if answer is Tri.UNKNOWN:
-            return f"added at {events[last].where}, but whether that rule matches is not known"
+            return Cause("unknown", events[last].where,
+                         f"added at {events[last].where}, but whether that rule matches is not known")
     for ignored in events:
         if ignored.kind == "ignored" and link in _template_names(ignored, link):
-            return (f"the rule at {ignored.where} is ignored: the links were made final by the "
-                    f"SYMLINK:= at {ignored.final_at}")
+            return Cause("final", ignored.final_at,
+                         f"the rule at {ignored.where} is ignored: the links were made final by "
+                         f"the SYMLINK:= at {ignored.final_at}")
     step = _rule_that_names(evaluation, link)
     if step is None:
-        return "no rule names this link" if answer is Tri.NO else None
+        return Cause("no-rule", None, "no rule names this link") if answer is Tri.NO else None
+    return step_cause(evaluation, step)
+
+
+def step_cause(evaluation: Evaluation, step: Step) -> Cause | None:
+    """Why the rule of `step` did not act: skipped, not matched (and why), not known."""
     if step.status == "not-reached":
-        return f"the rule at {step.where} is skipped by the GOTO at {step.skipped_by}"
+        return Cause("goto", step.skipped_by,
+                     f"the rule at {step.where} is skipped by the GOTO at {step.skipped_by}")
     if step.status in ("not-matched", "unknown"):
-        why = f"the rule at {step.where} does not match: {step.why}"
-        if step.status == "unknown":
-            why = f"whether the rule at {step.where} matches is not known ({step.why})"
-        set_later = _set_later(evaluation, step)
-        if set_later:
-            why += f"; {set_later}"
-        return why
+        unknown = step.status == "unknown"
+        text = (f"whether the rule at {step.where} matches is not known ({step.why})" if unknown
+                else f"the rule at {step.where} does not match: {step.why}")
+        later = _set_later(evaluation, step)
+        if later is not None:
+            said, where = later
+            return Cause("unknown" if unknown else "order", where, f"{text}; {said}")
+        return Cause("unknown" if unknown else "no-match", step.where, text)
     return None
 
 
@@ -79,23 +108,23 @@ def _rule_that_names(evaluation: Evaluation, link: str) -> Step | None:
     return found
 
 
-def _set_later(evaluation: Evaluation, step: Step) -> str:
-    """'ENV{X} is set only later by file:line' when the failing token reads a property
-    that a later rule sets (an ENV{X}= first, else an import that may set it)."""
+def _set_later(evaluation: Evaluation, step: Step) -> tuple[str, Where] | None:
+    """('ENV{X} is set only later, by file:line', where) when the failing token reads a
+    property that a later rule sets (an ENV{X}= first, else an import that may set it)."""
     token = step.decided_by.removeprefix("unknown: ")
     if not token.startswith("ENV{"):
-        return ""
+        return None
     name = token[4:token.index("}")]
     later = False
-    imports: list[str] = []
+    imports: list[Where] = []
     for where, pattern, explicit in evaluation.rules.property_writers():
         if where == step.where:
             later = True
             continue
         if later and fnmatch(pattern, name) is not Tri.NO:
             if explicit:
-                return f"ENV{{{name}}} is set only later, by {where}"
-            imports.append(str(where))
+                return f"ENV{{{name}}} is set only later, by {where}", where
+            imports.append(where)
     if imports:
-        return f"ENV{{{name}}} may be set only later, by the import at {imports[0]}"
-    return ""
+        return f"ENV{{{name}}} may be set only later, by the import at {imports[0]}", imports[0]
+    return None

@@ -184,8 +184,11 @@ def symlink_templates(rules: RuleSet) -> dict[Where, list[str]]:
 
 def symlink_patterns(template: str) -> list[str]:
     """fnmatch patterns of the links a SYMLINK value (substitutions normalized) can name."""
-    pattern = re.sub(r"%[a-zA-Z](\{[^}]*\})?", "*", template.replace("%%", "%"))
+    pattern = _SUBSTITUTION.sub(lambda m: m.group(0)[0] if m.group(0) in ("%%", "$$") else "*", template)
     return [w for w in pattern.split() if w]
+
+
+_SUBSTITUTION = re.compile(r"%%|\$\$|%[a-zA-Z](\{[^}]*\})?")
 
 
 def property_writers(rules: RuleSet) -> list[tuple[Where, str, bool]]:

@@ -13,6 +13,7 @@ from checker.evaluate.state import MemberSet, State
 from checker.evaluate.values import Tri, Unknown, Value
 
 if TYPE_CHECKING:
+    from checker.evaluate.causes import Cause
     from checker.evaluate.engine import RuleSet
 
 UDEV_VERSION = "252"  # whose semantics the evaluator applies
@@ -96,9 +97,18 @@ class Evaluation:
     # --- why a wanted link is not made ---------------------------------------------------
     def cause(self, link: str) -> str | None:
         """Why `link` is not (surely) made, with file:line; None when it is made."""
+        found = self.why_not(link)
+        return found.text if found is not None else None
+
+    def why_not(self, link: str) -> Cause | None:
+        """The same, as a Cause: its kind and the rule to look at."""
         from checker.evaluate.causes import cause_of_missing_link
 
         return cause_of_missing_link(self, _rel(link))
+
+    def step_at(self, where: Where) -> Step | None:
+        """What became of the rule at `where` (None: a rule that does nothing here)."""
+        return next((step for step in self.steps if step.where == where), None)
 
 
 def _rel(name: str) -> str:

@@ -52,16 +52,19 @@ def _value_reads(value: str, into: set[str]) -> None:
         into.add("links")
     if "%D" in rest:
         into.add("name")
+    if "%b" in rest or "%d" in rest:  # the parent the last parent keys matched
+        into.add("parent")
 
 
 _MATCH_READS = {"TAG": "tags", "TAGS": "tags", "RESULT": "result", "ATTR": "attrs",
                 "ATTRS": "attrs", "TEST": "attrs", "SYMLINK": "links", "NAME": "name"}
+_PARENT_KEYS = frozenset(("KERNELS", "SUBSYSTEMS", "DRIVERS", "ATTRS", "TAGS"))
 _ASSIGN_WRITES = {"TAG": "tags", "SYMLINK": "links", "ATTR": "attrs", "NAME": "name"}
 
 
 def _reads(line: Line) -> set[str]:
     """What the line reads of the state earlier lines leave: "prop:NAME" (NAME may be
-    "*"), "tags", "result", "attrs", "links", "name"."""
+    "*"), "tags", "result", "attrs", "links", "name", "parent"."""
     reads: set[str] = set()
     for m in line.matches:
         _value_reads(m.value, reads)
@@ -81,6 +84,8 @@ def _reads(line: Line) -> set[str]:
 def _writes(line: Line) -> frozenset[str]:
     """What the line may write, in the words of _reads (property names may be patterns)."""
     writes: set[str] = set()
+    if any(m.key in _PARENT_KEYS for m in line.matches):
+        writes.add("parent")
     if line.kind & UPDATE_SOMETHING:  # only such lines import or run a PROGRAM
         for m in line.matches:
             if m.key == "PROGRAM":
@@ -122,10 +127,12 @@ def _touches_links(line: Line, links: Collection[str]) -> bool:
     """Can the line change whether one of `links` is in the device's list?"""
     if not line.kind & HAS_DEVLINK:
         return False
+    # with string_escape=none a substituted value may hold spaces: any links at all
+    unescaped = any(m.key == "OPTIONS" and m.value == "string_escape=none" for m in line.assigns)
     for m in line.assigns:
         if m.key != "SYMLINK":
             continue
-        if m.op in ("=", ":="):
+        if m.op in ("=", ":=") or (unescaped and "%" in m.value.replace("%%", "")):
             return True
         for pattern in symlink_patterns(m.value):
             if any(fnmatchcase(link, pattern) for link in links):
