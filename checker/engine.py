@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 
 from checker import udevadm_owed
+from checker.check.effects import Effects
 from checker.check.explain import explain_drift, remember_kept
 from checker.check.links import check_policy_symlinks
 from checker.check.load_warnings import load_warnings
@@ -108,6 +109,7 @@ def check(policies: Sequence[DesiredPolicy], host: Host, state: StateDir | None 
                      check_policy_rules(policy, files) + check_policy_symlinks(policy, links, devices))
         for policy in policies
     ]
+    Effects(host, files, devices).judge(policies, reports)
     report = Report(reports, root=host.root)
     if state is not None:
         explain_drift(report, policies, files, state, host)

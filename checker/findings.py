@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from checker.edits.ensure import Edit
+    from checker.rules.model import Rule
 
 # Words that are data: a misspelt one fails the type check instead of a dict lookup.
 Kind = Literal["rule", "symlink"]
@@ -17,7 +18,10 @@ Status = Literal[
     # symlink entries
     "absent", "not-a-link", "dangling", "wrong-target", "unknown-to-udev", "claimed", "ambiguous",
     "held-by-host",
+    # either: present, but the rule set as udev applies it gives no such effect
+    "ineffective", "not-made",
 ]
+Effect = Literal["yes", "no", "unknown"]
 ActionKind = Literal["write", "link", "run", "refuse"]
 Mode = Literal["check", "repair", "dry-run"]
 
@@ -37,6 +41,12 @@ class Finding:
     edit: Edit | None = None  # how a repair would change the file's text
     device: str | None = None  # symlinks: the device node found (host path)
     was: Status | None = None  # after a repair: the status before it
+    # the rule set as udev applies it (check/effects.py): does the item take effect at
+    # the next event, why not (file, line, the rule, the kind), why it cannot be known
+    effect: Effect | None = None
+    cause: Cause | None = None
+    effect_reason: str | None = None
+    present_rules: tuple[Rule, ...] = ()  # rules entries: the file's rules that are wanted
 
     def add_reasons(self, reasons: list[str]) -> None:
         """Reasons go before the other details: why it drifted is read first."""
@@ -56,7 +66,27 @@ class Finding:
             data["was"] = self.was
         if self.device is not None:  # symlinks: the device node the entry's device is
             data["device"] = self.device
+        if self.effect is not None:
+            data["effect"] = self.effect
+        if self.cause is not None:
+            data["cause"] = self.cause.to_json()
+        if self.effect_reason is not None:
+            data["effect_reason"] = self.effect_reason
         return data
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Why a wanted rule or link takes no effect: the rule to look at and what it does."""
+
+    file: str
+    line: int
+    rule: str  # the text of the rule at file:line
+    why: str  # goto, reset, final, order, no-match, no-rule
+    text: str  # the sentence, with file:line
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "rule": self.rule, "why": self.why}
 
 
 @dataclass

@@ -174,6 +174,7 @@ def check_block(policy: str, entries: Sequence[DesiredRules], observed: Observed
             finding.details.extend(_dropped_details(inside))
         else:
             finding.message = f"managed block at lines {begin + 1}-{end + 1} as the policy wants"
+            finding.present_rules = tuple(inside)
     elif scan.absent:
         run = unmarked_run(lines, observed.parsed, desired)
         if run:
@@ -219,6 +220,8 @@ def check_owned_file(policy: str, entries: Sequence[DesiredRules], observed: Obs
         if [r.canonical for r in rules] != [r.canonical for r in desired] or any(r.problem for r in rules):
             finding.status, finding.message = "changed", "the file's rules differ from the policy"
             finding.details.extend(_dropped_details(rules))
+        else:
+            finding.present_rules = tuple(rules)
     finding.drift = finding.status != "ok"
     _with_diff(finding, observed, ensure_file(content))
     return _apply_visibility(finding, observed)
@@ -233,8 +236,12 @@ def check_lines(entry: DesiredRules, observed: ObservedRulesFile) -> Finding:
     elif not observed.exists:
         finding.status, finding.message = "missing", "the rules file is missing"
     else:
-        have = {r.canonical for r in observed.rules_like(entry.rules) if not r.problem}
+        have: dict[str, Rule] = {}
+        for rule in observed.rules_like(entry.rules):
+            if not rule.problem:
+                have.setdefault(rule.canonical, rule)
         missing = [rule for rule in entry.rules if rule.canonical not in have]
+        finding.present_rules = tuple(have[r.canonical] for r in entry.rules if r.canonical in have)
         if missing:
             finding.status = "missing"
             finding.message = f"{len(missing)} of {len(entry.rules)} rules missing"

@@ -277,6 +277,7 @@ def evaluate(rules: RuleSet, facts: DeviceFacts, trace: bool = True) -> Evaluati
 
 def _run_file(run: _Run, rules_file: RulesFile, state: State, mask: int) -> State:
     arrivals: dict[int, list[State]] = {}
+    jumpers: dict[int, Where] = {}  # landing index -> a GOTO whose worlds land there
     current: State | None = state
     skipped_by: Where | None = None
     facts = run.facts
@@ -318,10 +319,16 @@ def _run_file(run: _Run, rules_file: RulesFile, state: State, mask: int) -> Stat
         else:
             finished = []
         if trace:
-            steps.append(_step(line, done, stopped, effects))
+            step = _step(line, done, stopped, effects)
+            if arrivals and step.status == "matched":  # some worlds jumped over this line
+                jumper = jumpers[max(arrivals)]
+                step = step._replace(status="unknown", why=f"the GOTO at {jumper} may jump over it",
+                                     decided_by=f"GOTO at {jumper}")
+            steps.append(step)
         onward = [b.state for b in stopped]
         if line.goto is not None and finished:
             arrivals.setdefault(line.goto, []).extend(finished)
+            jumpers[line.goto] = line.where
             if not onward:
                 skipped_by = line.where
         else:

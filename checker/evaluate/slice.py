@@ -15,6 +15,7 @@ through a host tree's thin facts forks at most lines). Causes still look at the 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Collection, Iterable
 from dataclasses import replace
 from fnmatch import fnmatchcase
@@ -28,7 +29,9 @@ from checker.evaluate.engine import (
     RulesFile,
     symlink_patterns,
 )
+from checker.evaluate.glob import Matcher, token_matches
 from checker.evaluate.result import Where
+from checker.evaluate.values import Tri
 from checker.rules.canonical import normalize_substitutions
 
 _ENV_NAMED = re.compile(r"%E\{([^}]*)\}")
@@ -123,7 +126,32 @@ def _writes_what(writes: frozenset[str], read: str) -> bool:
     return False
 
 
-def _touches_links(line: Line, links: Collection[str]) -> bool:
+class LinkNames:
+    """Many link names, asked whether a SYMLINK pattern could name one of them: a plain
+    name is a set lookup, a glob looks only at the names that share its literal start."""
+
+    def __init__(self, links: Iterable[str]) -> None:
+        self.names = sorted({link.removeprefix("/dev/") for link in links})
+        self._set = frozenset(self.names)
+
+    def __bool__(self) -> bool:
+        return bool(self.names)
+
+    def any_match(self, pattern: str) -> bool:
+        cut = min((i for i, c in enumerate(pattern) if c in "*?["), default=-1)
+        if cut < 0:
+            return pattern in self._set
+        prefix = pattern[:cut]
+        start = bisect_left(self.names, prefix)
+        for name in self.names[start:]:
+            if not name.startswith(prefix):
+                break
+            if fnmatchcase(name, pattern):
+                return True
+        return False
+
+
+def _touches_links(line: Line, links: LinkNames) -> bool:
     """Can the line change whether one of `links` is in the device's list?"""
     if not line.kind & HAS_DEVLINK:
         return False
@@ -134,16 +162,15 @@ def _touches_links(line: Line, links: Collection[str]) -> bool:
             continue
         if m.op in ("=", ":=") or (unescaped and "%" in m.value.replace("%%", "")):
             return True
-        for pattern in symlink_patterns(m.value):
-            if any(fnmatchcase(link, pattern) for link in links):
-                return True
+        if any(links.any_match(pattern) for pattern in symlink_patterns(m.value)):
+            return True
     return False
 
 
 def slice_rules(rules: RuleSet, links: Iterable[str] = (), lines: Iterable[Where] = ()) -> RuleSet:
     """The lines of `rules` that can change whether the device gets one of `links`
     (relative to /dev) or whether the lines at `lines` are reached and match."""
-    links = tuple(link.removeprefix("/dev/") for link in links)
+    names = LinkNames(links)
     wanted = set(lines)
     # every line numbered across files: n = base[f] + index in file f
     base: list[int] = []
@@ -169,7 +196,7 @@ def slice_rules(rules: RuleSet, links: Iterable[str] = (), lines: Iterable[Where
             todo.append(n)
 
     for n, line in enumerate(flat):
-        if line.where in wanted or (links and _touches_links(line, links)):
+        if line.where in wanted or (names and _touches_links(line, names)):
             keep(n)
     # reads not yet served: each read is looked for once, among all earlier writers
     served: dict[str, int] = {}  # read -> the latest line index whose earlier writers are kept
@@ -210,3 +237,49 @@ def slice_rules(rules: RuleSet, links: Iterable[str] = (), lines: Iterable[Where
             new_lines.append(line)
         files.append(RulesFile(rules_file.path, tuple(new_lines)))
     return RuleSet(tuple(files), origin=rules.origin or rules)
+
+
+class LinkMakers:
+    """The lines that can add a link, indexed by the first part of the names they make:
+    'can any line give the device `kernel` the link `link`?' is then a few lookups. No
+    such line means the device surely does not get the link at an "add", whatever the
+    rest of the rule set does."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        self._by_top: dict[str, list[tuple[tuple[str, ...], tuple[tuple[str, Matcher], ...]]]] = {}
+        for rules_file in (rules.origin or rules).files:
+            for line in rules_file.lines:
+                if line.kind & HAS_DEVLINK:
+                    self._index(line)
+
+    def _index(self, line: Line) -> None:
+        unescaped = any(m.key == "OPTIONS" and m.value == "string_escape=none" for m in line.assigns)
+        patterns: list[str] = []
+        for m in line.assigns:
+            if m.key == "SYMLINK" and m.op != "-=":
+                if unescaped and "%" in m.value.replace("%%", ""):
+                    patterns.append("*")
+                else:
+                    patterns.extend(symlink_patterns(m.value))
+        if not patterns:
+            return
+        kernel = tuple((m.op, Matcher.of(m.value)) for m in line.matches if m.key == "KERNEL")
+        for pattern in patterns:
+            top = pattern.split("/", 1)[0]
+            key = "" if any(c in top for c in "*?[") else top
+            self._by_top.setdefault(key, []).append(((pattern,), kernel))
+
+    def could_give(self, kernel: str, link: str) -> bool:
+        link = link.removeprefix("/dev/")
+        top = link.split("/", 1)[0]
+        for key in {top, ""}:
+            for patterns, tokens in self._by_top.get(key, ()):
+                if not any(fnmatchcase(link, p) for p in patterns):
+                    continue
+                if all(_kernel_may_match(op, matcher, kernel) for op, matcher in tokens):
+                    return True
+        return False
+
+
+def _kernel_may_match(op: str, matcher: Matcher, kernel: str) -> bool:
+    return token_matches(op, matcher.matches(kernel)) is not Tri.NO

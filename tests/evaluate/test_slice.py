@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from checker.evaluate.engine import RuleSet, evaluate
 from checker.evaluate.facts import DeviceFacts, NodeFacts, block_device_facts
 from checker.evaluate.result import Evaluation, Step
-from checker.evaluate.slice import slice_rules
+from checker.evaluate.slice import LinkMakers, slice_rules
+from checker.evaluate.values import Tri
 from tests.evaluate.test_differential import rule_sets
 
 LINKS = ("t/a", "t/b", "t/loop6", "t/final", "both", "t/c", "t/7_6", "t/x%y", "t/$x", "t/1")
@@ -40,7 +41,10 @@ def _step(evaluation: Evaluation, where: object) -> Step | None:
 
 def _same_answers(rules: RuleSet, facts: DeviceFacts) -> None:
     whole = evaluate(rules, facts)
+    makers = LinkMakers(rules)
     for link in LINKS:
+        if not makers.could_give(facts.kernel, link):  # then surely not made
+            assert whole.link(link) is Tri.NO, link
         part = evaluate(slice_rules(rules, links=[link]), facts)
         assert part.link(link) is whole.link(link), link
         assert part.cause(link) == whole.cause(link), link
@@ -61,6 +65,10 @@ def test_a_slice_answers_as_the_whole_rule_set(files: dict[str, str]) -> None:
     rules = RuleSet.from_texts(sorted(files.items()))
     for facts in FACTS:
         _same_answers(rules, facts)
+    together = slice_rules(rules, links=LINKS)  # one slice for many questions
+    for facts in FACTS:
+        whole, part = evaluate(rules, facts), evaluate(together, facts)
+        assert [part.link(link) for link in LINKS] == [whole.link(link) for link in LINKS]
 
 
 def test_a_slice_keeps_the_goto_that_jumps_over_the_wanted_line_and_what_it_reads() -> None:
