@@ -185,7 +185,8 @@ class Effects:
             rule_questions += rules
         if not link_questions and not rule_questions:
             return  # nothing present to ask about: the rule set is not even read
-        rules_set = RuleSet.from_parsed((f.path, f.parsed) for f in rules_in_udev_order(self.host, self.files))
+        in_order = rules_in_udev_order(self.host, self.files)
+        rules_set = RuleSet.from_parsed((f.path, f.parsed) for f in in_order)
         makers = LinkMakers(rules_set)
         asked: dict[str, _Questions] = {}  # per action
         for_device: dict[tuple[Device, str], _Questions] = {}
@@ -287,7 +288,10 @@ class Effects:
         step = evaluation.step_at(question.where)
         if step is None or step.status == "no-effect":  # nothing it does applies to this event
             return
-        cause = step_cause(evaluation, step) if step.status != "matched" else self._undone(question, evaluation)
+        if step.status == "matched":
+            cause = self._undone(question, evaluation)
+        else:
+            cause = step_cause(evaluation, step)
         finding = question.finding
         kernel = question.device.kernel
         if cause is None:
