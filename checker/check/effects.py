@@ -6,15 +6,16 @@ Two questions, on top of the text and link checks:
   next "add" (boot, hotplug, trigger)? No: drift ("not-made"), with the cause.
 - a wanted rule that a file holds: is it reached, and does it act, for the device it
   names (a literal KERNEL=="sdb" of a present device, or the device of a symlink entry
-  whose link it makes)? Skipped by a GOTO, never matching because it reads a property
+  whose link it makes)? A link that no rule names at all is not judged here (a link made
+  by hand: the live check's udev database question). Skipped by a GOTO, never matching because it reads a property
   that only a later rule sets, or its links replaced by a later SYMLINK= or made final
   before it by a SYMLINK:= -> drift ("ineffective"), with the cause.
 An answer that cannot be known offline (a PROGRAM's output, an attribute not in the facts)
 is "effect": "unknown" with the reason, and never drift.
 
 Only what these questions need is evaluated: the rule set is read only when a question
-is asked, a device is evaluated only when some rule could give it the link (else it surely
-does not get it), and every device is evaluated on one slice of the rule set.
+is asked, a device only when some rule could give it the link, and every device on one
+slice of the rule set (checker.evaluate.slice).
 """
 
 from __future__ import annotations
@@ -192,7 +193,11 @@ class Effects:
         for_device: dict[tuple[Device, str], _Questions] = {}
         for question in link_questions:
             if not makers.could_give(question.device.kernel, question.link):
-                self._not_made(question, None)
+                # Not an effect question: nothing in the rules sets out to make it. On the
+                # running host the database check says whether it was made by hand.
+                question.finding.details.append(
+                    f"no rules file names this link for {question.device.kernel}: whether it "
+                    "survives the next event is not judged from the rules")
                 continue
             asked.setdefault("add", _Questions()).links.add(question.link)
             for_device.setdefault((question.device, "add"), _Questions()).links.add(question.link)
@@ -258,7 +263,7 @@ class Effects:
     def _not_made(self, question: _LinkQuestion, cause: EvaluatedCause | None) -> None:
         finding = question.finding
         kernel = question.device.kernel
-        said = cause.text if cause is not None else f"no rule can give {kernel} this link"
+        said = cause.text if cause is not None else "no rule that names it gives it to this device"
         finding.effect = "no"
         finding.cause = self._cause(cause) if cause is not None else None
         if finding.status == "ok" or finding.status == "unknown-to-udev":

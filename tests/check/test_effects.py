@@ -137,13 +137,25 @@ def test_what_cannot_be_known_offline_is_unknown_and_never_drift(tree: HostTree,
     assert link["effect"] == "unknown" and not link["drift"]
 
 
-def test_a_link_no_rule_makes_is_drift_even_when_it_exists_now(tree: HostTree, udev_drift: Any) -> None:
+def test_a_link_no_rule_names_is_not_judged_from_the_rules(tree: HostTree, udev_drift: Any) -> None:
+    # made by hand, or by something outside udev's rules: the live database check's question
     policy = POLICY.split("rules:")[0] + "symlinks:" + POLICY.split("symlinks:")[1]
     host(tree, {BLOCK_FILE: 'KERNEL=="sdc", SYMLINK+="xapi/block/%k"\n'})
     status, _, link = run_links(tree, udev_drift, policy)
+    assert status == 0
+    assert link["status"] == "ok" and "effect" not in link
+    assert any("no rules file names this link for sdb" in line for line in link["details"])
+
+
+def test_a_rule_that_names_the_link_but_never_matches_at_add_is_drift(tree: HostTree, udev_drift: Any) -> None:
+    # a vendor rule names the link, but only for "change" events: boot and hotplug miss it
+    policy = POLICY.split("rules:")[0] + "symlinks:" + POLICY.split("symlinks:")[1]
+    host(tree, {BLOCK_FILE: 'ACTION=="change", KERNEL=="sdb", SYMLINK+="xapi/block/%k"\n'})
+    status, _, link = run_links(tree, udev_drift, policy)
     assert status == 1
-    assert link["status"] == "not-made" and link["effect"] == "no"
-    assert "no rule can give sdb this link" in link["message"]
+    assert link["status"] == "not-made" and link["cause"]["why"] == "no-match"
+    assert link["cause"]["file"] == BLOCK_FILE and link["cause"]["line"] == 1
+    assert 'does not match: ACTION=="change"' in link["message"]
 
 
 def run_links(tree: HostTree, udev_drift: Any, policy: str) -> tuple[int, None, dict[str, Any]]:

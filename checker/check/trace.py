@@ -1,0 +1,171 @@
+"""What `udev-drift explain` shows: the whole rule set applied to one device, read-only.
+
+The target is a device (sdb, /dev/sdb) or a link (/dev/xapi/block/sdb, xapi/block/sdb):
+a link that exists leads to its device; one that does not, to the device of the policy
+entry that wants it. The trace lists every rule that matched the device, acted, or was
+skipped by a GOTO, every rule whose outcome is not known, and the rules that name the
+asked link but did not match; then the final links, properties and programs.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as stat_module
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from checker.check.effects import Device, PolicyDevices
+from checker.evaluate.engine import RuleSet, evaluate
+from checker.evaluate.result import UDEV_VERSION, Evaluation, Step
+from checker.evaluate.values import Tri, Unknown, Value
+from checker.errors import UsageError
+from checker.host import Host
+from checker.observe.devices import Devices
+from checker.observe.files import RulesFiles, rules_in_udev_order
+from checker.policy.desired import DesiredPolicy
+
+SHOWN = ("matched", "unknown", "not-reached")  # steps every trace shows
+
+
+@dataclass
+class Target:
+    device: Device
+    link: str | None  # relative to /dev, when a link was asked
+    how: str  # how the device was found, for people
+
+
+def find_target(name: str, host: Host, devices: Devices, policies: Sequence[DesiredPolicy]) -> Target:
+    """The device (and link) `name` stands for, or a UsageError saying what was looked at."""
+    finder = PolicyDevices(host, devices)
+    if name.startswith("/sys/") and not host.is_tree:
+        sys_path = os.path.realpath(name)
+        if os.path.isdir(sys_path):
+            return Target(Device(os.path.basename(sys_path), sys_path, None), None, name)
+    relative = name.removeprefix("/dev/").strip("/")
+    if not relative or ".." in relative.split("/"):
+        raise UsageError(f"{name}: expected a device (sdb, /dev/sdb) or a link under /dev")
+    if "/" not in relative:
+        device = finder.by_kernel(relative)
+        if device is not None:
+            return Target(device, None, f"/dev/{relative}")
+    link_path = f"/dev/{relative}"
+    followed = host.follow(link_path)
+    if followed is not None:
+        resolved, st = followed
+        if st is not None and (stat_module.S_ISBLK(st.st_mode) or stat_module.S_ISREG(st.st_mode)):
+            device = finder.by_kernel(os.path.basename(resolved))
+            if device is not None and resolved != link_path:
+                return Target(device, relative, f"{link_path} -> {resolved}")
+    for policy in policies:
+        for entry in policy.symlinks:
+            if entry.link == link_path:
+                device = finder.for_symlink(entry)
+                if device is None:
+                    raise UsageError(f"{name}: policy {policy.name} wants it for "
+                                     f"{entry.device.describe()}, which is not present")
+                return Target(device, relative, f"policy {policy.name}: {entry.device.describe()}")
+    raise UsageError(f"{name}: no such device, no link to one, and no policy entry wants it "
+                     f"(looked at {host.path(link_path)})")
+
+
+@dataclass
+class Trace:
+    target: Target
+    action: str
+    evaluation: Evaluation
+    files: int
+
+    def _shown(self) -> list[Step]:
+        templates = self.evaluation.rules.symlink_templates() if self.target.link else {}
+        shown = []
+        for step in self.evaluation.steps:
+            if step.status in SHOWN:
+                shown.append(step)
+            elif self.target.link and any(_names(p, self.target.link) for p in templates.get(step.where, ())):
+                shown.append(step)
+        return shown
+
+    def link_answer(self) -> tuple[str, str | None]:
+        link = self.target.link
+        assert link is not None
+        answer = self.evaluation.link(link)
+        cause = self.evaluation.why_not(link)
+        return answer.value, cause.text if cause is not None else None
+
+    def to_json(self) -> dict[str, Any]:
+        ev = self.evaluation
+        data: dict[str, Any] = {
+            "device": self.target.device.kernel, "found_as": self.target.how, "action": self.action,
+            "udev": UDEV_VERSION, "rules_files": self.files,
+            "steps": [{"file": s.where.file, "line": s.where.line, "status": s.status,
+                       **({"why": s.why} if s.why else {}),
+                       **({"did": list(s.effects)} if s.effects else {})} for s in self._shown()],
+            "links": {"yes": sorted(n for n, t in ev.links.members.items() if t is Tri.YES),
+                      "maybe": sorted([n for n, t in ev.links.members.items() if t is Tri.UNKNOWN]
+                                      + list(ev.links.patterns))},
+            "properties": {name: _json_value(value) for name, value in sorted(ev.set_properties().items())},
+            "programs": {"yes": sorted(n for n, t in ev.state.run.members.items() if t is Tri.YES),
+                         "maybe": sorted([n for n, t in ev.state.run.members.items() if t is Tri.UNKNOWN]
+                                         + list(ev.state.run.patterns))},
+        }
+        if self.target.link:
+            answer, cause = self.link_answer()
+            data["link"] = {"name": f"/dev/{self.target.link}", "made": answer,
+                            **({"why": cause} if cause else {})}
+        return data
+
+    def render(self, write: Callable[[str], object]) -> None:
+        data = self.to_json()
+        write(f"udev-drift explain · {data['device']} ({self.target.how}) · action {self.action} · "
+              f"{self.files} rules files · udev {UDEV_VERSION} semantics\n\n")
+        marks = {"matched": "✓", "unknown": "?", "not-reached": "↷", "not-matched": "✗", "no-effect": "·"}
+        for step in self._shown():
+            line = f"  {marks.get(step.status, ' ')} {step.where}  {step.status}"
+            if step.effects:
+                line += ": " + "; ".join(step.effects)
+            if step.why:
+                line += f" ({step.why})"
+            write(line + "\n")
+        write("\n")
+        links, programs = data["links"], data["programs"]
+        write(f"links:      {', '.join(links['yes']) or '(none)'}\n")
+        if links["maybe"]:
+            write(f"  maybe:    {', '.join(links['maybe'])}\n")
+        props = data["properties"]
+        write("properties: " + (", ".join(f"{k}={_text(v)}" for k, v in props.items()) or "(none set)") + "\n")
+        write(f"programs:   {', '.join(programs['yes']) or '(none)'}\n")
+        if programs["maybe"]:
+            write(f"  maybe:    {', '.join(programs['maybe'])}\n")
+        if self.target.link:
+            answer, cause = self.link_answer()
+            verdict = {"yes": "udev makes it", "no": "udev does not make it",
+                       "unknown": "whether udev makes it is not known offline"}[answer]
+            write(f"\n/dev/{self.target.link}: {verdict}" + (f": {cause}" if cause else "") + "\n")
+
+
+def _names(pattern: str, link: str) -> bool:
+    from fnmatch import fnmatchcase
+
+    return fnmatchcase(link, pattern)
+
+
+def _json_value(value: Value) -> Any:
+    if isinstance(value, Unknown):
+        return {"unknown": value.pattern}
+    return value
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"? ({value['unknown']})"
+    return "(removed)" if value is None else str(value)
+
+
+def trace(target: Target, action: str, host: Host, devices: PolicyDevices) -> Trace:
+    files = RulesFiles(host)
+    in_order = rules_in_udev_order(host, files)
+    rules = RuleSet.from_parsed((f.path, f.parsed) for f in in_order)
+    evaluation = evaluate(rules, devices.facts(target.device, action), trace=True)
+    return Trace(target, action, evaluation, len(in_order))
+

@@ -1,0 +1,62 @@
+"""`udev-drift explain LINK|DEVICE`: the rule set's trace for one device, read-only and
+offline, like `udevadm test` but saying why (checker/check/trace.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from checker.paths import POLICY_DIR
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
+               summary: str) -> argparse.ArgumentParser:
+    explain = commands.add_parser(
+        "explain", help=summary,
+        description="Apply every rules file udev reads, in udev's order and with udev 252's "
+                    "semantics, to one device, and show each rule that matched, acted or was "
+                    "skipped (and by which GOTO), the rules that name the asked link but did not "
+                    "match, and the final links, properties and programs. A link leads to its "
+                    "device (or to the device of the policy entry that wants it). Runs nothing, "
+                    "changes nothing. Exit 0 when traced, 2 for an unknown device or link, 3 when "
+                    "the host cannot be read.")
+    explain.add_argument("target", metavar="LINK|DEVICE",
+                         help="a device (sdb, /dev/sdb, a /sys path) or a link (/dev/xapi/block/sdb)")
+    explain.add_argument("paths", nargs="*", metavar="PATH",
+                         help=f"policy files or directories of them, to find the device of a link "
+                              f"that does not exist (default: {POLICY_DIR} when it exists)")
+    explain.add_argument("--root", metavar="DIR",
+                         help="read the rules, /dev and the policies under DIR (a host image or "
+                              "test tree); the device is then known by its /dev node alone")
+    explain.add_argument("--action", choices=("add", "remove", "change"), default="add",
+                         help="the event to trace (default: add, as at boot or hotplug)")
+    explain.add_argument("--format", choices=("text", "json"), default="text",
+                         help="text for people (default) or one JSON document on stdout")
+    return explain
+
+
+def run(args: argparse.Namespace) -> int:
+    from checker.check.effects import PolicyDevices
+    from checker.check.trace import find_target, trace
+    from checker.cli.options import resolve_root
+    from checker.engine import load_desired
+    from checker.host import Host
+    from checker.observe.devices import devices_for
+    from checker.policy.desired import DesiredPolicy
+
+    root = resolve_root(args.root)
+    host = Host(root)
+    default = host.path(POLICY_DIR)
+    paths = list(args.paths) or ([default] if os.path.isdir(default) else [])
+    policies: list[DesiredPolicy] = load_desired(paths, host=host) if paths else []
+    devices = devices_for(policies, host)
+    target = find_target(args.target, host, devices, policies)
+    result = trace(target, args.action, host, PolicyDevices(host, devices))
+    if args.format == "json":
+        json.dump(result.to_json(), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        result.render(sys.stdout.write)
+    return 0
