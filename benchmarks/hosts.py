@@ -234,7 +234,10 @@ class PolicyPlan:
 
     def dropin_content(self) -> str:
         tag = f"LOCAL_{self.index:03d}_*"
-        return (f'SUBSYSTEM=="block", ENV{{ID_SERIAL}}=="{tag}", ENV{{UDISKS_IGNORE}}="1"\n'
+        # the rule that makes every disk's /dev/xapi/block link: a compliant host's links
+        # must be ones udev makes again at the next boot (check evaluates the rule set)
+        return ('ACTION=="add", SUBSYSTEM=="block", KERNEL=="sd*[!0-9]", SYMLINK+="xapi/block/%k"\n'
+                f'SUBSYSTEM=="block", ENV{{ID_SERIAL}}=="{tag}", ENV{{UDISKS_IGNORE}}="1"\n'
                 f'ACTION=="add", SUBSYSTEM=="block", ENV{{ID_FS_TYPE}}=="linux_raid_member", '
                 f'ENV{{ID_SERIAL}}=="{tag}", '
                 'RUN+="/sbin/mdadm --incremental --export $devnode --offroot"\n')

@@ -6,8 +6,7 @@ Two questions, on top of the text and link checks:
   next "add" (boot, hotplug, trigger)? No: drift ("not-made"), with the cause.
 - a wanted rule that a file holds: is it reached, and does it act, for the device it
   names (a literal KERNEL=="sdb" of a present device, or the device of a symlink entry
-  whose link it makes)? A link that no rule names at all is not judged here (a link made
-  by hand: the live check's udev database question). Skipped by a GOTO, never matching because it reads a property
+  whose link it makes)? Skipped by a GOTO, never matching because it reads a property
   that only a later rule sets, or its links replaced by a later SYMLINK= or made final
   before it by a SYMLINK:= -> drift ("ineffective"), with the cause.
 An answer that cannot be known offline (a PROGRAM's output, an attribute not in the facts)
@@ -24,6 +23,7 @@ import os
 import stat as stat_module
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 
 from checker.evaluate.causes import Cause as EvaluatedCause
 from checker.evaluate.causes import step_cause
@@ -47,11 +47,11 @@ RULE_DRIFT = frozenset(("goto", "reset", "final", "order"))
 
 @dataclass(frozen=True)
 class Device:
-    """A device a question is about: its kernel name and how its facts are read."""
+    """A device a question is about: its kernel name and where its facts are read."""
 
     kernel: str
     sys_path: str | None  # the running host: its /sys directory
-    devnum: tuple[int, int] | None  # under --root: the node's number (None: a stand-in file)
+    node: str | None = None  # under --root: its /dev node (a host path), read when evaluated
 
 
 @dataclass
@@ -68,31 +68,25 @@ class PolicyDevices:
         self.devices = devices
         self._facts: dict[tuple[Device, str], DeviceFacts] = {}
 
-    def for_symlink(self, entry: DesiredSymlink) -> Device | None:
+    def for_symlink(self, entry: DesiredSymlink, node: str | None = None) -> Device | None:
+        """The entry's device; `node` is the node a check already found for it (--root)."""
         if isinstance(self.devices, LiveDevices):
             found = self.devices.find(entry.device)
-            return Device(found[0].sys_name, found[0].sys_path, None) if len(found) == 1 else None
-        node, st = self.devices.find(entry.device)
-        if node is None or st is None:
-            return None
-        return self._tree_device(node, st)
+            return Device(found[0].sys_name, found[0].sys_path) if len(found) == 1 else None
+        if node is None:
+            node, _ = self.devices.find(entry.device)
+        return Device(os.path.basename(node), None, node) if node is not None else None
 
     def by_kernel(self, name: str) -> Device | None:
         if "/" in name or name in ("", ".", ".."):
             return None
         if not self.host.is_tree:
             sys_path = os.path.realpath(f"/sys/class/block/{name}")
-            return Device(name, sys_path, None) if os.path.isdir(sys_path) else None
+            return Device(name, sys_path) if os.path.isdir(sys_path) else None
         st = self.host.stat_resolved(f"/dev/{name}")
-        return self._tree_device(f"/dev/{name}", st) if st is not None else None
-
-    @staticmethod
-    def _tree_device(node: str, st: os.stat_result) -> Device | None:
-        if stat_module.S_ISBLK(st.st_mode):
-            return Device(os.path.basename(node), None, (os.major(st.st_rdev), os.minor(st.st_rdev)))
-        if stat_module.S_ISREG(st.st_mode):  # a stand-in for a node, as in a test tree
-            return Device(os.path.basename(node), None, None)
-        return None
+        if st is None or not (stat_module.S_ISBLK(st.st_mode) or stat_module.S_ISREG(st.st_mode)):
+            return None  # a regular file stands for a node in test trees and images
+        return Device(name, None, self.host.resolve(f"/dev/{name}") or f"/dev/{name}")
 
     def facts(self, device: Device, action: str) -> DeviceFacts:
         key = (device, action)
@@ -102,8 +96,19 @@ class PolicyDevices:
 
                 self._facts[key] = device_facts(device.sys_path, action)
             else:
-                self._facts[key] = block_device_facts(device.kernel, device.devnum, None, action)
+                # the node path is the one a check resolved inside the tree: not a link
+                st = _lstat(self.host.path(device.node)) if device.node else None
+                devnum = (os.major(st.st_rdev), os.minor(st.st_rdev)) \
+                    if st is not None and stat_module.S_ISBLK(st.st_mode) else None
+                self._facts[key] = block_device_facts(device.kernel, devnum, None, action)
         return self._facts[key]
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except OSError:
+        return None
 
 
 def _literal_kernel(rule: Rule) -> str | None:
@@ -138,19 +143,13 @@ def _rule_links(rule: Rule, kernel: str) -> set[str]:
     return names
 
 
-def _could_name(rule: Rule, link: str, kernel: str) -> bool:
-    from fnmatch import fnmatchcase
-
+def _link_patterns(rule: Rule) -> list[str]:
+    """fnmatch patterns of the links the rule's SYMLINK values can name (%k and friends: *)."""
     from checker.evaluate.engine import symlink_patterns
     from checker.rules.canonical import normalize_substitutions
 
-    link = link.removeprefix("/dev/")
-    for token in rule.tokens:
-        if token.key == "SYMLINK" and token.op in ("+=", "=", ":="):
-            template = normalize_substitutions(token.value).replace("%k", kernel)
-            if any(fnmatchcase(link, p) for p in symlink_patterns(template)):
-                return True
-    return False
+    return [pattern for token in rule.tokens if token.key == "SYMLINK" and token.op in ("+=", "=", ":=")
+            for pattern in symlink_patterns(normalize_substitutions(token.value))]
 
 
 @dataclass
@@ -160,6 +159,7 @@ class _RuleQuestion:
     where: Where
     device: Device
     action: str
+    link: str = ""  # asked because of this symlink entry's link (a rule without KERNEL==)
 
 
 @dataclass
@@ -167,6 +167,13 @@ class _LinkQuestion:
     finding: Finding
     link: str
     device: Device
+
+
+@dataclass
+class _Asked:
+    links: list[_LinkQuestion] = field(default_factory=list)
+    rules: list[_RuleQuestion] = field(default_factory=list)  # rules with a KERNEL== device
+    rules_by_link: list[_RuleQuestion] = field(default_factory=list)
 
 
 class Effects:
@@ -178,79 +185,81 @@ class Effects:
         self.devices = PolicyDevices(host, devices)
 
     def judge(self, policies: Sequence[DesiredPolicy], reports: Sequence[PolicyReport]) -> None:
-        link_questions: list[_LinkQuestion] = []
-        rule_questions: list[_RuleQuestion] = []
+        asked = _Asked()
         for policy, report in zip(policies, reports):
-            links, rules = self._questions(policy, report)
-            link_questions += links
-            rule_questions += rules
-        if not link_questions and not rule_questions:
+            self._questions(policy, report, asked)
+        if not asked.links and not asked.rules:
             return  # nothing present to ask about: the rule set is not even read
         in_order = rules_in_udev_order(self.host, self.files)
         rules_set = RuleSet.from_parsed((f.path, f.parsed) for f in in_order)
         makers = LinkMakers(rules_set)
-        asked: dict[str, _Questions] = {}  # per action
-        for_device: dict[tuple[Device, str], _Questions] = {}
-        for question in link_questions:
-            if not makers.could_give(question.device.kernel, question.link):
-                # Not an effect question: nothing in the rules sets out to make it. On the
-                # running host the database check says whether it was made by hand.
-                question.finding.details.append(
-                    f"no rules file names this link for {question.device.kernel}: whether it "
-                    "survives the next event is not judged from the rules")
-                continue
-            asked.setdefault("add", _Questions()).links.add(question.link)
-            for_device.setdefault((question.device, "add"), _Questions()).links.add(question.link)
-        for rq in rule_questions:
-            both = asked.setdefault(rq.action, _Questions())
+        links: list[_LinkQuestion] = []
+        for question in asked.links:
+            if makers.could_give(question.device.kernel, question.link):
+                links.append(question)
+            else:  # no rule can add it for this device: surely not made, nothing to evaluate
+                said = f"no rules file has a rule that gives {question.device.kernel} this link"
+                self._not_made(question, EvaluatedCause("no-rule", None, said))
+        # one slice per action for every question; each device evaluated once per action,
+        # with the trace (for causes) only where a rule is asked about or a link is not made
+        wanted: dict[str, _Questions] = {}
+        for question in links:
+            wanted.setdefault("add", _Questions()).links.add(question.link)
+        for rq in asked.rules + asked.rules_by_link:
+            both = wanted.setdefault(rq.action, _Questions())
             both.wheres.add(rq.where)
             both.links.update(_rule_links(rq.rule, rq.device.kernel))
-            for_device.setdefault((rq.device, rq.action), _Questions())
-        slices = {action: slice_rules(rules_set, q.links, q.wheres) for action, q in asked.items()}
-        evaluations = {key: evaluate(slices[key[1]], self.devices.facts(*key)) for key in for_device}
-        for question in link_questions:
-            evaluation = evaluations.get((question.device, "add"))
-            if evaluation is not None:
-                self._link_answer(question, evaluation)
-        for rq in rule_questions:
-            self._rule_answer(rq, evaluations[(rq.device, rq.action)])
+        slices = {action: slice_rules(rules_set, q.links, q.wheres) for action, q in wanted.items()}
+        traced: dict[tuple[Device, str], Evaluation] = {}
+
+        def evaluation(device: Device, action: str) -> Evaluation:
+            if (device, action) not in traced:
+                facts = self.devices.facts(device, action)
+                traced[(device, action)] = evaluate(slices[action], facts, trace=True)
+            return traced[(device, action)]
+
+        not_made: set[tuple[str, Device]] = set()
+        for question in links:
+            quick = evaluate(slices["add"], self.devices.facts(question.device, "add"), trace=False)
+            if quick.link(question.link) is Tri.YES:
+                question.finding.effect = "yes"
+                continue
+            not_made.add((question.link, question.device))
+            self._link_answer(question, evaluation(question.device, "add"))
+        for rq in asked.rules:
+            self._rule_answer(rq, evaluation(rq.device, rq.action))
+        for rq in asked.rules_by_link:  # a rule without a KERNEL== of its own: only where
+            if (rq.link, rq.device) in not_made:  # its link is not surely made
+                self._rule_answer(rq, evaluation(rq.device, rq.action))
 
     # --- what is asked ------------------------------------------------------------------
-    def _questions(self, policy: DesiredPolicy, report: PolicyReport
-                   ) -> tuple[list[_LinkQuestion], list[_RuleQuestion]]:
+    def _questions(self, policy: DesiredPolicy, report: PolicyReport, asked: _Asked) -> None:
         entries = {entry.link: entry for entry in policy.symlinks}
-        links: list[_LinkQuestion] = []
         named: list[tuple[str, Device]] = []  # (link, device) of present symlink entries
         for finding in report.findings:
             entry = entries.get(finding.path) if finding.kind == "symlink" else None
             if entry is None or finding.status in ("absent", "ambiguous"):
                 continue
-            device = self.devices.for_symlink(entry)
+            device = self.devices.for_symlink(entry, finding.device)
             if device is not None:
-                links.append(_LinkQuestion(finding, entry.link, device))
+                asked.links.append(_LinkQuestion(finding, entry.link, device))
                 named.append((entry.link, device))
-        rules: list[_RuleQuestion] = []
         for finding in report.findings:
             if finding.kind != "rule" or finding.drift:
                 continue
             for rule in finding.present_rules:
                 where = Where(finding.path, rule.end_line)
-                devices = self._devices_of(rule, named)
-                rules += [_RuleQuestion(finding, rule, where, d, _action_of(rule)) for d in devices]
-        return links, rules
-
-    def _devices_of(self, rule: Rule, named: Sequence[tuple[str, Device]]) -> list[Device]:
-        found: list[Device] = []
-        kernel = _literal_kernel(rule)
-        if kernel is not None:
-            device = self.devices.by_kernel(kernel)
-            if device is not None:
-                found.append(device)
-        for link, device in named:
-            if device not in found and (kernel is None or kernel == device.kernel) \
-                    and _could_name(rule, link, device.kernel):
-                found.append(device)
-        return found
+                action = _action_of(rule)
+                kernel = _literal_kernel(rule)
+                if kernel is not None:  # the rule names its device
+                    device = self.devices.by_kernel(kernel)
+                    if device is not None:
+                        asked.rules.append(_RuleQuestion(finding, rule, where, device, action))
+                    continue
+                patterns = _link_patterns(rule)
+                for link, device in named if patterns else ():
+                    if any(fnmatchcase(link.removeprefix("/dev/"), p) for p in patterns):
+                        asked.rules_by_link.append(_RuleQuestion(finding, rule, where, device, action, link))
 
     # --- what the answers do to the findings --------------------------------------------
     def _cause(self, cause: EvaluatedCause) -> Cause | None:

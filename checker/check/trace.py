@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from checker.check.effects import Device, PolicyDevices
+from checker.errors import UsageError
 from checker.evaluate.engine import RuleSet, evaluate
 from checker.evaluate.result import UDEV_VERSION, Evaluation, Step
 from checker.evaluate.values import Tri, Unknown, Value
-from checker.errors import UsageError
 from checker.host import Host
 from checker.observe.devices import Devices
 from checker.observe.files import RulesFiles, rules_in_udev_order
@@ -80,9 +80,9 @@ class Trace:
         templates = self.evaluation.rules.symlink_templates() if self.target.link else {}
         shown = []
         for step in self.evaluation.steps:
-            if step.status in SHOWN:
-                shown.append(step)
-            elif self.target.link and any(_names(p, self.target.link) for p in templates.get(step.where, ())):
+            names_link = bool(self.target.link) and any(
+                _names(pattern, self.target.link or "") for pattern in templates.get(step.where, ()))
+            if step.status in SHOWN or names_link:
                 shown.append(step)
         return shown
 
@@ -133,7 +133,8 @@ class Trace:
         if links["maybe"]:
             write(f"  maybe:    {', '.join(links['maybe'])}\n")
         props = data["properties"]
-        write("properties: " + (", ".join(f"{k}={_text(v)}" for k, v in props.items()) or "(none set)") + "\n")
+        said = ", ".join(f"{name}={_text(value)}" for name, value in props.items())
+        write(f"properties: {said or '(none set)'}\n")
         write(f"programs:   {', '.join(programs['yes']) or '(none)'}\n")
         if programs["maybe"]:
             write(f"  maybe:    {', '.join(programs['maybe'])}\n")

@@ -51,7 +51,6 @@ if TYPE_CHECKING:
         adopt,
         check,
         diagnose,
-        explain,
         install,
         policies,
         schema,
