@@ -70,10 +70,10 @@ class PolicyDevices:
 
     def for_symlink(self, entry: DesiredSymlink, node: str | None = None) -> Device | None:
         """The entry's device; `node` is the node a check already found for it (--root)."""
-        if isinstance(self.devices, LiveDevices):
+        if isinstance(self.devices, LiveDevices) and not self.host.is_tree:
             found = self.devices.find(entry.device)
             return Device(found[0].sys_name, found[0].sys_path) if len(found) == 1 else None
-        if node is None:
+        if node is None and not isinstance(self.devices, LiveDevices):
             node, _ = self.devices.find(entry.device)
         return Device(os.path.basename(node), None, node) if node is not None else None
 
@@ -275,9 +275,7 @@ class Effects:
         said = cause.text if cause is not None else "no rule that names it gives it to this device"
         finding.effect = "no"
         finding.cause = self._cause(cause) if cause is not None else None
-        if finding.status == "ok" or finding.status == "unknown-to-udev":
-            if finding.status != "ok":
-                finding.add_reasons([f"{finding.status}: {finding.message}"])
+        if finding.status == "ok":
             finding.status, finding.drift = "not-made", True
             finding.message = f"udev would not make it at the next event for {kernel}: {said}"
         else:

@@ -15,6 +15,9 @@ def policy(device: str = "target: /dev/sdb", required: bool = False) -> str:
 
 
 def run(tree: HostTree, udev_drift: Run, text: str) -> tuple[int, dict]:
+    # the rule that makes the link, as on a host whose udev made it: check asks whether
+    # udev makes it again at the next event
+    tree.write("/etc/udev/rules.d/50-local.rules", 'KERNEL=="sd*", SYMLINK+="xapi/block/sdb"\n')
     tree.policy(text)
     result = udev_drift("check", "--root", tree.root, "--format", "json")
     [item] = result.json()["policies"][0]["findings"]

@@ -85,7 +85,7 @@ def run_live(tmp_path: Path, command: Sequence[str], *, db: Mapping[str, Db] = {
              links: Mapping[str, str] = {}, files: Sequence[str] = (),
              devices: Sequence[str | Path] = ("disks.umockdev",), setup: str = "",
              policy: str | None = None, python: bool = False,
-             nodes_from: Sequence[Path] = ()) -> Run:
+             nodes_from: Sequence[Path] = (), rules: str | None = None) -> Run:
     """Run `$UDEV_DRIFT <command>` (or `python <command>`) under umockdev.
 
     `policy` is written to tmp/policies/policy.yaml; `{policies}`, `{state}` and `{tmp}` in
@@ -96,6 +96,10 @@ def run_live(tmp_path: Path, command: Sequence[str], *, db: Mapping[str, Db] = {
     test cannot run here to tmp/skip and exit 0), and `files`
     names regular files to put under /dev. Nodes are made for every device of the
     descriptions that exist before the run, and of `nodes_from` (templates).
+    
+    `rules` is a rules file put in /run/udev/rules.d (the namespace's own /run); by default
+    the rules that make the database's links (`KERNEL=="sdb", SYMLINK+="..."` for each), as
+    a host whose udev made them has: check asks whether udev makes a link again.
     """
     require_umockdev()
     descriptions = [DEVICES / d if not os.path.isabs(d) else Path(d) for d in devices]
@@ -113,10 +117,15 @@ def run_live(tmp_path: Path, command: Sequence[str], *, db: Mapping[str, Db] = {
         (tmp_path / "policies" / "policy.yaml").write_text(textwrap.dedent(policy))
     (tmp_path / "state").mkdir()
     q = shlex.quote
+    if rules is None:
+        rules = "".join(f'KERNEL=="{name}", SYMLINK+="{link}"\n'
+                        for name, entry in sorted(db.items()) for link in entry.links)
+    (tmp_path / "99-udev-drift-test.rules").write_text(rules)
     lines = [
         "mount -t tmpfs tmpfs /run",
-        "mkdir -p /run/udev/data",
+        "mkdir -p /run/udev/data /run/udev/rules.d",
         f"cp -a {q(str(data))}/. /run/udev/data/",
+        f"cp {q(str(tmp_path / '99-udev-drift-test.rules'))} /run/udev/rules.d/",
         "mount -t tmpfs -o mode=755 tmpfs /dev",
         "mknod -m 666 /dev/null c 1 3; mknod -m 666 /dev/zero c 1 5; mknod -m 666 /dev/urandom c 1 9",
         "ln -s /proc/self/fd /dev/fd",

@@ -194,6 +194,7 @@ def test_under_root_exclusive_is_not_checked_and_the_finding_says_so(tree: HostT
                                                                      udev_drift: Callable[..., Result]) -> None:
     tree.write("/dev/sdb", "")
     tree.link("/dev/xapi/block/sdb", "../../sdb")
+    tree.write("/etc/udev/rules.d/50-local.rules", 'KERNEL=="sdb", SYMLINK+="xapi/block/%k"\n')
     tree.policy("version: 1\nname: p\nsymlinks:\n  - link: /dev/xapi/block/sdb\n    target: /dev/sdb\n"
                 "    exclusive: true\n")
     result = udev_drift("check", "--root", tree.root, "--format", "json")

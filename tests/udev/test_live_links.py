@@ -152,7 +152,10 @@ def test_a_link_udev_lists_but_someone_removed_is_missing(findings: dict) -> Non
 def test_a_link_no_rule_makes_is_missing_and_says_so(findings: dict) -> None:
     found = item(findings, "no-rule")
     assert found["status"] == "missing"
-    assert found["details"] == ["udev's database lists it for no device: no rule makes it for /dev/sdc"]
+    assert found["details"] == ["udev's database lists it for no device: no rule makes it for /dev/sdc",
+                                "udev would not make it at the next event either: no rules file has a "
+                                "rule that gives sdc this link"]
+    assert found["effect"] == "no"
 
 
 def test_a_link_to_another_disk_is_wrong_target_and_names_that_disk(findings: dict) -> None:
@@ -223,6 +226,8 @@ def test_a_root_check_reads_the_tree_and_never_loads_pyudev(tmp_path: Path) -> N
     (tree / "dev/xapi/block").mkdir(parents=True)
     (tree / "dev/sdb").write_text("")
     (tree / "dev/xapi/block/sdb").symlink_to("../../sdb")
+    (tree / "etc/udev/rules.d").mkdir(parents=True)
+    (tree / "etc/udev/rules.d/50-local.rules").write_text('KERNEL=="sdb", SYMLINK+="xapi/block/%k"\n')
     script = (f"import sys, json; from checker.cli import main; status = main(['check', '--root', "
               f"'{tree}', '{tmp_path}/policies', '--state-dir', '{tmp_path}/state', '--format', 'json']); print(json.dumps(['pyudev' in "
               "sys.modules, status]), file=sys.stderr)")

@@ -29,6 +29,8 @@ def test_ten_thousand_devices_and_a_thousand_links_are_checked_within_a_second(t
     if os.geteuid() != 0:
         pytest.skip("needs root: makes block device nodes with mknod")
     (tmp_path / "dev/xapi/block").mkdir(parents=True)
+    (tmp_path / "etc/udev/rules.d").mkdir(parents=True)  # the rule that makes the links
+    (tmp_path / "etc/udev/rules.d/50-local.rules").write_text('KERNEL=="sd[0-9]*", SYMLINK+="xapi/block/l%n"\n')
     devices = []
     for i in range(DEVICES):
         number = os.makedev(240 + i // 1024, i % 1024)
