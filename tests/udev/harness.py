@@ -96,7 +96,7 @@ def run_live(tmp_path: Path, command: Sequence[str], *, db: Mapping[str, Db] = {
     test cannot run here to tmp/skip and exit 0), and `files`
     names regular files to put under /dev. Nodes are made for every device of the
     descriptions that exist before the run, and of `nodes_from` (templates).
-    
+
     `rules` is a rules file put in /run/udev/rules.d (the namespace's own /run); by default
     the rules that make the database's links (`KERNEL=="sdb", SYMLINK+="..."` for each), as
     a host whose udev made them has: check asks whether udev makes a link again.
