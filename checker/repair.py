@@ -55,6 +55,12 @@ REFUSALS: dict[Status, str] = {
     "claimed": "more than one device claims this link: make the rules give it to one disk only",
     "ambiguous": "the identity names more than one device: name the one meant by its path",
     "held-by-host": "the host holds the disk: unmount it, swapoff, or take it out of md/LVM by hand",
+    # The file is as the policy wants; another rule undoes it. Vendor rules are not edited:
+    # the finding's cause names the rule to change.
+    "ineffective": "the file holds the rule, but another rule keeps udev from applying it: change "
+                   "the rule its cause names (repair does not edit vendor rules)",
+    "not-made": "udev would not make this link at the next event: change the rule its cause "
+                "names, or add one that makes it, then trigger the device",
 }
 
 

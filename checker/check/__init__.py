@@ -2,6 +2,8 @@
 
     rules.py     rules entries (block, file, lines, absent) against the rules files
     links.py     symlink entries against /dev and libudev's devices
+    effects.py   does it take effect? the rule set evaluated for the devices policies name
+    trace.py     what `explain` shows: the whole rule set applied to one device
     explain.py   why a managed file drifted (a package update, an edit), from fingerprints
     load_warnings.py  what udev would log but accept when it loads the policies' rules
     suggest.py   rules and links that name a disk by kernel name, and its stable key

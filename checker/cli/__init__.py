@@ -9,6 +9,7 @@
     schema.py       schema
     serve.py        serve (the daemon is checker/serve/)
     suggest.py      suggest (the logic is checker/check/suggest.py)
+    explain.py      explain LINK|DEVICE (the trace is checker/check/trace.py)
     install.py      install (the installer is checker/install/)
     uninstall.py    uninstall
     diagnose.py     _libudev, hidden: the binary's tests ask it whether libudev loads

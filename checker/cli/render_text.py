@@ -173,7 +173,15 @@ def _summary(report: Report, paint: Painter) -> str:
                           f"· {_plural(repaired, 'item')} repaired")
     if not drifted:
         return paint(GREEN, f"compliant · {_plural(items, 'item')} checked")
-    hint = " · run `udev-drift check --repair` to put them back" if report.mode == "check" else ""
+    hint = ""
+    if report.mode == "check":
+        from checker.repair import REFUSALS
+
+        by_hand = sum(1 for finding in report.drifted if finding.status in REFUSALS)
+        if by_hand < drifted:
+            hint = " · run `udev-drift check --repair` to put them back"
+        if by_hand:
+            hint += f" · {by_hand} need a change by hand (see why above)"
     return paint(RED, f"{_plural(drifted, 'item')} drifted") + hint
 
 

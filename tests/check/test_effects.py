@@ -171,3 +171,17 @@ def test_the_text_report_names_the_cause(tree: HostTree, udev_drift: Any) -> Non
     result = udev_drift("check", "--root", tree.root, "--skip-policy-permission-check", tree.policy(POLICY))
     assert result.status == 1
     assert f"is skipped by the GOTO at {BLOCK_FILE}:1" in result.out
+
+
+def test_repair_leaves_vendor_rules_alone_and_says_what_to_change(tree: HostTree, udev_drift: Any) -> None:
+    files, *_ = DRIFTING["a vendor GOTO over the block"]
+    host(tree, files)
+    before = tree.read(BLOCK_FILE)
+    result = udev_drift("check", "--root", tree.root, "--skip-policy-permission-check", "--repair",
+                        "--format", "json", tree.policy(POLICY))
+    assert result.status == 1
+    assert tree.read(BLOCK_FILE) == before
+    refused = [a for a in result.json()["actions"] if a["action"] == "refuse"]
+    assert any("repair does not edit vendor rules" in a["detail"] for a in refused)
+    text = udev_drift("check", "--root", tree.root, "--skip-policy-permission-check", tree.policy(POLICY))
+    assert "2 need a change by hand" in text.out and "--repair` to put them back" not in text.out
