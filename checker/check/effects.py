@@ -75,18 +75,20 @@ class PolicyDevices:
             return Device(found[0].sys_name, found[0].sys_path) if len(found) == 1 else None
         if node is None and not isinstance(self.devices, LiveDevices):
             node, _ = self.devices.find(entry.device)
-        return Device(os.path.basename(node), None, node) if node is not None else None
+        return Device(kernel_of_node(node), None, node) if node is not None else None
 
     def by_kernel(self, name: str) -> Device | None:
+        """The block device of that kernel name ("cciss!c0d0" is /dev/cciss/c0d0)."""
         if "/" in name or name in ("", ".", ".."):
             return None
         if not self.host.is_tree:
             sys_path = os.path.realpath(f"/sys/class/block/{name}")
             return Device(name, sys_path) if os.path.isdir(sys_path) else None
-        st = self.host.stat_resolved(f"/dev/{name}")
-        if st is None or not (stat_module.S_ISBLK(st.st_mode) or stat_module.S_ISREG(st.st_mode)):
-            return None  # a regular file stands for a node in test trees and images
-        return Device(name, None, self.host.resolve(f"/dev/{name}") or f"/dev/{name}")
+        node = "/dev/" + name.replace("!", "/")
+        lst = self.host.lstat(node)
+        if lst is None or not (stat_module.S_ISBLK(lst.st_mode) or stat_module.S_ISREG(lst.st_mode)):
+            return None  # a regular file stands for a node in test trees and images; a link
+        return Device(name, None, node)  # is another name, not the device's own
 
     def facts(self, device: Device, action: str) -> DeviceFacts:
         key = (device, action)
@@ -102,6 +104,11 @@ class PolicyDevices:
                     if st is not None and stat_module.S_ISBLK(st.st_mode) else None
                 self._facts[key] = block_device_facts(device.kernel, devnum, None, action)
         return self._facts[key]
+
+
+def kernel_of_node(node: str) -> str:
+    """The kernel name of a device node: its path under /dev, "/" spelt "!" (cciss!c0d0)."""
+    return node.removeprefix("/dev/").replace("/", "!")
 
 
 def _lstat(path: str) -> os.stat_result | None:
@@ -334,9 +341,12 @@ class Effects:
             if event.where != question.where:
                 continue
             if event.kind == "ignored" and event.certain:
-                return EvaluatedCause("final", event.final_at,
-                                      f"its SYMLINK is ignored: the links were made final by the "
-                                      f"SYMLINK:= at {event.final_at}")
+                # drift only where a link it names is then not made (by the := itself, say)
+                names = _rule_links(question.rule, question.device.kernel)
+                if any(evaluation.link(name) is Tri.NO for name in names):
+                    return EvaluatedCause("final", event.final_at,
+                                          f"its SYMLINK is ignored: the links were made final by "
+                                          f"the SYMLINK:= at {event.final_at}")
             if event.kind == "add":
                 for name in event.names:
                     if evaluation.link(name) is Tri.NO:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from checker.check.effects import Device, PolicyDevices
+from checker.check.effects import Device, PolicyDevices, kernel_of_node
 from checker.errors import UsageError
 from checker.evaluate.engine import RuleSet, evaluate
 from checker.evaluate.result import UDEV_VERSION, Evaluation, Step
@@ -45,16 +45,15 @@ def find_target(name: str, host: Host, devices: Devices, policies: Sequence[Desi
     relative = name.removeprefix("/dev/").strip("/")
     if not relative or ".." in relative.split("/"):
         raise UsageError(f"{name}: expected a device (sdb, /dev/sdb) or a link under /dev")
-    if "/" not in relative:
-        device = finder.by_kernel(relative)
-        if device is not None:
-            return Target(device, None, f"/dev/{relative}")
     link_path = f"/dev/{relative}"
+    device = finder.by_kernel(relative.replace("/", "!"))  # a node: sdb, cciss/c0d0
+    if device is not None:
+        return Target(device, None, link_path)
     followed = host.follow(link_path)
     if followed is not None:
         resolved, st = followed
         if st is not None and (stat_module.S_ISBLK(st.st_mode) or stat_module.S_ISREG(st.st_mode)):
-            device = finder.by_kernel(os.path.basename(resolved))
+            device = finder.by_kernel(kernel_of_node(resolved))
             if device is not None and resolved != link_path:
                 return Target(device, relative, f"{link_path} -> {resolved}")
     for policy in policies:

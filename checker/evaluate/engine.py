@@ -183,9 +183,19 @@ def symlink_templates(rules: RuleSet) -> dict[Where, list[str]]:
 
 
 def symlink_patterns(template: str) -> list[str]:
-    """fnmatch patterns of the links a SYMLINK value (substitutions normalized) can name."""
+    """fnmatch patterns of the links a SYMLINK value (substitutions normalized) can name:
+    a substitution may be anything, also empty (then "a/%E{X}/b" names a/b)."""
     pattern = _SUBSTITUTION.sub(lambda m: m.group(0)[0] if m.group(0) in ("%%", "$$") else "*", template)
-    return [w for w in pattern.split() if w]
+    return [widen_empty(simplify_link(w)) for w in pattern.split() if w]
+
+
+def widen_empty(pattern: str) -> str:
+    """A "*" standing for a substitution may be empty, and udev then drops the slash it
+    leaves ("a/*/b" also names "a/b")."""
+    if "*/" not in pattern:
+        return pattern
+    pattern = pattern.replace("/*/", "*/")
+    return "*" + pattern[2:] if pattern.startswith("*/") else pattern
 
 
 _SUBSTITUTION = re.compile(r"%%|\$\$|%[a-zA-Z](\{[^}]*\})?")
@@ -785,10 +795,19 @@ def _split_links(pieces: list[Piece], unknown_may_split: bool) -> tuple[list[str
                               for i, p in enumerate(word)])
         if isinstance(text, str):
             if text:
-                names.append(text)
+                names.append(simplify_link(text))
         else:
-            patterns.append("*" if unknown_may_split else text.pattern)
+            patterns.append("*" if unknown_may_split else widen_empty(simplify_link(text.pattern)))
     return names, patterns
+
+
+def simplify_link(name: str) -> str:
+    """The link udev makes for a SYMLINK word: /dev/ joined to it and simplified (path_simplify():
+    repeated and leading slashes and "." parts go). A name ending in "/" is kept as written:
+    udev makes no link for it."""
+    if name.endswith("/") or ("//" not in name and not name.startswith("/") and "." not in name):
+        return name
+    return "/".join(part for part in name.split("/") if part not in ("", "."))
 
 
 def _env(run: _Run, line: Line, m: Meaning, state: State, esc: str, effects: list[str]) -> None:

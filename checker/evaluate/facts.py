@@ -114,12 +114,13 @@ def block_device_facts(kernel: str, devnum: tuple[int, int] | None, devtype: str
     its kernel name, number (None: a stand-in file whose number is not known) and type,
     and the kernel's uevent properties that follow from them; its sysfs path, attributes
     and parents are unknown."""
-    properties = {"ACTION": action, "SUBSYSTEM": "block", "DEVNAME": f"/dev/{kernel}"}
+    devname = "/dev/" + kernel.replace("!", "/")  # cciss!c0d0 is /dev/cciss/c0d0
+    properties = {"ACTION": action, "SUBSYSTEM": "block", "DEVNAME": devname}
     if devnum is not None:
         properties.update(MAJOR=str(devnum[0]), MINOR=str(devnum[1]))
     if devtype:
         properties["DEVTYPE"] = devtype
-    node = NodeFacts(kernel, "block", None, devpath=None, devname=f"/dev/{kernel}")
+    node = NodeFacts(kernel, "block", None, devpath=None, devname=devname)
     # on "remove" udev reads the database into the device: any property may be there
     absent = ("ID_*",) if action != "remove" else ()
     number: tuple[int, int] | Unknown = devnum or Unknown("*", f"the number of /dev/{kernel} is not known")

@@ -55,14 +55,16 @@ def _value_reads(value: str, into: set[str]) -> None:
         into.add("links")
     if "%D" in rest:
         into.add("name")
-    if "%b" in rest or "%d" in rest:  # the parent the last parent keys matched
-        into.add("parent")
+    if "%b" in rest or "%d" in rest or "%s" in rest:  # the parent the last parent keys
+        into.add("parent")  # matched (%s{attr} falls back to it)
 
 
 _MATCH_READS = {"TAG": "tags", "TAGS": "tags", "RESULT": "result", "ATTR": "attrs",
                 "ATTRS": "attrs", "TEST": "attrs", "SYMLINK": "links", "NAME": "name"}
 _PARENT_KEYS = frozenset(("KERNELS", "SUBSYSTEMS", "DRIVERS", "ATTRS", "TAGS"))
 _ASSIGN_WRITES = {"TAG": "tags", "SYMLINK": "links", "ATTR": "attrs", "NAME": "name"}
+# properties sd-device makes from the links and tags: ENV{DEVLINKS}== reads the links
+_ALSO_WRITES = {"SYMLINK": ("prop:DEVLINKS",), "TAG": ("prop:TAGS", "prop:CURRENT_TAGS")}
 
 
 def _reads(line: Line) -> set[str]:
@@ -100,6 +102,7 @@ def _writes(line: Line) -> frozenset[str]:
             writes.add("prop:" + (m.attr or ALL))
         elif m.key in _ASSIGN_WRITES:
             writes.add(_ASSIGN_WRITES[m.key])
+            writes.update(_ALSO_WRITES.get(m.key, ()))
     return frozenset(writes)
 
 
@@ -108,7 +111,7 @@ def _import_writes(kind: str | None, value: str) -> tuple[str, ...]:
         word = value.split()[0] if value.split() else ""
         builtin = next((b for b in BUILTIN_SETS if b.startswith(word)), word)
         return BUILTIN_SETS.get(builtin, (ALL,))
-    if kind in ("db", "cmdline", "parent"):
+    if kind in ("db", "cmdline"):
         return (value or ALL,)
     return (ALL,)
 

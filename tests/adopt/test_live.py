@@ -19,7 +19,7 @@ def test_links_on_disks_libudev_knows_are_adopted_by_serial(tmp_path: Path) -> N
     setup = ("mount -t tmpfs tmpfs /etc/udev/rules.d\n"
              f"printf '%s' {shlex.quote(rules)} > /etc/udev/rules.d/61-local.rules\n")
     run = run_live(tmp_path, ["adopt"], db={"sdb": Db(["xapi/block/sdb"], {"ID_SERIAL": WDC})},
-                   links={"/dev/xapi/block/sdb": "../../sdb"}, setup=setup)
+                   links={"/dev/xapi/block/sdb": "../../sdb"}, setup=setup, rules="")
     assert run.status == 0, run.err
     policy = yaml.safe_load(run.out)
     assert policy["rules"] == [{"file": "/etc/udev/rules.d/61-local.rules", "ensure": "file", "content": rules}]

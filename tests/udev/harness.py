@@ -120,12 +120,15 @@ def run_live(tmp_path: Path, command: Sequence[str], *, db: Mapping[str, Db] = {
     if rules is None:
         rules = "".join(f'KERNEL=="{name}", SYMLINK+="{link}"\n'
                         for name, entry in sorted(db.items()) for link in entry.links)
-    (tmp_path / "99-udev-drift-test.rules").write_text(rules)
     lines = [
         "mount -t tmpfs tmpfs /run",
         "mkdir -p /run/udev/data /run/udev/rules.d",
         f"cp -a {q(str(data))}/. /run/udev/data/",
-        f"cp {q(str(tmp_path / '99-udev-drift-test.rules'))} /run/udev/rules.d/",
+    ]
+    if rules:
+        (tmp_path / "99-udev-drift-test.rules").write_text(rules)
+        lines.append(f"cp {q(str(tmp_path / '99-udev-drift-test.rules'))} /run/udev/rules.d/")
+    lines += [
         "mount -t tmpfs -o mode=755 tmpfs /dev",
         "mknod -m 666 /dev/null c 1 3; mknod -m 666 /dev/zero c 1 5; mknod -m 666 /dev/urandom c 1 9",
         "ln -s /proc/self/fd /dev/fd",
