@@ -215,7 +215,10 @@ class Effects:
         for rq in asked.rules + asked.rules_by_link:
             both = wanted.setdefault(rq.action, _Questions())
             both.wheres.add(rq.where)
-            both.links.update(_rule_links(rq.rule, rq.device.kernel))
+            if rq.link:  # asked for a symlink entry's link: that is the link in question
+                both.links.add(rq.link)
+            else:
+                both.links.update(_rule_links(rq.rule, rq.device.kernel))
         slices = {action: slice_rules(rules_set, q.links, q.wheres) for action, q in wanted.items()}
         traced: dict[tuple[Device, str], Evaluation] = {}
 
