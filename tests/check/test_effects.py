@@ -185,3 +185,18 @@ def test_repair_leaves_vendor_rules_alone_and_says_what_to_change(tree: HostTree
     assert any("repair does not edit vendor rules" in a["detail"] for a in refused)
     text = udev_drift("check", "--root", tree.root, "--skip-policy-permission-check", tree.policy(POLICY))
     assert "2 need a change by hand" in text.out and "--repair` to put them back" not in text.out
+
+
+def test_the_metrics_show_the_new_drift(tree: HostTree, udev_drift: Any, tmp_path: Any) -> None:
+    files, *_ = DRIFTING["a later SYMLINK= replaces the list"]
+    host(tree, files)
+    out = tmp_path / "textfile"
+    out.mkdir()
+    result = udev_drift("check", "--root", tree.root, "--skip-policy-permission-check",
+                        "--textfile-dir", str(out), tree.policy(POLICY))
+    assert result.status == 1
+    metrics = (out / "udev_drift.prom").read_text()
+    assert ('udev_drift_item_drifted{item="/etc/udev/rules.d/50-udev.rules block",kind="rule",'
+            'policy="local-sata"} 1.0') in metrics
+    assert 'udev_drift_item_drifted{item="/dev/xapi/block/sdb",kind="symlink",policy="local-sata"} 1.0' in metrics
+    assert 'udev_drift_policy_compliant{policy="local-sata"} 0.0' in metrics
