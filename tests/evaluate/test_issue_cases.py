@@ -5,7 +5,9 @@ both."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +68,46 @@ def test_udevd_and_the_evaluator_agree_on_the_link_and_the_evaluator_says_why(
     evaluation = evaluate(rules, device_facts("/sys/block/loop6", "add"))
     assert evaluation.link(LINK) is (Tri.YES if made else Tri.NO)
     assert evaluation.cause(LINK) == cause
+
+
+WANTED = {  # the rule each case's policy wants in 50-udev.rules
+    name: ('ENV{ID_SERIAL}=="loopserial", SYMLINK+="xapi/block/%k"' if "ID_SERIAL" in name
+           else BLOCK.strip())
+    for name in CASES
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_check_on_the_same_rules_files_says_what_udevd_did(
+        name: str, real: dict[str, Outcome], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`check --root` over a tree holding exactly the files udevd ran: drift with the
+    evaluator's cause where udevd made no link, compliant where it did."""
+    from checker.cli import main
+
+    files, made, cause = CASES[name]
+    assert (LINK in real[name].devices["loop6"].links) is made
+    rules_d = tmp_path / "etc/udev/rules.d"
+    rules_d.mkdir(parents=True)
+    for file_name, text in files.items():
+        (rules_d / file_name).write_text(text)
+    (tmp_path / "dev/xapi/block").mkdir(parents=True)
+    (tmp_path / "dev/loop6").write_text("")
+    (tmp_path / "dev/xapi/block/loop6").symlink_to("../../loop6")  # there now, from before
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "version: 1\nname: case\nrules:\n  - file: /etc/udev/rules.d/50-udev.rules\n    ensure: lines\n"
+        f"    content: |\n      {WANTED[name]}\nsymlinks:\n  - link: /dev/xapi/block/loop6\n"
+        "    target: /dev/loop6\n")
+    status = main(["check", "--root", str(tmp_path), "--skip-policy-permission-check", "--format", "json",
+                   str(policy)])
+    report = json.loads(capsys.readouterr().out)
+    link = next(f for f in report["policies"][0]["findings"] if f["kind"] == "symlink")
+    if made:
+        assert status == 0 and link["status"] == "ok" and link["effect"] == "yes", link
+    else:
+        assert status == 1 and link["status"] == "not-made", link
+        expected = (cause or "").replace("50-udev.rules", "/etc/udev/rules.d/50-udev.rules") \
+            .replace("60-other.rules", "/etc/udev/rules.d/60-other.rules") \
+            .replace("10-fixed.rules", "/etc/udev/rules.d/10-fixed.rules") \
+            .replace("60-persistent-storage.rules", "/etc/udev/rules.d/60-persistent-storage.rules")
+        assert link["message"] == f"udev would not make it at the next event for loop6: {expected}"
