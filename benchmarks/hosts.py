@@ -8,7 +8,8 @@ A generated host looks like a XenServer dom0 (or any Debian-like host) with:
   ENV/ATTRS/KERNEL matches, SYMLINK+=, RUN+=, IMPORT{builtin}, comments, continuations;
 - P policies in /etc/udev-drift/policies.d/, in the style of the shipped
   policies/xenserver-local-sata.yaml: an `ensure: block` in the vendor file, plus a
-  `lines`, a `file` (a drop-in the policy owns) and an `absent` entry, and symlink
+  `lines`, a `file` (a drop-in the policy owns, holding the rule that makes every disk's
+  /dev/xapi/block link, as a compliant host must) and an `absent` entry, and symlink
   entries (by `target:` with for_each, and by `device: {serial: ...}`);
 - D managed block devices: /dev/sdX (plain files standing for nodes, as in
   examples/xenserver-host), their /dev/disk/by-id/ata-<serial> and wwn-<wwn> links, and
