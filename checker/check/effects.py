@@ -19,6 +19,7 @@ slice of the rule set (checker.evaluate.slice).
 
 from __future__ import annotations
 
+import logging
 import os
 import stat as stat_module
 from collections.abc import Sequence
@@ -39,6 +40,8 @@ from checker.observe.devices import Devices, LiveDevices
 from checker.observe.files import RulesFiles, rules_in_udev_order
 from checker.policy.desired import DesiredPolicy, DesiredSymlink
 from checker.rules.model import Rule
+
+log = logging.getLogger("udev-drift")
 
 # Causes that make a present rule drift; "no-match" only says the rule is not for this
 # device, which the symlink entry's own question decides.
@@ -94,9 +97,13 @@ class PolicyDevices:
         key = (device, action)
         if key not in self._facts:
             if device.sys_path is not None:
-                from checker.observe.udev import device_facts
+                from checker.observe.udev import UdevError, device_facts
 
-                self._facts[key] = device_facts(device.sys_path, action)
+                try:
+                    self._facts[key] = device_facts(device.sys_path, action)
+                except UdevError as error:  # gone since it was found (hotplug): its name only
+                    log.debug("%s: %s; its facts are its kernel name alone", device.kernel, error)
+                    self._facts[key] = block_device_facts(device.kernel, None, None, action)
             else:
                 # the node path is the one a check resolved inside the tree: not a link
                 st = _lstat(self.host.path(device.node)) if device.node else None

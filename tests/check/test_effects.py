@@ -200,3 +200,14 @@ def test_the_metrics_show_the_new_drift(tree: HostTree, udev_drift: Any, tmp_pat
             'policy="local-sata"} 1.0') in metrics
     assert 'udev_drift_item_drifted{item="/dev/xapi/block/sdb",kind="symlink",policy="local-sata"} 1.0' in metrics
     assert 'udev_drift_policy_compliant{policy="local-sata"} 0.0' in metrics
+
+
+def test_a_device_gone_since_it_was_found_is_known_by_its_name_alone() -> None:
+    # hotplug between the enumeration and reading its facts: no failure of the whole run
+    from checker.check.effects import Device, PolicyDevices
+    from checker.host import Host
+    from checker.observe.devices import DeviceFinder
+
+    host = Host("/")
+    facts = PolicyDevices(host, DeviceFinder(host)).facts(Device("sdzz", "/sys/devices/gone/sdzz"), "add")
+    assert facts.kernel == "sdzz" and facts.node.devpath is None
