@@ -28,7 +28,7 @@ from fnmatch import fnmatchcase
 
 from checker.evaluate.causes import Cause as EvaluatedCause
 from checker.evaluate.causes import step_cause
-from checker.evaluate.engine import RuleSet, evaluate
+from checker.evaluate.engine import RuleSet, evaluate, symlink_patterns
 from checker.evaluate.facts import DeviceFacts, block_device_facts
 from checker.evaluate.glob import Matcher
 from checker.evaluate.result import Evaluation, Where
@@ -39,6 +39,7 @@ from checker.host import Host
 from checker.observe.devices import Devices, LiveDevices
 from checker.observe.files import RulesFiles, rules_in_udev_order
 from checker.policy.desired import DesiredPolicy, DesiredSymlink
+from checker.rules.canonical import normalize_substitutions
 from checker.rules.model import Rule
 
 log = logging.getLogger("udev-drift")
@@ -137,33 +138,27 @@ def _literal_kernel(rule: Rule) -> str | None:
 
 def _action_of(rule: Rule) -> str:
     for token in rule.tokens:
-        if token.key == "ACTION" and token.op == "==" and Matcher.of(token.value).kind == "plain":
-            alternatives = Matcher.of(token.value).alternatives
-            if len(alternatives) == 1:
-                return alternatives[0]
+        if token.key == "ACTION" and token.op == "==":
+            matcher = Matcher.of(token.value)
+            if matcher.kind == "plain" and len(matcher.alternatives) == 1:
+                return matcher.alternatives[0]
     return "add"
 
 
-def _rule_links(rule: Rule, kernel: str) -> set[str]:
-    """The plain link names the rule's SYMLINK values give `kernel` (%k known)."""
-    from checker.evaluate.engine import symlink_patterns
-    from checker.rules.canonical import normalize_substitutions
-
-    names: set[str] = set()
+def _link_patterns(rule: Rule, kernel: str | None = None) -> list[str]:
+    """fnmatch patterns of the links the rule's SYMLINK values can name (substitutions:
+    *, but %k is `kernel` when given)."""
+    patterns: list[str] = []
     for token in rule.tokens:
         if token.key == "SYMLINK" and token.op in ("+=", "=", ":="):
-            template = normalize_substitutions(token.value).replace("%k", kernel)
-            names.update(p for p in symlink_patterns(template) if not any(c in p for c in "*?["))
-    return names
+            template = normalize_substitutions(token.value)
+            patterns += symlink_patterns(template.replace("%k", kernel) if kernel else template)
+    return patterns
 
 
-def _link_patterns(rule: Rule) -> list[str]:
-    """fnmatch patterns of the links the rule's SYMLINK values can name (%k and friends: *)."""
-    from checker.evaluate.engine import symlink_patterns
-    from checker.rules.canonical import normalize_substitutions
-
-    return [pattern for token in rule.tokens if token.key == "SYMLINK" and token.op in ("+=", "=", ":=")
-            for pattern in symlink_patterns(normalize_substitutions(token.value))]
+def _rule_links(rule: Rule, kernel: str) -> set[str]:
+    """The plain link names the rule's SYMLINK values give `kernel`."""
+    return {p for p in _link_patterns(rule, kernel) if not any(c in p for c in "*?[")}
 
 
 @dataclass
@@ -286,12 +281,12 @@ class Effects:
         text = next((r.text.strip() for r in observed.parsed.rules if r.end_line == cause.where.line), "")
         return Cause(cause.where.file, cause.where.line, text, cause.why, cause.text)
 
-    def _not_made(self, question: _LinkQuestion, cause: EvaluatedCause | None) -> None:
+    def _not_made(self, question: _LinkQuestion, cause: EvaluatedCause) -> None:
         finding = question.finding
         kernel = question.device.kernel
-        said = cause.text if cause is not None else "no rule that names it gives it to this device"
+        said = cause.text
         finding.effect = "no"
-        finding.cause = self._cause(cause) if cause is not None else None
+        finding.cause = self._cause(cause)
         if finding.status == "ok":
             finding.status, finding.drift = "not-made", True
             finding.message = f"udev would not make it at the next event for {kernel}: {said}"
@@ -305,7 +300,7 @@ class Effects:
             return
         cause = evaluation.why_not(question.link)
         if answer is Tri.NO:
-            self._not_made(question, cause)
+            self._not_made(question, cause or EvaluatedCause("no-rule", None, "no rule names this link"))
             return
         finding = question.finding
         finding.effect = "unknown"

@@ -13,6 +13,7 @@ import os
 import stat as stat_module
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 
 from checker.check.effects import Device, PolicyDevices, kernel_of_node
@@ -80,7 +81,7 @@ class Trace:
         shown = []
         for step in self.evaluation.steps:
             names_link = bool(self.target.link) and any(
-                _names(pattern, self.target.link or "") for pattern in templates.get(step.where, ()))
+                fnmatchcase(self.target.link or "", pattern) for pattern in templates.get(step.where, ()))
             if step.status in SHOWN or names_link:
                 shown.append(step)
         return shown
@@ -142,12 +143,6 @@ class Trace:
             verdict = {"yes": "udev makes it", "no": "udev does not make it",
                        "unknown": "whether udev makes it is not known offline"}[answer]
             write(f"\n/dev/{self.target.link}: {verdict}" + (f": {cause}" if cause else "") + "\n")
-
-
-def _names(pattern: str, link: str) -> bool:
-    from fnmatch import fnmatchcase
-
-    return fnmatchcase(link, pattern)
 
 
 def _json_value(value: Value) -> Any:
