@@ -25,6 +25,7 @@ from checker.host import Host
 from checker.observe.devices import Devices
 from checker.observe.files import RulesFiles, rules_in_udev_order
 from checker.policy.desired import DesiredPolicy
+from checker.policy.places import length_problem
 
 SHOWN = ("matched", "unknown", "not-reached")  # steps every trace shows
 
@@ -47,6 +48,9 @@ def find_target(name: str, host: Host, devices: Devices, policies: Sequence[Desi
     if not relative or ".." in relative.split("/"):
         raise UsageError(f"{name}: expected a device (sdb, /dev/sdb) or a link under /dev")
     link_path = f"/dev/{relative}"
+    too_long = length_problem(host.path(link_path), "the link")
+    if too_long:  # every look at the file system would fail with ENAMETOOLONG
+        raise UsageError(f"{too_long}: expected a device (sdb, /dev/sdb) or a link under /dev")
     device = finder.by_kernel(relative.replace("/", "!"))  # a node: sdb, cciss/c0d0
     if device is not None:
         return Target(device, None, link_path)

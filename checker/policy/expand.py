@@ -14,7 +14,7 @@ from checker.errors import PolicyError, raise_all
 from checker.policy.desired import DesiredPolicy, DesiredRules, DesiredSymlink, DeviceRef
 from checker.policy.loader import KeyPath, LoadedPolicy, format_key_path
 from checker.policy.model import PLACEHOLDER, RulesEntry, SymlinkEntry
-from checker.policy.places import dev_path_problem, item_problem, rules_file_problem
+from checker.policy.places import dev_path_problem, item_problem, rules_file_problem, shown
 from checker.rules.parsed import parse_rules
 
 
@@ -60,7 +60,7 @@ def _expanded_path(loaded: LoadedPolicy, key_path: KeyPath, template: str, item:
         return value
     problem = problem_of(value) or item_problem(item)
     if problem:
-        errors.append(_error(loaded, key_path, f"{problem} (for item {item!r})"))
+        errors.append(_error(loaded, key_path, f"{problem} (for item {shown(item)})"))
     return value
 
 

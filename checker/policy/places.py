@@ -3,7 +3,9 @@
 The same rules hold for a path as written in the policy, for the path a `for_each` item
 expands it into, and for a path taken back from the policy cache: a rules file directly
 in one of udev's rules directories, under a name udev reads; a link or device under /dev.
-No '..', '.' or empty component anywhere, so that a path means what it says.
+No '..', '.' or empty component anywhere, so that a path means what it says, and no name
+the file system would refuse (a component over NAME_MAX, a path over PATH_MAX), so that a
+policy that validates can always be checked.
 """
 
 from __future__ import annotations
@@ -18,19 +20,47 @@ from checker.paths import UDEV_RULES_DIRS
 SAFE_ITEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+:@=,-]*")
 SAFE_ITEM_TEXT = "letters, digits and . _ + : @ = , - (not first)"
 
+# Linux's NAME_MAX and PATH_MAX less its terminating NUL, in bytes: past them every call on
+# the path fails with ENAMETOOLONG.
+NAME_MAX = 255
+PATH_MAX = 4095
+
+
+def shown(value: str, most: int = 80) -> str:
+    """`value` for a message: quoted, and cut where it is long, with its size."""
+    if len(value) <= most:
+        return repr(value)
+    return f"{value[:most]!r}... ({len(value.encode('utf-8', 'surrogatepass'))} bytes)"
+
+
+def length_problem(value: str, what: str) -> str | None:
+    """Why the file system would refuse `value` as a path for being too long, or None."""
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > PATH_MAX:
+        return f"{what} is {size} bytes long, more than the {PATH_MAX} a path may have, got {shown(value)}"
+    for part in value.split("/"):
+        part_size = len(part.encode("utf-8", "surrogatepass"))
+        if part_size > NAME_MAX:
+            return (f"{what} has a component of {part_size} bytes, more than the {NAME_MAX} a name "
+                    f"may have, got {shown(value)}")
+    return None
+
 
 def _components(value: str, what: str) -> str | None:
     if "\0" in value:
         return f"{what} must not contain a NUL character"
     if not value.startswith("/"):
-        return f"{what} must be an absolute path, got {value!r}"
+        return f"{what} must be an absolute path, got {shown(value)}"
+    too_long = length_problem(value, what)
+    if too_long:
+        return too_long
     parts = value[1:].split("/")
     if ".." in parts:
-        return f"{what} must not contain '..', got {value!r}"
+        return f"{what} must not contain '..', got {shown(value)}"
     if "." in parts:
-        return f"{what} must not contain '.' as a component, got {value!r}"
+        return f"{what} must not contain '.' as a component, got {shown(value)}"
     if "" in parts:
-        return f"{what} must not have an empty component ('//' or a trailing '/'), got {value!r}"
+        return f"{what} must not have an empty component ('//' or a trailing '/'), got {shown(value)}"
     return None
 
 
@@ -40,16 +70,16 @@ def rules_file_problem(value: str) -> str | None:
     if found:
         return found
     if not value.endswith(".rules"):
-        return f"file must end in .rules (udev reads only *.rules), got {value!r}"
+        return f"file must end in .rules (udev reads only *.rules), got {shown(value)}"
     directory, name = value.rsplit("/", 1)
     if directory not in UDEV_RULES_DIRS:
         if any(directory.startswith(d + "/") for d in UDEV_RULES_DIRS):
             return (f"file is in a directory udev never reads (only the rules directories "
-                    f"themselves), got {value!r}")
+                    f"themselves), got {shown(value)}")
         return (f"file must be in one of udev's rules directories ({', '.join(UDEV_RULES_DIRS)}), "
-                f"got {value!r}")
+                f"got {shown(value)}")
     if name.startswith("."):
-        return f"file has a hidden name, which udev never reads, got {value!r}"
+        return f"file has a hidden name, which udev never reads, got {shown(value)}"
     return None
 
 
@@ -59,7 +89,7 @@ def dev_path_problem(value: str) -> str | None:
     if found:
         return found
     if not value.startswith("/dev/"):
-        return f"expected a path under /dev/, got {value!r}"
+        return f"expected a path under /dev/, got {shown(value)}"
     return None
 
 
@@ -67,4 +97,4 @@ def item_problem(item: str) -> str | None:
     """Why an item may not become part of a path, or None."""
     if SAFE_ITEM.fullmatch(item):
         return None
-    return f"an item used in a path may hold only {SAFE_ITEM_TEXT}, got {item!r}"
+    return f"an item used in a path may hold only {SAFE_ITEM_TEXT}, got {shown(item)}"

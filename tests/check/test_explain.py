@@ -53,6 +53,34 @@ def test_explain_of_an_unknown_device_is_a_usage_error(tree: HostTree, udev_drif
     assert "Traceback" not in result.err
 
 
+def test_explain_of_a_name_too_long_for_the_file_system_is_a_usage_error(
+        tree: HostTree, udev_drift: Any) -> None:
+    for name, expected in (("/dev/" + "x" * 10_000, "more than the 4095 a path may have"),
+                           ("/dev/t/" + "x" * 300, "a component of 300 bytes")):
+        result = udev_drift("explain", name, "--root", tree.root)
+        assert result.status == 2 and result.out == "", result.err
+        assert result.err.count("\n") == 1 and expected in result.err, result.err
+
+
+def test_explain_text_shows_what_a_rules_file_holds_and_never_lets_the_terminal_obey_it(
+        tree: HostTree, udev_drift: Any) -> None:
+    # A property value and a program from a hostile rules file, holding an escape sequence
+    # that would retitle the terminal, a one-byte CSI (U+009B) and a line separator.
+    value = "a\x1b]0;owned\x07b\x9b2Jc\u2028d"
+    tree.write("/dev/loop6", "", dedent=False)
+    tree.write("/etc/udev/rules.d/50-test.rules",
+               f'KERNEL=="loop6", ENV{{EVIL}}="{value}", RUN+="/bin/x\x1b[2J"\n', dedent=False)
+    result = udev_drift("explain", "loop6", "--root", tree.root)
+    assert result.status == 0, result.err
+    for raw in ("\x1b", "\x07", "\x9b", "\u2028"):
+        assert raw not in result.out
+    assert "properties: EVIL=a\\x1b]0;owned\\x07b\\x9b2Jc\\u2028d\n" in result.out
+    assert "programs:   /bin/x\\x1b[2J\n" in result.out
+    assert 'matched: ENV{EVIL}="a\\x1b]0;owned' in result.out  # the trace's "did:" too
+    data = udev_drift("explain", "loop6", "--root", tree.root, "--format", "json").json()
+    assert data["properties"]["EVIL"] == value  # JSON keeps the exact text
+
+
 def test_explain_live_predicts_the_links_the_real_udev_makes() -> None:
     with tempfile.TemporaryDirectory(prefix="udev-drift-explain-") as rules:
         Path(rules, "50-test.rules").write_text(RULES)

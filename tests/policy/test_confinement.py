@@ -179,6 +179,20 @@ def test_a_cached_policy_is_checked_again_for_where_it_writes(tmp_path: Path, ud
         {k: v for k, v in before.items() if "udev-drift/" not in k}
 
 
+def test_a_cached_path_too_long_for_the_file_system_is_not_replayed(tmp_path: Path, udev_drift: Run) -> None:
+    tree = host_in(tmp_path)
+    tree.write("/etc/udev-drift/policies.d/link.yaml",
+               "version: 1\nname: link\nsymlinks:\n  - link: /dev/xapi/block/sdb\n    target: /dev/sdb\n")
+    document = warm(tree, udev_drift)
+    for entry in document["policies"].values():  # type: ignore[attr-defined]
+        for link in entry["desired"]["symlinks"]:
+            link["link"] = "/dev/" + "/".join(["d" * 200] * 21)
+    plant(tree, document)
+    result = udev_drift("check", "--root", tree.root, "--format", "json")
+    assert result.status in (0, 1) and "ddddd" not in result.out, result.err
+    assert "internal error" not in result.err and "/dev/xapi/block/sdb" in result.out
+
+
 def test_a_cache_reached_through_a_link_into_a_writable_directory_is_ignored_with_a_warning(
         tmp_path: Path, udev_drift: Run, caplog: pytest.LogCaptureFixture) -> None:
     tree = host_in(tmp_path)
@@ -229,6 +243,12 @@ def item_policy(field: str, item: str) -> str:
     ("link", "..", "'..'"),
     ("target", "../etc/shadow", "'..'"),
     ("target", "sdb/../../../etc/shadow", "'..'"),
+    # a name the file system refuses (ENAMETOOLONG) validated and then ended the check in
+    # an internal error
+    ("file", "a" * 300, "a component of 306 bytes, more than the 255"),
+    ("link", "a" * 256, "a component of 256 bytes, more than the 255"),
+    ("link", "a" * 5000, "5010 bytes long, more than the 4095"),
+    ("target", "é" * 128, "a component of 256 bytes, more than the 255"),
 ])
 def test_an_item_cannot_lead_a_path_out_of_where_it_may_write(tree: HostTree, udev_drift: Run,
                                                               field: str, item: str, expected: str) -> None:
@@ -247,6 +267,7 @@ def test_an_item_cannot_lead_a_path_out_of_where_it_may_write(tree: HostTree, ud
     ("/etc/udev/rules.d/.x.rules", "hidden"),
     ("/etc/udev/rules.d/./x.rules", "'.'"),
     ("/etc/udev/rules.d//x.rules", "empty"),
+    ("/etc/udev/rules.d/" + "x" * 250 + ".rules", "a component of 256 bytes"),
 ])
 def test_names_udev_never_reads_are_refused_without_items_too(tree: HostTree, udev_drift: Run,
                                                              file: str, expected: str) -> None:
