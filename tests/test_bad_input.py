@@ -490,3 +490,18 @@ def test_warnings_and_errors_show_control_characters_as_escapes(host: HostTree, 
     bad = udev_drift("check", "--root", host.root, host.path("/etc/udev-drift/\x1b[2Jmissing.yaml"))
     assert bad.status == 2 and "\\x1b[2Jmissing" in bad.err
     assert not re.search("[\\x00-\\x09\\x0b-\\x1f\\x7f-\\x9f]", result.err + bad.err), repr(result.err + bad.err)
+
+
+@pytest.mark.parametrize("breaker", ["\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"])
+def test_a_line_breaking_character_in_a_policy_never_splits_the_error_line(
+        tree: HostTree, udev_drift: Run, breaker: str) -> None:
+    # str.splitlines() breaks at each of these: the message was cut there, and its second
+    # half printed as a line of its own.
+    escaped = json.dumps(breaker + 'KERNEL=="sda", ENV{A}="1"')
+    path = tree.policy("version: 1\nname: vt\nrules:\n  - file: /etc/udev/rules.d/50-x.rules\n"
+                       f"    ensure: block\n    content: {escaped}\n")
+    for command in (("validate", path), ("check", "--root", tree.root, path)):
+        result = udev_drift(*command)
+        assert result.status == 2 and result.out == "", result.err
+        assert result.err.count("\n") == 1 and result.err.endswith("KERNEL'\n"), repr(result.err)
+        assert breaker not in result.err and "unknown key" in result.err

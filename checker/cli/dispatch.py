@@ -97,7 +97,9 @@ def _run_command(argv: Sequence[str] | None) -> int:
         return status
     except UdevDriftError as error:
         _metrics_failed(args, error)
-        for line in str(error).splitlines():
+        # Lines of a message are split where it put them ('\n') and nowhere else: a vertical
+        # tab or U+2028 in the input (which str.splitlines() breaks at) is shown, not obeyed.
+        for line in str(error).split("\n"):
             print(f"udev-drift: {visible(line)}", file=sys.stderr)
         return error.exit_status
     except BrokenPipeError:

@@ -58,5 +58,14 @@ def run(args: argparse.Namespace) -> int:
         json.dump(result.to_json(), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
-        result.render(sys.stdout.write)
+        result.render(_visible_lines)
     return 0
+
+
+def _visible_lines(text: str) -> None:
+    """One or more whole lines of the report, with what came from a rules file or the host
+    (a property value, a program, a rule's text) shown, never obeyed by the terminal."""
+    from checker.cli.visible import visible
+
+    body = text.rstrip("\n")
+    sys.stdout.write(visible(body) + text[len(body):])
