@@ -1,4 +1,5 @@
-"""Fixtures for the metrics tests: the example host, the tool as a process, real servers.
+"""The harness of the tests that run servers (metrics, serve, install's watch): the example
+host, the tool as a process, real servers. A folder's conftest imports the fixtures.
 
 Every server a test starts goes through `servers`, which stops it by its pid at the end of
 the test whatever happened (SIGTERM, then SIGKILL), and keeps its output for the failure

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.exporters.conftest import need
 from tests.exporters.test_metrics import CONTRACT
+from tests.servers import need
 
 MONITORING = REPO / "monitoring"
 # Grafana's variables, as a dashboard would expand them.

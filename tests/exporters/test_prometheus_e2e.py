@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import REPO, HostTree
-from tests.exporters.conftest import Servers, free_port, http_get, need, tool, wait_for
+from tests.servers import Servers, free_port, http_get, need, tool, wait_for
 
 POLICY = "xenserver-local-sata"
 

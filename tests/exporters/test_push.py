@@ -6,8 +6,8 @@ import socket
 from pathlib import Path
 
 from tests.conftest import HostTree
-from tests.exporters.conftest import Servers, free_port, http_get, need, tool, wait_for
 from tests.exporters.test_metrics import Metrics
+from tests.servers import Servers, free_port, http_get, need, tool, wait_for
 
 POLICY = "xenserver-local-sata"
 

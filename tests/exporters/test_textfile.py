@@ -17,7 +17,7 @@ import pytest
 from checker.atomic import WriteError
 from checker.exporters import textfile
 from tests.conftest import REPO, HostTree
-from tests.exporters.conftest import need, tool
+from tests.servers import need, tool
 
 
 def mode(path: Path) -> int:

@@ -18,6 +18,9 @@ from typing import Any
 import pytest
 
 from checker.install.target import SYSTEMD_MANAGERS
+from tests.servers import servers
+
+__all__ = ["servers"]  # the fixture, for test_watch.py
 
 MARKERS = {"systemd": SYSTEMD_MANAGERS[0], "apt": "/usr/bin/dpkg", "dnf": "/usr/bin/dnf", "yum": "/usr/bin/yum"}
 

@@ -19,8 +19,8 @@ import pytest
 
 from checker.serve.watch_rules import DEBOUNCE, RulesWatch
 from tests.conftest import REPO, HostTree
-from tests.exporters.conftest import Servers, copy_example, free_port, http_get, wait_for
 from tests.install.conftest import exact_snapshot
+from tests.servers import Servers, copy_example, free_port, http_get, wait_for
 
 RULES = "/etc/udev/rules.d/50-udev.rules"
 BLOCK = "# BEGIN udev-drift xenserver-local-sata"
@@ -196,17 +196,6 @@ class TestNoRepairLoop:
             assert exact_snapshot(host.path("/etc/udev")) == before
         finally:
             watching.stop()
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[Servers]:
-    directory = tmp_path / "servers"
-    directory.mkdir()
-    running = Servers(directory)
-    try:
-        yield running
-    finally:
-        running.stop_all()  # by pid: SIGTERM, then SIGKILL
 
 
 def has_block(host: HostTree) -> bool:

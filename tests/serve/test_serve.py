@@ -24,8 +24,8 @@ from checker.paths import SERVE_LISTEN
 from checker.serve.http import WRITE_SECONDS, MetricsServer, make_server, parse_listen
 from checker.serve.loop import Checks
 from tests.conftest import REPO, HostTree
-from tests.exporters.conftest import Servers, free_port, http_get, need, tool, wait_for
 from tests.exporters.test_metrics import Metrics
+from tests.servers import Servers, free_port, http_get, need, tool, wait_for
 
 POLICY = "xenserver-local-sata"
 LINK = "/dev/xapi/block/sdb"

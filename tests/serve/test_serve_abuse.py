@@ -22,8 +22,8 @@ import pytest
 
 from checker.serve.http import LINGER_BYTES, MAX_PENDING, MAX_REQUEST_BYTES, MAX_THREADS, REQUEST_SECONDS
 from tests.conftest import HostTree
-from tests.exporters.conftest import Server, Servers, free_port
-from tests.exporters.test_serve import serve
+from tests.serve.test_serve import serve
+from tests.servers import Server, Servers, free_port
 
 SCRAPE = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Prometheus/2.45.0\r\n\r\n"
 # Measured on the 2-core (shared) test machine under 200 slow clients: p95 ~6 ms, max ~10 ms
@@ -429,7 +429,7 @@ class TestClientsThatDoNotRead:
 
     def test_scrapes_are_answered_while_ten_clients_a_second_never_read(self) -> None:
         from checker.serve.http import MetricsServer
-        from tests.exporters.test_serve import FakeSource
+        from tests.serve.test_serve import FakeSource
 
         server = MetricsServer(("127.0.0.1", 0), socket.AF_INET, FakeSource(self.BODY))
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
