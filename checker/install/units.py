@@ -33,8 +33,29 @@ HEADER = """\
 # file once you edit it, and uninstall leaves an edited file in place.
 """
 
+# What the check service and the exporter both give up: kernel modules and logs, cgroups,
+# hostname, namespaces, realtime, set-uid files, personalities, foreign system calls.
+CONFINED = """\
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectHostname=yes
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+SystemCallArchitectures=native
+{syscall_why}SystemCallFilter=~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap
+SystemCallErrorNumber=EPERM
+"""
+SYSCALL_WHY = """\
+# System calls a check never makes, denied (EPERM, not a kill). A deny list rather than
+# @system-service: systemd 219 (XenServer 8, XCP-ng 8) knows no groups and ignores them,
+# which in a deny list leaves nothing denied but in an allow list would allow nothing.
+"""
+
 SERVICE_TEXT = """\
-{header}#
+#
 # One check of the host against the policies in {policy_dir}, repairing what
 # drifted. Started by udev-drift.timer (after boot, then hourly), by udev-drift.path (a
 # udev rules directory changed) and by hand: systemctl start udev-drift.service; the
@@ -84,21 +105,7 @@ ProtectHome={protect_home}
 RestrictAddressFamilies=AF_UNIX AF_NETLINK
 # Harmless to a check: it loads no kernel module, reads no kernel log, changes no cgroup,
 # hostname, personality or scheduling class, makes no namespace, no set-uid file.
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
-ProtectControlGroups=yes
-ProtectHostname=yes
-RestrictNamespaces=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-SystemCallArchitectures=native
-# System calls a check never makes, denied (EPERM, not a kill). A deny list rather than
-# @system-service: systemd 219 (XenServer 8, XCP-ng 8) knows no groups and ignores them,
-# which in a deny list leaves nothing denied but in an allow list would allow nothing.
-SystemCallFilter=~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap
-SystemCallErrorNumber=EPERM
-# Root without root's other powers: only what writing a rules file that someone else may
+{confined}# Root without root's other powers: only what writing a rules file that someone else may
 # own needs (keeping its owner and mode), and reading any file. udevadm needs none:
 # udevd trusts the control socket's uid 0, and the uevent files are root's own.
 CapabilityBoundingSet=CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_FSETID
@@ -118,7 +125,7 @@ UMask=0022
 """
 
 TIMER_TEXT = """\
-{header}#
+#
 # Starts udev-drift.service after boot, then every hour.
 
 [Unit]
@@ -142,7 +149,7 @@ WantedBy=timers.target
 """
 
 PATH_TEXT = """\
-{header}#
+#
 # Starts udev-drift.service as soon as a file in a udev rules directory is written,
 # created, removed or renamed: a rules file replaced by an update or edited by hand is
 # repaired at once, not at the next hourly run.
@@ -165,7 +172,7 @@ WantedBy=paths.target
 """
 
 SERVE_TEXT = """\
-{header}#
+#
 # The HTTP exporter: `udev-drift serve` checks every 60 s, and at once when a udev rules
 # directory changes, and answers GET /metrics from the last result for Prometheus. Not
 # enabled by `udev-drift install` (the textfile metrics of udev-drift.service are the
@@ -199,18 +206,7 @@ PrivateTmp=yes
 ProtectHome={protect_home}
 # Scrapes over IP; libudev and the journal over AF_UNIX and AF_NETLINK.
 RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
-ProtectControlGroups=yes
-ProtectHostname=yes
-RestrictNamespaces=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-SystemCallArchitectures=native
-SystemCallFilter=~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap
-SystemCallErrorNumber=EPERM
-# Reading any file is all a check needs of root's powers.
+{confined_quiet}# Reading any file is all a check needs of root's powers.
 CapabilityBoundingSet=CAP_DAC_READ_SEARCH
 UMask=0022
 # Not PrivateDevices= nor PrivateNetwork=: the /dev symlinks are checked, and udevd's
@@ -266,14 +262,12 @@ def units(settings: Settings, host: Host) -> dict[str, str]:
     writable = ["/etc/udev/rules.d", STATE_DIR]
     if settings.textfile_dir is not None:
         writable.append(settings.textfile_dir)
-    common = {"protect_home": home, "protect_home_why": home_why, "policy_dir": POLICY_DIR,
-              "service": SERVICE, "state_dir": STATE_DIR}
-    return {
-        SERVICE: SERVICE_TEXT.format(header=HEADER.format(name=SERVICE), writable=" ".join(writable),
-                                     command=" ".join(settings.check_command()), **common),
-        TIMER: TIMER_TEXT.format(header=HEADER.format(name=TIMER), **common),
-        PATH: PATH_TEXT.format(header=HEADER.format(name=PATH),
-                               paths="\n".join(f"PathChanged={d}" for d in UDEV_RULES_DIRS), **common),
-        SERVE: SERVE_TEXT.format(header=HEADER.format(name=SERVE), binary=settings.binary,
-                                 listen=SERVE_LISTEN, **common),
-    }
+    values = {"protect_home": home, "protect_home_why": home_why, "policy_dir": POLICY_DIR,
+              "service": SERVICE, "state_dir": STATE_DIR, "writable": " ".join(writable),
+              "command": " ".join(settings.check_command()), "binary": settings.binary,
+              "listen": SERVE_LISTEN, "paths": "\n".join(f"PathChanged={d}" for d in UDEV_RULES_DIRS),
+              "confined": CONFINED.format(syscall_why=SYSCALL_WHY),
+              "confined_quiet": CONFINED.format(syscall_why="")}
+    templates = {SERVICE: SERVICE_TEXT, TIMER: TIMER_TEXT, PATH: PATH_TEXT, SERVE: SERVE_TEXT}
+    return {name: HEADER.format(name=name) + template.format(**values)
+            for name, template in templates.items()}
