@@ -34,6 +34,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                          help="the udev-drift command the units, hooks and cron run (default: this "
                               "udev-drift's own path; /usr/local/bin/udev-drift for the self-contained "
                               "binary)")
+    install.add_argument("--systemd", choices=("219", "252", "auto"), default="auto",
+                         help="write units for this systemd version: 219 (XenServer 8, XCP-ng 8, "
+                              "CentOS 7) or 252 and later; auto (default) reads the target's "
+                              "package database or systemd binary, never runs it, and takes 252 "
+                              "where neither says")
     return install
 
 
@@ -43,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from checker.install.systemctl import Systemctl
     from checker.install.target import Settings, default_binary, safe_path, target_for
 
-    target = target_for(Host(resolve_root(args.root)))
+    target = target_for(Host(resolve_root(args.root)), None if args.systemd == "auto" else int(args.systemd))
     textfile_dir = None if args.no_textfile else safe_path("--textfile-dir", args.textfile_dir)
     settings = Settings(safe_path("--binary", args.binary or default_binary()), textfile_dir)
     Installer(target, settings, Systemctl(target.host, target.live), sys.stdout, args.dry_run).run()

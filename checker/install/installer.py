@@ -94,7 +94,7 @@ class Installer:
     def wanted_files(self) -> dict[str, str]:
         files: dict[str, str] = {}
         if self.target.systemd:
-            for name, text in units(self.settings, self.host).items():
+            for name, text in units(self.settings, self.host, self.target.unit_dialect).items():
                 files[f"{UNIT_DIR}/{name}"] = text
         else:
             files[CRON_ENTRY] = cron_entry(self.settings, self.host)
@@ -178,10 +178,13 @@ class Installer:
         return self.outcome
 
     def header(self) -> str:
+        version = self.target.systemd_version
+        said = (f"{version.number}, from {version.source}" if version.number is not None
+                else f"version not found ({version.source}): units for {self.target.unit_dialect}")
         if self.target.live:
-            how = "systemd (running: units enabled and started)"
+            how = f"systemd {said} (running: units enabled and started)"
         elif self.target.systemd:
-            how = f"systemd (not running: units enabled with systemctl --root={self.host.root})"
+            how = f"systemd {said} (not running: units enabled with systemctl --root={self.host.root})"
         else:
             how = "no systemd: cron"
         managers = ", ".join(self.target.package_managers) or "none found"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from checker.errors import UsageError
 from checker.host import Host
+from checker.observe.versions import Version, systemd_version
 
 DEFAULT_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 BINARY_FOR_SELF_CONTAINED = "/usr/local/bin/udev-drift"
@@ -60,20 +61,36 @@ class Target:
     systemd: bool                      # units go in (else the cron entry)
     live: bool                         # root is / and systemd runs as PID 1: enable --now
     package_managers: tuple[str, ...]  # "apt", "dnf", "yum"
+    systemd_version: Version           # what the units are written for
+
+    @property
+    def unit_dialect(self) -> int:
+        """The systemd version the units are written for (252 where nothing says)."""
+        return self.systemd_version.number or DEFAULT_SYSTEMD
 
     @property
     def root(self) -> str:
         return self.host.root
 
 
-def detect(host: Host) -> Target:
+# Where neither --systemd nor the target says which systemd it has.
+DEFAULT_SYSTEMD = 252
+
+
+def detect(host: Host, systemd_override: int | None = None) -> Target:
     def exists(path: str) -> bool:
         return os.path.lexists(host.path(path))
 
     live = not host.is_tree and os.path.isdir(SYSTEMD_RUNNING)
     systemd = live or any(exists(path) for path in SYSTEMD_MANAGERS)
     managers = tuple(name for name, marker in PACKAGE_MANAGERS if exists(marker))
-    return Target(host, systemd, live, managers)
+    if systemd_override is not None:
+        version = Version(systemd_override, "--systemd")
+    elif systemd:
+        version = systemd_version(host)
+    else:
+        version = Version(None, "no systemd")
+    return Target(host, systemd, live, managers, version)
 
 
 def safe_path(option: str, value: str) -> str:
@@ -106,9 +123,9 @@ def default_binary() -> str:
     return BINARY_FOR_SELF_CONTAINED
 
 
-def target_for(host: Host) -> Target:
+def target_for(host: Host, systemd_override: int | None = None) -> Target:
     """The target install and uninstall act on: a tree anyone may, the running host only root."""
     if not host.is_tree and os.geteuid() != 0:
         raise UsageError("install and uninstall change /etc and /var/lib: run them as root "
                          "(or with --root DIR for a tree you own)")
-    return detect(host)
+    return detect(host, systemd_override)

@@ -33,6 +33,66 @@ HEADER = """\
 # file once you edit it, and uninstall leaves an edited file in place.
 """
 
+# -- what differs by the target's systemd ------------------------------------------------
+
+CHECK_WRITES = """\
+# The whole file system read-only but for what a repair writes: the rules files (and the
+# temporary file beside each, renamed over it), the state directory (lock, backups,
+# fingerprints, counters) and the textfile directory (udev_drift.prom). /dev, /proc and
+# /sys are left as they are: ProtectSystem= does not touch the API file systems.
+ProtectSystem=strict
+ReadWritePaths={writable}
+# /run/udev/rules.d exists only where something made it: "-" skips it when absent
+# instead of failing the start.
+ReadWritePaths=-/run/udev/rules.d
+# The self-contained binary unpacks itself once per build into /var/cache/udev-drift;
+# systemd makes that directory and keeps it writable (for a pip install it stays empty).
+CacheDirectory=udev-drift
+CacheDirectoryMode=0700
+"""
+CHECK_WRITES_219 = """\
+# systemd 219 has no ProtectSystem=strict: =full makes /usr, /boot and /etc read-only
+# (/var, /srv and /run stay writable), and what a repair writes there is made writable
+# again: the rules files (and the temporary file beside each, renamed over it), the
+# state directory (lock, backups, fingerprints, counters) and the textfile directory
+# (udev_drift.prom). /dev, /proc and /sys are left as they are.
+ProtectSystem=full
+ReadWriteDirectories={writable}
+# The self-contained binary unpacks itself once per build into /var/cache/udev-drift,
+# which stays writable here (systemd 219 has no CacheDirectory=).
+"""
+
+SPREAD = """\
+# A fleet must not check in lockstep: each host waits a random delay of up to 15 minutes,
+# the same one every time (FixedRandomDelay=), so the checks stay spread over the hour.
+RandomizedDelaySec=15min
+FixedRandomDelay=true
+"""
+SPREAD_219 = """\
+# A fleet must not check in lockstep: each host waits a random delay of up to 15 minutes
+# (systemd 219 draws a new one each time: it has no FixedRandomDelay=).
+RandomizedDelaySec=15min
+"""
+
+SERVE_WRITES = """\
+# Read-only everywhere but the state directory (persisted counters). To run
+# `serve --repair` instead, a drop-in must also add the rules directories to
+# ReadWritePaths= and set ProtectKernelTunables=no (udevadm trigger writes /sys).
+ProtectSystem=strict
+ReadWritePaths={state_dir}
+CacheDirectory=udev-drift
+CacheDirectoryMode=0700
+ProtectKernelTunables=yes
+"""
+SERVE_WRITES_219 = """\
+# /usr, /boot and /etc read-only (systemd 219 has no ProtectSystem=strict), and the kernel's
+# tunables too (it has no ProtectKernelTunables=). To run `serve --repair` instead, a
+# drop-in must also add ReadWriteDirectories=/etc/udev/rules.d and ReadOnlyDirectories=
+# (empty, then /proc/sys alone): udevadm trigger writes /sys.
+ProtectSystem=full
+ReadOnlyDirectories=/sys /proc/sys
+"""
+
 # What the check service and the exporter both give up: kernel modules and logs, cgroups,
 # hostname, namespaces, realtime, set-uid files, personalities, foreign system calls.
 CONFINED = """\
@@ -48,6 +108,33 @@ SystemCallArchitectures=native
 {syscall_why}SystemCallFilter=~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap
 SystemCallErrorNumber=EPERM
 """
+CONFINED_219 = """\
+SystemCallArchitectures=native
+# systemd 219 knows none of ProtectKernelModules=, ProtectKernelLogs=,
+# ProtectControlGroups=, ProtectHostname=, RestrictNamespaces=, RestrictRealtime=,
+# RestrictSUIDSGID= and LockPersonality= (it would ignore each with a warning), nor
+# system call @groups: the calls of the same groups are denied by name below, and the
+# capabilities those options withhold are not in the bounding set.
+{syscall_why}SystemCallFilter=~{denied_219}
+SystemCallErrorNumber=EPERM
+"""
+# systemd 252's @clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap,
+# less what has no x86_64 number in Linux 3.10 (the dom0 kernels' base): 219 resolves each
+# name with libseccomp and ignores, with a warning, one it cannot resolve.
+DENIED_219 = (
+    "adjtimex clock_adjtime clock_settime settimeofday "            # @clock
+    "modify_ldt "                                                   # @cpu-emulation
+    "lookup_dcookie perf_event_open ptrace "                        # @debug
+    "delete_module finit_module init_module "                       # @module
+    "chroot mount pivot_root umount2 "                              # @mount
+    "_sysctl afs_syscall create_module get_kernel_syms getpmsg putpmsg query_module "
+    "security sysfs tuxcall uselib ustat vserver "                  # @obsolete
+    "ioperm iopl "                                                  # @raw-io
+    "kexec_load reboot "                                            # @reboot
+    "swapoff swapon"                                                # @swap
+)
+
+SYSCALL_WHY_219 = "# System calls a check never makes, denied (EPERM, not a kill).\n"
 SYSCALL_WHY = """\
 # System calls a check never makes, denied (EPERM, not a kill). A deny list rather than
 # @system-service: systemd 219 (XenServer 8, XCP-ng 8) knows no groups and ignores them,
@@ -82,20 +169,7 @@ SuccessExitStatus=1
 TimeoutStartSec=10min
 
 # -- hardening: what a check and a repair need, and no more -----------------------------
-# The whole file system read-only but for what a repair writes: the rules files (and the
-# temporary file beside each, renamed over it), the state directory (lock, backups,
-# fingerprints, counters) and the textfile directory (udev_drift.prom). /dev, /proc and
-# /sys are left as they are: ProtectSystem= does not touch the API file systems.
-ProtectSystem=strict
-ReadWritePaths={writable}
-# /run/udev/rules.d exists only where something made it: "-" skips it when absent
-# instead of failing the start.
-ReadWritePaths=-/run/udev/rules.d
-# The self-contained binary unpacks itself once per build into /var/cache/udev-drift;
-# systemd makes that directory and keeps it writable (for a pip install it stays empty).
-CacheDirectory=udev-drift
-CacheDirectoryMode=0700
-# Nothing it runs (udevadm, rpm, dpkg) can gain privileges through set-uid or file caps.
+{check_writes}# Nothing it runs (udevadm, rpm, dpkg) can gain privileges through set-uid or file caps.
 NoNewPrivileges=yes
 # A /tmp of its own, emptied after the run.
 PrivateTmp=yes
@@ -121,7 +195,7 @@ UMask=0022
 #                              that is writable and executable
 # A policy that manages a file under /usr/lib/udev/rules.d or /lib/udev/rules.d is checked
 # but not repaired here (read-only): put the file in /etc/udev/rules.d, where it shadows
-# the vendor's, or add ReadWritePaths= for it in a drop-in.
+# the vendor's, or add {read_write}= for it in a drop-in.
 """
 
 TIMER_TEXT = """\
@@ -136,11 +210,7 @@ Description=Check and repair udev rules and /dev symlinks after boot and hourly 
 # ordered after systemd-udevd, -trigger and -settle.
 OnBootSec=2min
 OnCalendar=hourly
-# A fleet must not check in lockstep: each host waits a random delay of up to 15 minutes,
-# the same one every time (FixedRandomDelay=), so the checks stay spread over the hour.
-RandomizedDelaySec=15min
-FixedRandomDelay=true
-# A run missed while the host was off happens at the next boot.
+{spread}# A run missed while the host was off happens at the next boot.
 Persistent=true
 Unit={service}
 
@@ -192,15 +262,7 @@ Restart=on-failure
 RestartSec=5s
 
 # -- hardening: serve only checks ---------------------------------------------------------
-# Read-only everywhere but the state directory (persisted counters). To run
-# `serve --repair` instead, a drop-in must also add the rules directories to
-# ReadWritePaths= and set ProtectKernelTunables=no (udevadm trigger writes /sys).
-ProtectSystem=strict
-ReadWritePaths={state_dir}
-CacheDirectory=udev-drift
-CacheDirectoryMode=0700
-ProtectKernelTunables=yes
-NoNewPrivileges=yes
+{serve_writes}NoNewPrivileges=yes
 PrivateTmp=yes
 # {protect_home_why}
 ProtectHome={protect_home}
@@ -256,8 +318,13 @@ def _shebang(host: Host, binary: str) -> str | None:
     return words[0] if words and words[0].startswith("/") else None
 
 
-def units(settings: Settings, host: Host) -> dict[str, str]:
-    """Unit file name -> text."""
+# The first systemd that parses every directive of the modern units (FixedRandomDelay=,
+# 247); an older one gets the units written for 219, which every later version reads too.
+MODERN_SYSTEMD = 247
+
+
+def units(settings: Settings, host: Host, systemd: int) -> dict[str, str]:
+    """Unit file name -> text, in directives the target's systemd version parses."""
     home, home_why = protect_home(host, settings.binary)
     writable = ["/etc/udev/rules.d", STATE_DIR]
     if settings.textfile_dir is not None:
@@ -266,8 +333,15 @@ def units(settings: Settings, host: Host) -> dict[str, str]:
               "service": SERVICE, "state_dir": STATE_DIR, "writable": " ".join(writable),
               "command": " ".join(settings.check_command()), "binary": settings.binary,
               "listen": SERVE_LISTEN, "paths": "\n".join(f"PathChanged={d}" for d in UDEV_RULES_DIRS),
-              "confined": CONFINED.format(syscall_why=SYSCALL_WHY),
-              "confined_quiet": CONFINED.format(syscall_why="")}
+              "denied_219": DENIED_219}
+    modern = systemd >= MODERN_SYSTEMD
+    confined = CONFINED if modern else CONFINED_219
+    values |= {"confined": confined.format(syscall_why=SYSCALL_WHY if modern else SYSCALL_WHY_219, **values),
+               "confined_quiet": confined.format(syscall_why="", **values),
+               "check_writes": (CHECK_WRITES if modern else CHECK_WRITES_219).format(**values),
+               "serve_writes": (SERVE_WRITES if modern else SERVE_WRITES_219).format(**values),
+               "spread": SPREAD if modern else SPREAD_219,
+               "read_write": "ReadWritePaths" if modern else "ReadWriteDirectories"}
     templates = {SERVICE: SERVICE_TEXT, TIMER: TIMER_TEXT, PATH: PATH_TEXT, SERVE: SERVE_TEXT}
     return {name: HEADER.format(name=name) + template.format(**values)
             for name, template in templates.items()}

@@ -21,6 +21,7 @@ from checker.install.installer import Installer
 from checker.install.systemctl import Systemctl
 from checker.install.target import Settings, Target, default_binary, detect
 from checker.install.uninstaller import Uninstaller
+from checker.observe.versions import Version
 from tests.install.conftest import exact_snapshot, make_target, snapshot
 
 ALL = ["systemd", "apt", "dnf", "yum"]
@@ -308,7 +309,8 @@ json.dump(state, open({str(self.state)!r}, "w"))
 
 def live(root: Path, systemctl: FakeSystemctl) -> tuple[Target, Systemctl]:
     host = Host(str(root))
-    target = Target(host, systemd=True, live=True, package_managers=("apt",))
+    target = Target(host, systemd=True, live=True, package_managers=("apt",),
+                    systemd_version=Version(252, "the test"))
     return target, Systemctl(host, live=True, binary=str(systemctl.path))
 
 

@@ -1,0 +1,105 @@
+"""Which systemd (and so which udev) a host or a host image runs, read, never run.
+
+udev has been part of systemd since 183, so one number answers both. Where it comes from,
+in this order:
+
+1. the package database: dpkg's `status` file (`systemd` or `udev`, version `252.39-1`);
+2. the version banner compiled into systemd's own binaries: `systemd 219` in
+   `/usr/lib/systemd/systemd` (PACKAGE_STRING, printed at boot: "systemd 219 running in
+   system mode"), or the name of `libsystemd-shared-252.so` beside it. RHEL and CentOS 7
+   (XenServer 8, XCP-ng 8 dom0s) keep their rpm database in Berkeley DB, which is not
+   read here: their binaries answer;
+3. nothing found: the caller's default, said as such.
+
+Every file is opened as the package leftovers are (no link followed at the last
+component, no FIFO waited on, bounded size), and under --root only inside the tree.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from checker.host import Host
+from checker.safe_open import UnusableFile, read_regular
+
+DPKG_STATUS = "/var/lib/dpkg/status"
+SYSTEMD_BINARIES = ("/usr/lib/systemd/systemd", "/lib/systemd/systemd")
+SHARED_LIBRARY_DIRS = ("/usr/lib/systemd", "/lib/systemd")
+DPKG_PACKAGES = ("systemd", "udev")
+
+STATUS_LIMIT = 64 * 1024 * 1024   # a dpkg status file of a large host is a few MiB
+BINARY_LIMIT = 64 * 1024 * 1024   # systemd's manager is 1.5 MiB on CentOS 7, 90 KiB on Debian 12
+
+_BANNER = re.compile(rb"\0systemd (\d{2,4})(?:[. ~+-][^\0]*)?\0")
+_SHARED = re.compile(r"libsystemd-shared-(\d{2,4})(?:\.[0-9.]+)?\.so")
+_UPSTREAM = re.compile(r"(?:\d+:)?(\d{2,4})\b")
+
+
+@dataclass(frozen=True)
+class Version:
+    number: int | None  # None: not found
+    source: str         # where it was read, for people ("dpkg: systemd 252.39-1~deb12u2")
+
+
+def systemd_version(host: Host) -> Version:
+    """The target's systemd version, or Version(None, why) when nothing says it."""
+    return _from_dpkg(host) or _from_binaries(host) or Version(
+        None, f"no systemd package in {DPKG_STATUS} and no version in {SYSTEMD_BINARIES[0]}")
+
+
+def _from_dpkg(host: Host) -> Version | None:
+    text = _read(host, DPKG_STATUS, STATUS_LIMIT)
+    if text is None:
+        return None
+    for stanza in text.decode("utf-8", "replace").split("\n\n"):
+        fields = _fields(stanza)
+        # "install ok installed"; a removed package keeps a stanza ("deinstall ok config-files")
+        if fields.get("package") not in DPKG_PACKAGES or not fields.get("status", "").endswith(" installed"):
+            continue
+        found = _UPSTREAM.match(fields.get("version", ""))
+        if found:
+            return Version(int(found.group(1)), f"dpkg: {fields['package']} {fields['version']}")
+    return None
+
+
+def _fields(stanza: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in stanza.split("\n"):
+        name, colon, value = line.partition(":")
+        if colon and not line[:1].isspace():
+            fields[name.strip().lower()] = value.strip()
+    return fields
+
+
+def _from_binaries(host: Host) -> Version | None:
+    for directory in SHARED_LIBRARY_DIRS:
+        resolved = host.resolve(directory)
+        try:
+            names = os.listdir(host.path(resolved)) if resolved is not None else []
+        except OSError:
+            continue
+        for name in sorted(names):
+            shared = _SHARED.fullmatch(name)
+            if shared:
+                return Version(int(shared.group(1)), f"{directory}/{name}")
+    for binary in SYSTEMD_BINARIES:
+        data = _read(host, binary, BINARY_LIMIT)
+        banner = _BANNER.search(data) if data is not None else None
+        if banner:
+            number = int(banner.group(1))
+            return Version(number, f"{binary}: \"systemd {number}\"")
+    return None
+
+
+def _read(host: Host, path: str, limit: int) -> bytes | None:
+    # Followed as a chroot would (a merged-/usr tree links /lib to usr/lib); the last
+    # component is opened without following a link.
+    resolved = host.resolve(os.path.dirname(path))
+    if resolved is None:
+        return None
+    try:
+        return read_regular(host.path(os.path.join(resolved, os.path.basename(path))), limit)
+    except (OSError, UnusableFile):
+        return None
