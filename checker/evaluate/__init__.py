@@ -2,7 +2,7 @@
 
     values.py      Tri (yes / no / unknown) and Unknown, a value known only as a pattern
     facts.py       DeviceFacts: what is known of one device; everything else is unknown
-    fnmatch_regex.py  glibc's fnmatch() as a Python regex
+    fnmatch_glibc.py  glibc's fnmatch(), without backtracking
     glob.py        udev's value patterns (fnmatch with '|' alternatives), three-valued
     state.py       what the rules built so far (properties, links, RUN ...), and its join
     substitute.py  %k, $kernel, %s{attr}, $env{X} ... as udev-event.c expands them
