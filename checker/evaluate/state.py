@@ -40,6 +40,15 @@ class MemberSet:
         if self.members.get(name) is not Tri.YES:
             self.members = {**self.members, name: Tri.YES}
 
+    def maybe_add(self, name: str) -> None:
+        """Added in one world of two (a value udev may refuse as too long)."""
+        if name not in self.members:
+            self.members = {**self.members, name: Tri.UNKNOWN}
+
+    def all_maybe(self) -> None:
+        if any(t is Tri.YES for t in self.members.values()):
+            self.members = dict.fromkeys(self.members, Tri.UNKNOWN)
+
     def maybe_removed(self, name: str) -> None:
         if name in self.members:
             self.members = {**self.members, name: Tri.UNKNOWN}

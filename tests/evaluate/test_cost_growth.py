@@ -71,3 +71,12 @@ def test_a_glob_costs_linear_time_in_its_stars() -> None:
 
 def test_unknown_value_patterns_with_many_stars_cost_linear_time() -> None:
     assert_linear("unknown_pattern", 300)
+
+
+# --- values that grow ---------------------------------------------------------------------
+
+
+def test_a_property_doubled_on_every_line_costs_linear_time_and_memory() -> None:
+    """24 such lines took 627 MB, 32 ended in MemoryError: udev refuses a value longer
+    than its buffer, and so does the evaluator."""
+    assert_linear("doubling", 400)
