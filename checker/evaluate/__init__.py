@@ -10,6 +10,7 @@
     result.py      Evaluation: final links, properties, programs, the trace of every rule
     causes.py      why a wanted link is not made, with the file:line to look at
     priority.py    which of several devices owns a link they all claim (udev-node.c)
+    pmap.py        an immutable mapping sharing structure: copies are free, joins see what differs
     slice.py       the lines that can change a few answers: a large set evaluated fast
 
 Use: `RuleSet.from_parsed((path, parsed) for f in rules_in_udev_order(host))` once, then

@@ -64,9 +64,16 @@ def program_chain(n: int) -> str:
                    f'LABEL="l{i}"\n' for i in range(n)) + WANTED
 
 
+def link_chain(n: int) -> str:
+    """The same with links, tags and programs: each join meets every member so far."""
+    return "".join(f'KERNEL=="sdb", PROGRAM=="/bin/p{i}", SYMLINK+="a/{i}", TAG+="a{i}", GOTO="l{i}"\n'
+                   f'SYMLINK+="b/{i}", RUN+="/bin/b{i}"\n'
+                   f'LABEL="l{i}"\n' for i in range(n)) + WANTED
+
+
 SCENARIOS: dict[str, Callable[[int], str]] = {
     "glob_text": glob_text, "glob_stars": glob_stars, "unknown_pattern": unknown_pattern,
-    "doubling": doubling, "program_chain": program_chain,
+    "doubling": doubling, "program_chain": program_chain, "link_chain": link_chain,
 }  # fmt: skip
 
 

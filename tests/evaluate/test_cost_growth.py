@@ -80,3 +80,16 @@ def test_a_property_doubled_on_every_line_costs_linear_time_and_memory() -> None
     """24 such lines took 627 MB, 32 ended in MemoryError: udev refuses a value longer
     than its buffer, and so does the evaluator."""
     assert_linear("doubling", 400)
+
+
+# --- joins --------------------------------------------------------------------------------
+
+
+def test_a_chain_of_unknown_programs_setting_properties_costs_linear_time() -> None:
+    """5,000 such line triples took `check` 31 s, 20,000 more than 300 s: each join walked
+    every property set so far."""
+    assert_linear("program_chain", 1000)
+
+
+def test_a_chain_of_unknown_programs_adding_links_costs_linear_time() -> None:
+    assert_linear("link_chain", 700)
