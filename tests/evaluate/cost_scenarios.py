@@ -3,7 +3,7 @@
 Run as `python -m tests.evaluate.cost_scenarios SCENARIO N` (test_cost_growth.py does, in
 a child process with a memory and CPU limit, so that a regression fails the test instead
 of filling the machine): the rule set is compiled first (not measured), then evaluated
-for one block device; it prints JSON with the least CPU time of a few runs (seconds,
+for one block device (the "sliced" ones: sliced for the wanted link first, as check does); it prints JSON with the least CPU time of a few runs (seconds,
 `time.process_time`) and the tracemalloc peak of one more run (bytes).
 """
 
@@ -19,6 +19,7 @@ from collections.abc import Callable
 from checker.evaluate import glob
 from checker.evaluate.engine import RuleSet, evaluate
 from checker.evaluate.facts import block_device_facts
+from checker.evaluate.slice import slice_rules
 
 WANTED = 'KERNEL=="sdb", SYMLINK+="wanted"\n'
 
@@ -71,27 +72,50 @@ def link_chain(n: int) -> str:
                    f'LABEL="l{i}"\n' for i in range(n)) + WANTED
 
 
+def sliced_chain(n: int) -> str:
+    """program_chain where every line writes what the wanted link's rule reads, so that a
+    slice keeps them all: each kept line asked for the GOTOs that jump over it."""
+    return "".join(f'KERNEL=="sdb", PROGRAM=="/bin/p{i}", ENV{{P{i}}}="{i}", ENV{{W}}="x", GOTO="l{i}"\n'
+                   f'ENV{{Q{i}}}="{i}", ENV{{W}}="y"\n'
+                   f'LABEL="l{i}"\n' for i in range(n)) + 'ENV{W}=="?*", ' + WANTED
+
+
+def sliced_reads(n: int) -> str:
+    """n lines writing properties, then n rules of the wanted link each reading another
+    one: a slice looks for each read's writers."""
+    return ("".join(f'ENV{{S{i}}}="{i}"\n' for i in range(n))
+            + "".join(f'KERNEL=="sdb", ENV{{R{i}}}=="x", SYMLINK+="wanted"\n' for i in range(n)))
+
+
 SCENARIOS: dict[str, Callable[[int], str]] = {
     "glob_text": glob_text, "glob_stars": glob_stars, "unknown_pattern": unknown_pattern,
     "doubling": doubling, "program_chain": program_chain, "link_chain": link_chain,
+    "sliced_chain": sliced_chain, "sliced_reads": sliced_reads,
 }  # fmt: skip
 
 
 def measure(scenario: str, n: int, repeat: int = 3) -> dict[str, float]:
     rules = RuleSet.from_texts([("50-cost.rules", SCENARIOS[scenario](n))])
     facts = block_device_facts("sdb", (8, 16), "disk")
-    evaluate(rules, facts)  # warm the caches of compiled patterns
+
+    def run() -> None:
+        if scenario.startswith("sliced"):  # as check does: the slice for the link, then it
+            evaluate(slice_rules(rules, ["wanted"]), facts)
+        else:
+            evaluate(rules, facts)
+
+    run()  # warm the caches of compiled patterns
     cpu = float("inf")
     for _ in range(repeat):
         glob._ANSWERS.clear()  # each run matches again
         gc.collect()
         start = time.process_time()
-        evaluate(rules, facts)
+        run()
         cpu = min(cpu, time.process_time() - start)
     glob._ANSWERS.clear()
     gc.collect()
     tracemalloc.start()
-    evaluate(rules, facts)
+    run()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return {"cpu": cpu, "peak": peak}
