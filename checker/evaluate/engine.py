@@ -892,10 +892,10 @@ def _env(run: _Run, line: Line, m: Meaning, state: State, esc: str, effects: lis
     # append"), then the expansion in what is left ("... is truncated ..., refusing to add
     # property"); either way the property keeps its value. 511 bytes fit, 512 do not.
     existing = state.prop(name, facts) if m.op == "+=" else None
-    used = 0 if existing is None else 1 + (byte_length(existing) if isinstance(existing, str) else 0)
+    used = 1 + byte_length(existing) if isinstance(existing, str) else 0
     pieces, fits = expand_within(m.value, _context(state, facts), UDEV_NAME_SIZE, used=used)
     if isinstance(existing, Unknown) and fits is Tri.YES:
-        fits = Tri.UNKNOWN  # the old value is of a length not known
+        fits = Tri.UNKNOWN  # the old value (if set at all) is of a length not known
     if esc == "replace":
         pieces = map_known(pieces, lambda t: replace_chars(t, None))
     if existing is not None:

@@ -103,3 +103,15 @@ def test_a_value_with_a_part_of_unknown_length_may_be_refused() -> None:
     x = ev.prop("X")
     assert isinstance(x, Unknown) and x.could_be("old") and x.could_be("new-out")
     assert ev.link("sure") is Tri.UNKNOWN
+
+
+def test_appending_to_a_value_of_unknown_length_may_be_refused() -> None:
+    """The old value may be unset (no space then) or long: 511 new bytes may fit, 512 not."""
+    rules = (f'IMPORT{{program}}="/bin/p"\nENV{{A}}+="{"a" * 511}"\nENV{{B}}="b"\n'
+             f'IMPORT{{program}}="/bin/p"\nENV{{B}}+="{"b" * 512}"\n')
+    ev = evaluate(RuleSet.from_texts([("50-caps.rules", rules)]), device_facts(DEVICE))
+    a = ev.prop("A")
+    assert isinstance(a, Unknown) and a.could_be("a" * 511)
+    appended = [step.effects for step in ev.steps if step.where.line in (2, 5)]
+    assert "(refused if longer than udev's buffer of 512 bytes)" in appended[0][0]
+    assert "refused: longer than udev's buffer of 512 bytes" in appended[1][0]
