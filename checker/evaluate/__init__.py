@@ -2,7 +2,7 @@
 
     values.py      Tri (yes / no / unknown) and Unknown, a value known only as a pattern
     facts.py       DeviceFacts: what is known of one device; everything else is unknown
-    fnmatch_regex.py  glibc's fnmatch() as a Python regex
+    fnmatch_glibc.py  glibc's fnmatch(), without backtracking
     glob.py        udev's value patterns (fnmatch with '|' alternatives), three-valued
     state.py       what the rules built so far (properties, links, RUN ...), and its join
     substitute.py  %k, $kernel, %s{attr}, $env{X} ... as udev-event.c expands them
@@ -10,6 +10,7 @@
     result.py      Evaluation: final links, properties, programs, the trace of every rule
     causes.py      why a wanted link is not made, with the file:line to look at
     priority.py    which of several devices owns a link they all claim (udev-node.c)
+    pmap.py        an immutable mapping sharing structure: copies are free, joins see what differs
     slice.py       the lines that can change a few answers: a large set evaluated fast
 
 Use: `RuleSet.from_parsed((path, parsed) for f in rules_in_udev_order(host))` once, then

@@ -26,9 +26,14 @@ from checker.evaluate.glob import Matcher, token_matches
 from checker.evaluate.result import Evaluation, LinkEvent, Step, Where
 from checker.evaluate.state import State, join_all
 from checker.evaluate.substitute import (
+    UDEV_LINE_SIZE,
+    UDEV_NAME_SIZE,
+    UDEV_PATH_SIZE,
     Context,
     Piece,
+    byte_length,
     expand,
+    expand_within,
     map_known,
     replace_chars,
     to_text,
@@ -613,6 +618,12 @@ def _effectful(run: _Run, line: Line, m: Meaning, state: State, facts: DeviceFac
     """PROGRAM and IMPORT: they change the state, and their answer is mostly unknown."""
     key, attr = m.key, m.attr
     if key == "PROGRAM":
+        # TK_M_PROGRAM: the command is built in buf[UDEV_LINE_SIZE]; when it does not fit,
+        # the key fails whatever its operator, and %c is then empty
+        _, fits = expand_within(m.value, _context(state, facts), UDEV_LINE_SIZE)
+        if fits is Tri.NO:
+            state.program_result = None
+            return Tri.NO
         state.program_result = Unknown("*", f"the output of PROGRAM at {line.where}")
         return Tri.UNKNOWN
     assert key == "IMPORT"
@@ -706,7 +717,7 @@ def _assign(run: _Run, line: Line, state: State, certain: bool, effects: list[st
         elif key == "ENV":
             _env(run, line, m, state, esc, effects)
         elif key == "TAG":
-            _tag(m, state, facts, effects)
+            state = _tag(m, state, facts, effects)
         elif key == "RUN":
             state = _final_guarded(state, "run", facts, partial(_run_cmd, m, facts=facts, effects=effects))
         elif key in ("OWNER", "GROUP", "MODE"):
@@ -743,6 +754,38 @@ def _final_guarded(state: State, what: str, facts: DeviceFacts,
     return (result if result is not None else maybe).join(state, facts)
 
 
+# Every assignment below builds its value in a buffer of fixed size (udev-rules.c of
+# systemd 252, udev_rule_apply_token_to_event(): value_new[UDEV_NAME_SIZE] for ENV,
+# owner/group/mode_str[UDEV_NAME_SIZE], buf[UDEV_PATH_SIZE] for SYMLINK, TAG and NAME,
+# buf[UDEV_LINE_SIZE] for RUN and PROGRAM) with udev_event_apply_format(), and refuses the
+# assignment when the value was truncated ("... is truncated while substituting into
+# ..., refusing to ..."). What it did before the copy (SYMLINK= clearing the links, :=
+# making a list final) stays done. A value that doubles itself on each line thus stops
+# growing at 511 bytes.
+
+
+def _fitting(fits: Tri, state: State, facts: DeviceFacts, apply: Callable[[State], object]) -> State:
+    """`apply` where the value fits, not where udev refuses it, and in one of two worlds
+    where that is not known (an unknown piece of any length)."""
+    if fits is Tri.NO:
+        return state
+    if fits is Tri.YES:
+        apply(state)
+        return state
+    maybe = state.copy()
+    apply(maybe)
+    return maybe.join(state, facts)
+
+
+def _refused(effects: list[str], shown: str, size: int, fits: Tri) -> None:
+    if fits is Tri.NO:
+        effects.append(f"{shown} refused: longer than udev's buffer of {size} bytes")
+    elif fits is Tri.UNKNOWN:
+        effects.append(f"{shown} (refused if longer than udev's buffer of {size} bytes)")
+    else:
+        effects.append(shown)
+
+
 def _pieces_text(pieces: list[Piece]) -> str:
     text = to_text(pieces)
     return text if isinstance(text, str) else text.pattern
@@ -760,25 +803,46 @@ def _symlink(run: _Run, line: Line, m: Meaning, state: State, *, esc: str, certa
     if m.op in ("=", ":="):
         state.links.clear()
         run.link_events.append(LinkEvent(line.where, "reset", certain))
-    pieces = expand(m.value, _context(state, facts), replace_whitespace=esc != "none")
+    pieces, fits = expand_within(m.value, _context(state, facts), UDEV_PATH_SIZE,
+                                 replace_whitespace=esc != "none")
     if esc == "unset":
         pieces = map_known(pieces, lambda t: replace_chars(t, "/ "))
     elif esc == "replace":
         pieces = map_known(pieces, lambda t: replace_chars(t, "/"))
-    names, patterns = _split_links(pieces, esc == "none")
+    names, patterns, endless = _split_links(pieces, esc == "none")
+    if fits is not Tri.NO and endless:
+        # TK_A_DEVLINK copies "/dev/" and the word into filename[UDEV_PATH_SIZE] and, when it
+        # does not fit, `continue`s without taking the next word: udevd 252 loops until the
+        # event is killed (seen with udevadm test). What the device then has is not known:
+        # every link is a maybe, and so is whatever a later line does to them.
+        patterns.append("*")
+        fits = Tri.UNKNOWN
+        state.links.all_maybe()
+        if state.final("devlink") is Tri.NO:
+            state.finals = {**state.finals, "devlink": Tri.UNKNOWN}
+            run.final_at = line.where
+        effects.append(f"SYMLINK{m.op}: udev never ends the event for a link name of "
+                       f"{UDEV_PATH_SIZE - len('/dev/')} bytes or more")
+    surely = fits is Tri.YES
     for name in names:
-        state.links.add(name)
-    for pattern in patterns:
-        state.links.add_pattern(pattern)
-    run.link_events.append(LinkEvent(line.where, "add", certain, tuple(names), tuple(patterns)))
+        if surely:
+            state.links.add(name)
+        elif fits is Tri.UNKNOWN:
+            state.links.maybe_add(name)
+    if fits is not Tri.NO:
+        for pattern in patterns:
+            state.links.add_pattern(pattern)
+        run.link_events.append(LinkEvent(line.where, "add", certain and surely, tuple(names),
+                                         tuple(patterns)))
     if final:
         run.link_events.append(LinkEvent(line.where, "final", certain))
-    effects.append(f'SYMLINK{m.op}"{_pieces_text(pieces)}"')
+    _refused(effects, f'SYMLINK{m.op}"{_pieces_text(pieces)}"', UDEV_PATH_SIZE, fits)
     return state
 
 
-def _split_links(pieces: list[Piece], unknown_may_split: bool) -> tuple[list[str], list[str]]:
-    """The links a SYMLINK value names: split at spaces (skip_leading_chars() first)."""
+def _split_links(pieces: list[Piece], unknown_may_split: bool) -> tuple[list[str], list[str], bool]:
+    """The links a SYMLINK value names: split at spaces (skip_leading_chars() first); and
+    whether a known one is too long for udev's filename[UDEV_PATH_SIZE] with "/dev/"."""
     words: list[list[Piece]] = [[]]
     for piece in pieces:
         if isinstance(piece, Unknown):
@@ -790,15 +854,18 @@ def _split_links(pieces: list[Piece], unknown_may_split: bool) -> tuple[list[str
             words.append([part])
     names: list[str] = []
     patterns: list[str] = []
+    endless = False
     for word in words:
         text: Text = to_text([p.lstrip(" \t\n\r") if isinstance(p, str) and i == 0 else p
                               for i, p in enumerate(word)])
         if isinstance(text, str):
-            if text:
+            if len("/dev/") + byte_length(text) >= UDEV_PATH_SIZE:
+                endless = True
+            elif text:
                 names.append(simplify_link(text))
         else:
             patterns.append("*" if unknown_may_split else widen_empty(simplify_link(text.pattern)))
-    return names, patterns
+    return names, patterns, endless
 
 
 def simplify_link(name: str) -> str:
@@ -820,27 +887,43 @@ def _env(run: _Run, line: Line, m: Meaning, state: State, esc: str, effects: lis
         state.set_prop(name, None)
         effects.append(f'ENV{{{name}}}=""')
         return
-    pieces = expand(m.value, _context(state, facts))
+    # TK_A_ENV builds the value in value_new[UDEV_NAME_SIZE]: for "+=" the old value and a
+    # space first (strpcpyl_full(): "The buffer for the property ... is full, refusing to
+    # append"), then the expansion in what is left ("... is truncated ..., refusing to add
+    # property"); either way the property keeps its value. 511 bytes fit, 512 do not.
+    existing = state.prop(name, facts) if m.op == "+=" else None
+    used = 1 + byte_length(existing) if isinstance(existing, str) else 0
+    pieces, fits = expand_within(m.value, _context(state, facts), UDEV_NAME_SIZE, used=used)
+    if isinstance(existing, Unknown) and fits is Tri.YES:
+        fits = Tri.UNKNOWN  # the old value (if set at all) is of a length not known
     if esc == "replace":
         pieces = map_known(pieces, lambda t: replace_chars(t, None))
-    if m.op == "+=":
-        existing = state.prop(name, facts)
-        if existing is not None:
-            pieces = [existing, " ", *pieces]
-    value = to_text(pieces)
+    if existing is not None:
+        pieces = [existing, " ", *pieces]
+    _refused(effects, f'ENV{{{name}}}{m.op}"{_pieces_text(pieces)}"', UDEV_NAME_SIZE, fits)
+    if fits is Tri.NO:
+        return
+    value: Value = to_text(pieces)
+    if fits is Tri.UNKNOWN:
+        value = join_values(state.prop(name, facts), value)
     state.set_prop(name, value)
-    effects.append(f'ENV{{{name}}}{m.op}"{_pieces_text(pieces)}"')
 
 
 _TAG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
-def _tag(m: Meaning, state: State, facts: DeviceFacts, effects: list[str]) -> None:
-    text = to_text(expand(m.value, _context(state, facts)))
+def _tag(m: Meaning, state: State, facts: DeviceFacts, effects: list[str]) -> State:
+    # TK_A_TAG: buf[UDEV_PATH_SIZE]; a truncated name is refused before TAG= clears anything
+    pieces, fits = expand_within(m.value, _context(state, facts), UDEV_PATH_SIZE)
+    text = to_text(pieces)
+    _refused(effects, f'TAG{m.op}"{text if isinstance(text, str) else text.pattern}"', UDEV_PATH_SIZE, fits)
+    return _fitting(fits, state, facts, partial(_tag_text, m, text))
+
+
+def _tag_text(m: Meaning, text: Text, state: State) -> None:
     if m.op == "=":  # device_cleanup_tags(): every tag, also those from the database
         state.tags.clear()
         state.all_tags.clear()
-    effects.append(f'TAG{m.op}"{text if isinstance(text, str) else text.pattern}"')
     if isinstance(text, Unknown):
         if m.op == "-=":
             for name in list(state.tags.members):
@@ -864,13 +947,19 @@ def _run_cmd(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str]
         state.set_final("run")
     if m.op in ("=", ":="):
         state.run.clear()
-    text = to_text(expand(m.value, _context(state, facts)))
+    # TK_A_RUN_PROGRAM: buf[UDEV_LINE_SIZE], after := and = did their part
+    pieces, fits = expand_within(m.value, _context(state, facts), UDEV_LINE_SIZE)
+    text = to_text(pieces)
+    shown = text if isinstance(text, str) else text.pattern
+    _refused(effects, f'{m.key}{m.op}"{shown}"', UDEV_LINE_SIZE, fits)
+    if fits is Tri.NO:
+        return state
     if isinstance(text, Unknown):
         state.run.add_pattern(text.pattern)
-        effects.append(f'{m.key}{m.op}"{text.pattern}"')
-    else:
+    elif fits is Tri.YES:
         state.run.add(text)
-        effects.append(f'{m.key}{m.op}"{text}"')
+    else:
+        state.run.maybe_add(text)
     return state
 
 
@@ -881,7 +970,16 @@ def _owner(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str]) 
     if m.rank in (RANK["A_OWNER_ID"], RANK["A_GROUP_ID"], RANK["A_MODE_ID"]):
         value: Value = m.value
     else:
-        value = to_text(expand(m.value, _context(state, facts)))
+        # TK_A_OWNER, _GROUP, _MODE: owner, group, mode_str[UDEV_NAME_SIZE]
+        pieces, fits = expand_within(m.value, _context(state, facts), UDEV_NAME_SIZE)
+        _refused(effects, m.text, UDEV_NAME_SIZE, fits)
+        if fits is Tri.NO:
+            return state
+        value = to_text(pieces)
+        if fits is Tri.UNKNOWN:
+            value = join_values(getattr(state, what), value)
+        setattr(state, what, value)
+        return state
     setattr(state, what, value)
     effects.append(m.text)
     return state
@@ -890,6 +988,11 @@ def _owner(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str]) 
 def _name(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str]) -> State:
     if m.op == ":=":
         state.set_final("name")
-    state.name = to_text(expand(m.value, _context(state, facts)))
-    effects.append(m.text)
+    # TK_A_NAME: buf[UDEV_PATH_SIZE], after := made it final
+    pieces, fits = expand_within(m.value, _context(state, facts), UDEV_PATH_SIZE)
+    _refused(effects, m.text, UDEV_PATH_SIZE, fits)
+    if fits is Tri.NO:
+        return state
+    name = to_text(pieces)
+    state.name = name if fits is Tri.YES else join_values(state.name, name)
     return state

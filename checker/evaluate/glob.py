@@ -9,20 +9,13 @@ SUBSYSTEM=="subsystem" (or "bus", "class") matches any of the three.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from checker.evaluate.fnmatch_regex import translate
+from checker.evaluate.fnmatch_glibc import matches
 from checker.evaluate.values import Tri, Unknown, Value
 
 GLOB_CHARS = frozenset("*?[")
-
-
-@lru_cache(maxsize=8192)
-def _regex(pattern: str) -> re.Pattern[str] | None:
-    regex = translate(pattern)
-    return None if regex is None else re.compile(regex, re.DOTALL)
 
 
 _ANSWERS: dict[tuple[str, str], Tri] = {}
@@ -34,8 +27,8 @@ def fnmatch(pattern: str, text: str) -> Tri:
     key = (pattern, text)
     answer = _ANSWERS.get(key)
     if answer is None:
-        regex = _regex(pattern)
-        answer = Tri.UNKNOWN if regex is None else Tri.of(regex.fullmatch(text) is not None)
+        matched = matches(pattern, text)
+        answer = Tri.UNKNOWN if matched is None else Tri.of(matched)
         if len(_ANSWERS) > 65536:
             _ANSWERS.clear()
         _ANSWERS[key] = answer
@@ -65,8 +58,8 @@ class Matcher:
         return Matcher(kind, alternatives, len(alternatives) < len(parts))
 
     def matches(self, text: str) -> Tri:
-        """Does `text` (a known value; unset is "") match? UNKNOWN only for a glob this
-        module cannot translate."""
+        """Does `text` (a known value; unset is "") match? UNKNOWN only where glibc's answer
+        is not certain (fnmatch_glibc)."""
         if self.kind == "empty":
             return Tri.of(text == "")
         if self.kind == "subsystem":

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from checker.evaluate.facts import DeviceFacts
 from checker.evaluate.glob import fnmatch
+from checker.evaluate.pmap import PMap
 from checker.evaluate.values import Tri, Unknown, Value, join_values
 
 
@@ -23,37 +24,45 @@ class MemberSet:
     """A set of strings, three-valued: each member YES or UNKNOWN; `patterns` stand for
     members whose exact names are not known.
 
-    `members` is never changed in place, only replaced: copies share it (a rule that may
-    or may not match copies the whole state; few of them change its links)."""
+    `members` is immutable: copies share it (a rule that may or may not match copies the
+    whole state; few of them change its links), and a join looks only at what differs."""
 
-    members: dict[str, Tri] = field(default_factory=dict)
+    members: PMap[Tri] = field(default_factory=PMap)
     patterns: tuple[str, ...] = ()
 
     def copy(self) -> MemberSet:
         return MemberSet(self.members, self.patterns)
 
     def clear(self) -> None:
-        self.members = {}
+        self.members = PMap()
         self.patterns = ()
 
     def add(self, name: str) -> None:
         if self.members.get(name) is not Tri.YES:
-            self.members = {**self.members, name: Tri.YES}
+            self.members = self.members.set(name, Tri.YES)
+
+    def maybe_add(self, name: str) -> None:
+        """Added in one world of two (a value udev may refuse as too long)."""
+        if name not in self.members:
+            self.members = self.members.set(name, Tri.UNKNOWN)
+
+    def all_maybe(self) -> None:
+        if any(t is Tri.YES for t in self.members.values()):
+            self.members = PMap(dict.fromkeys(self.members, Tri.UNKNOWN))
 
     def maybe_removed(self, name: str) -> None:
         if name in self.members:
-            self.members = {**self.members, name: Tri.UNKNOWN}
+            self.members = self.members.set(name, Tri.UNKNOWN)
 
     def add_pattern(self, pattern: str) -> None:
         if pattern not in self.patterns:
             self.patterns = self.patterns + (pattern,)
 
     def remove(self, name: str) -> None:
-        if name in self.members:
-            self.members = {k: v for k, v in self.members.items() if k != name}
+        self.members = self.members.delete(name)
 
     def has(self, name: str) -> Tri:
-        state = self.members.get(name)
+        state: Tri | None = self.members.get(name)
         if state is not None:
             return state
         if any(fnmatch(p, name) is not Tri.NO for p in self.patterns):
@@ -66,13 +75,15 @@ class MemberSet:
         return Tri.UNKNOWN if self.members or self.patterns else Tri.YES
 
     def join(self, other: MemberSet) -> MemberSet:
-        same = self.members is other.members or self.members == other.members
-        if same and self.patterns == other.patterns:
+        if self.members is other.members and self.patterns == other.patterns:
             return MemberSet(self.members, self.patterns)
-        members: dict[str, Tri] = {}
-        for name in self.members.keys() | other.members.keys():
+        # a member the same in both stays as it is (yes and yes, maybe and maybe)
+        members = self.members
+        for name in self.members.differing(other.members):
             a, b = self.members.get(name, Tri.NO), other.members.get(name, Tri.NO)
-            members[name] = Tri.YES if a is Tri.YES and b is Tri.YES else Tri.UNKNOWN
+            joined = Tri.YES if a is Tri.YES and b is Tri.YES else Tri.UNKNOWN
+            if joined is not a:
+                members = members.set(name, joined)
         patterns = self.patterns + tuple(p for p in other.patterns if p not in self.patterns)
         return MemberSet(members, patterns)
 
@@ -93,7 +104,7 @@ FINALS = ("devlink", "run", "owner", "group", "mode", "name", "watch")
 
 @dataclass
 class State:
-    props: dict[str, Value] = field(default_factory=dict)
+    props: PMap[Value] = field(default_factory=PMap)
     wild: tuple[tuple[str, str], ...] = ()  # (name pattern, why) set to unknown values
     links: MemberSet = field(default_factory=MemberSet)
     tags: MemberSet = field(default_factory=MemberSet)  # current tags (Q: in the database)
@@ -129,8 +140,9 @@ class State:
 
     def prop(self, name: str, facts: DeviceFacts) -> Value:
         """What ENV{name} reads now."""
-        if name in self.props:
-            return self.props[name]
+        value = self.props.get(name, _MISSING)
+        if value is not _MISSING:
+            return value  # type: ignore[no-any-return]
         for pattern, why in self.wild:
             if fnmatch(pattern, name) is not Tri.NO:
                 return Unknown("*", why)
@@ -144,17 +156,18 @@ class State:
 
     # props and finals are replaced, never changed in place: copies share them
     def set_prop(self, name: str, value: Value) -> None:
-        self.props = {**self.props, name: value}
+        self.props = self.props.set(name, value)
 
     def set_final(self, what: str) -> None:
         self.finals = {**self.finals, what: Tri.YES}
 
     def taint_props(self, pattern: str, why: str) -> None:
         """Something unknown may have set any property whose name matches `pattern`."""
-        if any(fnmatch(pattern, name) is not Tri.NO for name in self.props):
-            self.props = {name: join_values(value, Unknown("*", why))
-                          if fnmatch(pattern, name) is not Tri.NO else value
-                          for name, value in self.props.items()}
+        props = self.props
+        for name, value in self.props.items():
+            if fnmatch(pattern, name) is not Tri.NO:
+                props = props.set(name, join_values(value, Unknown("*", why)))
+        self.props = props
         if all(p != pattern for p, _ in self.wild):
             self.wild = self.wild + ((pattern, why),)
 
@@ -163,18 +176,19 @@ class State:
         of them)."""
         if self is other or self.__dict__ == other.__dict__:
             return self
-        if self.wild == other.wild and (self.props is other.props or self.props == other.props):
-            props = self.props
+        # Only the names whose entries are not shared can differ: the two worlds split
+        # from one state, and what was set before is the same object in both. A name set
+        # in neither reads the same in both when `wild` is the same.
+        mine, theirs = self.props, other.props
+        props = mine
+        for name in mine.differing(theirs):
+            a, b = mine.get(name, _MISSING), theirs.get(name, _MISSING)
+            if a is not _MISSING and (a is b or (a == b and not isinstance(a, Unknown))):
+                continue  # `props` holds it
+            props = props.set(name, join_values(self.prop(name, facts), other.prop(name, facts)))
+        if self.wild == other.wild:
             wild = self.wild
         else:
-            props = {}
-            mine, theirs = self.props, other.props
-            for name in mine.keys() | theirs.keys():
-                a, b = mine.get(name, _MISSING), theirs.get(name, _MISSING)
-                if a is b or (a == b and not isinstance(a, Unknown)):
-                    props[name] = a  # type: ignore[assignment]  # not _MISSING: in one of them
-                    continue
-                props[name] = join_values(self.prop(name, facts), other.prop(name, facts))
             wild = self.wild + tuple(w for w in other.wild if w not in self.wild)
         if self.finals == other.finals:
             finals = self.finals

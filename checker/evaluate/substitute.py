@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Union
 
 from checker.evaluate.facts import DeviceFacts, NodeFacts
-from checker.evaluate.values import Text, Unknown, Value, escape_pattern
+from checker.evaluate.values import Text, Tri, Unknown, Value, escape_pattern
 
 # udev-event.c map[]: "$name" is matched as a prefix in this order, "%c" by its character.
 _NAMES = (
@@ -22,7 +22,11 @@ _NAMES = (
     ("links", "L"), ("root", "r"), ("sys", "S"),
 )  # fmt: skip
 _CHARS = frozenset(fmt for _, fmt in _NAMES)
+# udev copies every expanded value into a buffer of one of these sizes (udev-util.h of
+# systemd 252), the terminating NUL included: see expand_within()
+UDEV_NAME_SIZE = 512
 UDEV_PATH_SIZE = 1024
+UDEV_LINE_SIZE = 16384
 WHITESPACE = " \t\n\r"
 ALLOWED_INPUT = "/ $%?,"  # UDEV_ALLOWED_CHARS_INPUT
 _DEVNODE_CHARS = frozenset(string.ascii_letters + string.digits + "#+-.:=@_")
@@ -49,7 +53,33 @@ class Context:
 
 def expand(template: str, ctx: Context, replace_whitespace: bool = False) -> list[Piece]:
     """The pieces of `template` with every substitution applied."""
+    return _expand(template, ctx, replace_whitespace, 0, 0)[0]
+
+
+def expand_within(template: str, ctx: Context, size: int, replace_whitespace: bool = False,
+                  used: int = 0) -> tuple[list[Piece], Tri]:
+    """The pieces of `template`, and whether they fit udev's buffer of `size` bytes after
+    `used` bytes already in it: NO when udev surely finds the value truncated (and then
+    refuses the assignment), UNKNOWN when an unknown piece may make it so.
+
+    udev_event_apply_format() (udev-event.c, systemd 252) copies into `dest` of `size`
+    bytes: a plain character needs room for itself and the NUL, a substitution is copied
+    with strpcpy_full(), which reports truncation when the value is as long as the room
+    left or longer; that is measured before udev_replace_whitespace() shortens the value
+    in place (SYMLINK). Every length is in bytes (the values are decoded with
+    surrogateescape, so each undecodable byte is one character)."""
+    return _expand(template, ctx, replace_whitespace, size, used)
+
+
+def byte_length(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogateescape"))
+
+
+def _expand(template: str, ctx: Context, replace_whitespace: bool, size: int,
+            used: int) -> tuple[list[Piece], Tri]:
     out: list[Piece] = []
+    truncated = False
+    unknown = False
     i, n = 0, len(template)
     while i < n:
         c = template[i]
@@ -58,11 +88,14 @@ def expand(template: str, ctx: Context, replace_whitespace: bool = False) -> lis
             while j < n and template[j] != "%" and template[j] != "$":
                 j += 1
             out.append(template[i:j])
+            if size:
+                used += byte_length(template[i:j])
             i = j
             continue
         nxt = template[i + 1 : i + 2]
         if nxt == c:  # "%%" or "$$": one literal sign
             out.append(c)
+            used += 1
             i += 2
             continue
         fmt, after = None, i + 1
@@ -76,6 +109,7 @@ def expand(template: str, ctx: Context, replace_whitespace: bool = False) -> lis
                     break
         if fmt is None:  # not a substitution: the sign is copied
             out.append(c)
+            used += 1
             i += 1
             continue
         attr = ""
@@ -89,11 +123,23 @@ def expand(template: str, ctx: Context, replace_whitespace: bool = False) -> lis
         if value is _STOP:
             break
         assert not isinstance(value, _Stop)
-        if replace_whitespace and fmt != "c":
-            value = value if isinstance(value, Unknown) else replace_whitespace_runs(value)
+        if isinstance(value, Unknown):
+            unknown = True  # of any length, the empty one included: counted as 0 bytes
+        else:
+            if size:
+                length = byte_length(value)
+                truncated = truncated or used + length >= size
+            if replace_whitespace and fmt != "c":
+                value = replace_whitespace_runs(value)
+            if size:
+                used += byte_length(value) if replace_whitespace and fmt != "c" else length
         out.append(value)
         i = after
-    return out
+    if not size:
+        return out, Tri.YES
+    if truncated or used >= size:
+        return out, Tri.NO
+    return out, Tri.UNKNOWN if unknown else Tri.YES
 
 
 class _Stop:

@@ -9,10 +9,9 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Union
 
-from checker.evaluate.fnmatch_regex import translate
+from checker.evaluate.fnmatch_glibc import matches
 
 
 class Tri(enum.Enum):
@@ -57,7 +56,8 @@ class Unknown:
     why: str = ""
 
     def could_be(self, text: str) -> bool:
-        return _compiled(self.pattern).fullmatch(text) is not None
+        """False only where the pattern surely does not match `text`."""
+        return matches(self.pattern, text) is not False
 
 
 ANYTHING = Unknown("*")
@@ -76,12 +76,6 @@ def escape_pattern(text: str) -> str:
     if "*" not in text and "?" not in text and "[" not in text and "\\" not in text:
         return text
     return _SPECIAL.sub(r"\\\1", text)
-
-
-@lru_cache(maxsize=4096)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    regex = translate(pattern)
-    return re.compile(regex if regex is not None else ".*", re.DOTALL)
 
 
 def join_values(a: Value, b: Value) -> Value:
