@@ -156,3 +156,41 @@ def rpm_bytes(spec: Spec, compressor: str = "xz", payload: bytes | None = None,
 def build_rpm(spec: Spec, out: Path, compressor: str = "xz") -> Path:
     out.write_bytes(rpm_bytes(spec, compressor))
     return out
+
+
+# --- hand-made .deb files, for the broken ones ---------------------------------------------
+def ar_bytes(members: list[tuple[str, bytes]]) -> bytes:
+    out = b"!<arch>\n"
+    for name, data in members:
+        out += f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}`\n".encode()
+        out += data + (b"\n" if len(data) % 2 else b"")
+    return out
+
+
+def tar_bytes(files: dict[str, bytes]) -> bytes:
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+CONTROL = b"Package: broken\nVersion: 1\nArchitecture: all\nDescription: x\n"
+
+
+def deb_bytes(data_member: str, data: bytes) -> bytes:
+    control = gzip.compress(tar_bytes({"./control": CONTROL}))
+    return ar_bytes([("debian-binary", b"2.0\n"), ("control.tar.gz", control), (data_member, data)])
+
+
+def tar_header(name: str, size: int) -> bytes:
+    """The 512-byte header of a member of `size` bytes (its data not included)."""
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    info.size = size
+    return info.tobuf(format=tarfile.GNU_FORMAT)
