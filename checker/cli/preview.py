@@ -94,7 +94,10 @@ def run(args: argparse.Namespace) -> int:
 
     packages = list(args.packages)
     if args.apt_hook:
-        packages += apt_packages(sys.stdin.buffer)
+        debs, dpkg_root = apt_packages(sys.stdin.buffer)
+        packages += debs
+        if args.root is None and dpkg_root:  # apt -o DPkg::Options::=--root=DIR: dpkg's host
+            args.root = dpkg_root
     config = HookConfig()
     try:
         root = resolve_root(args.root)

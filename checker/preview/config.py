@@ -76,10 +76,11 @@ def environment_says() -> str | None:
     return value
 
 
-def apt_packages(stream: IO[bytes]) -> list[str]:
+def apt_packages(stream: IO[bytes]) -> tuple[list[str], str | None]:
     """The .deb files apt is about to install, from what DPkg::Pre-Install-Pkgs gets on
     standard input (protocol version 2 or 3: a header, a blank line, then one line per
-    package whose last field is the .deb's path, or **CONFIGURE** / **REMOVE**).
+    package whose last field is the .deb's path, or **CONFIGURE** / **REMOVE**), and the
+    root dpkg is told to install into (`DPkg::Options::=--root=DIR`), if any.
 
     All of the input is read, whatever it holds: apt writes it all before it waits."""
     data = stream.read(MAX_HOOK_INPUT_BYTES)
@@ -87,14 +88,20 @@ def apt_packages(stream: IO[bytes]) -> list[str]:
         pass
     text = data.decode("utf-8", "surrogateescape")
     lines = text.split("\n")
+    root = None
     if lines and lines[0].startswith("VERSION "):
         try:
-            lines = lines[lines.index("") + 1:]
+            end = lines.index("")
         except ValueError:
-            lines = []
+            end = len(lines)
+        for line in lines[1:end]:
+            key, _, value = line.partition("=")
+            if key.lower().startswith("dpkg::options::") and value.startswith("--root="):
+                root = value.removeprefix("--root=")
+        lines = lines[end + 1:]
     found: list[str] = []
     for line in lines:
         fields = line.split()
         if fields and fields[-1].endswith(".deb") and fields[-1] not in found:
             found.append(fields[-1])
-    return found
+    return found, root
