@@ -10,17 +10,21 @@ in the way of a new conffile): dpkg asks, and its default keeps the admin's file
 Files of the installed version that the new one no longer ships are removed (its
 /var/lib/dpkg/info/NAME.list), except conffiles, which dpkg leaves in place.
 
-rpm: a plain file is replaced. `%config`: replaced; a file that differs is saved as
-.rpmsave first. `%config(noreplace)`: a file that differs is kept, the new one is written
-beside it as .rpmnew. Whether a differing file was changed by the admin (rather than being
-the installed package's own version) is known only to the rpm database, which this
-preview does not read: a differing file is taken as changed, and the preview says so.
+rpm: a plain file is replaced. For `%config` and `%config(noreplace)` rpm compares three
+digests: the file on disk, the installed package's (from the rpm database: asked of the
+`rpm` command, `rpm --root ROOT -qf`, read-only) and the new package's. As installed:
+replaced. The package's version unchanged: the file on disk is left alone. Changed here:
+`%config` is replaced and the old one saved as .rpmsave; `%config(noreplace)` is kept and
+the new one written beside it as .rpmnew. Where the database cannot be asked (no rpm
+command, no database), a file that differs is taken as changed here, and the note says so.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 import stat as stat_module
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -76,6 +80,35 @@ def _current(host: Host, path: str) -> bytes | None:
 
 def _md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+# rpm's PGPHASHALGO numbers, as FILEDIGESTALGO holds them (md5 where the tag is absent)
+RPM_DIGESTS = {1: "md5", 2: "sha1", 8: "sha256", 9: "sha384", 10: "sha512", 11: "sha224"}
+RPM_QUERY_SECONDS = 30
+
+
+def rpm_installed_digest(host: Host, path: str) -> tuple[str, str] | None | bool:
+    """(hash name, hex digest) of `path` as the installed package that owns it shipped it;
+    False when no installed package owns it; None when the rpm database cannot be asked."""
+    rpm = shutil.which("rpm")
+    if rpm is None:
+        return None
+    try:
+        done = subprocess.run([rpm, "--root", host.root, "-q", "--qf",
+                               "%{FILEDIGESTALGO}\\n[%{FILENAMES}\\t%{FILEDIGESTS}\\n]", "-f", path],
+                              capture_output=True, text=True, timeout=RPM_QUERY_SECONDS,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return False if "not owned" in done.stdout + done.stderr else None
+    lines = done.stdout.splitlines()
+    algorithm = RPM_DIGESTS.get(int(lines[0]) if lines and lines[0].isdigit() else 1, "md5")
+    for line in lines[1:]:
+        name, _, digest = line.partition("\t")
+        if name == path and digest:
+            return algorithm, digest
+    return None
 
 
 @dataclass(frozen=True)
@@ -190,11 +223,34 @@ def _decide(host: Host, package: Package, file: PackageFile, installed: dict[str
         notes.append(f"{who}: conffile {file.path} {why}; dpkg asks, and its default keeps this "
                      "host's file: previewed as kept (--conffiles new previews the package's version)")
         return None
+    return _rpm_config(host, package, file, current or b"", notes)
+
+
+def _rpm_config(host: Host, package: Package, file: PackageFile, current: bytes,
+                notes: list[str]) -> Change | None:
+    who = f"{package.label} ({package.file_name})"
+    kind = "%config(noreplace)" if file.config == "noreplace" else "%config"
+    installed = rpm_installed_digest(host, file.path)
+    if isinstance(installed, tuple):
+        algorithm, digest = installed
+        if hashlib.new(algorithm, current).hexdigest() == digest:
+            notes.append(f"{who}: {kind} {file.path} is as the installed package shipped it: replaced")
+            return _written(package, file)
+        if hashlib.new(algorithm, file.data).hexdigest() == digest:
+            notes.append(f"{who}: {kind} {file.path} was changed here and the package's version is "
+                         "unchanged: rpm leaves this host's file alone")
+            return None
+        said = "was changed here (the rpm database says)"
+    elif installed is False:
+        said = "is in the way (no installed package owns it)"
+    else:
+        said = ("differs from the new version, and the rpm database could not be asked: taken as "
+                "changed here")
     if file.config == "config":
-        notes.append(f"{who}: %config {file.path} differs from the new version: rpm replaces it and "
-                     f"saves the current file as {file.path}.rpmsave (where it was changed here)")
+        saved = ".rpmsave" if installed is not False else ".rpmorig"
+        notes.append(f"{who}: {kind} {file.path} {said}: rpm replaces it and saves the current file as "
+                     f"{file.path}{saved}")
         return _written(package, file)
-    notes.append(f"{who}: %config(noreplace) {file.path} differs from the new version: taken as changed "
-                 f"here, so rpm keeps it and writes the new one as {file.path}.rpmnew (the rpm database, "
-                 "not read by the preview, decides: were it unchanged since installed, rpm would replace it)")
+    notes.append(f"{who}: {kind} {file.path} {said}: rpm keeps it and writes the new one as "
+                 f"{file.path}.rpmnew")
     return None
