@@ -9,7 +9,14 @@ import sys
 from typing import Any
 
 from checker import __version__
-from checker.cli.options import EXIT_COMPLIANT, EXIT_DRIFT, EXIT_FAILURE, resolve_root, strict_permissions
+from checker.cli.options import (
+    EXIT_COMPLIANT,
+    EXIT_DRIFT,
+    EXIT_FAILURE,
+    resolve_root,
+    state_path,
+    strict_permissions,
+)
 from checker.errors import UdevDriftError, UsageError
 from checker.host import Host
 from checker.paths import POLICY_DIR, PREVIEW_CONFIG
@@ -139,10 +146,12 @@ def _loud(line: str) -> None:
 
 def _preview(args: argparse.Namespace, package_files: list[str], hook: bool = False) -> int:
     from checker.engine import load_desired
+    from checker.policy.cache import PolicyCache
     from checker.preview import compare
     from checker.preview.package import Limits
     from checker.preview.read import read_package
     from checker.preview.transaction import plan
+    from checker.state import StateDir
 
     root = resolve_root(args.root)
     host = Host(root)
@@ -151,7 +160,11 @@ def _preview(args: argparse.Namespace, package_files: list[str], hook: bool = Fa
     try:
         packages = [read_package(path, limits) for path in package_files]
         policy_paths = args.policy or [host.path(POLICY_DIR)]
-        policies = load_desired(policy_paths, safe_permissions=strict_permissions(args), host=host)
+        # The policies a check validated before are read from its cache, never written:
+        # a preview runs in the package manager's hook, on every update.
+        cache = PolicyCache(StateDir(state_path(None, root), root).located(), writable=False)
+        policies = load_desired(policy_paths, safe_permissions=strict_permissions(args), cache=cache,
+                                host=host)
         transaction = plan(host, packages, args.conffiles)
         preview = compare.run(policies, host, transaction)
         losses = preview.losses_by_package()
