@@ -42,7 +42,7 @@ from tests.conftest import XEN_BLOCK, XEN_BLOCK_POLICY  # noqa: E402
 from tests.preview.builders import Spec, build_deb, build_rpm  # noqa: E402
 
 GOAL_SECONDS = 1.0
-WORDS = "udev rule device disk link kernel block partition serial vendor model path symlink".split()
+WORDS = ["udev", "rule", "device", "disk", "link", "kernel", "block", "partition", "serial", "vendor", "model", "path", "symlink"]
 
 
 def filler(seed: int) -> dict[str, str]:
