@@ -42,7 +42,8 @@ from tests.conftest import XEN_BLOCK, XEN_BLOCK_POLICY  # noqa: E402
 from tests.preview.builders import Spec, build_deb, build_rpm  # noqa: E402
 
 GOAL_SECONDS = 1.0
-WORDS = ["udev", "rule", "device", "disk", "link", "kernel", "block", "partition", "serial", "vendor", "model", "path", "symlink"]
+WORDS = ["udev", "rule", "device", "disk", "link", "kernel", "block", "partition", "serial", "vendor",
+         "model", "path", "symlink"]
 
 
 def filler(seed: int) -> dict[str, str]:
@@ -60,10 +61,11 @@ def packages(directory: Path, fmt: str) -> list[Path]:
     for seed in range(9):
         spec = Spec(f"pkg{seed}", "1.0-1", filler(seed))
         made.append(build(spec, directory / f"pkg{seed}.{fmt}"))
+    where = "/usr/lib/udev/rules.d"
     rules = {
-        "/usr/lib/udev/rules.d/60-vendor-storage.rules": 'SUBSYSTEM=="block", ENV{ID_VENDOR}=="acme", TAG+="acme"\n',
-        "/usr/lib/udev/rules.d/99-vendor-links.rules": 'KERNEL=="sdb", SYMLINK="disk/acme-%k"\n',
-        "/usr/lib/udev/rules.d/70-vendor-net.rules": 'SUBSYSTEM=="net", ACTION=="add", RUN+="/usr/bin/true"\n',
+        f"{where}/60-vendor-storage.rules": 'SUBSYSTEM=="block", ENV{ID_VENDOR}=="acme", TAG+="acme"\n',
+        f"{where}/99-vendor-links.rules": 'KERNEL=="sdb", SYMLINK="disk/acme-%k"\n',
+        f"{where}/70-vendor-net.rules": 'SUBSYSTEM=="net", ACTION=="add", RUN+="/usr/bin/true"\n',
     }
     made.append(build(Spec("vendor-storage", "2.0-1", {**rules, **filler(99)}), directory / f"vendor.{fmt}"))
     return made
@@ -81,7 +83,8 @@ def timed(command: list[str]) -> tuple[float, float, int]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=11)
     parser.add_argument("--tool", default=str(Path(sys.executable).parent / "udev-drift"))
     args = parser.parse_args()
@@ -122,7 +125,8 @@ def main() -> int:
               f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
         for row, (times, cpu, size) in rows.items():
             q = statistics.quantiles(times, n=4)
-            print(f"  .{row}: {size / 1024 ** 2:.1f} MiB of packages: median {statistics.median(times):.3f} s "
+            median = statistics.median(times)
+            print(f"  .{row}: {size / 1024 ** 2:.1f} MiB of packages: median {median:.3f} s "
                   f"(IQR {q[0]:.3f}-{q[2]:.3f} s), CPU {cpu:.3f} s; goal < {GOAL_SECONDS:.1f} s")
         return 0 if all(statistics.median(t) < GOAL_SECONDS for t, _, _ in rows.values()) else 1
 
