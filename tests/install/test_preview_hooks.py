@@ -200,3 +200,13 @@ def test_the_dnf_plugin(tmp_path: Path, udev_drift, status: int, said: str) -> N
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(said)
+
+
+def test_uninstall_takes_away_the_last_previews_metrics(udev_drift, tmp_path: Path, fake_binary: Path) -> None:
+    root = make_target(tmp_path / "host", ["systemd", "apt"])
+    assert udev_drift("install", "--root", root, "--binary", fake_binary).status == 0
+    textfile = root / "var/lib/prometheus/node-exporter/udev_drift_preview.prom"
+    textfile.write_text("udev_drift_preview_safe 1\n")
+    result = udev_drift("uninstall", "--root", root)
+    assert result.status == 0 and not textfile.exists()
+    assert "udev_drift_preview.prom" in result.out
