@@ -14,6 +14,7 @@ repair restores it. Both name their cause in the new package where the transacti
 from __future__ import annotations
 
 import os
+import re
 import stat as stat_module
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -110,6 +111,10 @@ class Preview:
         }
 
 
+# RUN= or RUN:= (not RUN+=) in the rule a cause names: it drops the programs added before
+_RUN_ASSIGNED = re.compile(r"\bRUN(\{[^}]*\})?\s*:?=(?!=)")
+
+
 def _has_run(finding: Finding) -> bool:
     return any(t.key == "RUN" for rule in finding.present_rules for t in rule.tokens)
 
@@ -119,8 +124,15 @@ def _what(finding: Finding, before: Finding) -> str:
         return "a link no longer made"
     if finding.status in ("missing", "changed", "damaged", "duplicated", "unexpected"):
         return "a managed rule overwritten"
+    if finding.status in ("masked", "shadowed", "not-a-file"):
+        return "a managed rule no longer read" + (": its program no longer run" if _has_run(before) else "")
+    cause = finding.cause
+    if cause is not None and cause.why in ("reset", "final"):
+        if _RUN_ASSIGNED.search(cause.rule) and _has_run(before):
+            return "a program no longer run"
+        return "a managed rule's link undone"
     if _has_run(before):
-        return "a program no longer run"
+        return "a program no longer run"  # skipped (GOTO) or never matching: nothing of it acts
     return "a managed rule no longer effective"
 
 

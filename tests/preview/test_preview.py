@@ -25,7 +25,8 @@ def test_a_later_vendor_symlink_assignment_takes_the_link_away(xen, preview, ude
     document = result.json()
     assert not document["safe"]
     lost = [c for c in document["changes"] if c["outcome"] == "lost"]
-    assert {c["kind"] for c in lost} == {"rule", "symlink"}
+    assert {(c["kind"], c["what"]) for c in lost} == {("rule", "a managed rule's link undone"),
+                                                      ("symlink", "a link no longer made")}
     link = next(c for c in lost if c["kind"] == "symlink")
     assert link["what"] == "a link no longer made" and link["status_after"] == "not-made"
     assert link["source"] == {"package": "vendor-disks 2.0", "package_file": deb.name,
@@ -73,7 +74,7 @@ def test_a_goto_over_the_managed_block_in_the_new_file(xen, preview, udev_drift,
     document = result.json()
     rule = next(c for c in document["changes"] if c["kind"] == "rule")
     assert rule["outcome"] == "lost" and rule["status_after"] == "ineffective"
-    assert rule["cause"]["why"] == "goto"
+    assert rule["cause"]["why"] == "goto" and rule["what"] == "a program no longer run"
     assert rule["source"]["member"] == "./etc/udev/rules.d/50-udev.rules" and rule["source"]["line"] == 1
     dpkg_install(xen, deb)
     agrees(udev_drift, xen, document)
