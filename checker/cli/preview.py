@@ -170,9 +170,7 @@ def _preview(args: argparse.Namespace, package_files: list[str], hook: bool = Fa
         losses = preview.losses_by_package()
     finally:
         if args.textfile_dir:
-            from checker.preview.metrics import write
-
-            write(args.textfile_dir, losses)
+            _write_metrics(args.textfile_dir, losses)
     if args.format == "json":
         document: dict[str, Any] = {"version": __version__, "root": root, **preview.to_json()}
         text = json.dumps(document, indent=2, ensure_ascii=False)
@@ -180,6 +178,17 @@ def _preview(args: argparse.Namespace, package_files: list[str], hook: bool = Fa
     else:
         _render(preview, sys.stderr if hook else sys.stdout)
     return EXIT_DRIFT if preview.lost else EXIT_COMPLIANT
+
+
+def _write_metrics(directory: str, losses: dict[str, int] | None) -> None:
+    """The metrics are a side effect: a directory that cannot take them is a warning, never
+    the preview's result (nor, in a hook, a failed preview)."""
+    from checker.preview.metrics import write
+
+    try:
+        write(directory, losses)
+    except UdevDriftError as error:
+        print(f"udev-drift: warning: {str(error).splitlines()[0]}", file=sys.stderr)
 
 
 def _render(preview: Any, out: Any) -> None:

@@ -74,3 +74,12 @@ def test_the_package_label_is_bounded(tmp_path: Path) -> None:
     assert sum(value for _, value in lost.samples) == 50
     # those that take something away are named first
     assert all(value == 1 for _, value in lost.samples[:MAX_PACKAGES])
+
+
+@needs_dpkg
+def test_a_textfile_directory_that_is_not_there_is_a_warning_not_the_result(xen, udev_drift, tmp_path: Path) -> None:
+    lossy = build_deb(Spec("vendor-disks", "2.0", {VENDOR: 'KERNEL=="sdb", SYMLINK="disk/x"\n'}), tmp_path / "v.deb")
+    result = udev_drift("preview", "--root", xen.root, "--skip-policy-permission-check", "--textfile-dir",
+                        tmp_path / "missing", lossy)
+    assert result.status == 1 and "LOST" in result.out
+    assert "warning" in result.err and "missing" in result.err
