@@ -240,3 +240,29 @@ def test_an_rpm_mask(xen, preview, tmp_path: Path) -> None:
     assert result.status == 1
     rule = next(c for c in result.json()["changes"] if c["kind"] == "rule")
     assert rule["status_after"] == "masked" and rule["source"]["member"] == BLOCK_FILE
+
+
+def test_on_a_merged_usr_host_a_package_path_under_lib_is_the_same_file(tree, preview, udev_drift, tmp_path: Path) -> None:
+    from tests.conftest import XEN_BLOCK_POLICY
+    tree.path("/usr/lib/udev/rules.d").mkdir(parents=True)
+    tree.link("/lib", "usr/lib")
+    tree.write("/dev/sdb", "", dedent=False)
+    tree.link("/dev/xapi/block/sdb", "../../sdb")
+    tree.write(BLOCK_FILE, XEN_BLOCK, dedent=False)
+    tree.policy(XEN_BLOCK_POLICY + "symlinks:\n  - link: /dev/xapi/block/sdb\n    target: /dev/sdb\n")
+    tree.write("/usr/lib/udev/rules.d/99-vendor.rules", "# old vendor file\n")
+    deb = build_deb(Spec("v", "2", {"/lib/udev/rules.d/99-vendor.rules": 'KERNEL=="sdb", SYMLINK="disk/x"\n'}),
+                    tmp_path / "v.deb")
+    document = preview(tree, deb).json()
+    assert document["rules_files_changed"] == ["/lib/udev/rules.d/99-vendor.rules"]
+    link = next(c for c in document["changes"] if c["kind"] == "symlink")
+    assert link["outcome"] == "lost" and link["source"]["member"] == "./lib/udev/rules.d/99-vendor.rules"
+
+
+def test_a_later_rule_whose_effect_cannot_be_known_offline_is_uncertain(xen, preview, tmp_path: Path) -> None:
+    deb = build_deb(Spec("v", "2", {VENDOR: 'KERNEL=="sdb", PROGRAM=="/usr/bin/vendor-id %k", SYMLINK="disk/x"\n'}),
+                    tmp_path / "v.deb")
+    result = preview(xen, deb)
+    document = result.json()
+    assert result.status == 0, document
+    assert {c["outcome"] for c in document["changes"]} == {"uncertain"}
