@@ -60,6 +60,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
     parser.add_argument("--conffiles", choices=("keep", "new"), default="keep",
                         help="a locally changed dpkg conffile: previewed as kept (dpkg's default "
                              "answer, the default here) or replaced (--force-confnew)")
+    parser.add_argument("--remove", action="append", default=[], metavar="NAME",
+                        help="a dpkg package the transaction removes (repeatable): its rules files "
+                             "go, except conffiles")
     parser.add_argument("--hook", action="store_true",
                         help="run as a package manager's hook: warn loudly, refuse only as "
                              f"{PREVIEW_CONFIG} says, never fail the update by accident")
@@ -92,7 +95,7 @@ def _size(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     hook = args.hook or args.apt_hook
     if not hook:
-        if not args.packages:
+        if not args.packages and not args.remove:
             raise UsageError("name at least one package file: udev-drift preview PACKAGE_FILE...")
         if args.force:
             raise UsageError("--force goes with --hook")
@@ -101,8 +104,9 @@ def run(args: argparse.Namespace) -> int:
 
     packages = list(args.packages)
     if args.apt_hook:
-        debs, dpkg_root = apt_packages(sys.stdin.buffer)
+        debs, dpkg_root, removed = apt_packages(sys.stdin.buffer)
         packages += debs
+        args.remove = list(args.remove) + removed
         if args.root is None and dpkg_root:  # apt -o DPkg::Options::=--root=DIR: dpkg's host
             args.root = dpkg_root
     config = HookConfig()
@@ -113,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     except UdevDriftError as error:
         _loud(f"cannot read the preview settings: {error}; the update goes on unchecked")
         return EXIT_COMPLIANT
-    if said == "skip" or not packages:
+    if said == "skip" or not (packages or args.remove):
         return EXIT_COMPLIANT
     forced = args.force or said == "allow"
     try:
@@ -148,7 +152,7 @@ def _preview(args: argparse.Namespace, package_files: list[str], hook: bool = Fa
     from checker.engine import load_desired
     from checker.policy.cache import PolicyCache
     from checker.preview import compare
-    from checker.preview.package import Limits
+    from checker.preview.package import Limits, Package
     from checker.preview.read import read_package
     from checker.preview.transaction import plan
     from checker.state import StateDir
@@ -159,6 +163,7 @@ def _preview(args: argparse.Namespace, package_files: list[str], hook: bool = Fa
     losses: dict[str, int] | None = None
     try:
         packages = [read_package(path, limits) for path in package_files]
+        packages += [Package(name, "deb", name, "", removal=True) for name in args.remove]
         policy_paths = args.policy or [host.path(POLICY_DIR)]
         # The policies a check validated before are read from its cache, never written:
         # a preview runs in the package manager's hook, on every update.

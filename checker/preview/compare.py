@@ -104,7 +104,8 @@ class Preview:
         return {
             "safe": not self.lost,
             "packages": [{"name": p.name, "version": p.version, "format": p.format, "file": p.source,
-                          "rules_files": [f.member for f in p.files]} for p in self.transaction.packages],
+                          "rules_files": [f.member for f in p.files], "removed": p.removal}
+                         for p in self.transaction.packages],
             "rules_files_changed": sorted(self.transaction.changes),
             "notes": list(self.transaction.notes),
             "changes": [c.to_json() for c in self.changes],

@@ -76,11 +76,12 @@ def environment_says() -> str | None:
     return value
 
 
-def apt_packages(stream: IO[bytes]) -> tuple[list[str], str | None]:
+def apt_packages(stream: IO[bytes]) -> tuple[list[str], str | None, list[str]]:
     """The .deb files apt is about to install, from what DPkg::Pre-Install-Pkgs gets on
     standard input (protocol version 2 or 3: a header, a blank line, then one line per
     package whose last field is the .deb's path, or **CONFIGURE** / **REMOVE**), and the
-    root dpkg is told to install into (`DPkg::Options::=--root=DIR`), if any.
+    root dpkg is told to install into (`DPkg::Options::=--root=DIR`), if any, and the
+    packages it removes (version 3: `NAME OLDVER ARCH MULTI > - - none **REMOVE**`).
 
     All of the input is read, whatever it holds: apt writes it all before it waits."""
     data = stream.read(MAX_HOOK_INPUT_BYTES)
@@ -100,8 +101,11 @@ def apt_packages(stream: IO[bytes]) -> tuple[list[str], str | None]:
                 root = value.removeprefix("--root=")
         lines = lines[end + 1:]
     found: list[str] = []
+    removed: list[str] = []
     for line in lines:
         fields = line.split()
         if fields and fields[-1].endswith(".deb") and fields[-1] not in found:
             found.append(fields[-1])
-    return found, root
+        elif len(fields) > 1 and fields[-1] == "**REMOVE**" and fields[0] not in removed:
+            removed.append(fields[0])
+    return found, root, removed

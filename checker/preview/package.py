@@ -51,14 +51,15 @@ class Package:
     version: str
     architecture: str = ""
     files: list[PackageFile] = field(default_factory=list)
+    removal: bool = False  # the transaction removes the installed package (no file)
 
     @property
     def label(self) -> str:
-        return f"{self.name} {self.version}"
+        return f"{self.name} (removed)" if self.removal else f"{self.name} {self.version}"
 
     @property
     def file_name(self) -> str:
-        return os.path.basename(self.source)
+        return "dpkg --remove" if self.removal else os.path.basename(self.source)
 
 
 def host_path(member: str, source: str) -> str:

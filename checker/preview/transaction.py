@@ -172,9 +172,11 @@ def plan(host: Host, packages: Sequence[Package], conffiles: Literal["keep", "ne
             for path in listed:
                 if is_rules_path(path) and path not in shipped and path not in kept \
                         and host.lstat(path) is not None:
-                    transaction.changes[path] = Change("removed", package=package,
-                                                       member="(no longer shipped)")
-                    transaction.notes.append(f"{package.label} ({package.file_name}): no longer ships "
+                    transaction.changes[path] = Change(
+                        "removed", package=package,
+                        member="(package removed)" if package.removal else "(no longer shipped)")
+                    said = "is removed, and with it" if package.removal else "no longer ships"
+                    transaction.notes.append(f"{package.label} ({package.file_name}): {said} "
                                              f"{path}: dpkg removes it")
         for file in package.files:
             change = _decide(host, package, file, installed, conffiles, transaction.notes)

@@ -20,7 +20,7 @@ import pytest
 from checker.install.hooks import APT_PREVIEW_HOOK, apt_preview_hook
 from checker.install.target import Settings
 from tests.conftest import HostTree
-from tests.preview.builders import Spec, build_deb
+from tests.preview.builders import Link, Spec, build_deb
 from tests.preview.conftest import BLOCK_FILE, needs_dpkg
 
 pytestmark = [needs_dpkg, pytest.mark.skipif(shutil.which("apt-get") is None, reason="apt-get is not installed")]
@@ -123,3 +123,17 @@ def test_a_removed_udev_drift_does_not_stop_apt(xen, losing_deb, tmp_path: Path)
     done = apt_get(xen, env, losing_deb)
     assert done.returncode == 0, done.stdout
     assert xen.path(VENDOR).is_file()
+
+
+def test_apt_get_remove_is_previewed_too(xen, tmp_path: Path) -> None:
+    env = apt_root(xen)
+    xen.write(VENDOR, 'KERNEL=="sdb", SYMLINK="disk/vendor-%k"\n')
+    mask = build_deb(Spec("site-mask", "1", {"/etc/udev/rules.d/99-vendor.rules": Link("/dev/null")}),
+                     tmp_path / "site-mask_1_all.deb")
+    assert apt_get(xen, env, mask).returncode == 0
+    xen.write("/etc/udev-drift/preview.yaml", "preview:\n  block: true\n")
+    done = subprocess.run(["apt-get", "remove", "-y", "site-mask"], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert done.returncode != 0 and "refusing the update" in done.stdout, done.stdout
+    assert "site-mask (removed)" in done.stdout
+    assert xen.path("/etc/udev/rules.d/99-vendor.rules").is_symlink()  # still masked

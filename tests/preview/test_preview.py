@@ -5,6 +5,7 @@ installed for real (dpkg --root) and `check` agrees with every word."""
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -266,3 +267,23 @@ def test_a_later_rule_whose_effect_cannot_be_known_offline_is_uncertain(xen, pre
     document = result.json()
     assert result.status == 0, document
     assert {c["outcome"] for c in document["changes"]} == {"uncertain"}
+
+
+def _masked_vendor_rule(xen, tmp_path: Path) -> None:
+    """A vendor rule that would take the link away, masked by a package of the site."""
+    xen.write(VENDOR, 'KERNEL=="sdb", SYMLINK="disk/vendor-%k"\n')
+    mask = build_deb(Spec("site-mask", "1", {"/etc/udev/rules.d/99-vendor.rules": Link("/dev/null")}),
+                     tmp_path / "site-mask.deb")
+    dpkg_install(xen, mask)
+
+
+def test_removing_a_package_that_masks_a_vendor_rule(xen, preview, udev_drift, tmp_path: Path) -> None:
+    _masked_vendor_rule(xen, tmp_path)
+    result = preview(xen, options=["--remove", "site-mask"])
+    assert result.status == 1
+    document = result.json()
+    assert any("site-mask (removed)" in n and "/etc/udev/rules.d/99-vendor.rules" in n for n in document["notes"])
+    assert {c["outcome"] for c in document["changes"]} == {"lost"}
+    subprocess.run(["dpkg", f"--root={xen.root}", "--force-not-root", "--log=/dev/null", "--remove", "site-mask"],
+                   check=True, capture_output=True)
+    agrees(udev_drift, xen, document)
