@@ -42,7 +42,8 @@ YUM_PREVIEW_PLUGIN = "/usr/lib/yum-plugins/udev_drift_preview.py"
 YUM_PREVIEW_CONF = "/etc/yum/pluginconf.d/udev_drift_preview.conf"
 DNF_PREVIEW_CONF = "/etc/dnf/plugins/udev_drift_preview.conf"
 DNF_PLUGIN_DIRS = ("/usr/lib/python3*/site-packages/dnf-plugins",
-                   "/usr/lib64/python3*/site-packages/dnf-plugins")
+                   "/usr/lib64/python3*/site-packages/dnf-plugins",
+                   "/usr/lib/python3/dist-packages/dnf-plugins")  # Debian's dnf
 DNF_PREVIEW_NAME = "udev_drift_preview.py"
 CRON_ENTRY = "/etc/cron.d/udev-drift"  # no dot in the name: Debian's cron skips such files
 
@@ -146,8 +147,12 @@ def pretrans_hook(conduit):
     packages = local_packages(conduit)
     if not packages:
         return
+    command = [BINARY, 'preview', '--hook']
+    root = getattr(conduit.getConf(), 'installroot', '/') or '/'
+    if root != '/':  # yum --installroot: the host the packages go to
+        command += ['--root', root]
     try:
-        status = subprocess.call([BINARY, 'preview', '--hook'] + packages)
+        status = subprocess.call(command + packages)
     except OSError as error:
         conduit.info(2, 'udev-drift preview could not run: %s; the update goes on' % error)
         return
@@ -183,8 +188,12 @@ class UdevDriftPreview(dnf.Plugin):
                 packages.append(path)
         if not packages:
             return
+        command = [BINARY, 'preview', '--hook']
+        root = getattr(self.base.conf, 'installroot', '/') or '/'
+        if root != '/':  # dnf --installroot: the host the packages go to
+            command += ['--root', root]
         try:
-            status = subprocess.call([BINARY, 'preview', '--hook'] + packages)
+            status = subprocess.call(command + packages)
         except OSError as error:
             print('udev-drift preview could not run: %s; the update goes on' % error)
             return

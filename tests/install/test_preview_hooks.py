@@ -2,11 +2,11 @@
 each package manager the target has, removed by uninstall, and each runs as its package
 manager runs it.
 
-apt's hook runs under the real apt-get in tests/preview/test_apt_hook.py. yum and dnf are
-not on this Debian machine: their plugins are run here in the Python each of them uses
-(yum's in Python 2.7, where it is installed), against stand-ins of the few yum/dnf names
-they touch, with the same objects yum and dnf hand them (a transaction whose members or
-packages name their local .rpm files)."""
+apt's hook runs under the real apt-get in tests/preview/test_apt_hook.py, dnf's plugin
+under the real dnf 4 in tests/preview/test_dnf_hook.py. yum is not on this Debian
+machine: its plugin is run here in Python 2.7 (where it is installed), against stand-ins
+of the few yum names it touches, with the objects yum hands it (a transaction whose
+members name their local .rpm files); dnf's the same way, for its outcomes one by one."""
 
 from __future__ import annotations
 
@@ -89,9 +89,14 @@ class TsInfo(object):
     def getMembers(self):
         return [Member('u', {rpm!r}), Member('e', '/var/cache/yum/old.rpm')]
 
+class Conf(object):
+    installroot = '/'
+
 class Conduit(object):
     def getTsInfo(self):
         return TsInfo()
+    def getConf(self):
+        return Conf()
     def info(self, level, text):
         print(text)
 
@@ -171,8 +176,12 @@ class Pkg:
 class Transaction:
     install_set = [Pkg()]
 
+class Conf:
+    installroot = "/"
+
 class Base:
     transaction = Transaction()
+    conf = Conf()
 
 try:
     plugin.UdevDriftPreview(Base()).pre_transaction()
