@@ -180,6 +180,10 @@ def _preview(args: argparse.Namespace, package_files: list[str], hook: bool = Fa
         document: dict[str, Any] = {"version": __version__, "root": root, **preview.to_json()}
         text = json.dumps(document, indent=2, ensure_ascii=False)
         sys.stdout.write(text.encode("utf-8", "backslashreplace").decode("utf-8") + "\n")
+    elif hook and not preview.changes and not preview.transaction.notes:
+        # every apt/dnf/yum run goes through the hook: one line when there is nothing to say
+        count = len(preview.transaction.packages)
+        print(f"udev-drift preview: {count} package(s): nothing a policy wants is lost", file=sys.stderr)
     else:
         _render(preview, sys.stderr if hook else sys.stdout)
     return EXIT_DRIFT if preview.lost else EXIT_COMPLIANT
