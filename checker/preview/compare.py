@@ -152,7 +152,11 @@ def run(policies: Sequence[DesiredPolicy], host: Host, transaction: Transaction)
         st = updated_files.lstat(rewrite.path)
         if st is not None and stat_module.S_ISLNK(st.st_mode):
             continue  # repair refuses to write through a link
-        written[rewrite.path] = Change("file", data=rewrite.new.encode("utf-8", "surrogateescape"))
+        # the package's file with the block put back: a cause in its other lines is still the package's
+        found = updated_files.change_at(rewrite.path)
+        origin = found[1] if found is not None else Change("file")
+        written[rewrite.path] = Change("file", data=rewrite.new.encode("utf-8", "surrogateescape"),
+                                       package=origin.package, member=origin.member)
     repaired_files = OverlayRulesFiles(host, written)
     repaired = engine.check(policies, host, None, repaired_files, devices)
     preview = Preview(transaction, before=before, updated=updated, repaired=repaired)

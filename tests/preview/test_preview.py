@@ -287,3 +287,16 @@ def test_removing_a_package_that_masks_a_vendor_rule(xen, preview, udev_drift, t
     subprocess.run(["dpkg", f"--root={xen.root}", "--force-not-root", "--log=/dev/null", "--remove", "site-mask"],
                    check=True, capture_output=True)
     agrees(udev_drift, xen, document)
+
+
+def test_a_goto_to_the_end_of_an_overwritten_file_does_not_skip_the_block_the_repair_appends(
+        xen, preview, udev_drift, tmp_path: Path) -> None:
+    # the repair puts the block back at the end of the package's file, after its LABEL:
+    # the GOTO does not skip it, so nothing is lost (and check agrees once it is installed)
+    text = 'KERNEL=="sd*", GOTO="vendor_end"\n# vendor rules\nLABEL="vendor_end"\n'
+    deb = build_deb(Spec("xen-udev", "8.3", {BLOCK_FILE: text}), tmp_path / "xen-udev.deb")
+    result = preview(xen, deb)
+    document = result.json()
+    assert result.status == 0 and {c["outcome"] for c in document["changes"]} == {"restored"}
+    dpkg_install(xen, deb)
+    agrees(udev_drift, xen, document)
