@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import lzma
+import shutil
 import time
 from pathlib import Path
 
@@ -171,3 +172,39 @@ def test_a_hook_refuses_on_a_failed_preview_only_when_told(udev_drift, xen, tmp_
     junk.write_bytes(b"nothing")
     result = udev_drift("preview", "--hook", "--root", xen.root, "--skip-policy-permission-check", junk)
     assert result.status == 3 and "refusing the update" in result.err
+
+
+@pytest.mark.parametrize("fmt", ["deb", "rpm"])
+def test_damaged_packages_end_in_package_errors_only(tmp_path: Path, fmt: str) -> None:
+    # 300 random damages (bytes changed, cut short, bytes inserted) of a good package, per
+    # compression: each either reads or is a one-line PackageError, never another exception
+    import random
+
+    from checker.errors import UdevDriftError
+    from tests.preview.builders import rpm_bytes
+    spec = Spec("v", "1-1", {"/usr/lib/udev/rules.d/99-x.rules": 'KERNEL=="sdb", SYMLINK="x"\n' * 20,
+                             "/etc/udev/rules.d/5.rules": "# x\n"}, noreplace=["/etc/udev/rules.d/5.rules"])
+    if fmt == "deb":
+        if not shutil.which("dpkg-deb"):
+            pytest.skip("dpkg-deb is not installed")
+        seeds = [build_deb(spec, tmp_path / f"s-{c}.deb", compression=c).read_bytes() for c in ("xz", "gzip", "zstd")]
+    else:
+        seeds = [rpm_bytes(spec, c) for c in ("xz", "gzip", "zstd")]
+    rng = random.Random(20261207)
+    damaged = tmp_path / f"damaged.{fmt}"
+    for _ in range(300):
+        data = bytearray(rng.choice(seeds))
+        how = rng.random()
+        if how < 0.4:
+            for _ in range(rng.randint(1, 8)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        elif how < 0.7:
+            data = data[: rng.randrange(len(data))]
+        else:
+            at = rng.randrange(len(data))
+            data[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 64)))
+        damaged.write_bytes(bytes(data))
+        try:
+            read_package(str(damaged), Limits(unpacked_bytes=64 * 1024 ** 2))
+        except UdevDriftError as error:
+            assert "\n" not in str(error)
