@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import lzma
+import os
 import shutil
 import time
 from pathlib import Path
@@ -208,3 +209,10 @@ def test_damaged_packages_end_in_package_errors_only(tmp_path: Path, fmt: str) -
             read_package(str(damaged), Limits(unpacked_bytes=64 * 1024 ** 2))
         except UdevDriftError as error:
             assert "\n" not in str(error)
+
+
+def test_a_fifo_or_a_directory_is_refused_without_waiting(run, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.deb"
+    os.mkfifo(fifo)
+    one_line_error(run(fifo), fifo, "not a regular file")
+    one_line_error(run(tmp_path), tmp_path, "not a regular file")
