@@ -170,6 +170,14 @@ def run(policies: Sequence[DesiredPolicy], host: Host, transaction: Transaction)
         change = _compare(old, middle, finding, updated_files, repaired_files)
         if change is not None:
             preview.changes.append(change)
+    # A link no rule makes any more (its rule overwritten, masked, shadowed) has no cause
+    # line of its own: its source is its policy's rule that changed the same way.
+    for change in preview.changes:
+        if change.kind == "symlink" and change.source is None:
+            sources = {str(c.source): c.source for c in preview.changes if c.policy == change.policy
+                       and c.kind == "rule" and c.outcome == change.outcome and c.source is not None}
+            if len(sources) == 1:
+                change.source = next(iter(sources.values()))
     return preview
 
 

@@ -128,6 +128,8 @@ def test_a_package_that_overwrites_the_managed_file_is_restored_by_the_repair(xe
     assert rule["status_after"] == "missing"
     assert "the repair after the update puts it back" in rule["message"]
     assert rule["source"]["package"] == "xen-udev 8.3"
+    link = next(c for c in result.json()["changes"] if c["kind"] == "symlink")
+    assert link["outcome"] == "restored" and link["source"] == rule["source"]
     dpkg_install(xen, deb)
     agrees(udev_drift, xen, result.json())
 
