@@ -23,6 +23,8 @@ STATE_DIR = "/var/lib/udev-drift"  # fingerprints, backups, counters, the policy
 MANIFEST_NAME = "install-manifest.json"  # in STATE_DIR: what `install` added
 MANIFEST = f"{STATE_DIR}/{MANIFEST_NAME}"
 TEXTFILE_NAME = "udev_drift.prom"  # in node_exporter's textfile directory
+PREVIEW_TEXTFILE_NAME = "udev_drift_preview.prom"  # beside it: the last `preview`
+PREVIEW_CONFIG = "/etc/udev-drift/preview.yaml"  # whether a preview hook blocks an update
 UNIT_DIR = "/etc/systemd/system"
 
 SERVE_PORT = 9917  # not taken by a well-known exporter

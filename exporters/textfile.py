@@ -59,12 +59,13 @@ def _why(parent_fd: int, name: str, walked: str, error: OSError) -> str:
     return f"{walked}: {error.strerror}"
 
 
-def write_textfile(directory: str, data: bytes) -> str:
-    """Write `data` to DIR/udev_drift.prom atomically; return the path. Raises WriteError."""
-    path = os.path.join(directory, TEXTFILE_NAME)
+def write_textfile(directory: str, data: bytes, name: str = TEXTFILE_NAME) -> str:
+    """Write `data` to DIR/udev_drift.prom (or DIR/`name`) atomically; return the path.
+    Raises WriteError."""
+    path = os.path.join(directory, name)
     dir_fd = open_directory(directory)
     try:
-        write_atomic_at(dir_fd, TEXTFILE_NAME, data, mode=MODE, shown=path)
+        write_atomic_at(dir_fd, name, data, mode=MODE, shown=path)
     except WriteError as error:
         reason = str(error).split(": ", 1)[-1]
         raise WriteError(f"{path}: cannot write the metrics: {reason}") from None

@@ -30,7 +30,7 @@ ROOMS = [
     {"checker.check"},
     {"checker.repair", "checker.engine"},
     {"checker.exporters"},
-    {"checker.serve", "checker.install", "checker.adopt"},
+    {"checker.serve", "checker.install", "checker.adopt", "checker.preview"},
     {"checker.cli", "checker.__main__"},
 ]
 

@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
     "explain": ("checker.cli.explain",
                 "show how udev's rules apply to one device or link, and why (read-only, offline)"),
     "adopt": ("checker.cli.adopt", "print (or --write) the policy that protects the rules this host has now"),
+    "preview": ("checker.cli.preview",
+                "before an update: which links and programs installing these packages would take away"),
     "install": ("checker.cli.install",
                 "install the units, hooks and directories that make the host check itself"),
     "uninstall": ("checker.cli.uninstall", "remove exactly what `udev-drift install` added"),
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
         diagnose,
         install,
         policies,
+        preview,
         schema,
         serve,
         suggest,
@@ -61,4 +64,4 @@ if TYPE_CHECKING:
     )
 
     _COMMAND_MODULES: list[Command] = [check, validate, policies, schema, serve, suggest, adopt, install,
-                                       uninstall, diagnose]
+                                       uninstall, diagnose, preview]

@@ -8,6 +8,16 @@ package update is what replaces rules files (the case udev-drift was built for):
     yum  /etc/yum/post-actions/udev-drift.action                   (yum plugin)
     cron /etc/cron.d/udev-drift          every 15 minutes and at boot, where no systemd runs
 
+Before each transaction, `udev-drift preview` reads the packages about to be installed and
+says what they would take away from the policies (it refuses the transaction only where
+/etc/udev-drift/preview.yaml says `preview.block: true`):
+
+    apt  /etc/apt/apt.conf.d/79udev-drift-preview                  DPkg::Pre-Install-Pkgs (v3)
+    dnf  <python>/site-packages/dnf-plugins/udev_drift_preview.py  a dnf 4 plugin, and its
+         /etc/dnf/plugins/udev_drift_preview.conf                  configuration
+    yum  /usr/lib/yum-plugins/udev_drift_preview.py                a yum plugin (Python 2.7 on
+         /etc/yum/pluginconf.d/udev_drift_preview.conf             XenServer / XCP-ng dom0)
+
 dnf's and yum's post-transaction-actions plugins read `*.action` files of lines
 `package-glob:state:command`; `*:any:` matches every package of every transaction, and
 both plugins run one command once per transaction however many packages matched. yum
@@ -17,7 +27,9 @@ command's paths may hold no ':' (target.SAFE_PATH).
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import os
 
 from checker.host import Host
 from checker.install.target import Settings
@@ -25,6 +37,14 @@ from checker.install.target import Settings
 APT_HOOK = "/etc/apt/apt.conf.d/80udev-drift"
 DNF_HOOK = "/etc/dnf/plugins/post-transaction-actions.d/udev-drift.action"
 YUM_HOOK = "/etc/yum/post-actions/udev-drift.action"
+APT_PREVIEW_HOOK = "/etc/apt/apt.conf.d/79udev-drift-preview"  # before 80udev-drift: it runs first
+YUM_PREVIEW_PLUGIN = "/usr/lib/yum-plugins/udev_drift_preview.py"
+YUM_PREVIEW_CONF = "/etc/yum/pluginconf.d/udev_drift_preview.conf"
+DNF_PREVIEW_CONF = "/etc/dnf/plugins/udev_drift_preview.conf"
+DNF_PLUGIN_DIRS = ("/usr/lib/python3*/site-packages/dnf-plugins",
+                   "/usr/lib64/python3*/site-packages/dnf-plugins",
+                   "/usr/lib/python3/dist-packages/dnf-plugins")  # Debian's dnf
+DNF_PREVIEW_NAME = "udev_drift_preview.py"
 CRON_ENTRY = "/etc/cron.d/udev-drift"  # no dot in the name: Debian's cron skips such files
 
 # The plugins' own configuration files: without them the action files do nothing.
@@ -66,6 +86,148 @@ PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 """
 
 
+# apt runs each Pre-Install-Pkgs command with `sh -c` and writes, with protocol version 3,
+# its configuration and one line per package (the .deb's path last) to its standard input;
+# the version is looked up by the command's first word. A non-zero exit stops apt before
+# dpkg unpacks anything: the preview exits 1 only where preview.yaml says block. A
+# udev-drift that is gone (126, 127) must not stop every apt run: the input is drained
+# and the hook says yes.
+APT_PREVIEW_TEXT = """\
+// udev-drift: before dpkg unpacks anything, say what the .deb files about to be installed
+// would take away from the udev policies (`udev-drift preview`). It warns, and refuses the
+// update only with `preview: {{block: true}}` in /etc/udev-drift/preview.yaml
+// (UDEV_DRIFT_PREVIEW=allow apt-get ... goes ahead anyway). Written by `udev-drift
+// install`, removed by `udev-drift uninstall`.
+DPkg::Pre-Install-Pkgs {{ "{command}; s=$?; if [ $s -ge 126 ]; then cat >/dev/null; exit 0; fi; exit $s"; }};
+DPkg::Tools::Options::{binary}::Version "3";
+"""
+
+PLUGIN_CONF = """\
+# udev-drift: the preview before each {manager} transaction ({plugin}). Written by
+# `udev-drift install`, removed by `udev-drift uninstall`.
+[main]
+enabled=1
+"""
+
+# Runs in the Python that yum runs: Python 2.7 on XenServer / XCP-ng dom0 (2.6 on the
+# oldest). No f-strings, no subprocess.run; it only calls the udev-drift binary.
+YUM_PLUGIN = """\
+# udev-drift: before each yum transaction, `udev-drift preview --hook` on the packages
+# about to be installed. Written by `udev-drift install`, removed by `udev-drift uninstall`.
+# It refuses the transaction only when the preview exits 1 (preview.block: true in
+# /etc/udev-drift/preview.yaml); UDEV_DRIFT_PREVIEW=allow yum ... goes ahead anyway.
+import os
+import subprocess
+
+from yum.plugins import PluginYumExit, TYPE_CORE
+
+requires_api_version = '2.3'
+plugin_type = (TYPE_CORE,)
+
+BINARY = {binary!r}
+
+
+def local_packages(conduit):
+    found = []
+    for member in conduit.getTsInfo().getMembers():
+        if member.ts_state not in ('i', 'u'):  # installed or updated; not erased
+            continue
+        try:
+            path = member.po.localPkg()
+        except Exception:  # an installed package object has no local file
+            continue
+        if path and path.endswith('.rpm') and os.path.isfile(path) and path not in found:
+            found.append(path)
+    return found
+
+
+def pretrans_hook(conduit):
+    if not os.access(BINARY, os.X_OK):
+        return
+    packages = local_packages(conduit)
+    if not packages:
+        return
+    command = [BINARY, 'preview', '--hook']
+    root = getattr(conduit.getConf(), 'installroot', '/') or '/'
+    if root != '/':  # yum --installroot: the host the packages go to
+        command += ['--root', root]
+    try:
+        status = subprocess.call(command + packages)
+    except OSError as error:
+        conduit.info(2, 'udev-drift preview could not run: %s; the update goes on' % error)
+        return
+    if status == 1:
+        raise PluginYumExit('udev-drift preview: the update would take away what a udev policy '
+                            'wants (see above); refused. UDEV_DRIFT_PREVIEW=allow yum ... goes ahead')
+"""
+
+DNF_PLUGIN = """\
+# udev-drift: before each dnf transaction, `udev-drift preview --hook` on the packages
+# about to be installed. Written by `udev-drift install`, removed by `udev-drift uninstall`.
+# It refuses the transaction only when the preview exits 1 (preview.block: true in
+# /etc/udev-drift/preview.yaml); UDEV_DRIFT_PREVIEW=allow dnf ... goes ahead anyway.
+import os
+import subprocess
+
+import dnf
+import dnf.exceptions
+
+BINARY = {binary!r}
+
+
+class UdevDriftPreview(dnf.Plugin):
+    name = 'udev_drift_preview'
+
+    def pre_transaction(self):
+        if not os.access(BINARY, os.X_OK) or self.base.transaction is None:
+            return
+        packages = []
+        for pkg in self.base.transaction.install_set:
+            path = pkg.localPkg()
+            if path and os.path.isfile(path) and path not in packages:
+                packages.append(path)
+        if not packages:
+            return
+        command = [BINARY, 'preview', '--hook']
+        root = getattr(self.base.conf, 'installroot', '/') or '/'
+        if root != '/':  # dnf --installroot: the host the packages go to
+            command += ['--root', root]
+        try:
+            status = subprocess.call(command + packages)
+        except OSError as error:
+            print('udev-drift preview could not run: %s; the update goes on' % error)
+            return
+        if status == 1:
+            raise dnf.exceptions.Error(
+                'udev-drift preview: the update would take away what a udev policy wants (see '
+                'above); refused. UDEV_DRIFT_PREVIEW=allow dnf ... goes ahead')
+"""
+
+
+def apt_preview_hook(settings: Settings) -> str:
+    command = f"{settings.binary} preview --apt-hook"
+    if settings.textfile_dir is not None:
+        command += f" --textfile-dir {settings.textfile_dir}"
+    return APT_PREVIEW_TEXT.format(command=command, binary=settings.binary)
+
+
+def yum_preview_plugin(settings: Settings) -> str:
+    return YUM_PLUGIN.format(binary=settings.binary)
+
+
+def dnf_preview_plugin(settings: Settings) -> str:
+    return DNF_PLUGIN.format(binary=settings.binary)
+
+
+def dnf_plugin_dir(host: Host) -> str | None:
+    """Where the target's dnf looks for plugins (its Python's site-packages), or None."""
+    for pattern in DNF_PLUGIN_DIRS:
+        found = sorted(glob.glob(host.path(pattern)))
+        if found:
+            return found[-1][len(host.root):] if host.is_tree else found[-1]
+    return None
+
+
 def apt_hook(settings: Settings) -> str:
     return APT_TEXT.format(binary=settings.binary, command=" ".join(settings.check_command()))
 
@@ -99,8 +261,15 @@ def hooks(settings: Settings, host: Host, managers: tuple[str, ...]) -> dict[str
     files: dict[str, str] = {}
     if "apt" in managers:
         files[APT_HOOK] = apt_hook(settings)
+        files[APT_PREVIEW_HOOK] = apt_preview_hook(settings)
     if "dnf" in managers:
         files[DNF_HOOK] = action_file(settings, "dnf")
+        plugins = dnf_plugin_dir(host)
+        if plugins is not None:
+            files[os.path.join(plugins, DNF_PREVIEW_NAME)] = dnf_preview_plugin(settings)
+            files[DNF_PREVIEW_CONF] = PLUGIN_CONF.format(manager="dnf", plugin="a dnf plugin")
     if "yum" in managers:
         files[YUM_HOOK] = action_file(settings, "yum")
+        files[YUM_PREVIEW_PLUGIN] = yum_preview_plugin(settings)
+        files[YUM_PREVIEW_CONF] = PLUGIN_CONF.format(manager="yum", plugin="a yum plugin")
     return files

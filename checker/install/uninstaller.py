@@ -29,7 +29,7 @@ from checker.install.manifest import Manifest, load, remove, sha256
 from checker.install.systemctl import Systemctl
 from checker.install.target import Target
 from checker.install.units import ENABLED, SERVE, SERVICE
-from checker.paths import MANIFEST, STATE_DIR, TEXTFILE_NAME, UNIT_DIR
+from checker.paths import MANIFEST, PREVIEW_TEXTFILE_NAME, STATE_DIR, TEXTFILE_NAME, UNIT_DIR
 from checker.state import StateDir
 
 
@@ -179,6 +179,10 @@ class Uninstaller:
                 self.remove_one(path, lambda _: os.unlink(TEXTFILE_NAME, dir_fd=dir_fd),
                                 "(the metrics of the checks install set up: "
                                 "node_exporter would serve them stale)")
+            if _exists_in(dir_fd, PREVIEW_TEXTFILE_NAME):  # written by the preview hooks
+                self.remove_one(f"{directory.rstrip('/')}/{PREVIEW_TEXTFILE_NAME}",
+                                lambda _: os.unlink(PREVIEW_TEXTFILE_NAME, dir_fd=dir_fd),
+                                "(the last preview of the hooks install set up)")
         finally:
             os.close(dir_fd)
 

@@ -57,10 +57,6 @@ def _rules_dir_of(path: str) -> str | None:
     return directory if directory in UDEV_RULES_DIRS else None
 
 
-def _is_dev_null(host: Host, path: str) -> bool:
-    return host.readlink(path) == "/dev/null"
-
-
 def _same_dir(host: Host, a: str, b: str) -> bool:
     """True when two rules directories are one (/lib -> usr/lib on merged-/usr hosts)."""
     return host.resolve(a) == host.resolve(b)
@@ -83,11 +79,41 @@ def _read(host: Host, path: str) -> bytes:
 
 
 class RulesFiles:
-    """Reads each rules file once per run, however many policies name it."""
+    """Reads each rules file once per run, however many policies name it.
+
+    Every look at the file system goes through the five methods below (`names`, `lstat`,
+    `readlink`, `stat_resolved`, `resolve`, `read`): a subclass that answers some paths
+    itself (checker.preview's overlay: the host as a package transaction would leave it)
+    is then checked exactly as the host is.
+    """
 
     def __init__(self, host: Host) -> None:
         self.host = host
         self._cache: dict[str, ObservedRulesFile] = {}
+
+    # --- the file system, as this run sees it -----------------------------------------
+    def names(self, directory: str) -> list[str] | None:
+        """The names in a rules directory (a host path), or None when it cannot be listed."""
+        try:
+            return os.listdir(self.host.path(directory))
+        except OSError:
+            return None
+
+    def lstat(self, path: str) -> os.stat_result | None:
+        return self.host.lstat(path)
+
+    def readlink(self, path: str) -> str | None:
+        return self.host.readlink(path)
+
+    def stat_resolved(self, path: str) -> os.stat_result | None:
+        return self.host.stat_resolved(path)
+
+    def resolve(self, path: str) -> str | None:
+        return self.host.resolve(path)
+
+    def read(self, path: str) -> bytes:
+        """The bytes of the regular file at `path` (already resolved)."""
+        return _read(self.host, path)
 
     def get(self, path: str) -> ObservedRulesFile:
         if path not in self._cache:
@@ -106,9 +132,9 @@ class RulesFiles:
             if _same_dir(self.host, higher, directory):
                 continue
             candidate = f"{higher}/{name}"
-            if self.host.lstat(candidate) is None:
+            if self.lstat(candidate) is None:
                 continue
-            if _is_dev_null(self.host, candidate):
+            if self.readlink(candidate) == "/dev/null":
                 return None, candidate
             if self._same_file(candidate, path):
                 continue  # a link to this very file: udev reads the same bytes under that name
@@ -116,25 +142,25 @@ class RulesFiles:
         return None, None
 
     def _same_file(self, a: str, b: str) -> bool:
-        first, second = self.host.stat_resolved(a), self.host.stat_resolved(b)
+        first, second = self.stat_resolved(a), self.stat_resolved(b)
         return (first is not None and second is not None
                 and (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino))
 
     def _observe(self, path: str) -> ObservedRulesFile:
         shadowed_by, masked_by = self._shadowing(path)
-        st = self.host.lstat(path)
+        st = self.lstat(path)
         if st is None:
             return ObservedRulesFile(path, False, "missing", "", None, shadowed_by, masked_by)
-        if stat_module.S_ISLNK(st.st_mode) and _is_dev_null(self.host, path):
+        if stat_module.S_ISLNK(st.st_mode) and self.readlink(path) == "/dev/null":
             return ObservedRulesFile(path, True, "masked", "", st, shadowed_by, path)
-        target = self.host.stat_resolved(path)
+        target = self.stat_resolved(path)
         if target is None:
             # A dangling link: udev finds no file there.
             return ObservedRulesFile(path, False, "missing", "", st, shadowed_by, masked_by)
         if not stat_module.S_ISREG(target.st_mode):
             return ObservedRulesFile(path, True, "not-a-file", "", st, shadowed_by, masked_by)
-        resolved = self.host.resolve(path) or path
-        text = _read(self.host, resolved).decode("utf-8", "surrogateescape")
+        resolved = self.resolve(path) or path
+        text = self.read(resolved).decode("utf-8", "surrogateescape")
         return ObservedRulesFile(path, True, "file", text, st, shadowed_by, masked_by)
 
 
@@ -150,11 +176,7 @@ def rules_in_udev_order(host: Host, files: RulesFiles | None = None) -> list[Obs
         if any(_same_dir(host, directory, earlier) for earlier in seen_dirs):
             continue
         seen_dirs.append(directory)
-        try:
-            names = os.listdir(host.path(directory))
-        except OSError:
-            continue
-        for name in names:
+        for name in files.names(directory) or ():
             if name.endswith(".rules") and name not in chosen:
                 chosen[name] = f"{directory}/{name}"
     ordered = [files.get(chosen[name]) for name in sorted(chosen)]

@@ -72,7 +72,8 @@ class TestRoundTrip:
         assert udev_drift("install", "--root", root, "--binary", fake_binary).status == 0
         manifest = json.loads((root / MANIFEST).read_text())
         assert sorted(manifest["files"]) == sorted([f"/etc/systemd/system/{unit}" for unit in UNITS]
-                                                   + ["/etc/apt/apt.conf.d/80udev-drift"])
+                                                   + ["/etc/apt/apt.conf.d/80udev-drift",
+                                                      "/etc/apt/apt.conf.d/79udev-drift-preview"])
         # made by install: not /etc/systemd/system, /etc/apt/apt.conf.d, /var/lib (there before)
         assert "/etc/udev-drift/policies.d" in manifest["directories"]
         assert "/var/lib/udev-drift" in manifest["directories"]

@@ -1,0 +1,111 @@
+"""Whether a preview run by a package manager's hook stops the update, and what the hook
+is told by apt.
+
+/etc/udev-drift/preview.yaml (optional; without it a hook warns and never blocks):
+
+    preview:
+      block: true        # refuse a transaction that would take away what a policy wants
+      on_error: allow    # a preview that fails lets the update go on (or: block)
+
+The admin goes ahead anyway with `--force`, or UDEV_DRIFT_PREVIEW=allow in the
+environment of the package manager (UDEV_DRIFT_PREVIEW=skip does not preview at all).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import IO
+
+from checker.errors import UsageError
+
+ENVIRONMENT = "UDEV_DRIFT_PREVIEW"
+MAX_CONFIG_BYTES = 64 * 1024
+MAX_HOOK_INPUT_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class HookConfig:
+    block: bool = False
+    on_error: str = "allow"  # or "block"
+
+
+def load_config(path: str) -> HookConfig:
+    """The configuration at `path` (a real path); the defaults when there is none."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        return HookConfig()
+    except OSError as error:
+        raise UsageError(f"{path}: cannot read: {error.strerror}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise UsageError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes: not a preview configuration")
+    import yaml
+
+    try:
+        document = yaml.safe_load(data.decode("utf-8", "replace"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise UsageError(f"{path}{where}: not valid YAML") from None
+    if document is None:
+        return HookConfig()
+    section = document.get("preview") if isinstance(document, dict) else None
+    if not isinstance(section, dict) or set(document) - {"preview"}:
+        raise UsageError(f"{path}: expected one mapping `preview:` (with block: and on_error:)")
+    unknown = set(section) - {"block", "on_error"}
+    if unknown:
+        raise UsageError(f"{path}: preview: unknown key {sorted(unknown)[0]!r} (known: block, on_error)")
+    block = section.get("block", False)
+    on_error = section.get("on_error", "allow")
+    if not isinstance(block, bool):
+        raise UsageError(f"{path}: preview.block: expected true or false, got {block!r}")
+    if on_error not in ("allow", "block"):
+        raise UsageError(f"{path}: preview.on_error: expected allow or block, got {on_error!r}")
+    return HookConfig(block, on_error)
+
+
+def environment_says() -> str | None:
+    """"allow", "skip", or None (the variable unset or empty)."""
+    value = os.environ.get(ENVIRONMENT, "").strip().lower()
+    if not value:
+        return None
+    if value not in ("allow", "skip"):
+        raise UsageError(f"{ENVIRONMENT}={value}: expected allow or skip")
+    return value
+
+
+def apt_packages(stream: IO[bytes]) -> tuple[list[str], str | None, list[str]]:
+    """The .deb files apt is about to install, from what DPkg::Pre-Install-Pkgs gets on
+    standard input (protocol version 2 or 3: a header, a blank line, then one line per
+    package whose last field is the .deb's path, or **CONFIGURE** / **REMOVE**), and the
+    root dpkg is told to install into (`DPkg::Options::=--root=DIR`), if any, and the
+    packages it removes (version 3: `NAME OLDVER ARCH MULTI > - - none **REMOVE**`).
+
+    All of the input is read, whatever it holds: apt writes it all before it waits."""
+    data = stream.read(MAX_HOOK_INPUT_BYTES)
+    while stream.read(1024 * 1024):  # more than any transaction: drained, not kept
+        pass
+    text = data.decode("utf-8", "surrogateescape")
+    lines = text.split("\n")
+    root = None
+    if lines and lines[0].startswith("VERSION "):
+        try:
+            end = lines.index("")
+        except ValueError:
+            end = len(lines)
+        for line in lines[1:end]:
+            key, _, value = line.partition("=")
+            if key.lower().startswith("dpkg::options::") and value.startswith("--root="):
+                root = value.removeprefix("--root=")
+        lines = lines[end + 1:]
+    found: list[str] = []
+    removed: list[str] = []
+    for line in lines:
+        fields = line.split()
+        if fields and fields[-1].endswith(".deb") and fields[-1] not in found:
+            found.append(fields[-1])
+        elif len(fields) > 1 and fields[-1] == "**REMOVE**" and fields[0] not in removed:
+            removed.append(fields[0])
+    return found, root, removed

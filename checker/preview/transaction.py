@@ -1,0 +1,258 @@
+"""The host after a transaction: which rules files each package writes, keeps or removes,
+as dpkg and rpm decide for configuration files.
+
+dpkg (conffiles, listed in control.tar's `conffiles`): the md5 that dpkg recorded when it
+installed the current version (`Conffiles:` in /var/lib/dpkg/status) tells whether the
+admin changed the file. Unchanged: replaced by the new version. Changed, and the package's
+version did not change: kept, silently. Changed, and the package's did too (or a file is
+in the way of a new conffile): dpkg asks, and its default keeps the admin's file
+(`--conffiles new` previews the other answer). A conffile the admin deleted stays deleted.
+Files of the installed version that the new one no longer ships are removed (its
+/var/lib/dpkg/info/NAME.list), except conffiles, which dpkg leaves in place.
+
+rpm: a plain file is replaced. For `%config` and `%config(noreplace)` rpm compares three
+digests: the file on disk, the installed package's (from the rpm database: asked of the
+`rpm` command, `rpm --root ROOT -qf`, read-only) and the new package's. As installed:
+replaced. The package's version unchanged: the file on disk is left alone. Changed here:
+`%config` is replaced and the old one saved as .rpmsave; `%config(noreplace)` is kept and
+the new one written beside it as .rpmnew. Where the database cannot be asked (no rpm
+command, no database), a file that differs is taken as changed here, and the note says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import stat as stat_module
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from checker.host import Host
+from checker.preview.package import Package, PackageFile, is_rules_path
+
+DPKG_STATUS = "/var/lib/dpkg/status"
+DPKG_INFO = "/var/lib/dpkg/info"
+MAX_STATUS_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Change:
+    """What stands at a host path after the transaction."""
+
+    kind: Literal["file", "link", "removed"]
+    data: bytes = b""
+    link: str = ""
+    package: Package | None = None
+    member: str = ""  # the path in the package the change comes from
+
+    @property
+    def origin(self) -> str:
+        if self.package is None:
+            return ""
+        return f"{self.package.label} ({self.package.file_name}: {self.member})"
+
+
+@dataclass
+class Transaction:
+    changes: dict[str, Change] = field(default_factory=dict)  # host path -> change
+    notes: list[str] = field(default_factory=list)  # decisions on config files, for people
+    packages: list[Package] = field(default_factory=list)
+
+    @property
+    def rules_files(self) -> int:
+        return len(self.changes)
+
+
+def _current(host: Host, path: str) -> bytes | None:
+    """The bytes at `path` on the host now (through links), None when no file is there."""
+    st = host.stat_resolved(path)
+    if st is None or not stat_module.S_ISREG(st.st_mode):
+        return None
+    resolved = host.resolve(path) or path
+    try:
+        with open(host.path(resolved), "rb") as handle:
+            return handle.read(64 * 1024 * 1024)
+    except OSError:
+        return None
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+# rpm's PGPHASHALGO numbers, as FILEDIGESTALGO holds them (md5 where the tag is absent)
+RPM_DIGESTS = {1: "md5", 2: "sha1", 8: "sha256", 9: "sha384", 10: "sha512", 11: "sha224"}
+RPM_QUERY_SECONDS = 30
+
+
+def rpm_installed_digest(host: Host, path: str) -> tuple[str, str] | None | bool:
+    """(hash name, hex digest) of `path` as the installed package that owns it shipped it;
+    False when no installed package owns it; None when the rpm database cannot be asked."""
+    rpm = shutil.which("rpm")
+    if rpm is None:
+        return None
+    try:
+        done = subprocess.run([rpm, "--root", host.root, "-q", "--qf",
+                               "%{FILEDIGESTALGO}\\n[%{FILENAMES}\\t%{FILEDIGESTS}\\n]", "-f", path],
+                              capture_output=True, text=True, timeout=RPM_QUERY_SECONDS,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return False if "not owned" in done.stdout + done.stderr else None
+    lines = done.stdout.splitlines()
+    algorithm = RPM_DIGESTS.get(int(lines[0]) if lines and lines[0].isdigit() else 1, "md5")
+    for line in lines[1:]:
+        name, _, digest = line.partition("\t")
+        if name == path and digest:
+            return algorithm, digest
+    return None
+
+
+@dataclass(frozen=True)
+class _Installed:
+    conffiles: dict[str, str]  # path -> md5 dpkg recorded
+
+
+def dpkg_installed(host: Host) -> dict[str, _Installed]:
+    """Installed packages (name, and name:arch) with their recorded conffile md5s."""
+    try:
+        with open(host.path(DPKG_STATUS), "rb") as handle:
+            text = handle.read(MAX_STATUS_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return {}
+    found: dict[str, _Installed] = {}
+    for paragraph in text.split("\n\n"):
+        fields: dict[str, str] = {}
+        key = ""
+        for line in paragraph.splitlines():
+            if line[:1] in (" ", "\t") and key:
+                fields[key] += "\n" + line.strip()
+            elif ":" in line:
+                key, _, value = line.partition(":")
+                fields[key] = value.strip()
+        name = fields.get("Package")
+        state = (fields.get("Status", "").split() or ["not-installed"])[-1]
+        if not name or state == "not-installed":
+            continue
+        conffiles = {}
+        for line in fields.get("Conffiles", "").splitlines():
+            parts = line.split()
+            if len(parts) >= 2:
+                conffiles[parts[0]] = parts[1]
+        entry = _Installed(conffiles)
+        found[name] = entry
+        if fields.get("Architecture"):
+            found[f"{name}:{fields['Architecture']}"] = entry
+    return found
+
+
+def _dpkg_list(host: Host, package: Package) -> list[str]:
+    for name in (f"{package.name}:{package.architecture}", package.name):
+        try:
+            with open(host.path(f"{DPKG_INFO}/{name}.list"), encoding="utf-8", errors="replace") as handle:
+                return [line.rstrip("\n") for line in handle]
+        except OSError:
+            continue
+    return []
+
+
+def plan(host: Host, packages: Sequence[Package], conffiles: Literal["keep", "new"] = "keep") -> Transaction:
+    """What each package would leave at each rules path, in the order given."""
+    transaction = Transaction(packages=list(packages))
+    installed = dpkg_installed(host) if any(p.format == "deb" for p in packages) else {}
+    for package in packages:
+        shipped = {f.path for f in package.files}
+        if package.format == "deb":
+            record = installed.get(f"{package.name}:{package.architecture}") or installed.get(package.name)
+            listed = _dpkg_list(host, package) if record is not None else []
+            kept = record.conffiles if record is not None else {}
+            for path in listed:
+                if is_rules_path(path) and path not in shipped and path not in kept \
+                        and host.lstat(path) is not None:
+                    transaction.changes[path] = Change(
+                        "removed", package=package,
+                        member="(package removed)" if package.removal else "(no longer shipped)")
+                    said = "is removed, and with it" if package.removal else "no longer ships"
+                    transaction.notes.append(f"{package.label} ({package.file_name}): {said} "
+                                             f"{path}: dpkg removes it")
+        for file in package.files:
+            change = _decide(host, package, file, installed, conffiles, transaction.notes)
+            if change is not None:
+                transaction.changes[file.path] = change
+    return transaction
+
+
+def _written(package: Package, file: PackageFile) -> Change:
+    if file.kind == "link":
+        return Change("link", link=file.link, package=package, member=file.member)
+    return Change("file", data=file.data, package=package, member=file.member)
+
+
+def _decide(host: Host, package: Package, file: PackageFile, installed: dict[str, _Installed],
+            answer: str, notes: list[str]) -> Change | None:
+    who = f"{package.label} ({package.file_name})"
+    if file.config is None or file.kind == "link":
+        return _written(package, file)
+    current = _current(host, file.path)
+    if current is None and host.lstat(file.path) is None:
+        if file.config == "conffile":
+            record = installed.get(f"{package.name}:{package.architecture}") or installed.get(package.name)
+            if record is not None and file.path in record.conffiles:
+                notes.append(f"{who}: conffile {file.path} was deleted here: dpkg does not bring it back")
+                return None
+        return _written(package, file)
+    if current == file.data:
+        return _written(package, file)
+    if file.config == "conffile":
+        record = installed.get(f"{package.name}:{package.architecture}") or installed.get(package.name)
+        old = record.conffiles.get(file.path) if record is not None else None
+        now, new = _md5(current or b""), _md5(file.data)
+        if old is not None and now == old:
+            notes.append(f"{who}: conffile {file.path} is as the installed version shipped it: replaced")
+            return _written(package, file)
+        if old is not None and new == old:
+            notes.append(f"{who}: conffile {file.path} was changed here and the package's version is "
+                         "unchanged: dpkg keeps this host's file")
+            return None
+        why = "was changed here" if old is not None else "is in the way (the package did not install it)"
+        if answer == "new":
+            notes.append(f"{who}: conffile {file.path} {why}; dpkg asks: previewed with the package's "
+                         "version installed (as answering Y, or --force-confnew)")
+            return _written(package, file)
+        notes.append(f"{who}: conffile {file.path} {why}; dpkg asks, and its default keeps this "
+                     "host's file: previewed as kept (--conffiles new previews the package's version)")
+        return None
+    return _rpm_config(host, package, file, current or b"", notes)
+
+
+def _rpm_config(host: Host, package: Package, file: PackageFile, current: bytes,
+                notes: list[str]) -> Change | None:
+    who = f"{package.label} ({package.file_name})"
+    kind = "%config(noreplace)" if file.config == "noreplace" else "%config"
+    installed = rpm_installed_digest(host, file.path)
+    if isinstance(installed, tuple):
+        algorithm, digest = installed
+        if hashlib.new(algorithm, current).hexdigest() == digest:
+            notes.append(f"{who}: {kind} {file.path} is as the installed package shipped it: replaced")
+            return _written(package, file)
+        if hashlib.new(algorithm, file.data).hexdigest() == digest:
+            notes.append(f"{who}: {kind} {file.path} was changed here and the package's version is "
+                         "unchanged: rpm leaves this host's file alone")
+            return None
+        said = "was changed here (the rpm database says)"
+    elif installed is False:
+        said = "is in the way (no installed package owns it)"
+    else:
+        said = ("differs from the new version, and the rpm database could not be asked: taken as "
+                "changed here")
+    if file.config == "config":
+        saved = ".rpmsave" if installed is not False else ".rpmorig"
+        notes.append(f"{who}: {kind} {file.path} {said}: rpm replaces it and saves the current file as "
+                     f"{file.path}{saved}")
+        return _written(package, file)
+    notes.append(f"{who}: {kind} {file.path} {said}: rpm keeps it and writes the new one as "
+                 f"{file.path}.rpmnew")
+    return None
