@@ -134,6 +134,21 @@ class Host:
     def _unresolvable(resolved: list[str], rest: list[str]) -> str:
         return "/" + "/".join(resolved + rest)
 
+    def read_file(self, host_path: str, limit: int) -> bytes | None:
+        """The bytes of the regular file at `host_path`, links followed as a chroot would
+        (never out of the root), the last one not at all; None when nothing readable is
+        there: a link, a FIFO (never waited on), a device, a directory, or more than
+        `limit` bytes."""
+        from checker.safe_open import UnusableFile, read_regular
+
+        resolved = self.resolve(os.path.dirname(host_path) or "/")
+        if resolved is None:
+            return None
+        try:
+            return read_regular(self.path(os.path.join(resolved, os.path.basename(host_path))), limit)
+        except (OSError, UnusableFile):
+            return None
+
     def lstat(self, host_path: str) -> os.stat_result | None:
         try:
             return os.lstat(self.path(host_path))

@@ -22,7 +22,6 @@ import re
 from dataclasses import dataclass
 
 from checker.host import Host
-from checker.safe_open import UnusableFile, read_regular
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 SYSTEMD_BINARIES = ("/usr/lib/systemd/systemd", "/lib/systemd/systemd")
@@ -50,7 +49,7 @@ def systemd_version(host: Host) -> Version:
 
 
 def _from_dpkg(host: Host) -> Version | None:
-    text = _read(host, DPKG_STATUS, STATUS_LIMIT)
+    text = host.read_file(DPKG_STATUS, STATUS_LIMIT)
     if text is None:
         return None
     for stanza in text.decode("utf-8", "replace").split("\n\n"):
@@ -85,21 +84,10 @@ def _from_binaries(host: Host) -> Version | None:
             if shared:
                 return Version(int(shared.group(1)), f"{directory}/{name}")
     for binary in SYSTEMD_BINARIES:
-        data = _read(host, binary, BINARY_LIMIT)
+        data = host.read_file(binary, BINARY_LIMIT)
         banner = _BANNER.search(data) if data is not None else None
         if banner:
             number = int(banner.group(1))
             return Version(number, f"{binary}: \"systemd {number}\"")
     return None
 
-
-def _read(host: Host, path: str, limit: int) -> bytes | None:
-    # Followed as a chroot would (a merged-/usr tree links /lib to usr/lib); the last
-    # component is opened without following a link.
-    resolved = host.resolve(os.path.dirname(path))
-    if resolved is None:
-        return None
-    try:
-        return read_regular(host.path(os.path.join(resolved, os.path.basename(path))), limit)
-    except (OSError, UnusableFile):
-        return None

@@ -32,15 +32,16 @@ class HookConfig:
 
 def load_config(path: str) -> HookConfig:
     """The configuration at `path` (a real path); the defaults when there is none."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_CONFIG_BYTES + 1)
+    from checker.safe_open import UnusableFile, read_regular
+
+    try:  # never through a link, never waiting on a FIFO
+        data = read_regular(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         return HookConfig()
+    except UnusableFile as error:
+        raise UsageError(f"{path}: {error}: not a preview configuration") from None
     except OSError as error:
         raise UsageError(f"{path}: cannot read: {error.strerror}") from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise UsageError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes: not a preview configuration")
     import yaml
 
     try:

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import stat as stat_module
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from checker.host import Host
+from checker.observe.files import MAX_RULES_FILE_BYTES
 from checker.preview.package import Package, PackageFile, is_rules_path
 
 DPKG_STATUS = "/var/lib/dpkg/status"
@@ -67,15 +67,8 @@ class Transaction:
 
 def _current(host: Host, path: str) -> bytes | None:
     """The bytes at `path` on the host now (through links), None when no file is there."""
-    st = host.stat_resolved(path)
-    if st is None or not stat_module.S_ISREG(st.st_mode):
-        return None
-    resolved = host.resolve(path) or path
-    try:
-        with open(host.path(resolved), "rb") as handle:
-            return handle.read(64 * 1024 * 1024)
-    except OSError:
-        return None
+    resolved = host.resolve(path)
+    return host.read_file(resolved, MAX_RULES_FILE_BYTES) if resolved is not None else None
 
 
 def _md5(data: bytes) -> str:
@@ -118,11 +111,10 @@ class _Installed:
 
 def dpkg_installed(host: Host) -> dict[str, _Installed]:
     """Installed packages (name, and name:arch) with their recorded conffile md5s."""
-    try:
-        with open(host.path(DPKG_STATUS), "rb") as handle:
-            text = handle.read(MAX_STATUS_BYTES).decode("utf-8", "replace")
-    except OSError:
+    data = host.read_file(DPKG_STATUS, MAX_STATUS_BYTES)
+    if data is None:
         return {}
+    text = data.decode("utf-8", "replace")
     found: dict[str, _Installed] = {}
     for paragraph in text.split("\n\n"):
         fields: dict[str, str] = {}
@@ -151,11 +143,9 @@ def dpkg_installed(host: Host) -> dict[str, _Installed]:
 
 def _dpkg_list(host: Host, package: Package) -> list[str]:
     for name in (f"{package.name}:{package.architecture}", package.name):
-        try:
-            with open(host.path(f"{DPKG_INFO}/{name}.list"), encoding="utf-8", errors="replace") as handle:
-                return [line.rstrip("\n") for line in handle]
-        except OSError:
-            continue
+        data = host.read_file(f"{DPKG_INFO}/{name}.list", MAX_STATUS_BYTES)
+        if data is not None:
+            return data.decode("utf-8", "replace").splitlines()
     return []
 
 

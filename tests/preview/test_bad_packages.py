@@ -216,3 +216,25 @@ def test_a_fifo_or_a_directory_is_refused_without_waiting(run, tmp_path: Path) -
     os.mkfifo(fifo)
     one_line_error(run(fifo), fifo, "not a regular file")
     one_line_error(run(tmp_path), tmp_path, "not a regular file")
+
+
+@needs_dpkg
+@pytest.mark.parametrize("name", ["var/lib/dpkg/status", "var/lib/dpkg/info/v.list", "etc/udev/rules.d/99-x.rules"])
+def test_a_fifo_or_a_link_out_of_the_tree_in_the_hosts_package_state_is_never_read(
+        run, xen, tmp_path: Path, name: str) -> None:
+    # A hostile image (--root) with a FIFO where dpkg's status, a package's file list or a
+    # rules file the package overwrites should be: opened without blocking, never waited on.
+    deb = build_deb(Spec("v", "1", {RULES[1:]: 'KERNEL=="sdz", SYMLINK+="z"\n'}), tmp_path / "v.deb")
+    target = Path(xen.root) / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        target.unlink()
+    os.mkfifo(target)
+    result = run(deb)
+    assert result.status in (0, 1) and "Traceback" not in result.err, result.err
+    target.unlink()
+    secret = tmp_path / "outside"
+    secret.write_text("Package: v\nStatus: install ok installed\nVersion: 0\nConffiles:\n /etc/x 0\n")
+    target.symlink_to(secret)  # a link at the last name is not followed
+    result = run(deb)
+    assert result.status in (0, 1) and "Traceback" not in result.err, result.err

@@ -4,6 +4,7 @@ and the admin overrides a refusal with --force or UDEV_DRIFT_PREVIEW=allow."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,10 @@ def test_a_bad_configuration_is_a_warning_and_the_update_goes_on(udev_drift, xen
 def test_force_without_hook_is_a_usage_error(udev_drift, xen, lossy) -> None:
     result = udev_drift("preview", "--force", "--root", xen.root, lossy)
     assert result.status == 2 and "--force goes with --hook" in result.err
+
+
+def test_a_fifo_where_the_configuration_should_be_is_a_warning_never_a_wait(udev_drift, xen, lossy) -> None:
+    os.mkfifo(xen.path("/etc/udev-drift/preview.yaml"))
+    result = hook(udev_drift, xen, lossy)
+    assert result.status == 0
+    assert "cannot read the preview settings" in result.err and "a FIFO" in result.err
