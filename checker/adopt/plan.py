@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 from checker.adopt.additions import compare, runs
 from checker.adopt.links import AdoptedLink, adopt_links, links_of
-from checker.adopt.pristine import find_pristine, read_text
+from checker.adopt.pristine import find_pristine, read_in_root
 from checker.adopt.template import Piece, fold
+from checker.confined import lstat_in, readlink_in
 from checker.edits.blocks import lines_inside_blocks
 from checker.errors import UsageError
 from checker.host import Host
@@ -28,6 +29,7 @@ from checker.policy.desired import DesiredPolicy, Ensure
 from checker.rules.model import Rule, RulesText
 from checker.rules.parsed import parse_rules
 from checker.rules.textlines import split_keepends
+from checker.safe_open import UnusableFile
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,8 @@ def default_files(host: Host) -> list[str]:
     found = []
     for directory in ADMIN_RULES_DIRS:
         try:
-            names = os.listdir(host.path(directory))
+            # Listed where the files are read: inside the root, links followed as in a chroot.
+            names = os.listdir(host.path(host.resolve(directory) or directory))
         except OSError:
             continue
         found += [f"{directory}/{name}" for name in names if name.endswith(".rules")]
@@ -198,20 +201,24 @@ def _edited_vendor_file(path: str, text: str, parsed: RulesText, pristine_text: 
     return entries, list(added)
 
 
-def _regular_file(host: Host, path: str, notes: list[str]) -> bool:
+def _rules_text(host: Host, path: str, notes: list[str]) -> str | None:
+    """The text of the rules file, read inside the root (pristine.read_in_root), or None
+    with a note saying why it is not adopted."""
     try:
-        st = os.lstat(host.path(path))
-    except FileNotFoundError:
+        return read_in_root(host, path)
+    except (FileNotFoundError, NotADirectoryError):
         raise UsageError(f"{path}: no such file") from None
+    except UnusableFile as error:
+        st = lstat_in(host.root, path)
+        if st is not None and stat_module.S_ISLNK(st.st_mode):
+            notes.append(f"{path}: a link (to {readlink_in(host.root, path)}), not a file: not adopted")
+        elif st is not None and not stat_module.S_ISREG(st.st_mode):
+            notes.append(f"{path}: not a regular file: not adopted")
+        else:
+            notes.append(f"{path}: {error}: not adopted")
     except OSError as error:
-        raise UsageError(f"{path}: cannot read: {error.strerror}") from None
-    if stat_module.S_ISLNK(st.st_mode):
-        notes.append(f"{path}: a link (to {os.readlink(host.path(path))}), not a file: not adopted")
-        return False
-    if not stat_module.S_ISREG(st.st_mode):
-        notes.append(f"{path}: not a regular file: not adopted")
-        return False
-    return True
+        notes.append(f"{path}: cannot read ({error.strerror or error}): not adopted")
+    return None
 
 
 def adopt(host: Host, paths: Sequence[str], vendor_files: Mapping[str, str],
@@ -225,16 +232,16 @@ def adopt(host: Host, paths: Sequence[str], vendor_files: Mapping[str, str],
         if path in managed.owned:
             notes.append(f"{path}: the policy {managed.owned[path]} owns it whole already")
             continue
-        if not _regular_file(host, path, notes):
+        text = _rules_text(host, path, notes)
+        if text is None:
             continue
-        text = read_text(host.path(path))
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
             notes.append(f"{path}: not valid UTF-8 text: not adopted")
             continue
         parsed = parse_rules(text)
-        pristine = find_pristine(host, path, text, vendor_files)
+        pristine = find_pristine(host, path, text, vendor_files, notes)
         if pristine.text is None and pristine.owner is not None:
             notes.append(f"{path}: {pristine.source}: not adopted")
             continue

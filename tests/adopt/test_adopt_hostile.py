@@ -14,9 +14,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from checker.adopt import render as rendering
 from checker.adopt.links import AdoptedLink
 from checker.adopt.plan import AdoptedRules, Adoption
-from checker.adopt import render as rendering
 from checker.adopt.template import Piece
 from tests.adopt.test_adopt import VENDOR, vendor_host
 from tests.adopt.test_adopt_corpus import marker_only
