@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from checker.adopt.additions import compare, runs
 from checker.adopt.links import AdoptedLink, adopt_links, links_of
 from checker.adopt.pristine import find_pristine, read_in_root
+from checker.adopt.render import Fitter
 from checker.adopt.template import Piece, fold
 from checker.confined import lstat_in, readlink_in
 from checker.edits.blocks import lines_inside_blocks
@@ -109,9 +110,21 @@ def _adoptable(rule: Rule, path: str, notes: list[str]) -> bool:
         notes.append(f"{path}:{rule.line}: udev drops this rule ({rule.problem}): not adopted")
         return False
     if "{{" in rule.text or "}}" in rule.text:
-        notes.append(f"{path}:{rule.line}: holds '{{{{' or '}}}}', which a policy cannot carry: not adopted")
+        notes.append(f"{path}:{rule.line}: {PLACEHOLDER_NOTE}: not adopted")
         return False
     return True
+
+
+def _placeholder_line(lines: Sequence[str], start: int, stop: int) -> int | None:
+    """The first line (1-based) of lines[start:stop] holding '{{' or '}}': in a policy's
+    content that is a placeholder (or an error), even in a comment."""
+    for index in range(start, stop):
+        if "{{" in lines[index] or "}}" in lines[index]:
+            return index + 1
+    return None
+
+
+PLACEHOLDER_NOTE = "holds '{{' or '}}', which a policy cannot carry"
 
 
 def _own_file(path: str, text: str, parsed: RulesText, source: str, notes: list[str]) -> list[AdoptedRules]:
@@ -124,6 +137,10 @@ def _own_file(path: str, text: str, parsed: RulesText, source: str, notes: list[
         return []
     if not all(_adoptable(rule, path, notes) for rule in parsed.rules):
         notes.append(f"{path}: not adopted as a whole file (a policy would refuse the rules above)")
+        return []
+    at = _placeholder_line(lines, 0, len(lines))
+    if at is not None:
+        notes.append(f"{path}:{at}: {PLACEHOLDER_NOTE}: not adopted as a whole file")
         return []
     first, last = parsed.rules[0].line - 1, parsed.rules[-1].end_line
     folded = fold(lines, parsed.rules)
@@ -181,7 +198,15 @@ def _edited_vendor_file(path: str, text: str, parsed: RulesText, pristine_text: 
     added = tuple(rule for rule in changes.added
                   if _adoptable(rule, path, notes) and _not_managed(rule, path, managed, notes))
     entries: list[AdoptedRules] = []
-    groups = runs(added, parsed)
+    groups = []
+    for group in runs(added, parsed):
+        at = _placeholder_line(lines, group[0].line - 1, group[-1].end_line)
+        if at is None:
+            groups.append(group)
+        else:
+            notes.append(f"{path}:{at}: {PLACEHOLDER_NOTE}: the {len(group)} added rules at lines "
+                         f"{group[0].line}-{group[-1].end_line} are not adopted")
+    added = tuple(rule for group in groups for rule in group)
     if len(groups) == 1:
         entries.append(AdoptedRules(path, "block", fold(lines, groups[0]), (
             f"{path}: {len(added)} rules the admin added, at lines "
@@ -227,7 +252,7 @@ def adopt(host: Host, paths: Sequence[str], vendor_files: Mapping[str, str],
     leaving out what the host's policies (`managed`) protect already."""
     adoption = Adoption()
     notes = adoption.notes
-    link_pairs: list[tuple[str, str]] = []
+    found: list[tuple[str, list[AdoptedRules], list[Rule]]] = []
     for path in sorted(set(paths)):
         if path in managed.owned:
             notes.append(f"{path}: the policy {managed.owned[path]} owns it whole already")
@@ -258,6 +283,15 @@ def adopt(host: Host, paths: Sequence[str], vendor_files: Mapping[str, str],
                                                    include_removals, managed, notes)
             if not entries:
                 notes.append(f"{path}: nothing added to {pristine.source}")
+        found.append((path, entries, adopted))
+    # One policy holds only so much, and the validator has the last word on each file:
+    # what cannot go in is named and left out, and the other files are adopted all the same.
+    fitter = Fitter(notes)
+    fitting = fitter.files([(path, entries) for path, entries, _ in found])
+    link_pairs: list[tuple[str, str]] = []
+    for path, entries, adopted in found:
+        if path not in fitting:
+            continue
         adoption.rules.extend(entries)
         unknown: list[str] = []
         for rule in adopted:
@@ -269,5 +303,5 @@ def adopt(host: Host, paths: Sequence[str], vendor_files: Mapping[str, str],
     for link in sorted({link for link, _ in link_pairs if link in managed.links}):
         notes.append(f"{link}: the policy {managed.links[link]} checks this link already")
     unchecked = [pair for pair in link_pairs if pair[0] not in managed.links]
-    adoption.links = adopt_links(unchecked, host, udev, notes)
+    adoption.links = fitter.links(adopt_links(unchecked, host, udev, notes))
     return adoption

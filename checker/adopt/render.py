@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -51,8 +51,14 @@ MISSING_NOW = "  # missing now: the first repair (or udev's next event for the d
 
 # Characters a plain scalar may hold here (the load-back decides the rest): in a block
 # mapping, printable ASCII; in a flow collection, none of its indicators or spaces.
-_PLAIN_BLOCK = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+_PLAIN_BLOCK = re.compile(r"[A-Za-z0-9/._-](?:[\x20-\x7e]*[\x21-\x7e])?")
 _PLAIN_FLOW = re.compile(r"[A-Za-z0-9_./@%+=-]+")
+# Plain without asking the loader (which a host of 20,000 files would ask 40,000 times):
+# an absolute path of these characters, which no resolver reads as anything but text, and
+# a block whose every line is empty or starts with a printable character other than a space.
+# The whole document is loaded back in the end all the same.
+_PLAIN_PATH = re.compile(r"/[A-Za-z0-9/._@+=,-]*")
+_SIMPLE_BLOCK = re.compile(r"[\x21-\x7e][\t\x20-\x7e]*\n(?:(?:[\x21-\x7e][\t\x20-\x7e]*)?\n)*")
 # In a double-quoted string: everything but printable ASCII, and its own two indicators.
 _NOT_QUOTABLE = re.compile(r'[^\x20-\x7e]|["\\]')
 # In a comment: YAML's line breaks and non-printable characters (surrogates included), C0
@@ -80,13 +86,15 @@ def quoted(value: str) -> str:
 def _reads_back(document: str, value: Any) -> bool:
     try:
         return bool(yaml.safe_load(document) == value)
-    except yaml.YAMLError:
+    except Exception:  # noqa: BLE001 - PyYAML raises more than YAMLError (`!!int` alone: IndexError)
         return False
 
 
 def scalar(value: str) -> str:
     """`value` for a block mapping (`key: value`): plain when that reads back as the same
     string (sdb stays plain, 0x5... and yes are quoted), else double-quoted."""
+    if _PLAIN_PATH.fullmatch(value):
+        return value
     if _PLAIN_BLOCK.fullmatch(value) and _reads_back(f"k: {value}\n", {"k": value}):
         return value
     return quoted(value)
@@ -115,8 +123,11 @@ def _block_scalar(text: str) -> str:
         lines.pop()
     body = "".join("      " + line + "\n" if line else "\n" for line in lines)
     rendered = f"{header}\n{body}"
+    if _SIMPLE_BLOCK.fullmatch(text) and not text.endswith("\n\n"):
+        return rendered
     # Read back in the very context it is written into: a mapping in a list item.
-    if text and _reads_back(f"rules:\n  - k: x\n    content: {rendered}", {"rules": [{"k": "x", "content": text}]}):
+    context = f"rules:\n  - k: x\n    content: {rendered}"
+    if text and _reads_back(context, {"rules": [{"k": "x", "content": text}]}):
         return rendered
     return quoted(text) + "\n"
 
@@ -183,13 +194,13 @@ def _document(name: str, rules: Sequence[str], links: Sequence[str]) -> str:
     return text
 
 
-def intended(adoption: Adoption, name: str) -> dict[str, Any]:
+def intended(rules: Sequence[AdoptedRules], links: Sequence[AdoptedLink], name: str) -> dict[str, Any]:
     """What the rendered policy must load as, exactly."""
     data: dict[str, Any] = {"version": 1, "name": name, "description": DESCRIPTION}
-    if adoption.rules:
-        data["rules"] = [_rules_data(entry) for entry in adoption.rules]
-    if adoption.links:
-        data["symlinks"] = [_link_data(entry) for entry in adoption.links]
+    if rules:
+        data["rules"] = [_rules_data(entry) for entry in rules]
+    if links:
+        data["symlinks"] = [_link_data(entry) for entry in links]
     return data
 
 
@@ -201,7 +212,7 @@ def render_unchecked(adoption: Adoption, name: str) -> str:
 def render(adoption: Adoption, name: str) -> str:
     text = render_unchecked(adoption, name)
     data = _validate(text, name)
-    if data != intended(adoption, name):
+    if data != intended(adoption.rules, adoption.links, name):
         raise UdevDriftError(f"internal error: the adopted policy {name} does not read back as the "
                              "entries adopt meant; nothing was written")
     return text
@@ -216,3 +227,173 @@ def _validate(text: str, name: str) -> Any:
     except UdevDriftError as error:
         raise UdevDriftError(f"internal error: the adopted policy does not validate: {error}") from None
     return data
+
+
+# -- what fits in one policy ------------------------------------------------------------
+
+def _values(data: Any) -> int:
+    """The YAML values `data` stands for, as the loader counts them (each node once)."""
+    if isinstance(data, dict):
+        return 1 + sum(_values(key) + _values(value) for key, value in data.items())
+    if isinstance(data, list):
+        return 1 + sum(_values(value) for value in data)
+    return 1
+
+
+def _expanded(content: str, items: Sequence[str] | None) -> tuple[int, int]:
+    """The rules and bytes an entry expands into, counted as checker.policy.expand does."""
+    expanded: list[str | None] = list(items) if items is not None else [None]
+    lines = sum(1 for line in content.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+    placeholders = [len(match.group(0)) for match in PLACEHOLDER.finditer(content)]
+    size = sum(len(content) + 1 + sum(len(item or "") - length for length in placeholders)
+               for item in expanded)
+    return lines * len(expanded), size
+
+
+@dataclass
+class _Cost:
+    bytes: int = 0
+    values: int = 0
+    rules: int = 0
+    rules_bytes: int = 0
+
+    def plus(self, other: _Cost) -> _Cost:
+        return _Cost(self.bytes + other.bytes, self.values + other.values, self.rules + other.rules,
+                     self.rules_bytes + other.rules_bytes)
+
+    def too_much(self) -> str | None:
+        """Which limit of the policy loader this goes past, or None."""
+        if self.bytes > MAX_POLICY_BYTES:
+            return f"the policy would be larger than {MAX_POLICY_BYTES // 1024} KiB"
+        if self.values > MAX_VALUES:
+            return f"the policy would stand for more than {MAX_VALUES:,} YAML values"
+        if self.rules > MAX_EXPANDED_RULES:
+            return f"the policy would expand to more than {MAX_EXPANDED_RULES:,} rules"
+        if self.rules_bytes > MAX_EXPANDED_BYTES:
+            return f"the policy would expand to more than {MAX_EXPANDED_BYTES // (1024 * 1024)} MiB of rules"
+        return None
+
+
+def _rules_cost(entry: AdoptedRules) -> _Cost:
+    rules, size = _expanded(entry.piece.text, entry.piece.items)
+    if len(entry.piece.text) > MAX_POLICY_BYTES:  # too large whatever its form: not rendered to know
+        return _Cost(len(entry.piece.text), 0, rules, size)
+    return _Cost(len(rules_entry(entry).encode("utf-8", "surrogateescape")), _values(_rules_data(entry)) + 1,
+                 rules, size)
+
+
+def _link_cost(entry: AdoptedLink) -> _Cost:
+    return _Cost(len(link_entry(entry).encode("utf-8", "surrogateescape")), _values(_link_data(entry)) + 1)
+
+
+def _empty_cost() -> _Cost:
+    """The policy without entries, under the longest name, with both list keys."""
+    text = _top("x" * MAX_NAME_LENGTH) + "rules:\nsymlinks:\n"
+    data = {"version": 1, "name": "x" * MAX_NAME_LENGTH, "description": DESCRIPTION,
+            "rules": [], "symlinks": []}
+    return _Cost(len(text.encode("utf-8")), _values(data))
+
+
+_WHERE = re.compile(r"at '[^']*': ")
+
+
+def _refusal(rules: Sequence[AdoptedRules], links: Sequence[AdoptedLink]) -> str | None:
+    """What the validator says of a policy of just these entries, or None when it accepts it."""
+    text = _document("adopted", [rules_entry(e) for e in rules], [link_entry(e) for e in links])
+    try:
+        data, source = parse_yaml(text, "<adopted policy>")
+        expand_policy(LoadedPolicy(validate_data(data, source), source))
+    except PolicyErrors as errors:
+        return _WHERE.sub("", errors.errors[0].message, count=1)
+    except PolicyError as error:
+        return _WHERE.sub("", error.message, count=1)
+    except UdevDriftError as error:
+        return str(error)
+    if data != intended(rules, links, "adopted"):
+        return "its entries do not read back as written"
+    return None
+
+
+_Group = tuple[str, Sequence["AdoptedRules"], Sequence[AdoptedLink]]
+
+
+def _refused(groups: Sequence[_Group]) -> list[tuple[str, str]]:
+    """(name, why) of each group the validator refuses: all of them checked at once, and
+    halved only where something is refused, so a host of 20,000 good files costs one check."""
+    if not groups:
+        return []
+    why = _refusal([e for _, rules, _ in groups for e in rules], [e for _, _, links in groups for e in links])
+    if why is None:
+        return []
+    if len(groups) == 1:
+        return [(groups[0][0], why)]
+    middle = len(groups) // 2
+    return _refused(groups[:middle]) + _refused(groups[middle:])
+
+
+def _left_out(names: list[str], reason: str, what: str, notes: list[str]) -> None:
+    if len(names) == 1:
+        notes.append(f"{names[0]}: left out: {reason}; adopt it in another run (--name OTHER)")
+    elif names:
+        shown = ", ".join(names[:3]) + (f", ..., {names[-1]}" if len(names) > 3 else "")
+        notes.append(f"{len(names)} {what} left out: {reason} ({shown}); adopt them in another run "
+                     "(--name OTHER, naming them)")
+
+
+@dataclass
+class Fitter:
+    """Keeps an adopted policy within what the policy loader accepts and what the validator
+    takes: the entries of a rules file go in whole or not at all, in order, while they fit;
+    what is left out is named with the reason (the other files are adopted all the same)."""
+
+    notes: list[str]
+    cost: _Cost = field(default_factory=_empty_cost)
+
+    def files(self, files: Sequence[tuple[str, Sequence[AdoptedRules]]]) -> set[str]:
+        """The paths of the files whose entries are in the policy."""
+        fitting: list[_Group] = []
+        left: dict[str, list[str]] = {}
+        for path, entries in files:
+            if not entries:
+                continue
+            cost = self.cost
+            for entry in entries:
+                cost = cost.plus(_rules_cost(entry))
+            reason = cost.too_much()
+            if reason is not None:
+                alone = _empty_cost()
+                for entry in entries:
+                    alone = alone.plus(_rules_cost(entry))
+                if alone.too_much() is not None:
+                    self.notes.append(f"{path}: left out: {reason} with this file alone")
+                else:
+                    left.setdefault(reason, []).append(path)
+                continue
+            self.cost = cost
+            fitting.append((path, entries, ()))
+        for reason, paths in left.items():
+            _left_out(paths, reason, "rules files", self.notes)
+        refused = dict(_refused(fitting))
+        for path, why in refused.items():
+            self.notes.append(f"{path}: not adopted: a policy could not hold its rules ({why})")
+        return {path for path, _, _ in fitting if path not in refused}
+
+    def links(self, links: Sequence[AdoptedLink]) -> list[AdoptedLink]:
+        """The symlink entries that fit after the files' entries."""
+        fitting: list[AdoptedLink] = []
+        left: dict[str, list[str]] = {}
+        for entry in links:
+            cost = self.cost.plus(_link_cost(entry))
+            reason = cost.too_much()
+            if reason is not None:
+                left.setdefault(reason, []).append(entry.link)
+                continue
+            self.cost = cost
+            fitting.append(entry)
+        for reason, names in left.items():
+            _left_out(names, reason, "links", self.notes)
+        refused = dict(_refused([(str(number), (), (entry,)) for number, entry in enumerate(fitting)]))
+        for number, why in refused.items():
+            self.notes.append(f"{fitting[int(number)].link}: link not adopted: a policy could not "
+                              f"hold it ({why})")
+        return [entry for number, entry in enumerate(fitting) if str(number) not in refused]
