@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from checker.adopt import render as rendering
@@ -254,3 +254,26 @@ class TestEndingsOfAdoptedLines:
                          + f"# END udev-drift adopted{file_ending}")
         assert marker_only(vendor + added, after)
         assert checked(tree, udev_drift).status == 0
+
+
+ENDINGS = st.sampled_from(["\n", "\r\n", "\r"])
+
+
+# udev_drift only runs the command line (each call reads its own output): safe to share.
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(vendor_endings=st.lists(ENDINGS, min_size=7, max_size=7), added_endings=st.lists(ENDINGS, min_size=1, max_size=4),
+       comment=st.booleans())
+def test_adopt_then_repair_gives_the_file_back_but_for_the_two_markers(
+        tmp_path_factory: pytest.TempPathFactory, udev_drift: Run, vendor_endings: list[str],
+        added_endings: list[str], comment: bool) -> None:
+    tree = HostTree(tmp_path_factory.mktemp("host"))
+    vendor = "".join(line + ending for line, ending in zip(VENDOR.splitlines(), vendor_endings))
+    added = "".join(f'KERNEL=="sd{"qrst"[n]}", SYMLINK+="disk-{n}"{ending}' + (f"# note{ending}" if comment and n == 0 else "")
+                    for n, ending in enumerate(added_endings))
+    vendor_host(tree, vendor + added, VENDOR)
+    assert udev_drift("adopt", "--root", tree.root, "--write").status == 0
+    assert checked(tree, udev_drift, "--repair").status == 0
+    after = tree.read("/etc/udev/rules.d/50-udev.rules")
+    assert [line for line in marker_only(vendor + added, after) if "udev-drift adopted" not in line] == []
+    assert len(after.splitlines()) == len((vendor + added).splitlines()) + 2
+    assert checked(tree, udev_drift).status == 0
