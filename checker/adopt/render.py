@@ -84,8 +84,11 @@ def quoted(value: str) -> str:
 
 
 def _reads_back(document: str, value: Any) -> bool:
+    """Whether `document` reads as `value` both by the policy loader (libyaml where it is
+    there, which differs from PyYAML on tabs) and by PyYAML's own safe loader (what another
+    tool reading the policy would use)."""
     try:
-        return bool(yaml.safe_load(document) == value)
+        return bool(yaml.safe_load(document) == value and parse_yaml(document, "<adopted>")[0] == value)
     except Exception:  # noqa: BLE001 - PyYAML raises more than YAMLError (`!!int` alone: IndexError)
         return False
 
@@ -116,7 +119,9 @@ def _block_scalar(text: str) -> str:
     """`text` as the literal block of a `content:` key (at 4 spaces), or a double-quoted
     string where a block cannot hold it (carriage returns, control characters)."""
     chomp = "-" if not text.endswith("\n") else ("+" if text.endswith("\n\n") or text == "\n" else "")
-    first = next((line for line in text.splitlines() if line.strip()), "")
+    # The indentation is told, not detected, where the first line that is not all spaces
+    # starts with a space or a tab (YAML would take it for indentation, libyaml refuses a tab).
+    first = next((line for line in text.splitlines() if line.strip(" ")), "")
     header = "|" + ("2" if first[:1] in (" ", "\t") else "") + chomp
     lines = text.split("\n")
     if text.endswith("\n"):
