@@ -232,8 +232,13 @@ class TestOneFileDoesNotStopTheRun:
         assert f"{700 - len(kept)} rules files left out: the policy would be larger than 1024 KiB" in result.err
         assert checked(tree, udev_drift).status == 0  # check loads what adopt wrote
 
-    def test_a_file_too_large_for_a_policy_is_left_out_and_named(self, tree: HostTree, udev_drift: Run) -> None:
-        big = "".join(f'KERNEL=="sd{n}", SYMLINK+="disk/{n}"\n' for n in range(40_000))
+    @pytest.mark.parametrize(("rule", "count"), [
+        ('KERNEL=="sd{n}", SYMLINK+="disk/{n}"\n', 40_000),  # differs in two places: not folded
+        ('SUBSYSTEM=="block", ENV{{ID_SERIAL}}=="S{n:08d}", OWNER="qemu"\n', 120_000),  # one template
+    ], ids=["rules", "items"])
+    def test_a_file_too_large_for_a_policy_is_left_out_and_named(self, tree: HostTree, udev_drift: Run,
+                                                                rule: str, count: int) -> None:
+        big = "".join(rule.format(n=n) for n in range(count))
         tree.write(f"{RULES_DIR}/61-big.rules", big, dedent=False)
         tree.write(f"{RULES_DIR}/62-b.rules", 'KERNEL=="sdt", SYMLINK+="other"\n', dedent=False)
         result = udev_drift("adopt", "--root", tree.root)
