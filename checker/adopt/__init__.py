@@ -7,5 +7,6 @@
     template.py   repeated rules that differ in one disk name or serial, as one for_each
     links.py      the /dev links the adopted rules make on devices present now
     plan.py       a host and its rules files -> the entries of the adopted policy
-    render.py     the entries as a commented YAML policy, checked by the real validator
+    render.py     the entries as a commented YAML policy no text can break out of, loaded
+                  back and checked by the real validator; what fits in one policy
 """

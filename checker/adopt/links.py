@@ -18,6 +18,7 @@ from checker.adopt.template import GLOB, ITEM
 from checker.host import Host
 from checker.observe.udev import BlockDevice, UdevState
 from checker.policy.expand import substitute
+from checker.policy.places import SAFE_ITEM
 from checker.rules.model import Rule
 
 KERNEL_NAME = re.compile(r"%k|\$kernel")
@@ -109,7 +110,8 @@ def _fold(links: list[AdoptedLink]) -> list[AdoptedLink]:
             continue
         kernel = entry.target.rsplit("/", 1)[1]
         key = (entry.link.replace(kernel, ITEM), entry.target.replace(kernel, ITEM))
-        if substitute(key[0], kernel) == entry.link and ITEM in key[0]:
+        # An item in a path may hold only what a policy allows there (the validator's rule).
+        if substitute(key[0], kernel) == entry.link and ITEM in key[0] and SAFE_ITEM.fullmatch(kernel):
             groups.setdefault(key, []).append((kernel, entry))
         else:
             out.append(entry)

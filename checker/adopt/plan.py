@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 
 from checker.adopt.additions import compare, runs
 from checker.adopt.links import AdoptedLink, adopt_links, links_of
-from checker.adopt.pristine import find_pristine, read_text
+from checker.adopt.pristine import find_pristine, read_in_root
+from checker.adopt.render import Fitter
 from checker.adopt.template import Piece, fold
+from checker.confined import lstat_in, readlink_in
 from checker.edits.blocks import lines_inside_blocks
 from checker.errors import UsageError
 from checker.host import Host
@@ -28,6 +30,7 @@ from checker.policy.desired import DesiredPolicy, Ensure
 from checker.rules.model import Rule, RulesText
 from checker.rules.parsed import parse_rules
 from checker.rules.textlines import split_keepends
+from checker.safe_open import UnusableFile
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,8 @@ def default_files(host: Host) -> list[str]:
     found = []
     for directory in ADMIN_RULES_DIRS:
         try:
-            names = os.listdir(host.path(directory))
+            # Listed where the files are read: inside the root, links followed as in a chroot.
+            names = os.listdir(host.path(host.resolve(directory) or directory))
         except OSError:
             continue
         found += [f"{directory}/{name}" for name in names if name.endswith(".rules")]
@@ -106,9 +110,21 @@ def _adoptable(rule: Rule, path: str, notes: list[str]) -> bool:
         notes.append(f"{path}:{rule.line}: udev drops this rule ({rule.problem}): not adopted")
         return False
     if "{{" in rule.text or "}}" in rule.text:
-        notes.append(f"{path}:{rule.line}: holds '{{{{' or '}}}}', which a policy cannot carry: not adopted")
+        notes.append(f"{path}:{rule.line}: {PLACEHOLDER_NOTE}: not adopted")
         return False
     return True
+
+
+def _placeholder_line(lines: Sequence[str], start: int, stop: int) -> int | None:
+    """The first line (1-based) of lines[start:stop] holding '{{' or '}}': in a policy's
+    content that is a placeholder (or an error), even in a comment."""
+    for index in range(start, stop):
+        if "{{" in lines[index] or "}}" in lines[index]:
+            return index + 1
+    return None
+
+
+PLACEHOLDER_NOTE = "holds '{{' or '}}', which a policy cannot carry"
 
 
 def _own_file(path: str, text: str, parsed: RulesText, source: str, notes: list[str]) -> list[AdoptedRules]:
@@ -121,6 +137,10 @@ def _own_file(path: str, text: str, parsed: RulesText, source: str, notes: list[
         return []
     if not all(_adoptable(rule, path, notes) for rule in parsed.rules):
         notes.append(f"{path}: not adopted as a whole file (a policy would refuse the rules above)")
+        return []
+    at = _placeholder_line(lines, 0, len(lines))
+    if at is not None:
+        notes.append(f"{path}:{at}: {PLACEHOLDER_NOTE}: not adopted as a whole file")
         return []
     first, last = parsed.rules[0].line - 1, parsed.rules[-1].end_line
     folded = fold(lines, parsed.rules)
@@ -178,7 +198,15 @@ def _edited_vendor_file(path: str, text: str, parsed: RulesText, pristine_text: 
     added = tuple(rule for rule in changes.added
                   if _adoptable(rule, path, notes) and _not_managed(rule, path, managed, notes))
     entries: list[AdoptedRules] = []
-    groups = runs(added, parsed)
+    groups = []
+    for group in runs(added, parsed):
+        at = _placeholder_line(lines, group[0].line - 1, group[-1].end_line)
+        if at is None:
+            groups.append(group)
+        else:
+            notes.append(f"{path}:{at}: {PLACEHOLDER_NOTE}: the {len(group)} added rules at lines "
+                         f"{group[0].line}-{group[-1].end_line} are not adopted")
+    added = tuple(rule for group in groups for rule in group)
     if len(groups) == 1:
         entries.append(AdoptedRules(path, "block", fold(lines, groups[0]), (
             f"{path}: {len(added)} rules the admin added, at lines "
@@ -198,20 +226,24 @@ def _edited_vendor_file(path: str, text: str, parsed: RulesText, pristine_text: 
     return entries, list(added)
 
 
-def _regular_file(host: Host, path: str, notes: list[str]) -> bool:
+def _rules_text(host: Host, path: str, notes: list[str]) -> str | None:
+    """The text of the rules file, read inside the root (pristine.read_in_root), or None
+    with a note saying why it is not adopted."""
     try:
-        st = os.lstat(host.path(path))
-    except FileNotFoundError:
+        return read_in_root(host, path)
+    except (FileNotFoundError, NotADirectoryError):
         raise UsageError(f"{path}: no such file") from None
+    except UnusableFile as error:
+        st = lstat_in(host.root, path)
+        if st is not None and stat_module.S_ISLNK(st.st_mode):
+            notes.append(f"{path}: a link (to {readlink_in(host.root, path)}), not a file: not adopted")
+        elif st is not None and not stat_module.S_ISREG(st.st_mode):
+            notes.append(f"{path}: not a regular file: not adopted")
+        else:
+            notes.append(f"{path}: {error}: not adopted")
     except OSError as error:
-        raise UsageError(f"{path}: cannot read: {error.strerror}") from None
-    if stat_module.S_ISLNK(st.st_mode):
-        notes.append(f"{path}: a link (to {os.readlink(host.path(path))}), not a file: not adopted")
-        return False
-    if not stat_module.S_ISREG(st.st_mode):
-        notes.append(f"{path}: not a regular file: not adopted")
-        return False
-    return True
+        notes.append(f"{path}: cannot read ({error.strerror or error}): not adopted")
+    return None
 
 
 def adopt(host: Host, paths: Sequence[str], vendor_files: Mapping[str, str],
@@ -220,21 +252,21 @@ def adopt(host: Host, paths: Sequence[str], vendor_files: Mapping[str, str],
     leaving out what the host's policies (`managed`) protect already."""
     adoption = Adoption()
     notes = adoption.notes
-    link_pairs: list[tuple[str, str]] = []
+    found: list[tuple[str, list[AdoptedRules], list[Rule]]] = []
     for path in sorted(set(paths)):
         if path in managed.owned:
             notes.append(f"{path}: the policy {managed.owned[path]} owns it whole already")
             continue
-        if not _regular_file(host, path, notes):
+        text = _rules_text(host, path, notes)
+        if text is None:
             continue
-        text = read_text(host.path(path))
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
             notes.append(f"{path}: not valid UTF-8 text: not adopted")
             continue
         parsed = parse_rules(text)
-        pristine = find_pristine(host, path, text, vendor_files)
+        pristine = find_pristine(host, path, text, vendor_files, notes)
         if pristine.text is None and pristine.owner is not None:
             notes.append(f"{path}: {pristine.source}: not adopted")
             continue
@@ -251,6 +283,15 @@ def adopt(host: Host, paths: Sequence[str], vendor_files: Mapping[str, str],
                                                    include_removals, managed, notes)
             if not entries:
                 notes.append(f"{path}: nothing added to {pristine.source}")
+        found.append((path, entries, adopted))
+    # One policy holds only so much, and the validator has the last word on each file:
+    # what cannot go in is named and left out, and the other files are adopted all the same.
+    fitter = Fitter(notes)
+    fitting = fitter.files([(path, entries) for path, entries, _ in found])
+    link_pairs: list[tuple[str, str]] = []
+    for path, entries, adopted in found:
+        if path not in fitting:
+            continue
         adoption.rules.extend(entries)
         unknown: list[str] = []
         for rule in adopted:
@@ -262,5 +303,5 @@ def adopt(host: Host, paths: Sequence[str], vendor_files: Mapping[str, str],
     for link in sorted({link for link, _ in link_pairs if link in managed.links}):
         notes.append(f"{link}: the policy {managed.links[link]} checks this link already")
     unchecked = [pair for pair in link_pairs if pair[0] not in managed.links]
-    adoption.links = adopt_links(unchecked, host, udev, notes)
+    adoption.links = fitter.links(adopt_links(unchecked, host, udev, notes))
     return adoption

@@ -8,6 +8,13 @@ an edited copy of it (it still holds most of the vendor's rules); the owning pac
 own file, from the .deb apt installed it from (live hosts). A file that a package owns but
 of which no pristine copy can be read is named, not guessed at; a file that no package
 owns is the admin's own.
+
+Whatever is read from the host (the rules file, a leftover, the vendor file) is read as
+every package leftover is: its directory reached from the root one component at a time
+(a link on the way followed as a chroot would, so never out of a --root tree), the file
+itself opened without following a link and without blocking, read only when fstat says
+it is a regular file, and only up to a bound. A leftover linked to /proc/kmsg or to any
+file of the host is passed over, with a note, not read.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from checker import confined
 from checker.adopt.additions import compare
 from checker.check.explain import owner_query
 from checker.edits.blocks import lines_inside_blocks
@@ -26,6 +34,7 @@ from checker.paths import VENDOR_RULES_DIRS
 from checker.rules.model import RulesText
 from checker.rules.parsed import parse_rules
 from checker.rules.textlines import split_keepends
+from checker.safe_open import UnusableFile, open_regular, read_open
 
 PRISTINE_LEFTOVERS = (".rpmnew", ".dpkg-dist", ".dpkg-new", ".ucf-dist")
 # An /etc file that keeps less than this share of the vendor file's rules replaces it
@@ -49,7 +58,7 @@ class Pristine:
 
 
 def read_text(path: str) -> str:
-    """A rules file's text as udev reads it; one clear line when it cannot be read."""
+    """A copy the admin named (--vendor FILE): its text; one clear line when it cannot be read."""
     try:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_RULES_BYTES + 1)
@@ -60,13 +69,36 @@ def read_text(path: str) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _readable(path: str) -> str | None:
+def read_in_root(host: Host, host_path: str, limit: int = MAX_RULES_BYTES) -> str:
+    """The text of the regular file at `host_path`, read inside the host's root.
+
+    Raises FileNotFoundError (or NotADirectoryError) when nothing is there, UnusableFile
+    for a link, FIFO, device, directory or a file larger than `limit`, OSError otherwise.
+    """
+    directory, name = confined.split(host_path)
+    dir_fd = confined.open_directory(host.root, directory)
     try:
-        if not os.path.isfile(path):
-            return None
-        return read_text(path)
-    except UsageError:
+        fd = open_regular(name, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
+    try:
+        return read_open(fd, limit).decode("utf-8", "surrogateescape")
+    finally:
+        os.close(fd)
+
+
+def _readable(host: Host, host_path: str, notes: list[str]) -> str | None:
+    """The text of a candidate pristine copy, or None (with a note when something is there
+    that is not read)."""
+    try:
+        return read_in_root(host, host_path)
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except UnusableFile as error:
+        notes.append(f"{host_path}: {error}: not read as the pristine copy")
+    except OSError as error:
+        notes.append(f"{host_path}: cannot read ({error.strerror or error}): not used as the pristine copy")
+    return None
 
 
 def _edited_copy_of(vendor_text: str, current: RulesText, text: str) -> bool:
@@ -77,22 +109,25 @@ def _edited_copy_of(vendor_text: str, current: RulesText, text: str) -> bool:
     return changes.vendor_share >= EDITED_COPY_SHARE
 
 
-def find_pristine(host: Host, path: str, text: str, vendor_files: Mapping[str, str]) -> Pristine:
+def find_pristine(host: Host, path: str, text: str, vendor_files: Mapping[str, str],
+                  notes: list[str] | None = None) -> Pristine:
     """The pristine copy of the rules file at host path `path`, whose text is `text`.
-    `vendor_files` maps a file name to a copy the admin named (a local path)."""
+    `vendor_files` maps a file name to a copy the admin named (a local path); `notes` gets
+    the candidates passed over (a link, a FIFO, one too large)."""
+    notes = [] if notes is None else notes
     name = os.path.basename(path)
     named = vendor_files.get(name)
     if named is not None:
         return Pristine(read_text(named), f"{named} (named with --vendor)")
     for suffix in PRISTINE_LEFTOVERS:
-        leftover = _readable(host.path(path + suffix))
+        leftover = _readable(host, path + suffix, notes)
         if leftover is not None:
             return Pristine(leftover, f"{path}{suffix} (the package's version, left beside it)")
     current = parse_rules(text)
     if os.path.dirname(path) not in VENDOR_RULES_DIRS:
         for directory in VENDOR_RULES_DIRS:
             vendor = f"{directory}/{name}"
-            vendor_text = _readable(host.path(vendor))
+            vendor_text = _readable(host, vendor, notes)
             if vendor_text is not None and _edited_copy_of(vendor_text, current, text):
                 return Pristine(vendor_text, f"{vendor} (the vendor file of the same name)")
     found = owner_query(host, path)

@@ -18,6 +18,9 @@ from checker.rules.model import Rule, Token
 ITEM = "{{ item }}"
 GLOB = re.compile(r"[*?\[|]")
 # Matches that name one disk: its kernel name, or a serial or WWN udev knows it by.
+# A group repeated per disk is a few rules (XenServer's is two): trying every divisor of a
+# file of 60,000 rules as the group's size cost minutes, each try copying the whole text.
+MAX_GROUP = 32
 IDENTITY_ATTRS = {"ID_SERIAL", "ID_SERIAL_SHORT", "ID_WWN", "ID_WWN_WITH_EXTENSION", "SERIAL",
                   "WWID", "ID_PATH"}
 
@@ -79,14 +82,24 @@ def _fold_by(chunks: list[str], rules: Sequence[Rule], size: int) -> Piece | Non
     return None
 
 
+def _shape(rule: Rule) -> tuple[tuple[str, str | None, str], ...]:
+    return tuple((token.key, token.attr, token.op) for token in rule.tokens)
+
+
+def _repeats(shapes: Sequence[tuple[tuple[str, str | None, str], ...]], size: int) -> bool:
+    """Whether the rules' keys repeat with period `size` (a fold needs it; cheap to ask)."""
+    return all(shapes[index] == shapes[index % size] for index in range(size, len(shapes)))
+
+
 def fold(lines: Sequence[str], rules: Sequence[Rule]) -> Piece:
     """The text of `rules` (a run of a file's rules; `lines` the file's physical lines),
     as one template and its items when the run is one group of rules repeated per disk,
     else as it stands."""
     start, stop = rules[0].line - 1, rules[-1].end_line
     whole = Piece("".join(lines[start:stop]))
-    for size in range(1, len(rules) // 2 + 1):
-        if len(rules) % size:
+    shapes = [_shape(rule) for rule in rules]
+    for size in range(1, min(len(rules) // 2, MAX_GROUP) + 1):
+        if len(rules) % size or not _repeats(shapes, size):
             continue
         chunks = _chunks(lines, rules, size)
         piece = _fold_by(chunks, rules, size)

@@ -78,7 +78,8 @@ def _managed(host: Host, name: str, write: bool) -> Managed:
     from checker.engine import load_desired
     from checker.errors import UdevDriftError, UsageError
 
-    directory = host.path(POLICY_DIR)
+    # Read inside the tree, as the write will be: a link on the way followed as in a chroot.
+    directory = host.path(host.resolve(POLICY_DIR) or POLICY_DIR)
     if not os.path.isdir(directory):
         return Managed()
     try:
@@ -100,8 +101,8 @@ def _managed(host: Host, name: str, write: bool) -> Managed:
 def run(args: argparse.Namespace) -> int:
     from checker.adopt.plan import adopt, check_named, default_files
     from checker.adopt.render import render
-    from checker.atomic import write_atomic
     from checker.cli.options import resolve_root
+    from checker.cli.visible import visible
     from checker.errors import UdevDriftError, UsageError
     from checker.host import Host
     from checker.observe.udev import UdevState, observe_block_devices
@@ -119,9 +120,9 @@ def run(args: argparse.Namespace) -> int:
     unused = sorted(set(vendor_files) - {os.path.basename(path) for path in paths})
     if unused:
         raise UsageError(f"--vendor {vendor_files[unused[0]]}: no rules file of that name is adopted")
-    target = host.path(f"{POLICY_DIR}/{args.name}.yaml")
-    if args.write and os.path.lexists(target):
-        raise UsageError(f"{target} exists already: adopt never replaces a policy "
+    target = f"{POLICY_DIR}/{args.name}.yaml"
+    if args.write and _exists(host, target):
+        raise UsageError(f"{_shown(host, target)} exists already: adopt never replaces a policy "
                          "(choose another --name, or remove it first)")
     managed = _managed(host, args.name, args.write)
     udev: UdevState | None = None
@@ -132,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
             log.warning("%s: links are adopted by device node, not by serial", error)
     adoption = adopt(host, paths, vendor_files, args.include_removals, udev, managed)
     for note in adoption.notes:
-        sys.stderr.write(f"udev-drift adopt: {note}\n")
+        # Notes quote file names and rules: shown, never obeyed by the terminal.
+        sys.stderr.write(f"udev-drift adopt: {visible(note)}\n")
     if adoption.empty:
         sys.stderr.write(f"udev-drift adopt: nothing to adopt in {len(paths)} rules "
                          f"file{'s' if len(paths) != 1 else ''}\n")
@@ -141,12 +143,45 @@ def run(args: argparse.Namespace) -> int:
     if not args.write:
         sys.stdout.write(text)
         return EXIT_PRINTED
-    directory = os.path.dirname(target)
-    try:
-        os.makedirs(directory, mode=0o755, exist_ok=True)
-    except OSError as error:
-        raise UdevDriftError(f"{directory}: cannot create: {error.strerror}") from None
-    write_atomic(target, text.encode("utf-8"), 0o644, replace=False)
-    sys.stderr.write(f"udev-drift adopt: wrote {target} ({len(adoption.rules)} rules entries, "
-                     f"{len(adoption.links)} symlink entries)\n")
+    _write(host, target, text.encode("utf-8"))
+    sys.stderr.write(f"udev-drift adopt: wrote {visible(_shown(host, target))} ({len(adoption.rules)} "
+                     f"rules entries, {len(adoption.links)} symlink entries)\n")
     return EXIT_PRINTED
+
+
+def _exists(host: Host, target: str) -> bool:
+    """Whether anything (a link included) stands at the host path, its directories
+    followed inside the root as a chroot would."""
+    from checker import confined
+
+    try:
+        return confined.lstat_in(host.root, target) is not None
+    except OSError:
+        return False  # the write says what is wrong with the directory
+
+
+def _shown(host: Host, target: str) -> str:
+    """Where the host path really is: its directories' links followed inside the root
+    (the name itself is not followed)."""
+    directory, name = os.path.split(target)
+    real = host.resolve(directory) or directory
+    return host.path(f"{real.rstrip('/')}/{name}")
+
+
+def _write(host: Host, target: str, data: bytes) -> None:
+    """The new policy file, through a directory opened from the root one component at a
+    time (checker.confined): a link on the way is followed as a chroot would, never out of
+    the tree; the file itself is never replaced, nor written through a link."""
+    from checker import confined
+    from checker.atomic import WriteError, write_in
+
+    directory, name = confined.split(target)
+    try:
+        dir_fd = confined.open_directory(host.root, directory, make=0o755)
+    except OSError as error:
+        raise WriteError(f"{_shown(host, directory)}: cannot open or create: "
+                         f"{error.strerror or error}") from None
+    try:
+        write_in(dir_fd, _shown(host, target), name, data, 0o644, replace=False)
+    finally:
+        os.close(dir_fd)

@@ -52,6 +52,18 @@ def block_lines(policy: str, content: str, ending: str) -> list[str]:
     return with_ending([begin_marker(policy), *body, end_marker(policy)], ending)
 
 
+def _marked_as_they_are(policy: str, found: list[str], content: str, ending: str) -> list[str] | None:
+    """The block's lines standing unmarked in the file, kept byte for byte between the two
+    markers, when they are the content's lines but for their endings; else None. Their
+    endings are the admin's (a CRLF line in an LF file stays CRLF): the markers take the
+    file's own, and nothing else changes."""
+    wanted = split_keepends(content)
+    if [strip_ending(line) for line in found] != [strip_ending(line) for line in wanted]:
+        return None
+    found = terminate_last(found, ending)
+    return [begin_marker(policy) + ending, *found, end_marker(policy) + ending]
+
+
 def ensure_block(policy: str, content: str, desired: tuple[Rule, ...]) -> Edit:
     """Exactly one intact block with `content`, where the old one stood (else at the end)."""
 
@@ -60,11 +72,14 @@ def ensure_block(policy: str, content: str, desired: tuple[Rule, ...]) -> Edit:
         parsed = parse_rules(text)
         scan = scan_markers(lines, policy)
         extents = block_extents(lines, parsed, scan, desired)
-        if not extents:
-            run = unmarked_run(lines, parsed, desired)
-            extents = [run] if run else []
         ending = line_ending(lines)
         new_block = block_lines(policy, content, ending)
+        if not extents:
+            run = unmarked_run(lines, parsed, desired)
+            if run is not None:
+                kept = _marked_as_they_are(policy, lines[run[0]:run[1] + 1], content, ending)
+                new_block = kept or new_block
+                extents = [run]
         if not extents:
             lines = terminate_last(lines, ending)
             return "".join(lines + insertion(lines, new_block, ending))
