@@ -1,0 +1,151 @@
+"""A present disk sees more than its "add": udev recomputes its links at every event and
+removes those no rule gave it this time, and runs only the programs left in the final run
+list. `check` asks the link at "add" and at "change", and each wanted program at its own
+event. Under --root, on a tree whose /dev/sdb stands for the disk. (The real udevd's
+verdict on the same rules: tests/evaluate/test_every_event_real.py.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import HostTree
+
+BLOCK_FILE = "/etc/udev/rules.d/50-udev.rules"
+OTHER = "/etc/udev/rules.d/70-other.rules"
+PROGRAM = "/bin/sh -c '/opt/xensource/libexec/local-device-change %k 2>&1 >/dev/null&'"
+WIKI = (f'ACTION=="add", KERNEL=="sdb", SYMLINK+="xapi/block/%k", RUN+="{PROGRAM}"\n'
+        f'ACTION=="remove", KERNEL=="sdb", RUN+="{PROGRAM}"\n')
+EVERY = (f'ACTION!="remove", KERNEL=="sdb", SYMLINK+="xapi/block/%k"\n'
+         f'ACTION=="add", KERNEL=="sdb", RUN+="{PROGRAM}"\n'
+         f'ACTION=="remove", KERNEL=="sdb", RUN+="{PROGRAM}"\n')
+WATCH = 'ACTION!="remove", SUBSYSTEM=="block", KERNEL=="loop*|sd*|vd*", OPTIONS+="watch"\n'
+
+
+def policy(rules: str) -> str:
+    content = "".join(f"      {line}\n" for line in rules.splitlines())
+    return (f"version: 1\nname: xen\nrules:\n  - file: {BLOCK_FILE}\n    ensure: block\n    content: |\n"
+            f"{content}symlinks:\n  - link: /dev/xapi/block/sdb\n    target: /dev/sdb\n")
+
+
+def marked(text: str) -> str:
+    return f"# BEGIN udev-drift xen\n{text}# END udev-drift xen\n"
+
+
+def check(tree: HostTree, udev_drift: Any, rules: str, files: dict[str, str],
+          newline: str = "\n") -> tuple[int, dict[str, Any], dict[str, Any]]:
+    tree.write("/dev/sdb", "", dedent=False)
+    tree.link("/dev/xapi/block/sdb", "../../sdb")  # there now, as udev made it at add
+    tree.write("/usr/lib/udev/rules.d/60-block.rules", WATCH, dedent=False)
+    tree.write(BLOCK_FILE, ('SUBSYSTEM=="block", GROUP="disk"\n' + marked(rules)).replace("\n", newline),
+               dedent=False)
+    for path, text in files.items():
+        tree.write(path, text, dedent=False)
+    result = udev_drift("check", "--root", tree.root, "--skip-policy-permission-check", "--format", "json",
+                        tree.policy(policy(rules)))
+    findings = result.json()["policies"][0]["findings"]
+    rule = next(f for f in findings if f["kind"] == "rule")
+    link = next(f for f in findings if f["kind"] == "symlink")
+    return result.status, rule, link
+
+
+def test_a_link_made_only_at_add_is_drift_because_the_next_change_removes_it(
+        tree: HostTree, udev_drift: Any) -> None:
+    status, rule, link = check(tree, udev_drift, WIKI, {})
+    assert status == 1
+    assert link["status"] == "not-made" and link["drift"] and link["effect"] == "no"
+    assert link["cause"] == {"file": BLOCK_FILE, "line": 3, "rule": WIKI.splitlines()[0], "why": "no-match",
+                             "event": "change"}
+    message = link["message"]
+    assert message.startswith("udev makes it at add, but the next change event removes it: ")
+    assert f'the rule at {BLOCK_FILE}:3 does not match: ACTION=="add"' in message
+    assert "`udevadm trigger`" in message
+    assert 'closing sdb after a write (OPTIONS+="watch" at /usr/lib/udev/rules.d/60-block.rules:1)' in message
+    fix = next(d for d in link["details"] if d.startswith("to fix: "))
+    assert 'ACTION!="remove", KERNEL=="sdb", SYMLINK+="xapi/block/%k" / ' \
+           f'ACTION=="add", KERNEL=="sdb", RUN+="{PROGRAM}"' in fix
+    assert rule["status"] == "ok"  # the rules are there, and act at their own events
+
+
+def test_without_a_watch_rule_the_message_names_only_what_always_sends_change(
+        tree: HostTree, udev_drift: Any) -> None:
+    tree.write("/usr/lib/udev/rules.d/60-block.rules", "", dedent=False)
+    _, _, link = check(tree, udev_drift, WIKI, {"/usr/lib/udev/rules.d/60-block.rules": ""})
+    assert link["status"] == "not-made" and "watch" not in link["message"]
+
+
+# name -> (files beside the block, the rule finding's cause (file, line, why, event))
+PROGRAM_GONE: dict[str, tuple[dict[str, str], tuple[str, int, str, str]]] = {
+    "a later RUN= empties the list": (
+        {OTHER: "KERNEL==\"sdb\", RUN=\"/bin/sh -c 'echo later'\"\n"}, (OTHER, 1, "reset", "add")),
+    "a later RUN:= empties and freezes it": (
+        {OTHER: "KERNEL==\"sdb\", RUN:=\"/bin/sh -c 'echo later'\"\n"}, (OTHER, 1, "final", "add")),
+    "an earlier RUN:= makes the list final": (
+        {"/etc/udev/rules.d/10-first.rules": "KERNEL==\"sdb\", RUN:=\"/bin/sh -c 'echo first'\"\n"},
+        ("/etc/udev/rules.d/10-first.rules", 1, "final", "add")),
+    "a later RUN= only at remove": (
+        {OTHER: "ACTION==\"remove\", KERNEL==\"sdb\", RUN=\"/bin/sh -c 'echo gone'\"\n"}, (OTHER, 1, "reset", "remove")),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAM_GONE))
+def test_a_wanted_program_that_never_runs_is_drift_with_its_cause(tree: HostTree, udev_drift: Any,
+                                                                  name: str) -> None:
+    files, (file, line, why, event) = PROGRAM_GONE[name]
+    status, rule, link = check(tree, udev_drift, EVERY, files)
+    assert status == 1
+    assert rule["status"] == "ineffective" and rule["drift"] and rule["effect"] == "no"
+    cause = rule["cause"]
+    assert (cause["file"], cause["line"], cause["why"], cause["event"]) == (file, line, why, event)
+    assert f"{file}:{line}" in rule["message"] and f"({event})" in rule["message"]
+    assert link["status"] == "ok" and link["effect"] == "yes"  # the link is made all the same
+
+
+# what udev 252 did not mind: the link kept through a change, every program run
+HARMLESS: dict[str, tuple[str, dict[str, str], str]] = {
+    "the link rule on every event but remove": (EVERY, {}, "\n"),
+    "a later RUN+= for the disk": (EVERY, {OTHER: "KERNEL==\"sdb\", RUN+=\"/bin/sh -c 'echo too'\"\n"}, "\n"),
+    "a RUN-= (udev drops the rule)": (EVERY, {OTHER: f'KERNEL=="sdb", RUN-="{PROGRAM}"\n'}, "\n"),
+    "an earlier OPTIONS+=\"last_rule\" (ignored by 252)": (
+        EVERY, {"/etc/udev/rules.d/10-first.rules": 'KERNEL=="sdb", OPTIONS+="last_rule"\n'}, "\n"),
+    "CRLF line ends": (EVERY, {}, "\r\n"),
+    "a later RUN= for another disk": (EVERY, {OTHER: "KERNEL==\"sdc\", RUN=\"/bin/sh -c 'echo x'\"\n"}, "\n"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(HARMLESS))
+def test_harmless_neighbours_stay_compliant_at_every_event(tree: HostTree, udev_drift: Any, name: str) -> None:
+    rules, files, newline = HARMLESS[name]
+    status, rule, link = check(tree, udev_drift, rules, files, newline)
+    assert status == 0, (rule, link)
+    assert rule["status"] == "ok" and rule["effect"] == "yes"
+    assert link["status"] == "ok" and link["effect"] == "yes"
+
+
+def test_a_program_whose_removal_depends_on_a_program_output_is_unknown_not_drift(
+        tree: HostTree, udev_drift: Any) -> None:
+    files = {OTHER: "KERNEL==\"sdb\", PROGRAM==\"/usr/bin/is-vendor-disk\", RUN=\"/bin/sh -c 'echo v'\"\n"}
+    status, rule, _ = check(tree, udev_drift, EVERY, files)
+    assert status == 0
+    assert rule["effect"] == "unknown" and not rule["drift"]
+    assert f"{OTHER}:1" in rule["effect_reason"]
+
+
+def test_a_link_whose_change_answer_is_unknown_is_not_drift(tree: HostTree, udev_drift: Any) -> None:
+    # whether a rule for change events takes the link away depends on a program's output
+    files = {OTHER: 'ACTION=="change", KERNEL=="sdb", PROGRAM=="/usr/bin/x", SYMLINK="other/%k"\n'}
+    status, _, link = check(tree, udev_drift, EVERY, files)
+    assert status == 0
+    assert link["effect"] == "unknown" and not link["drift"]
+    assert any("the next change event keeps it" in d for d in link["details"])
+
+
+def test_repair_refuses_and_the_text_report_says_how_to_fix(tree: HostTree, udev_drift: Any) -> None:
+    check(tree, udev_drift, WIKI, {})
+    before = tree.read(BLOCK_FILE)
+    result = udev_drift("check", "--root", tree.root, "--skip-policy-permission-check", "--repair",
+                        tree.policy(policy(WIKI)))
+    assert result.status == 1 and tree.read(BLOCK_FILE) == before
+    assert 'to fix: make the link on every event but remove (ACTION!="remove")' in result.out
+    assert "still drifted after repair · 0 items repaired" in result.out
