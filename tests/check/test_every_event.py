@@ -149,3 +149,22 @@ def test_repair_refuses_and_the_text_report_says_how_to_fix(tree: HostTree, udev
     assert result.status == 1 and tree.read(BLOCK_FILE) == before
     assert 'to fix: make the link on every event but remove (ACTION!="remove")' in result.out
     assert "still drifted after repair · 0 items repaired" in result.out
+
+
+def test_explain_gives_the_verdict_and_the_programs_per_event_and_the_fix(tree: HostTree, udev_drift: Any) -> None:
+    check(tree, udev_drift, WIKI, {})
+    text = udev_drift("explain", "/dev/xapi/block/sdb", "--root", tree.root)
+    assert text.status == 0
+    program = PROGRAM.replace("%k", "sdb")
+    assert f"  add: made by {BLOCK_FILE}:3; programs: {program}\n" in text.out
+    assert (f'  change: not made (ACTION=="add" at {BLOCK_FILE}:3) — the link is removed; '
+            "programs: none\n") in text.out
+    assert f"  remove: every link removed; programs: {program}\n" in text.out
+    assert '  to fix: make the link on every event but remove (ACTION!="remove")' in text.out
+    data = udev_drift("explain", "/dev/xapi/block/sdb", "--root", tree.root, "--format", "json").json()
+    events = data["events"]
+    assert events["add"]["link"] == {"made": "yes", "by": f"{BLOCK_FILE}:3"}
+    assert events["change"]["link"] == {"made": "no", "why": f'ACTION=="add" at {BLOCK_FILE}:3'}
+    assert events["change"]["programs"] == {"yes": [], "maybe": []}
+    assert events["remove"]["programs"]["yes"] == [program] and "link" not in events["remove"]
+    assert events["change"]["fix"].startswith('make the link on every event but remove')
