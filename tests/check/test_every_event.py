@@ -168,3 +168,21 @@ def test_explain_gives_the_verdict_and_the_programs_per_event_and_the_fix(tree: 
     assert events["change"]["programs"] == {"yes": [], "maybe": []}
     assert events["remove"]["programs"]["yes"] == [program] and "link" not in events["remove"]
     assert events["change"]["fix"].startswith('make the link on every event but remove')
+
+
+def test_suggest_names_a_policy_rule_whose_link_a_change_event_removes(tmp_path: Any) -> None:
+    from checker.check.suggest import add_only_links, render
+    from checker.engine import load_desired
+
+    path = tmp_path / "xen.yaml"
+    path.write_text(policy(WIKI))
+    [event] = add_only_links(load_desired([str(path)]))
+    assert event.kind == "event"
+    assert event.rules == [1] and event.to_json()["rewritten"] == (
+        f'ACTION!="remove", KERNEL=="sdb", SYMLINK+="xapi/block/%k" / ACTION=="add", KERNEL=="sdb", '
+        f'RUN+="{PROGRAM}"')
+    said: list[str] = []
+    render([event], said.append)
+    assert 'content line 1 makes its link with ACTION=="add" only: the next change event' in "".join(said)
+    path.write_text(policy(EVERY))  # the shipped form: nothing to say about events
+    assert add_only_links(load_desired([str(path)])) == []
