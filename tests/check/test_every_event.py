@@ -186,3 +186,56 @@ def test_suggest_names_a_policy_rule_whose_link_a_change_event_removes(tmp_path:
     assert 'content line 1 makes its link with ACTION=="add" only: the next change event' in "".join(said)
     path.write_text(policy(EVERY))  # the shipped form: nothing to say about events
     assert add_only_links(load_desired([str(path)])) == []
+
+
+def test_a_host_with_the_wikis_rules_learns_it_in_the_first_run_and_the_fix_is_a_repair(
+        tree: HostTree, udev_drift: Any) -> None:
+    """The README's first five minutes on a host whose admin followed the wiki, sdb plugged in."""
+    vendor = 'SUBSYSTEM=="block", GROUP="disk"\n'
+    tree.write("/usr/lib/udev/rules.d/50-udev.rules", vendor, dedent=False)
+    tree.write(BLOCK_FILE, vendor + WIKI, dedent=False)
+    tree.write("/dev/sdb", "", dedent=False)
+    tree.link("/dev/xapi/block/sdb", "../../sdb")
+    adopted = udev_drift("adopt", "--root", tree.root)
+    assert adopted.status == 0 and "link: /dev/xapi/block/sdb" in adopted.out
+    assert '# Line 2 makes a link with ACTION=="add" only: the next change event' in adopted.out
+    assert udev_drift("adopt", "--write", "--root", tree.root).status == 0
+    assert udev_drift("check", "--repair", "--root", tree.root).status == 1  # marked, and the link:
+    first = udev_drift("check", "--root", tree.root)
+    assert first.status == 1
+    assert "udev makes it at add, but the next change event removes it" in first.out
+    assert 'to fix: make the link on every event but remove (ACTION!="remove")' in first.out
+    # the fix, in the adopted policy's content; the repair rewrites the block
+    policy_path = "/etc/udev-drift/policies.d/adopted.yaml"
+    text = tree.read(policy_path)
+    old = 'ACTION=="add", KERNEL=="{{ item }}", SYMLINK+="xapi/block/%k", RUN+='
+    new = ('ACTION!="remove", KERNEL=="{{ item }}", SYMLINK+="xapi/block/%k"\n'
+           '      ACTION=="add", KERNEL=="{{ item }}", RUN+=')
+    if old not in text:  # one disk: no template
+        old, new = (o.replace("{{ item }}", "sdb") for o in (old, new))
+    assert old in text
+    tree.write(policy_path, text.replace(old, new), dedent=False)
+    assert udev_drift("check", "--repair", "--root", tree.root).status == 0
+    assert udev_drift("check", "--root", tree.root).status == 0
+    assert 'ACTION!="remove", KERNEL=="sdb", SYMLINK+="xapi/block/%k"' in tree.read(BLOCK_FILE)
+
+
+def test_the_new_drift_reaches_the_metrics_under_the_same_names(tree: HostTree, udev_drift: Any,
+                                                                tmp_path: Any) -> None:
+    check(tree, udev_drift, WIKI, {})
+    out = tmp_path / "textfile"
+    out.mkdir()
+    result = udev_drift("check", "--root", tree.root, "--skip-policy-permission-check", "--textfile-dir",
+                        str(out), tree.policy(policy(WIKI)))
+    assert result.status == 1
+    metrics = (out / "udev_drift.prom").read_text()
+    # the wiki's rules: the link is removed at change
+    assert 'udev_drift_item_drifted{item="/dev/xapi/block/sdb",kind="symlink",policy="xen"} 1.0' in metrics
+    tree.write(BLOCK_FILE, 'SUBSYSTEM=="block", GROUP="disk"\n' + marked(EVERY), dedent=False)
+    tree.write(OTHER, "KERNEL==\"sdb\", RUN=\"/bin/sh -c 'echo later'\"\n", dedent=False)
+    result = udev_drift("check", "--root", tree.root, "--skip-policy-permission-check", "--textfile-dir",
+                        str(out), tree.policy(policy(EVERY)))
+    metrics = (out / "udev_drift.prom").read_text()
+    assert ('udev_drift_item_drifted{item="/etc/udev/rules.d/50-udev.rules block",kind="rule",'
+            'policy="xen"} 1.0') in metrics  # its program is taken out by the later RUN=
+    assert 'udev_drift_item_drifted{item="/dev/xapi/block/sdb",kind="symlink",policy="xen"} 0.0' in metrics
