@@ -261,7 +261,8 @@ class Effects:
             at_change = change.link(question.link)
             if at_change is Tri.NO:  # made at add (or maybe), surely gone after a change
                 not_made.add((question.link, question.device))
-                self._removed_at_change(question, evaluation(question.device, "change"), rules_set)
+                self._removed_at_change(question, evaluation(question.device, "change"), rules_set,
+                                        at_add is Tri.YES)
             elif at_add is Tri.YES and at_change is Tri.YES:
                 question.finding.effect = "yes"
             elif at_add is not Tri.YES:
@@ -316,7 +317,8 @@ class Effects:
         text = rule.text.strip() if rule is not None else ""
         return Cause(cause.where.file, cause.where.line, text, cause.why, cause.text, event)
 
-    def _removed_at_change(self, question: _LinkQuestion, evaluation: Evaluation, rules: RuleSet) -> None:
+    def _removed_at_change(self, question: _LinkQuestion, evaluation: Evaluation, rules: RuleSet,
+                           made_at_add: bool) -> None:
         """The link is made at add (or may be), and the next "change" removes it."""
         finding = question.finding
         kernel = question.device.kernel
@@ -335,7 +337,8 @@ class Effects:
         finding.cause = self._cause(cause, "change")
         if finding.status == "ok":
             finding.status, finding.drift = "not-made", True
-            finding.message = f"udev makes it at add, but {said}"
+            at_add = "udev makes it at add" if made_at_add else "whether udev makes it at add is not known"
+            finding.message = f"{at_add}, but {said}"
         else:
             finding.details.append(f"udev would not keep it either: {said}")
         rule = self._rule_at(cause.where) if cause.where is not None else None

@@ -239,3 +239,11 @@ def test_the_new_drift_reaches_the_metrics_under_the_same_names(tree: HostTree, 
     assert ('udev_drift_item_drifted{item="/etc/udev/rules.d/50-udev.rules block",kind="rule",'
             'policy="xen"} 1.0') in metrics  # its program is taken out by the later RUN=
     assert 'udev_drift_item_drifted{item="/dev/xapi/block/sdb",kind="symlink",policy="xen"} 0.0' in metrics
+
+
+def test_a_link_maybe_made_at_add_and_surely_removed_at_change_is_drift(tree: HostTree, udev_drift: Any) -> None:
+    rules = 'ACTION=="add", KERNEL=="sdb", PROGRAM=="/usr/bin/is-nas-disk", SYMLINK+="xapi/block/%k"\n'
+    status, _, link = check(tree, udev_drift, rules, {})
+    assert status == 1 and link["status"] == "not-made" and link["cause"]["event"] == "change"
+    assert link["message"].startswith("whether udev makes it at add is not known, but the next change "
+                                      "event removes it: ")
