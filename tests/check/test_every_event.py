@@ -247,3 +247,10 @@ def test_a_link_maybe_made_at_add_and_surely_removed_at_change_is_drift(tree: Ho
     assert status == 1 and link["status"] == "not-made" and link["cause"]["event"] == "change"
     assert link["message"].startswith("whether udev makes it at add is not known, but the next change "
                                       "event removes it: ")
+
+
+def test_a_program_whose_text_is_not_known_offline_but_that_nothing_removes_is_kept(
+        tree: HostTree, udev_drift: Any) -> None:
+    rules = EVERY.replace("local-device-change %k", "local-device-change %s{size}")
+    status, rule, _ = check(tree, udev_drift, rules, {})
+    assert status == 0 and rule["status"] == "ok" and rule["effect"] == "yes", rule
