@@ -23,8 +23,9 @@ import logging
 import os
 import stat as stat_module
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
+from types import MappingProxyType
 
 from checker.check.every_event import CHANGE_SENDERS, add_only, fix_sentence
 from checker.evaluate.causes import Cause as EvaluatedCause
@@ -100,6 +101,12 @@ class PolicyDevices:
 
     def facts(self, device: Device, action: str) -> DeviceFacts:
         key = (device, action)
+        added = self._facts.get((device, "add"))
+        if key not in self._facts and action == "change" and added is not None:
+            # what the add's facts say, but for a kernel event that may carry more properties
+            # (DISK_MEDIA_CHANGE, RESIZE ...): the device is not read a second time
+            self._facts[key] = replace(added, action="change", properties_complete=False,
+                                       properties=MappingProxyType({**added.properties, "ACTION": "change"}))
         if key not in self._facts:
             if device.sys_path is not None:
                 from checker.observe.udev import UdevError, device_facts

@@ -254,3 +254,27 @@ def test_a_program_whose_text_is_not_known_offline_but_that_nothing_removes_is_k
     rules = EVERY.replace("local-device-change %k", "local-device-change %s{size}")
     status, rule, _ = check(tree, udev_drift, rules, {})
     assert status == 0 and rule["status"] == "ok" and rule["effect"] == "yes", rule
+
+
+def test_the_change_facts_are_the_add_facts_read_once_with_the_change_event_open() -> None:
+    import os
+
+    from checker.check.effects import Device, PolicyDevices
+    from checker.host import Host
+    from checker.observe.devices import DeviceFinder
+
+    if not os.path.isdir("/sys/block/loop6"):
+        pytest.skip("needs the kernel's loop6 device")
+    from checker.observe.udev import device_facts
+
+    host = Host("/")
+    devices = PolicyDevices(host, DeviceFinder(host))
+    device = Device("loop6", os.path.realpath("/sys/block/loop6"))
+    devices.facts(device, "add")
+    derived = devices.facts(device, "change")
+    read = device_facts(device.sys_path or "", "change")
+    assert derived.action == read.action == "change"
+    assert dict(derived.properties) == dict(read.properties)
+    assert derived.properties_complete is read.properties_complete is False
+    assert (derived.node, derived.parents, derived.absent_properties, derived.devnum) == \
+        (read.node, read.parents, read.absent_properties, read.devnum)
