@@ -22,11 +22,12 @@ pytestmark = pytest.mark.skipif(bool(why_not_here()), reason=why_not_here() or "
 
 LINK = "xapi/block/loop6"
 LDC = "/bin/sh -c 'echo ldc >> /run/ran.%k'"  # stands for xapi's local-device-change
+GONE = "/bin/sh -c 'echo gone >> /run/ran.%k'"  # the same at remove (its own mark)
 SEED = (f'ACTION=="add", KERNEL=="loop6", SYMLINK+="xapi/block/%k", RUN+="{LDC}"\n'
-        f'ACTION=="remove", KERNEL=="loop6", RUN+="{LDC}"\n')
+        f'ACTION=="remove", KERNEL=="loop6", RUN+="{GONE}"\n')
 EVERY = (f'ACTION!="remove", KERNEL=="loop6", SYMLINK+="xapi/block/%k"\n'
          f'ACTION=="add", KERNEL=="loop6", RUN+="{LDC}"\n'
-         f'ACTION=="remove", KERNEL=="loop6", RUN+="{LDC}"\n')
+         f'ACTION=="remove", KERNEL=="loop6", RUN+="{GONE}"\n')
 
 
 def later(op: str, word: str) -> str:
@@ -57,7 +58,7 @@ def files_of(name: str) -> dict[str, str]:
 def real() -> dict[str, Outcome]:
     names = sorted(CASES)
     # every rule here names loop6: other devices' events get nothing from them
-    return dict(zip(names, run_sets([files_of(name) for name in names], guard=False, change=True)))
+    return dict(zip(names, run_sets([files_of(name) for name in names], guard=False, remove=True)))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -69,6 +70,8 @@ def test_udevd_at_add_then_change_does_what_the_table_says(name: str, real: dict
     assert (LINK in outcome.changed["loop6"].links, LINK in outcome.changed_links) == (at_change, at_change)
     assert outcome.devices["loop6"].ran == ran_add
     assert outcome.changed["loop6"].ran == ran_change
+    assert outcome.removed is not None  # the remove program runs unless a later RUN= takes it
+    assert ("gone" in outcome.removed["loop6"].ran) is ("later" not in ran_add)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -80,6 +83,10 @@ def test_the_evaluator_says_what_udevd_did_at_both_events(name: str, real: dict[
         evaluation = evaluate(rules, device_facts("/sys/block/loop6", event))
         assert evaluation.link(LINK) is Tri.of(made), event
         assert evaluation.runs(ldc) is Tri.of("ldc" in ran), event
+    removed = real[name].removed
+    assert removed is not None
+    at_remove = evaluate(rules, device_facts("/sys/block/loop6", "remove"))
+    assert at_remove.runs(GONE.replace("%k", "loop6")) is Tri.of("gone" in removed["loop6"].ran)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -115,5 +122,8 @@ def test_check_on_the_same_files_is_drift_exactly_where_udevd_undid_the_policy(
     if "ldc" not in ran_add:
         assert rule["status"] == "ineffective" and rule["cause"]["event"] == "add"
         assert rule["cause"]["file"] == "/etc/udev/rules.d/60-later.rules" and rule["cause"]["why"] == "reset"
+        # the remove rule's program too: udevd ran only the later one at remove
+        assert any(d.startswith("line 3 would not act on loop6 (remove): its program is replaced by the "
+                                "RUN= at /etc/udev/rules.d/60-later.rules:1") for d in rule["details"]), rule
     else:
         assert rule["status"] == "ok" and rule["effect"] == "yes"

@@ -92,7 +92,10 @@ while read -r set_dir then; do
     event add ""
     # then the same devices' next change (udevadm trigger's default, a watched disk closed
     # after a write): udev recomputes the links from the rules and removes the others
-    if [ "$then" = change ]; then event change "change-"; fi
+    if [ "$then" != add ]; then event change "change-"; fi
+    # and, when asked, its remove (the rules see the database; the links all go): what
+    # the programs wrote is what counts, the database is gone
+    if [ "$then" = remove ]; then event remove "remove-"; fi
     echo "@@done"
 done
 udevadm control --exit
@@ -135,6 +138,7 @@ class Outcome:
     # what their programs wrote, the links under /dev
     changed: dict[str, DeviceResult] | None = None
     changed_links: dict[str, str] | None = None
+    removed: dict[str, DeviceResult] | None = None  # after the change, a remove (when asked for)
 
 
 def _clean(devices: Mapping[str, DeviceResult]) -> bool:
@@ -172,29 +176,32 @@ class Udevd:
         return line.rstrip("\n")
 
     def run(self, files: Mapping[str, str], tries: int = 30, guard: bool = True,
-            change: bool = False) -> Outcome:
+            change: bool = False, remove: bool = False) -> Outcome:
         """What udevd makes of this rule set (file name -> text) for each device (at "add",
-        and then at "change" when `change`)."""
+        then at "change" when `change`, then at "remove" when `remove`)."""
         for attempt in range(tries):
-            outcome = self._run_once(as_read(files, guard), change)
+            outcome = self._run_once(as_read(files, guard), change or remove, remove)
             if _clean(outcome.devices) and (outcome.changed is None or _clean(outcome.changed)):
                 return outcome
             time.sleep(min(2.0, 0.1 * (attempt + 1)))  # another session is triggering: let it pass
         raise RuntimeError("other events kept reaching the loop devices; no clean result")
 
-    def _run_once(self, read: dict[str, str], change: bool = False) -> Outcome:
+    def _run_once(self, read: dict[str, str], change: bool = False, remove: bool = False) -> Outcome:
         self.count += 1
         set_dir = self.tmp / f"set-{self.count}"
         set_dir.mkdir()
         for name, text in read.items():
             (set_dir / name).write_text(text)
         assert self.process.stdin is not None
-        self.process.stdin.write(f"{set_dir} {'change' if change else 'add'}\n")
+        then = "remove" if remove else "change" if change else "add"
+        self.process.stdin.write(f"{set_dir} {then}\n")
         self.process.stdin.flush()
         at_add = {d: DeviceResult() for d in DEVICES}
         at_change = {d: DeviceResult() for d in DEVICES}
+        at_remove = {d: DeviceResult() for d in DEVICES}
         links_at_add: dict[str, str] = {}
         links_at_change: dict[str, str] = {}
+        links_at_remove: dict[str, str] = {}
         devices, dev_links = at_add, links_at_add
         section, current = "", ""
         while True:
@@ -208,6 +215,9 @@ class Udevd:
                 if section.startswith("change-"):
                     section = section.removeprefix("change-")
                     devices, dev_links = at_change, links_at_change
+                elif section.startswith("remove-"):
+                    section = section.removeprefix("remove-")
+                    devices, dev_links = at_remove, links_at_remove
                 else:
                     devices, dev_links = at_add, links_at_add
                 if section == "uuid":
@@ -228,7 +238,7 @@ class Udevd:
         shutil.rmtree(set_dir)
         if not change:
             return Outcome(read, at_add, links_at_add)
-        return Outcome(read, at_add, links_at_add, at_change, links_at_change)
+        return Outcome(read, at_add, links_at_add, at_change, links_at_change, at_remove if remove else None)
 
     def close(self) -> None:
         if self.process.stdin is not None and not self.process.stdin.closed:
@@ -256,11 +266,12 @@ def _db_line(result: DeviceResult, line: str) -> None:
         result.priority = int(value)
 
 
-def run_sets(sets: Sequence[Mapping[str, str]], guard: bool = True, change: bool = False) -> list[Outcome]:
+def run_sets(sets: Sequence[Mapping[str, str]], guard: bool = True, change: bool = False,
+             remove: bool = False) -> list[Outcome]:
     """Each rule set through one udevd (for tests that need a few cases only)."""
     udevd = Udevd()
     try:
-        return [udevd.run(files, guard=guard, change=change) for files in sets]
+        return [udevd.run(files, guard=guard, change=change, remove=remove) for files in sets]
     finally:
         udevd.close()
 
