@@ -84,9 +84,13 @@ class Cause:
     rule: str  # the text of the rule at file:line
     why: str  # goto, reset, final, order, no-match, no-rule
     text: str  # the sentence, with file:line
+    event: str | None = None  # the event (add, change, remove) the evaluation was for
 
     def to_json(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "rule": self.rule, "why": self.why}
+        data: dict[str, Any] = {"file": self.file, "line": self.line, "rule": self.rule, "why": self.why}
+        if self.event is not None:
+            data["event"] = self.event
+        return data
 
 
 @dataclass

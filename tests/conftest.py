@@ -104,9 +104,18 @@ XEN_RULES = (
     'ACTION=="remove", KERNEL=="{disk}", '
     "RUN+=\"/bin/sh -c '/opt/xensource/libexec/local-device-change %k 2>&1 >/dev/null&'\"\n"
 )
-# The seed's rules for sdb as a policy with one managed block, and the block it makes.
+# The shipped policy's form of them: the link on every event but remove (a change event
+# removes a link made only at add), the program on add.
+XEN_EVERY_EVENT_RULES = (
+    'ACTION!="remove", KERNEL=="{disk}", SYMLINK+="xapi/block/%k"\n'
+    'ACTION=="add", KERNEL=="{disk}", '
+    "RUN+=\"/bin/sh -c '/opt/xensource/libexec/local-device-change %k 2>&1 >/dev/null&'\"\n"
+    'ACTION=="remove", KERNEL=="{disk}", '
+    "RUN+=\"/bin/sh -c '/opt/xensource/libexec/local-device-change %k 2>&1 >/dev/null&'\"\n"
+)
+# Those rules for sdb as a policy with one managed block, and the block it makes.
 XEN_BLOCK_POLICY = (
     "version: 1\nname: xen\nrules:\n  - file: /etc/udev/rules.d/50-udev.rules\n    ensure: block\n"
-    "    content: |\n" + "".join(f"      {line}\n" for line in XEN_RULES.format(disk="sdb").splitlines())
+    "    content: |\n" + "".join(f"      {line}\n" for line in XEN_EVERY_EVENT_RULES.format(disk="sdb").splitlines())
 )
-XEN_BLOCK = "# BEGIN udev-drift xen\n" + XEN_RULES.format(disk="sdb") + "# END udev-drift xen\n"
+XEN_BLOCK = "# BEGIN udev-drift xen\n" + XEN_EVERY_EVENT_RULES.format(disk="sdb") + "# END udev-drift xen\n"

@@ -31,7 +31,7 @@ rules:
     ensure: block
     for_each: [sdb]
     content: |
-      ACTION=="add", KERNEL=="{{ item }}", SYMLINK+="xapi/block/%k"
+      ACTION!="remove", KERNEL=="{{ item }}", SYMLINK+="xapi/block/%k"
 symlinks:
   - link: /dev/xapi/block/sdb
     target: /dev/sdb
@@ -65,7 +65,7 @@ POLICY_CASES = [
     ("name-huge", GOOD.replace("name: xen", "name: " + "x" * 1000 * 1000), 2, "at 'name'"),
     ("name-too-long", GOOD.replace("name: xen", "name: " + "x" * 65), 2, "at most 64 characters"),
     ("duplicate-key", GOOD.replace("version: 1\n", "version: 1\nversion: 1\n"), 2, "key given twice"),
-    ("missing-content", GOOD.replace("    content: |\n      ACTION==\"add\", KERNEL==\"{{ item }}\", SYMLINK+=\"xapi/block/%k\"\n", ""), 2, "required key 'content'"),
+    ("missing-content", GOOD.replace("    content: |\n      ACTION!=\"remove\", KERNEL==\"{{ item }}\", SYMLINK+=\"xapi/block/%k\"\n", ""), 2, "required key 'content'"),
     ("single-quotes", GOOD.replace('SYMLINK+="xapi/block/%k"', "SYMLINK+='xapi'"), 2, "udev would drop this rule"),
     ("trailing-comment", GOOD.replace('SYMLINK+="xapi/block/%k"', 'SYMLINK+="x" # note'), 2, "udev would drop this rule"),
     ("unknown-udev-key", GOOD.replace('SYMLINK+=', 'SYMLYNK+='), 2, "udev would drop this rule"),
@@ -190,7 +190,7 @@ def test_a_rules_file_with_nul_bytes_is_read_as_udev_reads_it(host: HostTree, ud
 
 
 def test_a_rule_line_longer_than_udev_reads_is_drift_with_the_reason(host: HostTree, udev_drift: Run) -> None:
-    long = 'ACTION=="add", KERNEL=="sdb", SYMLINK+="xapi/block/%k", ENV{X}="' + "y" * 17000 + '"\n'
+    long = 'ACTION!="remove", KERNEL=="sdb", SYMLINK+="xapi/block/%k", ENV{X}="' + "y" * 17000 + '"\n'
     host.write(RULES, "# BEGIN udev-drift xen\n" + long + "# END udev-drift xen\n")
     result = udev_drift("check", "--root", host.root, "--format", "json")
     [rule, _] = result.json()["policies"][0]["findings"]
@@ -218,7 +218,7 @@ def test_a_fifo_where_the_rules_file_should_be_is_drift_and_never_opened(host: H
     (lambda t: t.path("/dev/xapi/block/sdb").mkdir(parents=True), "not-a-link"),
 ])
 def test_wrong_things_where_a_link_should_be_are_named(host: HostTree, udev_drift: Run, make: Callable[[HostTree], object], status: str) -> None:
-    host.write(RULES, "# BEGIN udev-drift xen\n" + 'ACTION=="add", KERNEL=="sdb", SYMLINK+="xapi/block/%k"\n' + "# END udev-drift xen\n")
+    host.write(RULES, "# BEGIN udev-drift xen\n" + 'ACTION!="remove", KERNEL=="sdb", SYMLINK+="xapi/block/%k"\n' + "# END udev-drift xen\n")
     make(host)
     result = udev_drift("check", "--root", host.root, "--format", "json")
     assert result.status == 1
@@ -391,7 +391,7 @@ def test_a_package_leftover_that_is_not_a_regular_file_is_never_read(host: HostT
 
 def test_a_package_leftover_is_still_named_when_it_is_a_file(host: HostTree, udev_drift: Run) -> None:
     host.write(RULES, DRIFTED)
-    host.write(RULES + ".rpmsave", 'ACTION=="add", KERNEL=="sdb", SYMLINK+="xapi/block/%k"\n')
+    host.write(RULES + ".rpmsave", 'ACTION!="remove", KERNEL=="sdb", SYMLINK+="xapi/block/%k"\n')
     result = udev_drift("check", "--root", host.root, "--format", "json")
     details = result.json()["policies"][0]["findings"][0]["details"]
     assert any("50-udev.rules.rpmsave beside it still holds 1" in detail for detail in details), details
@@ -472,7 +472,7 @@ def test_a_failed_reload_is_remembered_and_retried_by_the_next_repair(tmp_path: 
     retried = (tmp_path / "retried").read_text().splitlines()
     assert retried[0] == "control --reload" and retried[1].startswith("trigger ") and retried[2].startswith("settle")
     actions = json.loads((tmp_path / "retry.json").read_text())["actions"]
-    assert [a["command"][1:3] for a in actions] == [["control", "--reload"], ["trigger", "--action=add"],
+    assert [a["command"][1:3] for a in actions] == [["control", "--reload"], ["trigger", "--action=change"],
                                                     ["settle", "--timeout=30"]]
     assert all("retr" in a["detail"] for a in actions)
     assert (tmp_path / "err3").read_text() == "" and (tmp_path / "err4").read_text() == ""

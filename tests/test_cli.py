@@ -23,7 +23,7 @@ rules:
   - file: {RULES}
     ensure: block
     content: |
-      ACTION=="add", KERNEL=="sdb", SYMLINK+="xapi/block/%k"
+      ACTION!="remove", KERNEL=="sdb", SYMLINK+="xapi/block/%k"
 """
 
 
@@ -36,7 +36,7 @@ def run_process(*args: str, env: dict | None = None) -> subprocess.CompletedProc
 class TestExitStatus:
     def test_0_when_compliant(self, tree: HostTree, udev_drift: Run) -> None:
         tree.policy(POLICY)
-        tree.write(RULES, '# BEGIN udev-drift xen\nACTION=="add", KERNEL=="sdb", SYMLINK+="xapi/block/%k"\n# END udev-drift xen\n')
+        tree.write(RULES, '# BEGIN udev-drift xen\nACTION!="remove", KERNEL=="sdb", SYMLINK+="xapi/block/%k"\n# END udev-drift xen\n')
         result = udev_drift("check", "--root", tree.root)
         assert result.status == 0 and "compliant · 1 item checked" in result.out
 

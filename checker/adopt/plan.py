@@ -13,13 +13,14 @@ from __future__ import annotations
 import os
 import stat as stat_module
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from checker.adopt.additions import compare, runs
 from checker.adopt.links import AdoptedLink, adopt_links, links_of
 from checker.adopt.pristine import find_pristine, read_in_root
 from checker.adopt.render import Fitter
 from checker.adopt.template import Piece, fold
+from checker.check.every_event import every_event_rules
 from checker.confined import lstat_in, readlink_in
 from checker.edits.blocks import lines_inside_blocks
 from checker.errors import UsageError
@@ -226,6 +227,19 @@ def _edited_vendor_file(path: str, text: str, parsed: RulesText, pristine_text: 
     return entries, list(added)
 
 
+def _said_add_only(entries: list[AdoptedRules], adopted: Sequence[Rule]) -> list[AdoptedRules]:
+    """Adopted as they are; the policy's comment says when check will report their links
+    (made at add only, removed by the next change event)."""
+    lines = [rule.line for rule in adopted if every_event_rules(rule) is not None]
+    if not entries or not lines:
+        return entries
+    said = ", ".join(str(n) for n in lines[:6]) + (" ..." if len(lines) > 6 else "")
+    note = (f"Line{'s' if len(lines) > 1 else ''} {said} make{'' if len(lines) > 1 else 's'} a link with "
+            'ACTION=="add" only: the next change event',
+            'removes it, so check reports the link not-made until the rule reads ACTION!="remove".')
+    return [replace(entries[0], comment=(*entries[0].comment, *note)), *entries[1:]]
+
+
 def _rules_text(host: Host, path: str, notes: list[str]) -> str | None:
     """The text of the rules file, read inside the root (pristine.read_in_root), or None
     with a note saying why it is not adopted."""
@@ -283,7 +297,7 @@ def adopt(host: Host, paths: Sequence[str], vendor_files: Mapping[str, str],
                                                    include_removals, managed, notes)
             if not entries:
                 notes.append(f"{path}: nothing added to {pristine.source}")
-        found.append((path, entries, adopted))
+        found.append((path, _said_add_only(entries, adopted), adopted))
     # One policy holds only so much, and the validator has the last word on each file:
     # what cannot go in is named and left out, and the other files are adopted all the same.
     fitter = Fitter(notes)

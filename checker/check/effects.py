@@ -23,12 +23,15 @@ import logging
 import os
 import stat as stat_module
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
+from types import MappingProxyType
 
+from checker.check.every_event import CHANGE_SENDERS, add_only, fix_sentence
 from checker.evaluate.causes import Cause as EvaluatedCause
 from checker.evaluate.causes import step_cause
 from checker.evaluate.engine import RuleSet, evaluate, symlink_patterns
+from checker.evaluate.events import cause_of_missing_program, run_resetters, watched_by
 from checker.evaluate.facts import DeviceFacts, block_device_facts
 from checker.evaluate.glob import Matcher
 from checker.evaluate.result import Evaluation, Where
@@ -47,6 +50,8 @@ log = logging.getLogger("udev-drift")
 # Causes that make a present rule drift; "no-match" only says the rule is not for this
 # device, which the symlink entry's own question decides.
 RULE_DRIFT = frozenset(("goto", "reset", "final", "order"))
+# the events a present device sees, each of which recomputes its links
+EVENTS = ("add", "change")
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,12 @@ class PolicyDevices:
 
     def facts(self, device: Device, action: str) -> DeviceFacts:
         key = (device, action)
+        added = self._facts.get((device, "add"))
+        if key not in self._facts and action == "change" and added is not None:
+            # what the add's facts say, but for a kernel event that may carry more properties
+            # (DISK_MEDIA_CHANGE, RESIZE ...): the device is not read a second time
+            self._facts[key] = replace(added, action="change", properties_complete=False,
+                                       properties=MappingProxyType({**added.properties, "ACTION": "change"}))
         if key not in self._facts:
             if device.sys_path is not None:
                 from checker.observe.udev import UdevError, device_facts
@@ -156,6 +167,11 @@ def _link_patterns(rule: Rule, kernel: str | None = None) -> list[str]:
     return patterns
 
 
+def _programs(rule: Rule) -> int:
+    """How many RUN assignments the rule has (a program must be in the run list)."""
+    return sum(1 for token in rule.tokens if token.key == "RUN" and token.op in ("+=", "=", ":="))
+
+
 def _rule_links(rule: Rule, kernel: str) -> set[str]:
     """The plain link names the rule's SYMLINK values give `kernel`."""
     return {p for p in _link_patterns(rule, kernel) if not any(c in p for c in "*?[")}
@@ -211,9 +227,16 @@ class Effects:
                 self._not_made(question, EvaluatedCause("no-rule", None, said))
         # one slice per action for every question; each device evaluated once per action,
         # with the trace (for causes) only where a rule is asked about or a link is not made
+        # A present device sees "add" and "change" events (and "remove" when it goes): udev
+        # recomputes its links at each and removes those no rule gave it this time, so a
+        # wanted link is asked of both. ("move" follows a rename, which block devices do
+        # not do; "bind"/"unbind" concern drivers, not disks' nodes; "remove" takes every
+        # link away anyway.)
         wanted: dict[str, _Questions] = {}
         for question in links:
-            wanted.setdefault("add", _Questions()).links.add(question.link)
+            for action in EVENTS:
+                wanted.setdefault(action, _Questions()).links.add(question.link)
+        resetters: list[Where] | None = None
         for rq in asked.rules + asked.rules_by_link:
             both = wanted.setdefault(rq.action, _Questions())
             both.wheres.add(rq.where)
@@ -221,6 +244,9 @@ class Effects:
                 both.links.add(rq.link)
             else:
                 both.links.update(_rule_links(rq.rule, rq.device.kernel))
+            if _programs(rq.rule):  # a RUN= or RUN:= anywhere may take its program away
+                resetters = run_resetters(rules_set) if resetters is None else resetters
+                both.wheres.update(resetters)
         slices = {action: slice_rules(rules_set, q.links, q.wheres) for action, q in wanted.items()}
         traced: dict[tuple[Device, str], Evaluation] = {}
 
@@ -233,11 +259,24 @@ class Effects:
         not_made: set[tuple[str, Device]] = set()
         for question in links:
             quick = evaluate(slices["add"], self.devices.facts(question.device, "add"), trace=False)
-            if quick.link(question.link) is Tri.YES:
-                question.finding.effect = "yes"
+            at_add = quick.link(question.link)
+            if at_add is Tri.NO:
+                not_made.add((question.link, question.device))
+                self._link_answer(question, evaluation(question.device, "add"))
                 continue
-            not_made.add((question.link, question.device))
-            self._link_answer(question, evaluation(question.device, "add"))
+            change = evaluate(slices["change"], self.devices.facts(question.device, "change"), trace=False)
+            at_change = change.link(question.link)
+            if at_change is Tri.NO:  # made at add (or maybe), surely gone after a change
+                not_made.add((question.link, question.device))
+                self._removed_at_change(question, evaluation(question.device, "change"), rules_set,
+                                        at_add is Tri.YES)
+            elif at_add is Tri.YES and at_change is Tri.YES:
+                question.finding.effect = "yes"
+            elif at_add is not Tri.YES:
+                not_made.add((question.link, question.device))
+                self._link_answer(question, evaluation(question.device, "add"))
+            else:
+                self._link_answer(question, evaluation(question.device, "change"), "change")
         for rq in asked.rules:
             self._rule_answer(rq, evaluation(rq.device, rq.action))
         for rq in asked.rules_by_link:  # a rule without a KERNEL== of its own: only where
@@ -274,26 +313,59 @@ class Effects:
                         asked.rules_by_link.append(_RuleQuestion(finding, rule, where, device, action, link))
 
     # --- what the answers do to the findings --------------------------------------------
-    def _cause(self, cause: EvaluatedCause) -> Cause | None:
+    def _rule_at(self, where: Where) -> Rule | None:
+        observed = self.files.get(where.file)
+        return next((r for r in observed.parsed.rules if r.end_line == where.line), None)
+
+    def _cause(self, cause: EvaluatedCause, event: str | None = None) -> Cause | None:
         if cause.where is None:
             return None
-        observed = self.files.get(cause.where.file)
-        text = next((r.text.strip() for r in observed.parsed.rules if r.end_line == cause.where.line), "")
-        return Cause(cause.where.file, cause.where.line, text, cause.why, cause.text)
+        rule = self._rule_at(cause.where)
+        text = rule.text.strip() if rule is not None else ""
+        return Cause(cause.where.file, cause.where.line, text, cause.why, cause.text, event)
+
+    def _removed_at_change(self, question: _LinkQuestion, evaluation: Evaluation, rules: RuleSet,
+                           made_at_add: bool) -> None:
+        """The link is made at add (or may be), and the next "change" removes it."""
+        finding = question.finding
+        kernel = question.device.kernel
+        cause = evaluation.why_not(question.link) \
+            or EvaluatedCause("no-rule", None, "no rule names this link")
+        senders = list(CHANGE_SENDERS)
+        # the whole set, traced at add: the watch option is set by rules the slice drops
+        watch = watched_by(rules, evaluate(rules, self.devices.facts(question.device, "add"), trace=True))
+        if watch is not None:
+            where, certain = watch
+            senders.append(f"closing {kernel} after a write ({'' if certain else 'maybe: '}"
+                           f'OPTIONS+="watch" at {where})')
+        said = (f"the next change event removes it: {cause.text}; change events come from "
+                + ", ".join(senders))
+        finding.effect = "no"
+        finding.cause = self._cause(cause, "change")
+        if finding.status == "ok":
+            finding.status, finding.drift = "not-made", True
+            at_add = "udev makes it at add" if made_at_add else "whether udev makes it at add is not known"
+            finding.message = f"{at_add}, but {said}"
+        else:
+            finding.details.append(f"udev would not keep it either: {said}")
+        rule = self._rule_at(cause.where) if cause.where is not None else None
+        fix = fix_sentence(rule) if rule is not None and add_only(rule) else None
+        if fix is not None:
+            finding.details.append(f"to fix: {fix}")
 
     def _not_made(self, question: _LinkQuestion, cause: EvaluatedCause) -> None:
         finding = question.finding
         kernel = question.device.kernel
         said = cause.text
         finding.effect = "no"
-        finding.cause = self._cause(cause)
+        finding.cause = self._cause(cause, "add")
         if finding.status == "ok":
             finding.status, finding.drift = "not-made", True
             finding.message = f"udev would not make it at the next event for {kernel}: {said}"
         else:
             finding.details.append(f"udev would not make it at the next event either: {said}")
 
-    def _link_answer(self, question: _LinkQuestion, evaluation: Evaluation) -> None:
+    def _link_answer(self, question: _LinkQuestion, evaluation: Evaluation, event: str = "add") -> None:
         answer = evaluation.link(question.link)
         if answer is Tri.YES:
             question.finding.effect = "yes"
@@ -305,8 +377,10 @@ class Effects:
         finding = question.finding
         finding.effect = "unknown"
         finding.effect_reason = cause.text if cause is not None else "not known offline"
-        finding.details.append(f"whether udev makes it at the next event is not known: "
-                               f"{finding.effect_reason}")
+        when = "the next event" if event == "add" else f"the next {event} event keeps it"
+        finding.details.append(f"whether udev makes it at {when} is not known: " if event == "add"
+                               else f"whether {when} is not known: ")
+        finding.details[-1] += finding.effect_reason
 
     def _rule_answer(self, question: _RuleQuestion, evaluation: Evaluation) -> None:
         step = evaluation.step_at(question.where)
@@ -314,6 +388,9 @@ class Effects:
             return
         if step.status == "matched":
             cause = self._undone(question, evaluation)
+            programs = _programs(question.rule)
+            if cause is None and programs:
+                cause = cause_of_missing_program(evaluation, step, programs)
         else:
             cause = step_cause(evaluation, step)
         finding = question.finding
@@ -335,7 +412,7 @@ class Effects:
         if finding.status == "ok":
             finding.status, finding.drift = "ineffective", True
             finding.message = f"present, but {sentence}"
-            finding.cause = self._cause(cause)
+            finding.cause = self._cause(cause, question.action)
         else:
             finding.details.append(sentence)
 

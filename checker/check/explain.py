@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from checker.check.every_event import every_event_rules
 from checker.host import Host
 from checker.observe.files import ObservedRulesFile, RulesFiles
 from checker.rules.parsed import parse_rules
@@ -26,6 +27,7 @@ from checker.safe_open import UnusableFile, read_regular
 if TYPE_CHECKING:
     from checker.findings import Report
     from checker.policy.desired import DesiredPolicy
+    from checker.rules.model import Rule
     from checker.state import StateDir
 
 log = logging.getLogger("udev-drift")
@@ -90,13 +92,31 @@ def _leftovers(host: Host, observed: ObservedRulesFile, wanted: set[str]) -> lis
             text = read_regular(host.path(sibling), MAX_LEFTOVER_BYTES).decode("utf-8", "surrogateescape")
         except (OSError, UnusableFile):
             continue
-        held = wanted & {rule.canonical for rule in parse_rules(text).rules if not rule.problem}
-        if held:
+        rules = [rule for rule in parse_rules(text).rules if not rule.problem]
+        held = wanted & {rule.canonical for rule in rules}
+        add_only = [rule for rule in rules if rule.canonical not in wanted and _add_only_form(rule, wanted)]
+        also = f", and {len(add_only)} in an add-only form" if add_only else ""
+        if held or add_only:
             notes.append(f"{name}{suffix} beside it still holds {len(held)} of the policy's "
-                         f"{len(wanted)} rules: a package update replaced the file")
+                         f"{len(wanted)} rules{also}: a package update replaced the file")
         else:
             notes.append(f"{name}{suffix} beside it was left by a package update")
+        for rule in add_only:
+            notes.append(f"{name}{suffix}:{rule.line} makes the link at add only (ACTION==\"add\"): put "
+                         "back as it was, the link would be gone after the next change event (`udevadm "
+                         "trigger`, a partition table re-read, closing a watched disk after a write); "
+                         "the policy makes it on every event but remove")
     return notes
+
+
+def _add_only_form(rule: Rule, wanted: set[str]) -> bool:
+    """Is the rule the add-only form of policy rules (`ACTION=="add"` with SYMLINK and RUN,
+    where the policy has the link on every event and the program on add)?"""
+    rewritten = every_event_rules(rule)
+    if rewritten is None:
+        return False
+    forms = parse_rules("".join(line + "\n" for line in rewritten)).rules
+    return all(not form.problem and form.canonical in wanted for form in forms)
 
 
 def owning_package(host: Host, path: str) -> str | None:

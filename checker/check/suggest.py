@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from checker.check.every_event import every_event_rules
 from checker.observe.udev import IDENTITY_KEYS, BlockDevice, UdevState
 from checker.policy.desired import DesiredPolicy, DesiredRules, DesiredSymlink
 
@@ -34,7 +35,7 @@ class Suggestion:
     policy: str
     policy_path: str
     entry: str  # rules[0][sdb], symlinks[1]
-    kind: str  # rule | symlink
+    kind: str  # rule | symlink | event (a link a change event would remove)
     where: str  # the rules file, or the link
     kernel: str  # the unstable name: sdb
     said: str  # how the policy says it: KERNEL=="sdb", target: /dev/sdb
@@ -155,6 +156,26 @@ def _symlink_suggestion(policy: DesiredPolicy, entry: DesiredSymlink,
     return suggestion
 
 
+def _add_only_suggestions(policy: DesiredPolicy, entry: DesiredRules) -> list[Suggestion]:
+    """Rules that make a link at "add" only: the next "change" removes it (udev recomputes
+    a device's links at every event)."""
+    found = []
+    for rule in entry.rules:
+        rewritten = every_event_rules(rule)
+        if rewritten is None:
+            continue
+        kernel = next((t.value for t in rule.tokens if t.key == "KERNEL" and t.op == "=="), "")
+        found.append(Suggestion(policy.name, policy.path, entry.entry, "event", entry.file, kernel,
+                                'ACTION=="add"', [rule.line], rewritten=" / ".join(rewritten)))
+    return found
+
+
+def add_only_links(policies: Sequence[DesiredPolicy]) -> list[Suggestion]:
+    """Every policy rule whose link a change event would remove, with how to write it."""
+    return [found for policy in policies for rules in policy.rules if rules.ensure != "absent"
+            for found in _add_only_suggestions(policy, rules)]
+
+
 def suggestions(policies: Sequence[DesiredPolicy], udev: UdevState | None) -> list[Suggestion]:
     """Every rule match and symlink entry that relies on a kernel name, with what to use."""
     found: list[Suggestion] = []
@@ -175,6 +196,12 @@ def render(found: Sequence[Suggestion], write: Callable[[str], object]) -> None:
         if (item.policy_path, item.policy) != current:
             current = (item.policy_path, item.policy)
             write(f"\n{item.policy_path}: policy {item.policy}\n")
+        if item.kind == "event":
+            write(f"  ! {item.entry} {item.where}: content line {item.rules[0]} makes its link with "
+                  f"{item.said} only: the next change event (udevadm trigger, a partition table "
+                  "re-read, closing a watched disk after a write) removes it\n")
+            write(f"      make the link on every event but remove, the rest on add: {item.rewritten}\n")
+            continue
         if item.kind == "rule":
             lines = ", ".join(str(n) for n in item.rules)
             write(f"  ! {item.entry} {item.where}: {item.said} names a disk by its kernel name, "

@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 import stat as stat_module
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
 from checker.check.effects import Device, PolicyDevices, kernel_of_node
+from checker.check.every_event import fix_sentence
 from checker.errors import UsageError
 from checker.evaluate.engine import RuleSet, evaluate
 from checker.evaluate.result import UDEV_VERSION, Evaluation, Step
@@ -73,12 +74,40 @@ def find_target(name: str, host: Host, devices: Devices, policies: Sequence[Desi
                      f"(looked at {host.path(link_path)})")
 
 
+# the events a present device sees (every one recomputes its links and run list); "remove"
+# is shown for its programs: its links all go whatever the rules say
+EVENTS = ("add", "change", "remove")
+
+
 @dataclass
 class Trace:
     target: Target
     action: str
     evaluation: Evaluation
     files: int
+    events: dict[str, Evaluation] = field(default_factory=dict)  # the same device at each event
+    fix: str | None = None  # how to write the rule whose link a change event removes
+
+    def link_at(self, event: str) -> dict[str, str]:
+        """The asked link at `event`: {"made": yes/no/unknown, "by": file:line | "why": ...}."""
+        link = self.target.link
+        assert link is not None
+        ev = self.events[event]
+        answer = ev.link(link)
+        if answer is Tri.YES:
+            adders = [e.where for e in ev.link_events if e.kind == "add" and link in e.names]
+            return {"made": "yes", **({"by": str(adders[-1])} if adders else {})}
+        cause = ev.why_not(link)
+        if cause is None:
+            return {"made": answer.value}
+        step = ev.step_at(cause.where) if cause.where is not None and cause.why == "no-match" else None
+        why = f"{step.decided_by} at {cause.where}" if step is not None and step.decided_by else cause.text
+        return {"made": answer.value, "why": why}
+
+    def programs_at(self, event: str) -> dict[str, list[str]]:
+        run = self.events[event].state.run
+        return {"yes": sorted(n for n, t in run.members.items() if t is Tri.YES),
+                "maybe": sorted([n for n, t in run.members.items() if t is Tri.UNKNOWN] + list(run.patterns))}
 
     def _shown(self) -> list[Step]:
         templates = self.evaluation.rules.symlink_templates() if self.target.link else {}
@@ -117,6 +146,12 @@ class Trace:
             answer, cause = self.link_answer()
             data["link"] = {"name": f"/dev/{self.target.link}", "made": answer,
                             **({"why": cause} if cause else {})}
+        if self.events:
+            data["events"] = {event: {**({"link": self.link_at(event)} if self.target.link
+                                         and event != "remove" else {}),
+                                      "programs": self.programs_at(event)} for event in self.events}
+            if self.fix:
+                data["events"]["change"]["fix"] = self.fix
         return data
 
     def render(self, write: Callable[[str], object]) -> None:
@@ -147,6 +182,34 @@ class Trace:
             verdict = {"yes": "udev makes it", "no": "udev does not make it",
                        "unknown": "whether udev makes it is not known offline"}[answer]
             write(f"\n/dev/{self.target.link}: {verdict}" + (f": {cause}" if cause else "") + "\n")
+        if self.events:
+            write("\nevery event the device sees (udev recomputes its links and programs at each):\n")
+            for event, said in data["events"].items():
+                write(f"  {event}: {_event_line(event, said, data['events'])}\n")
+            if self.fix:
+                write(f"  to fix: {self.fix}\n")
+
+
+def _event_line(event: str, said: dict[str, Any], events: dict[str, Any]) -> str:
+    parts = []
+    link = said.get("link")
+    if link is not None:
+        if link["made"] == "yes":
+            parts.append(f"made by {link['by']}" if "by" in link else "made")
+        else:
+            words = "not made" if link["made"] == "no" else "maybe not made"
+            why = f" ({link['why']})" if "why" in link else ""
+            made_before = events.get("add", {}).get("link", {}).get("made") != "no"
+            gone = event != "add" and link["made"] == "no" and made_before
+            removed = " — the link is removed" if gone else ""
+            parts.append(f"{words}{why}{removed}")
+    elif event == "remove":
+        parts.append("every link removed")
+    programs = said["programs"]
+    ran = ", ".join(programs["yes"]) or "none"
+    maybe = f" (maybe: {', '.join(programs['maybe'])})" if programs["maybe"] else ""
+    parts.append(f"programs: {ran}{maybe}")
+    return "; ".join(parts)
 
 
 def _json_value(value: Value) -> Any:
@@ -166,5 +229,16 @@ def trace(target: Target, action: str, host: Host, devices: PolicyDevices) -> Tr
     in_order = rules_in_udev_order(host, files)
     rules = RuleSet.from_parsed((f.path, f.parsed) for f in in_order)
     evaluation = evaluate(rules, devices.facts(target.device, action), trace=True)
-    return Trace(target, action, evaluation, len(in_order))
+    events = {event: evaluation if event == action else
+              evaluate(rules, devices.facts(target.device, event), trace=True) for event in EVENTS}
+    result = Trace(target, action, evaluation, len(in_order), events)
+    if target.link and events["add"].link(target.link) is not Tri.NO \
+            and events["change"].link(target.link) is Tri.NO:
+        cause = events["change"].why_not(target.link)
+        where = cause.where if cause is not None else None
+        by_path = {f.path: f.parsed for f in in_order}
+        rule = next((r for r in by_path[where.file].rules if r.end_line == where.line), None) \
+            if where is not None and where.file in by_path else None
+        result.fix = fix_sentence(rule) if rule is not None else None
+    return result
 

@@ -9,6 +9,8 @@
     engine.py      RuleSet (compiled once) and evaluate(): every rule as udev-rules.c runs it
     result.py      Evaluation: final links, properties, programs, the trace of every rule
     causes.py      why a wanted link is not made, with the file:line to look at
+    events.py      why a rule's program is not in the final run list; which rule makes udev
+                   watch the device (a "change" each time it is closed after a write)
     priority.py    which of several devices owns a link they all claim (udev-node.c)
     pmap.py        an immutable mapping sharing structure: copies are free, joins see what differs
     slice.py       the lines that can change a few answers: a large set evaluated fast

@@ -6,12 +6,16 @@ from typing import Callable
 
 import pytest
 
-from tests.conftest import XEN_BLOCK, XEN_BLOCK_POLICY, XEN_RULES, HostTree, Result
+from tests.conftest import XEN_RULES, HostTree, Result
 
 RULES = "/etc/udev/rules.d/50-udev.rules"
-POLICY = XEN_BLOCK_POLICY
+# the wiki's two rules (these tests are about the block's text; no link is checked here)
+POLICY = (
+    "version: 1\nname: xen\nrules:\n  - file: /etc/udev/rules.d/50-udev.rules\n    ensure: block\n"
+    "    content: |\n" + "".join(f"      {line}\n" for line in XEN_RULES.format(disk="sdb").splitlines())
+)
 VENDOR = 'SUBSYSTEM=="block", GROUP="disk"\nKERNEL=="null|zero", MODE="0666"\n'
-BLOCK = XEN_BLOCK
+BLOCK = "# BEGIN udev-drift xen\n" + XEN_RULES.format(disk="sdb") + "# END udev-drift xen\n"
 
 Run = Callable[..., Result]
 

@@ -13,7 +13,8 @@ import pytest
 from tests.conftest import HostTree
 
 BLOCK_FILE = "/etc/udev/rules.d/50-udev.rules"
-BLOCK = 'ACTION=="add", KERNEL=="sdb", SYMLINK+="xapi/block/%k"\n'
+# the link rule on every event but remove: a change event keeps the link
+BLOCK = 'ACTION!="remove", KERNEL=="sdb", SYMLINK+="xapi/block/%k"\n'
 POLICY = """\
 version: 1
 name: local-sata
@@ -21,7 +22,7 @@ rules:
   - file: /etc/udev/rules.d/50-udev.rules
     ensure: block
     content: |
-      ACTION=="add", KERNEL=="sdb", SYMLINK+="xapi/block/%k"
+      ACTION!="remove", KERNEL=="sdb", SYMLINK+="xapi/block/%k"
 symlinks:
   - link: /dev/xapi/block/sdb
     target: /dev/sdb

@@ -62,31 +62,40 @@ done
 "$UDEVD" --daemon || exit 3
 udevadm settle --timeout=10
 echo "@@ready"
-while read -r set_dir; do
-    find "$RULES" -mindepth 1 -delete
-    cp "$set_dir"/* "$RULES"/ 2>/dev/null
-    udevadm control --reload
+event() {  # $1: the action; $2: the prefix of the sections printed
     rm -f /run/ran.*
     for d in $DEVICES; do
-        echo "@@uuid $d $(udevadm trigger --action=add --uuid --settle /sys/block/$d | head -n1)"
+        echo "@@${2}uuid $d $(udevadm trigger --action=$1 --uuid --settle /sys/block/$d | head -n1)"
     done
     udevadm settle --timeout=10
     for d in $DEVICES; do
-        echo "@@db $d"; cat /run/udev/data/b$(cat /sys/block/$d/dev) 2>/dev/null
-        echo "@@attrs $d"
+        echo "@@${2}db $d"; cat /run/udev/data/b$(cat /sys/block/$d/dev) 2>/dev/null
+        echo "@@${2}attrs $d"
         for a in size ro removable range ext_range capability hidden diskseq dev; do
             printf '%s=%s\n' "$a" "$(cat /sys/block/$d/$a)"
         done
     done
-    for d in $DEVICES; do echo "@@ran $d"; cat /run/ran.$d 2>/dev/null; done
-    echo "@@links"
+    for d in $DEVICES; do echo "@@${2}ran $d"; cat /run/ran.$d 2>/dev/null; done
+    echo "@@${2}links"
     find /dev -path /dev/block -prune -o -type l -printf '%P %l\n'
     # an event of another session may have been in flight (links made, database not yet
     # written): wait for it, so that its UUID shows below and the result is retried
     udevadm settle --timeout=10
     for d in $DEVICES; do
-        echo "@@again $d"; grep '^E:T_UUID=' /run/udev/data/b$(cat /sys/block/$d/dev) 2>/dev/null
+        echo "@@${2}again $d"; grep '^E:T_UUID=' /run/udev/data/b$(cat /sys/block/$d/dev) 2>/dev/null
     done
+}
+while read -r set_dir then; do
+    find "$RULES" -mindepth 1 -delete
+    cp "$set_dir"/* "$RULES"/ 2>/dev/null
+    udevadm control --reload
+    event add ""
+    # then the same devices' next change (udevadm trigger's default, a watched disk closed
+    # after a write): udev recomputes the links from the rules and removes the others
+    if [ "$then" != add ]; then event change "change-"; fi
+    # and, when asked, its remove (the rules see the database; the links all go): what
+    # the programs wrote is what counts, the database is gone
+    if [ "$then" = remove ]; then event remove "remove-"; fi
     echo "@@done"
 done
 udevadm control --exit
@@ -112,6 +121,7 @@ class DeviceResult:
     links: set[str] = field(default_factory=set)  # S: lines
     properties: dict[str, str] = field(default_factory=dict)  # E: lines
     current_tags: set[str] = field(default_factory=set)  # Q: lines
+    tags: set[str] = field(default_factory=set)  # G: lines (every tag, kept across events)
     priority: int = 0  # L: line
     attributes: dict[str, str] = field(default_factory=dict)
     ran: set[str] = field(default_factory=set)  # what the RUN programs wrote
@@ -124,6 +134,18 @@ class Outcome:
     files: dict[str, str]  # the rules files as udevd read them
     devices: dict[str, DeviceResult]
     dev_links: dict[str, str]  # link under /dev -> its target, as udevd made it
+    # after the "add", the same devices' "change" (when asked for): their database entries,
+    # what their programs wrote, the links under /dev
+    changed: dict[str, DeviceResult] | None = None
+    changed_links: dict[str, str] | None = None
+    removed: dict[str, DeviceResult] | None = None  # after the change, a remove (when asked for)
+
+
+def _clean(devices: Mapping[str, DeviceResult]) -> bool:
+    """Each device's database holds the UUID of our own trigger, before and after the
+    events then in flight were done."""
+    return all(r.uuid and f"E:T_UUID={r.uuid}" == r.again and r.properties.get("T_UUID") == r.uuid
+               for r in devices.values())
 
 
 class Udevd:
@@ -153,27 +175,34 @@ class Udevd:
             raise RuntimeError("the udevd namespace ended")
         return line.rstrip("\n")
 
-    def run(self, files: Mapping[str, str], tries: int = 30, guard: bool = True) -> Outcome:
-        """What udevd makes of this rule set (file name -> text) for each device."""
+    def run(self, files: Mapping[str, str], tries: int = 30, guard: bool = True,
+            change: bool = False, remove: bool = False) -> Outcome:
+        """What udevd makes of this rule set (file name -> text) for each device (at "add",
+        then at "change" when `change`, then at "remove" when `remove`)."""
         for attempt in range(tries):
-            outcome = self._run_once(as_read(files, guard))
-            if all(r.uuid and f"E:T_UUID={r.uuid}" == r.again and r.properties.get("T_UUID") == r.uuid
-                   for r in outcome.devices.values()):
+            outcome = self._run_once(as_read(files, guard), change or remove, remove)
+            if _clean(outcome.devices) and (outcome.changed is None or _clean(outcome.changed)):
                 return outcome
             time.sleep(min(2.0, 0.1 * (attempt + 1)))  # another session is triggering: let it pass
         raise RuntimeError("other events kept reaching the loop devices; no clean result")
 
-    def _run_once(self, read: dict[str, str]) -> Outcome:
+    def _run_once(self, read: dict[str, str], change: bool = False, remove: bool = False) -> Outcome:
         self.count += 1
         set_dir = self.tmp / f"set-{self.count}"
         set_dir.mkdir()
         for name, text in read.items():
             (set_dir / name).write_text(text)
         assert self.process.stdin is not None
-        self.process.stdin.write(f"{set_dir}\n")
+        then = "remove" if remove else "change" if change else "add"
+        self.process.stdin.write(f"{set_dir} {then}\n")
         self.process.stdin.flush()
-        devices = {d: DeviceResult() for d in DEVICES}
-        dev_links: dict[str, str] = {}
+        at_add = {d: DeviceResult() for d in DEVICES}
+        at_change = {d: DeviceResult() for d in DEVICES}
+        at_remove = {d: DeviceResult() for d in DEVICES}
+        links_at_add: dict[str, str] = {}
+        links_at_change: dict[str, str] = {}
+        links_at_remove: dict[str, str] = {}
+        devices, dev_links = at_add, links_at_add
         section, current = "", ""
         while True:
             line = self._readline()
@@ -183,6 +212,14 @@ class Udevd:
                 words = line[2:].split(" ")
                 section = words[0]
                 current = words[1] if len(words) > 1 else ""
+                if section.startswith("change-"):
+                    section = section.removeprefix("change-")
+                    devices, dev_links = at_change, links_at_change
+                elif section.startswith("remove-"):
+                    section = section.removeprefix("remove-")
+                    devices, dev_links = at_remove, links_at_remove
+                else:
+                    devices, dev_links = at_add, links_at_add
                 if section == "uuid":
                     devices[current].uuid = words[2] if len(words) > 2 else ""
                 continue
@@ -199,7 +236,9 @@ class Udevd:
             elif section == "again":
                 devices[current].again = line
         shutil.rmtree(set_dir)
-        return Outcome(read, devices, dev_links)
+        if not change:
+            return Outcome(read, at_add, links_at_add)
+        return Outcome(read, at_add, links_at_add, at_change, links_at_change, at_remove if remove else None)
 
     def close(self) -> None:
         if self.process.stdin is not None and not self.process.stdin.closed:
@@ -221,15 +260,18 @@ def _db_line(result: DeviceResult, line: str) -> None:
         result.properties[key] = val
     elif kind == "Q":
         result.current_tags.add(value)
+    elif kind == "G":
+        result.tags.add(value)
     elif kind == "L":
         result.priority = int(value)
 
 
-def run_sets(sets: Sequence[Mapping[str, str]], guard: bool = True) -> list[Outcome]:
+def run_sets(sets: Sequence[Mapping[str, str]], guard: bool = True, change: bool = False,
+             remove: bool = False) -> list[Outcome]:
     """Each rule set through one udevd (for tests that need a few cases only)."""
     udevd = Udevd()
     try:
-        return [udevd.run(files, guard=guard) for files in sets]
+        return [udevd.run(files, guard=guard, change=change, remove=remove) for files in sets]
     finally:
         udevd.close()
 
@@ -239,16 +281,26 @@ class Tally:
     def __init__(self) -> None:
         self.sets = 0
         self.counts: Counter[str] = Counter()
+        # by kind of answer: "add", "add run" (a program in the run list), "change",
+        # "change run", and "removed" (a link made at add that the change took away, decided)
+        self.kinds: Counter[tuple[str, str]] = Counter()
 
-    def note(self, decided: bool) -> None:
-        self.counts["decided" if decided else "unknown"] += 1
+    def note(self, decided: bool, kind: str = "add") -> None:
+        word = "decided" if decided else "unknown"
+        self.counts[word] += 1
+        self.kinds[(kind, word)] += 1
 
     def summary(self) -> str:
         total = self.counts["decided"] + self.counts["unknown"]
         share = self.counts["unknown"] / total if total else 0.0
-        return (f"differential vs udevd 252: {self.sets} rule sets, {total} answers, "
+        said = (f"differential vs udevd 252: {self.sets} rule sets, {total} answers, "
                 f"{self.counts['decided']} decided (100% agree), {self.counts['unknown']} "
                 f"unknown ({share:.1%})")
+        kinds = []
+        for kind in dict.fromkeys(k for k, _ in self.kinds):
+            decided, unknown = self.kinds[(kind, "decided")], self.kinds[(kind, "unknown")]
+            kinds.append(f"{kind} {decided + unknown} ({unknown / max(1, decided + unknown):.1%} unknown)")
+        return said + ("; by kind: " + ", ".join(kinds) if kinds else "")
 
 
 TALLY = Tally()

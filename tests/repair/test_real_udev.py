@@ -27,7 +27,8 @@ rules:
   - file: /etc/udev/rules.d/50-udev.rules
     ensure: block
     content: |
-      ACTION=="add", KERNEL=="loop0", SYMLINK+="xapi/block/%k", RUN+="/bin/sh -c 'echo %k >> /run/ran.txt'"
+      ACTION!="remove", KERNEL=="loop0", SYMLINK+="xapi/block/%k"
+      ACTION=="add", KERNEL=="loop0", RUN+="/bin/sh -c 'echo %k >> /run/ran.txt'"
       ACTION=="remove", KERNEL=="loop0", RUN+="/bin/sh -c 'echo removed %k >> /run/ran.txt'"
 symlinks:
   - link: /dev/xapi/block/loop0

@@ -15,7 +15,7 @@ import pytest
 
 from checker import udevadm_owed
 from checker.state import BACKUPS_KEPT, StateDir
-from tests.conftest import REPO, XEN_BLOCK, XEN_BLOCK_POLICY, XEN_RULES, HostTree, Result
+from tests.conftest import REPO, XEN_BLOCK, XEN_BLOCK_POLICY, XEN_EVERY_EVENT_RULES, HostTree, Result
 
 Run = Callable[..., Result]
 RULES = "/etc/udev/rules.d/50-udev.rules"
@@ -191,7 +191,7 @@ def test_the_fingerprint_tells_a_replaced_file_from_one_edited_in_place(tree: Ho
     ("lines", VENDOR, 'KERNEL=="sdb", SYMLINK+="nas/disk0"\n', VENDOR + 'KERNEL=="sdb", SYMLINK+="nas/disk0"\n'),
     ("absent", VENDOR, 'KERNEL=="null|zero", MODE="0666"\n', 'SUBSYSTEM=="block", GROUP="disk"\n'),
     ("file", VENDOR, 'KERNEL=="sdb", SYMLINK+="nas/disk0"\n', 'KERNEL=="sdb", SYMLINK+="nas/disk0"\n'),
-    ("block", VENDOR + BLOCK + BLOCK, XEN_RULES.format(disk="sdb"), VENDOR + BLOCK),
+    ("block", VENDOR + BLOCK + BLOCK, XEN_EVERY_EVENT_RULES.format(disk="sdb"), VENDOR + BLOCK),
 ])
 def test_every_mode_is_repaired_and_stays_repaired(tree: HostTree, udev_drift: Run, ensure: str, before: str,
                                                    content: str, after: str) -> None:
