@@ -49,7 +49,7 @@ log = logging.getLogger("udev-drift")
 
 # Causes that make a present rule drift; "no-match" only says the rule is not for this
 # device, which the symlink entry's own question decides.
-RULE_DRIFT = frozenset(("goto", "reset", "final", "order"))
+RULE_DRIFT = frozenset(("goto", "reset", "final", "order", "too-long"))
 # the events a present device sees, each of which recomputes its links
 EVENTS = ("add", "change")
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 # goto: skipped by a GOTO; reset: a later SYMLINK= replaced the list; final: a SYMLINK:=
 # made it final; order: matches a property set only by a later rule; no-match: the rule
 # does not match the device; no-rule: no rule names the link; unknown: cannot be decided
-Why = Literal["goto", "reset", "final", "order", "no-match", "no-rule", "unknown"]
+Why = Literal["goto", "reset", "final", "order", "too-long", "no-match", "no-rule", "unknown"]
 
 
 @dataclass(frozen=True)

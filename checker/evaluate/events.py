@@ -18,17 +18,26 @@ from checker.evaluate.engine import RuleSet
 from checker.evaluate.result import Evaluation, Step, Where
 from checker.evaluate.values import Tri
 
-# how engine._run_cmd() writes a RUN assignment into a step's effects
-_RUN_EFFECT = re.compile(r'RUN(\+=|=|:=)"(.*)"', re.DOTALL)
+# how engine._run_cmd() writes a RUN assignment into a step's effects, with what
+# engine._refused() adds when the program may not fit udev's buffer
+_RUN_EFFECT = re.compile(r'RUN(\+=|=|:=)"(.*)"( refused: .*| \(refused if .*\))?', re.DOTALL)
 
 
 def run_effects(step: Step) -> list[tuple[str, str]]:
     """The (operator, program as substituted) of each RUN assignment the step applied."""
+    return [(op, program) for op, program, refused in _run_assignments(step) if refused is not Tri.YES]
+
+
+def _run_assignments(step: Step) -> list[tuple[str, str, Tri]]:
+    """(operator, program, refused: YES surely, UNKNOWN maybe, NO not) of each RUN
+    assignment of the step."""
     found = []
     for effect in step.effects:
         match = _RUN_EFFECT.fullmatch(effect)
         if match:
-            found.append((match.group(1), match.group(2)))
+            suffix = match.group(3) or ""
+            refused = Tri.YES if suffix.startswith(" refused:") else Tri.UNKNOWN if suffix else Tri.NO
+            found.append((match.group(1), match.group(2), refused))
     return found
 
 
@@ -43,6 +52,14 @@ def cause_of_missing_program(evaluation: Evaluation, step: Step, wanted: int) ->
     """Why a program of the rule at `step` (which matched, with `wanted` RUN assignments)
     is not (surely) in the final run list; None when all of them are."""
     index = evaluation.steps.index(step)
+    assignments = _run_assignments(step)
+    for _, program, refused in assignments:
+        if refused is Tri.YES:
+            return Cause("too-long", step.where, f"its program is longer than udev's buffer: udev refuses "
+                                                 f"{program[:60]!r}...")
+        if refused is Tri.UNKNOWN:
+            return Cause("unknown", step.where, f"{program!r} is refused if longer than udev's buffer, "
+                                                f"and its length is not known offline")
     applied = run_effects(step)
     if len(applied) < wanted:  # its RUN was ignored: an earlier RUN:= made the list final
         final = _last_before(evaluation.steps[:index], ":=")

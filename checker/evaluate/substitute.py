@@ -79,7 +79,8 @@ def _expand(template: str, ctx: Context, replace_whitespace: bool, size: int,
             used: int) -> tuple[list[Piece], Tri]:
     out: list[Piece] = []
     truncated = False
-    unknown = False
+    unknown = False  # a piece of unbounded, unknown length
+    unknown_most = 0  # the most bytes the pieces of bounded, unknown length can add
     i, n = 0, len(template)
     while i < n:
         c = template[i]
@@ -124,7 +125,12 @@ def _expand(template: str, ctx: Context, replace_whitespace: bool, size: int,
             break
         assert not isinstance(value, _Stop)
         if isinstance(value, Unknown):
-            unknown = True  # of any length, the empty one included: counted as 0 bytes
+            if fmt == "s":
+                # FORMAT_SUBST_ATTR copies the attribute into vbuf[UDEV_NAME_SIZE] first
+                # (udev-event.c): whatever it is, it adds at most 511 bytes
+                unknown_most += UDEV_NAME_SIZE - 1
+            else:
+                unknown = True  # of any length, the empty one included: counted as 0 bytes
         else:
             if size:
                 length = byte_length(value)
@@ -139,7 +145,7 @@ def _expand(template: str, ctx: Context, replace_whitespace: bool, size: int,
         return out, Tri.YES
     if truncated or used >= size:
         return out, Tri.NO
-    return out, Tri.UNKNOWN if unknown else Tri.YES
+    return out, Tri.UNKNOWN if unknown or used + unknown_most >= size else Tri.YES
 
 
 class _Stop:

@@ -278,3 +278,18 @@ def test_the_change_facts_are_the_add_facts_read_once_with_the_change_event_open
     assert derived.properties_complete is read.properties_complete is False
     assert (derived.node, derived.parents, derived.absent_properties, derived.devnum) == \
         (read.node, read.parents, read.absent_properties, read.devnum)
+
+
+def test_a_program_longer_than_udevs_buffer_is_refused_by_udev_and_drift(tree: HostTree, udev_drift: Any) -> None:
+    # udev 252 expands RUN into buf[UDEV_LINE_SIZE] and refuses a program that does not fit
+    # (tests/evaluate/test_value_caps.py asks the real udevadm test)
+    big = 'KERNEL=="sdb", ENV{BIG}="' + "x" * 500 + '"\n'  # 33 copies make 16,500 bytes
+    rules = EVERY.replace("local-device-change %k", "local-device-change %k " + "%E{BIG}" * 33)
+    status, rule, _ = check(tree, udev_drift, rules, {"/etc/udev/rules.d/10-big.rules": big})
+    assert status == 1 and rule["status"] == "ineffective" and rule["cause"]["why"] == "too-long", rule
+    # an attribute adds at most 511 bytes (it is copied into a 512-byte buffer first): near
+    # the limit, whether it fits is not known, and that is never drift
+    rules = EVERY.replace("local-device-change %k", "local-device-change %s{size} " + "x" * 15_900)
+    tree.path("/dev/xapi/block/sdb").unlink()
+    status, rule, _ = check(tree, udev_drift, rules, {})
+    assert status == 0 and rule["status"] == "ok" and rule["effect"] == "unknown", rule

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import XEN_BLOCK, XEN_RULES
+from tests.conftest import XEN_BLOCK, XEN_EVERY_EVENT_RULES
 from tests.preview.builders import Link, Spec, build_deb, build_rpm
 from tests.preview.conftest import BLOCK_FILE, agrees, dpkg_install, needs_dpkg
 
@@ -57,14 +57,16 @@ def test_a_later_run_assignment_is_judged_as_check_judges_it(xen, preview, udev_
     agrees(udev_drift, xen, document)
 
 
-@pytest.mark.xfail(reason="check does not judge RUN programs yet (every-event evaluation of RUN is "
-                          "being added to checker/check/effects.py); preview gets it from check",
-                   strict=False)
-def test_a_later_run_assignment_is_a_program_no_longer_run(xen, preview, tmp_path: Path) -> None:
+def test_a_later_run_assignment_is_a_program_no_longer_run(xen, preview, udev_drift, tmp_path: Path) -> None:
     deb = build_deb(Spec("vendor-run", "1", {VENDOR: 'KERNEL=="sdb", RUN="/usr/bin/vendor-probe %k"\n'}),
                     tmp_path / "vendor-run.deb")
-    document = preview(xen, deb).json()
-    assert any(c["what"] == "a program no longer run" for c in document["changes"])
+    result = preview(xen, deb)
+    assert result.status == 1
+    document = result.json()
+    rule = next(c for c in document["changes"] if c["what"] == "a program no longer run")
+    assert rule["outcome"] == "lost" and rule["cause"]["why"] == "reset"
+    dpkg_install(xen, deb)
+    agrees(udev_drift, xen, document)
 
 
 def test_a_goto_over_the_managed_block_in_the_new_file(xen, preview, udev_drift, tmp_path: Path) -> None:
@@ -83,7 +85,7 @@ def test_a_goto_over_the_managed_block_in_the_new_file(xen, preview, udev_drift,
 
 MANAGED_VENDOR = "/usr/lib/udev/rules.d/50-xen.rules"
 VENDOR_POLICY = ("version: 1\nname: xen-vendor\nrules:\n  - file: " + MANAGED_VENDOR + "\n    ensure: block\n"
-                 "    content: |\n" + "".join(f"      {line}\n" for line in XEN_RULES.format(disk="sdb").splitlines()))
+                 "    content: |\n" + "".join(f"      {line}\n" for line in XEN_EVERY_EVENT_RULES.format(disk="sdb").splitlines()))
 
 
 def _vendor_host(tree) -> None:
