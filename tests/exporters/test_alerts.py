@@ -18,7 +18,7 @@ import yaml
 
 from tests.conftest import REPO
 from tests.exporters.test_metrics import CONTRACT
-from tests.preview.test_metrics import PREVIEW_CONTRACT
+from tests.preview.test_preview_metrics import PREVIEW_CONTRACT
 from tests.servers import need
 
 MONITORING = REPO / "monitoring"
