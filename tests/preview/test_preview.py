@@ -304,3 +304,29 @@ def test_a_goto_to_the_end_of_an_overwritten_file_does_not_skip_the_block_the_re
     assert result.status == 0 and {c["outcome"] for c in document["changes"]} == {"restored"}
     dpkg_install(xen, deb)
     agrees(udev_drift, xen, document)
+
+
+EARLIER = "/usr/lib/udev/rules.d/10-vendor.rules"
+
+
+@pytest.mark.parametrize(("path", "text", "kind", "why", "event"), [
+    # the link is given at add, and a vendor rule clears it at every change event
+    (VENDOR, 'ACTION=="change", KERNEL=="sdb", SYMLINK=""\n', "symlink", "reset", "change"),
+    # an earlier file makes the links final: the managed SYMLINK+= is ignored
+    (EARLIER, 'KERNEL=="sdb", SYMLINK:="disk/vendor-%k"\n', "symlink", "final", "add"),
+    # a later file makes the programs final at add: xapi's program never runs
+    (VENDOR, 'ACTION=="add", KERNEL=="sdb", RUN:="/usr/bin/vendor-probe %k"\n', "rule", "final", "add"),
+])
+def test_each_way_an_update_takes_an_effect_away_is_predicted_with_its_event(
+        xen, preview, udev_drift, tmp_path: Path, path: str, text: str, kind: str, why: str, event: str) -> None:
+    deb = build_deb(Spec("vendor", "2", {path: text}), tmp_path / "vendor.deb")
+    result = preview(xen, deb)
+    assert result.status == 1, result.err
+    document = result.json()
+    lost = [c for c in document["changes"] if c["outcome"] == "lost" and c["kind"] == kind]
+    assert lost, document["changes"]
+    cause = lost[0]["cause"]
+    assert cause["event"] == event and cause["why"] == why, cause
+    assert lost[0]["source"]["member"].endswith(cause["file"].rsplit("/", 1)[1]), lost[0]
+    dpkg_install(xen, deb)
+    agrees(udev_drift, xen, document)
