@@ -106,6 +106,9 @@ FINALS = ("devlink", "run", "owner", "group", "mode", "name", "watch")
 class State:
     props: PMap[Value] = field(default_factory=PMap)
     wild: tuple[tuple[str, str], ...] = ()  # (name pattern, why) set to unknown values
+    # The names set since something unknown last set any property (taint "*"), None
+    # before that: every other name is unknown already, and stays so when tainted again.
+    fresh: PMap[bool] | None = None
     links: MemberSet = field(default_factory=MemberSet)
     tags: MemberSet = field(default_factory=MemberSet)  # current tags (Q: in the database)
     # every tag (G:): the database's tags from before the event and the ones added now;
@@ -157,6 +160,8 @@ class State:
     # props and finals are replaced, never changed in place: copies share them
     def set_prop(self, name: str, value: Value) -> None:
         self.props = self.props.set(name, value)
+        if self.fresh is not None:
+            self.fresh = self.fresh.set(name, True)
 
     def set_final(self, what: str) -> None:
         self.finals = {**self.finals, what: Tri.YES}
@@ -164,10 +169,16 @@ class State:
     def taint_props(self, pattern: str, why: str) -> None:
         """Something unknown may have set any property whose name matches `pattern`."""
         props = self.props
-        for name, value in self.props.items():
-            if fnmatch(pattern, name) is not Tri.NO:
+        # After an earlier taint of every name, only the names set since can change: the
+        # rest are unknown already (an IMPORT{program} on every line was quadratic).
+        names = self.props if pattern != "*" or self.fresh is None else self.fresh
+        for name in names:
+            value = props.get(name, _MISSING)
+            if value is not _MISSING and fnmatch(pattern, name) is not Tri.NO:
                 props = props.set(name, join_values(value, Unknown("*", why)))
         self.props = props
+        if pattern == "*":
+            self.fresh = PMap()
         if all(p != pattern for p, _ in self.wild):
             self.wild = self.wild + ((pattern, why),)
 
@@ -195,7 +206,8 @@ class State:
         else:
             finals = {k: self.final(k).join(other.final(k)) for k in self.finals.keys() | other.finals.keys()}
         return State(
-            props=props, wild=wild, links=self.links.join(other.links),
+            props=props, wild=wild, fresh=_join_fresh(self.fresh, other.fresh),
+            links=self.links.join(other.links),
             tags=self.tags.join(other.tags), all_tags=self.all_tags.join(other.all_tags),
             run=self.run.join(other.run), finals=finals,
             owner=join_values(self.owner, other.owner), group=join_values(self.group, other.group),
@@ -211,6 +223,17 @@ class State:
 
 _MISSING = object()
 _new_state = object.__new__
+
+
+def _join_fresh(a: PMap[bool] | None, b: PMap[bool] | None) -> PMap[bool] | None:
+    if a is None or b is None:
+        return None
+    if a is b:
+        return a
+    joined = a
+    for name in a.differing(b):
+        joined = joined.set(name, True)
+    return joined
 
 
 def _join_priority(a: int | Unknown, b: int | Unknown) -> int | Unknown:

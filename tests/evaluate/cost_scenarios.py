@@ -87,10 +87,17 @@ def sliced_reads(n: int) -> str:
             + "".join(f'KERNEL=="sdb", ENV{{R{i}}}=="x", SYMLINK+="wanted"\n' for i in range(n)))
 
 
+def import_chain(n: int) -> str:
+    """n properties, then n lines importing what an unknown program prints: each import
+    may have set any of them."""
+    return ("".join(f'ENV{{S{i}}}="{i}"\n' for i in range(n))
+            + 'IMPORT{program}="/bin/probe"\n' * n + WANTED)
+
+
 SCENARIOS: dict[str, Callable[[int], str]] = {
     "glob_text": glob_text, "glob_stars": glob_stars, "unknown_pattern": unknown_pattern,
     "doubling": doubling, "program_chain": program_chain, "link_chain": link_chain,
-    "sliced_chain": sliced_chain, "sliced_reads": sliced_reads,
+    "sliced_chain": sliced_chain, "sliced_reads": sliced_reads, "import_chain": import_chain,
 }  # fmt: skip
 
 
