@@ -28,6 +28,7 @@ from fnmatch import fnmatchcase
 from types import MappingProxyType
 
 from checker.check.every_event import CHANGE_SENDERS, add_only, fix_sentence
+from checker.check.verdicts import VerdictCache, snapshot
 from checker.evaluate.causes import Cause as EvaluatedCause
 from checker.evaluate.causes import step_cause
 from checker.evaluate.engine import RuleSet, evaluate, symlink_patterns
@@ -204,10 +205,12 @@ class _Asked:
 class Effects:
     """Asks the rule set the policies' questions and puts the answers on the findings."""
 
-    def __init__(self, host: Host, files: RulesFiles, devices: Devices) -> None:
+    def __init__(self, host: Host, files: RulesFiles, devices: Devices,
+                 verdicts: VerdictCache | None = None) -> None:
         self.host = host
         self.files = files
         self.devices = PolicyDevices(host, devices)
+        self.verdicts = verdicts
 
     def judge(self, policies: Sequence[DesiredPolicy], reports: Sequence[PolicyReport]) -> None:
         asked = _Asked()
@@ -215,6 +218,19 @@ class Effects:
             self._questions(policy, report, asked)
         if not asked.links and not asked.rules:
             return  # nothing present to ask about: the rule set is not even read
+        if self.verdicts is None:
+            self._evaluate(asked)
+            return
+        devices = {q.device for q in asked.links} | {q.device for q in asked.rules + asked.rules_by_link}
+        key = self.verdicts.key(self.host, self.files, policies, reports,
+                                [(d, self.devices.facts(d, "add")) for d in devices])
+        if self.verdicts.replay(key, reports):
+            return
+        before = snapshot(reports)
+        self._evaluate(asked)
+        self.verdicts.store(key, reports, before)
+
+    def _evaluate(self, asked: _Asked) -> None:
         in_order = rules_in_udev_order(self.host, self.files)
         rules_set = RuleSet.from_parsed((f.path, f.parsed) for f in in_order)
         makers = LinkMakers(rules_set)
