@@ -36,7 +36,7 @@ from checker.evaluate.events import cause_of_missing_program, run_resetters, wat
 from checker.evaluate.facts import DeviceFacts, block_device_facts
 from checker.evaluate.glob import Matcher
 from checker.evaluate.result import Evaluation, Where
-from checker.evaluate.slice import LinkMakers, slice_rules
+from checker.evaluate.slice import ByKernel, LinkMakers, slice_rules
 from checker.evaluate.values import Tri
 from checker.findings import Cause, Finding, PolicyReport
 from checker.host import Host
@@ -249,38 +249,44 @@ class Effects:
         # not do; "bind"/"unbind" concern drivers, not disks' nodes; "remove" takes every
         # link away anyway.)
         wanted: dict[str, _Questions] = {}
+        asked_links: dict[Device, set[str]] = {}  # each device's links, for its causes
         for question in links:
+            asked_links.setdefault(question.device, set()).add(question.link)
             for action in EVENTS:
                 wanted.setdefault(action, _Questions()).links.add(question.link)
         resetters: list[Where] | None = None
         for rq in asked.rules + asked.rules_by_link:
             both = wanted.setdefault(rq.action, _Questions())
             both.wheres.add(rq.where)
-            if rq.link:  # asked for a symlink entry's link: that is the link in question
-                both.links.add(rq.link)
-            else:
-                both.links.update(_rule_links(rq.rule, rq.device.kernel))
+            named = {rq.link} if rq.link else _rule_links(rq.rule, rq.device.kernel)
+            both.links.update(named)  # a symlink entry's link, else the links the rule names
+            asked_links.setdefault(rq.device, set()).update(named)
             if _programs(rq.rule):  # a RUN= or RUN:= anywhere may take its program away
                 resetters = run_resetters(rules_set) if resetters is None else resetters
                 both.wheres.update(resetters)
-        slices = {action: slice_rules(rules_set, q.links, q.wheres) for action, q in wanted.items()}
+        # each device on its own cut of the action's slice: the lines for other devices
+        # (a literal KERNEL== of another name) left out, so N disks cost N small sets
+        slices = {action: ByKernel(slice_rules(rules_set, q.links, q.wheres)) for action, q in wanted.items()}
         traced: dict[tuple[Device, str], Evaluation] = {}
 
         def evaluation(device: Device, action: str) -> Evaluation:
             if (device, action) not in traced:
                 facts = self.devices.facts(device, action)
-                traced[(device, action)] = evaluate(slices[action], facts, trace=True)
+                cut = slices[action].for_kernel(device.kernel, asked_links.get(device, ()))
+                traced[(device, action)] = evaluate(cut, facts, trace=True)
             return traced[(device, action)]
 
         not_made: set[tuple[str, Device]] = set()
         for question in links:
-            quick = evaluate(slices["add"], self.devices.facts(question.device, "add"), trace=False)
+            quick = evaluate(slices["add"].for_kernel(question.device.kernel),
+                             self.devices.facts(question.device, "add"), trace=False)
             at_add = quick.link(question.link)
             if at_add is Tri.NO:
                 not_made.add((question.link, question.device))
                 self._link_answer(question, evaluation(question.device, "add"))
                 continue
-            change = evaluate(slices["change"], self.devices.facts(question.device, "change"), trace=False)
+            change = evaluate(slices["change"].for_kernel(question.device.kernel),
+                              self.devices.facts(question.device, "change"), trace=False)
             at_change = change.link(question.link)
             if at_change is Tri.NO:  # made at add (or maybe), surely gone after a change
                 not_made.add((question.link, question.device))

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import checker
+from checker.evaluate.result import UDEV_VERSION
 from checker.findings import Cause, Finding, PolicyReport
 from checker.host import Host
 from checker.paths import UDEV_RULES_DIRS
@@ -41,7 +42,7 @@ FORMAT = 1
 KEEP = 8  # answers for this many keys (a host that goes back and forth is still a hit)
 _WHAT = "a verdict cache"
 # The semantics the answers follow; a build that applies another udev's never replays them.
-UDEV_SEMANTICS = "252"
+UDEV_SEMANTICS = UDEV_VERSION
 # Attributes that count (I/O statistics): left out of the key unless a rules file names
 # one in braces (ATTR{stat}, %s{inflight}), when they are in it like any other.
 VOLATILE_ATTRIBUTES = ("stat", "inflight", "iodone_cnt", "ioerr_cnt", "iorequest_cnt", "device_busy")
