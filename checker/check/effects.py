@@ -100,6 +100,17 @@ class PolicyDevices:
             return None  # a regular file stands for a node in test trees and images; a link
         return Device(name, None, node)  # is another name, not the device's own
 
+    def what_decides(self, device: Device) -> DeviceFacts | tuple[str, tuple[int, int] | None]:
+        """What the device's facts are made from, for the verdict cache's key: under --root
+        its kernel name and node number (block_device_facts is made of them alone, and is
+        not built for a hit); on a running host its facts as read."""
+        if device.sys_path is not None:
+            return self.facts(device, "add")
+        st = _lstat(self.host.path(device.node)) if device.node else None
+        devnum = (os.major(st.st_rdev), os.minor(st.st_rdev)) \
+            if st is not None and stat_module.S_ISBLK(st.st_mode) else None
+        return device.kernel, devnum
+
     def facts(self, device: Device, action: str) -> DeviceFacts:
         key = (device, action)
         added = self._facts.get((device, "add"))
@@ -223,7 +234,7 @@ class Effects:
             return
         devices = {q.device for q in asked.links} | {q.device for q in asked.rules + asked.rules_by_link}
         key = self.verdicts.key(self.host, self.files, policies, reports,
-                                [(d, self.devices.facts(d, "add")) for d in devices])
+                                [(d, self.devices.what_decides(d)) for d in devices])
         if self.verdicts.replay(key, reports):
             return
         before = snapshot(reports)

@@ -63,7 +63,14 @@ class _Hasher:
         self.digest = hashlib.sha256()
 
     def add(self, label: str, value: Any) -> None:
-        text = json.dumps(value, sort_keys=True, default=_plain, separators=(",", ":"))
+        """A value made of JSON's types (the policies, the findings)."""
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        self.digest.update(f"{label}\0{len(text)}\0".encode())
+        self.digest.update(text.encode("utf-8", "surrogateescape"))
+
+    def add_canon(self, label: str, value: Any) -> None:
+        """Any value: dataclasses, mappings, sets (facts)."""
+        text = repr(_canon(value))
         self.digest.update(f"{label}\0{len(text)}\0".encode())
         self.digest.update(text.encode("utf-8", "surrogateescape"))
 
@@ -72,17 +79,26 @@ class _Hasher:
         self.digest.update(data)
 
 
-def _plain(value: Any) -> Any:
-    """A stable JSON form of what facts and findings hold."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {"@": type(value).__name__,
-                **{f.name: getattr(value, f.name) for f in dataclasses.fields(value)}}
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _canon(value: Any) -> Any:
+    """A stable form of what facts and findings hold (sets sorted: their order changes
+    from run to run), made of tuples, strings and numbers."""
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    kind = type(value)
+    if dataclasses.is_dataclass(value):
+        names = _FIELDS.get(kind)
+        if names is None:
+            names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value))
+        return (kind.__name__, *(_canon(getattr(value, name)) for name in names))
     if isinstance(value, Mapping):
-        return {str(k): value[k] for k in sorted(value, key=str)}
+        return ("{", *sorted((str(k), _canon(v)) for k, v in value.items()))
     if isinstance(value, (set, frozenset)):
-        return sorted(json.dumps(v, sort_keys=True, default=_plain) for v in value)
-    if isinstance(value, tuple):
-        return list(value)
+        return ("set", *sorted(repr(_canon(v)) for v in value))
+    if isinstance(value, (tuple, list)):
+        return ("(", *(_canon(v) for v in value))
     return repr(value)  # Unknown and whatever else: its repr names what it is
 
 
@@ -157,7 +173,8 @@ class VerdictCache:
     # --- the key ------------------------------------------------------------------------
     def key(self, host: Host, files: Any, policies: Sequence[Any], reports: Sequence[PolicyReport],
             devices: Iterable[tuple[Any, Any]]) -> str:
-        """`devices`: (device, its facts at "add") of every device a question is about."""
+        """`devices`: (device, what its facts at "add" are made of) of every device a
+        question is about: the facts themselves, or what they are a function of."""
         from checker.policy.cache import desired_json
 
         h = _Hasher()
@@ -174,7 +191,7 @@ class VerdictCache:
             h.add("report", [report.name, report.path, [_finding_state(f) for f in report.findings]])
         frozen = frozenset(named)
         for device, facts in sorted(devices, key=lambda pair: repr(pair[0])):
-            h.add("device", [device, stable_facts(facts, frozen)])
+            h.add_canon("device", [device, stable_facts(facts, frozen) if hasattr(facts, "node") else facts])
         return h.digest.hexdigest()
 
     # --- reading and writing ------------------------------------------------------------
