@@ -6,12 +6,11 @@ import logging
 from collections.abc import Sequence
 
 from checker import udevadm_owed
-from checker.check.effects import Effects
 from checker.check.explain import explain_drift, remember_kept
 from checker.check.links import check_policy_symlinks
 from checker.check.load_warnings import load_warnings
 from checker.check.rules import check_policy_rules
-from checker.check.verdicts import VerdictCache
+from checker.check.verdicts import VerdictCache, judge_effects
 from checker.errors import PolicyError, collecting, raise_all
 from checker.findings import PolicyReport, Report
 from checker.host import Host
@@ -114,7 +113,7 @@ def check(policies: Sequence[DesiredPolicy], host: Host, state: StateDir | None 
                      check_policy_rules(policy, files) + check_policy_symlinks(policy, links, devices))
         for policy in policies
     ]
-    Effects(host, files, devices, verdicts).judge(policies, reports)
+    judge_effects(host, files, devices, policies, reports, verdicts)
     report = Report(reports, root=host.root)
     if state is not None:
         explain_drift(report, policies, files, state, host)

@@ -20,29 +20,25 @@ slice of the rule set (checker.evaluate.slice).
 from __future__ import annotations
 
 import logging
-import os
-import stat as stat_module
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from types import MappingProxyType
 
 from checker.check.every_event import CHANGE_SENDERS, add_only, fix_sentence
-from checker.check.verdicts import VerdictCache, snapshot
+from checker.check.named_devices import Device, PolicyDevices, literal_kernel
 from checker.evaluate.causes import Cause as EvaluatedCause
 from checker.evaluate.causes import step_cause
 from checker.evaluate.engine import RuleSet, evaluate, symlink_patterns
 from checker.evaluate.events import cause_of_missing_program, run_resetters, watched_by
-from checker.evaluate.facts import DeviceFacts, block_device_facts
 from checker.evaluate.glob import Matcher
 from checker.evaluate.result import Evaluation, Where
 from checker.evaluate.slice import ByKernel, LinkMakers, slice_rules
 from checker.evaluate.values import Tri
 from checker.findings import Cause, Finding, PolicyReport
 from checker.host import Host
-from checker.observe.devices import Devices, LiveDevices
+from checker.observe.devices import Devices
 from checker.observe.files import RulesFiles, rules_in_udev_order
-from checker.policy.desired import DesiredPolicy, DesiredSymlink
+from checker.policy.desired import DesiredPolicy
 from checker.rules.canonical import normalize_substitutions
 from checker.rules.model import Rule
 
@@ -55,108 +51,10 @@ RULE_DRIFT = frozenset(("goto", "reset", "final", "order", "too-long"))
 EVENTS = ("add", "change")
 
 
-@dataclass(frozen=True)
-class Device:
-    """A device a question is about: its kernel name and where its facts are read."""
-
-    kernel: str
-    sys_path: str | None  # the running host: its /sys directory
-    node: str | None = None  # under --root: its /dev node (a host path), read when evaluated
-
-
 @dataclass
 class _Questions:
     links: set[str] = field(default_factory=set)
     wheres: set[Where] = field(default_factory=set)
-
-
-class PolicyDevices:
-    """Finds the devices the policies name and reads their facts once per action."""
-
-    def __init__(self, host: Host, devices: Devices) -> None:
-        self.host = host
-        self.devices = devices
-        self._facts: dict[tuple[Device, str], DeviceFacts] = {}
-
-    def for_symlink(self, entry: DesiredSymlink, node: str | None = None) -> Device | None:
-        """The entry's device; `node` is the node a check already found for it (--root)."""
-        if isinstance(self.devices, LiveDevices) and not self.host.is_tree:
-            found = self.devices.find(entry.device)
-            return Device(found[0].sys_name, found[0].sys_path) if len(found) == 1 else None
-        if node is None and not isinstance(self.devices, LiveDevices):
-            node, _ = self.devices.find(entry.device)
-        return Device(kernel_of_node(node), None, node) if node is not None else None
-
-    def by_kernel(self, name: str) -> Device | None:
-        """The block device of that kernel name ("cciss!c0d0" is /dev/cciss/c0d0)."""
-        if "/" in name or name in ("", ".", ".."):
-            return None
-        if not self.host.is_tree:
-            sys_path = os.path.realpath(f"/sys/class/block/{name}")
-            return Device(name, sys_path) if os.path.isdir(sys_path) else None
-        node = "/dev/" + name.replace("!", "/")
-        lst = self.host.lstat(node)
-        if lst is None or not (stat_module.S_ISBLK(lst.st_mode) or stat_module.S_ISREG(lst.st_mode)):
-            return None  # a regular file stands for a node in test trees and images; a link
-        return Device(name, None, node)  # is another name, not the device's own
-
-    def what_decides(self, device: Device) -> DeviceFacts | tuple[str, tuple[int, int] | None]:
-        """What the device's facts are made from, for the verdict cache's key: under --root
-        its kernel name and node number (block_device_facts is made of them alone, and is
-        not built for a hit); on a running host its facts as read."""
-        if device.sys_path is not None:
-            return self.facts(device, "add")
-        st = _lstat(self.host.path(device.node)) if device.node else None
-        devnum = (os.major(st.st_rdev), os.minor(st.st_rdev)) \
-            if st is not None and stat_module.S_ISBLK(st.st_mode) else None
-        return device.kernel, devnum
-
-    def facts(self, device: Device, action: str) -> DeviceFacts:
-        key = (device, action)
-        added = self._facts.get((device, "add"))
-        if key not in self._facts and action == "change" and added is not None:
-            # what the add's facts say, but for a kernel event that may carry more properties
-            # (DISK_MEDIA_CHANGE, RESIZE ...): the device is not read a second time
-            self._facts[key] = replace(added, action="change", properties_complete=False,
-                                       properties=MappingProxyType({**added.properties, "ACTION": "change"}))
-        if key not in self._facts:
-            if device.sys_path is not None:
-                from checker.observe.udev import UdevError, device_facts
-
-                try:
-                    self._facts[key] = device_facts(device.sys_path, action)
-                except UdevError as error:  # gone since it was found (hotplug): its name only
-                    log.debug("%s: %s; its facts are its kernel name alone", device.kernel, error)
-                    self._facts[key] = block_device_facts(device.kernel, None, None, action)
-            else:
-                # the node path is the one a check resolved inside the tree: not a link
-                st = _lstat(self.host.path(device.node)) if device.node else None
-                devnum = (os.major(st.st_rdev), os.minor(st.st_rdev)) \
-                    if st is not None and stat_module.S_ISBLK(st.st_mode) else None
-                self._facts[key] = block_device_facts(device.kernel, devnum, None, action)
-        return self._facts[key]
-
-
-def kernel_of_node(node: str) -> str:
-    """The kernel name of a device node: its path under /dev, "/" spelt "!" (cciss!c0d0)."""
-    return node.removeprefix("/dev/").replace("/", "!")
-
-
-def _lstat(path: str) -> os.stat_result | None:
-    try:
-        return os.lstat(path)
-    except OSError:
-        return None
-
-
-def _literal_kernel(rule: Rule) -> str | None:
-    """The one device a rule names by KERNEL=="sdb" (no pattern, no alternatives)."""
-    for token in rule.tokens:
-        if token.key == "KERNEL" and token.op == "==":
-            matcher = Matcher.of(token.value)
-            if matcher.kind == "plain" and len(matcher.alternatives) == 1 and not matcher.with_empty:
-                return matcher.alternatives[0]
-    return None
 
 
 def _action_of(rule: Rule) -> str:
@@ -217,11 +115,10 @@ class Effects:
     """Asks the rule set the policies' questions and puts the answers on the findings."""
 
     def __init__(self, host: Host, files: RulesFiles, devices: Devices,
-                 verdicts: VerdictCache | None = None) -> None:
+                 found: PolicyDevices | None = None) -> None:
         self.host = host
         self.files = files
-        self.devices = PolicyDevices(host, devices)
-        self.verdicts = verdicts
+        self.devices = found or PolicyDevices(host, devices)
 
     def judge(self, policies: Sequence[DesiredPolicy], reports: Sequence[PolicyReport]) -> None:
         asked = _Asked()
@@ -229,17 +126,7 @@ class Effects:
             self._questions(policy, report, asked)
         if not asked.links and not asked.rules:
             return  # nothing present to ask about: the rule set is not even read
-        if self.verdicts is None:
-            self._evaluate(asked)
-            return
-        devices = {q.device for q in asked.links} | {q.device for q in asked.rules + asked.rules_by_link}
-        key = self.verdicts.key(self.host, self.files, policies, reports,
-                                [(d, self.devices.what_decides(d)) for d in devices])
-        if self.verdicts.replay(key, reports):
-            return
-        before = snapshot(reports)
         self._evaluate(asked)
-        self.verdicts.store(key, reports, before)
 
     def _evaluate(self, asked: _Asked) -> None:
         in_order = rules_in_udev_order(self.host, self.files)
@@ -334,7 +221,7 @@ class Effects:
             for rule in finding.present_rules:
                 where = Where(finding.path, rule.end_line)
                 action = _action_of(rule)
-                kernel = _literal_kernel(rule)
+                kernel = literal_kernel(rule)
                 if kernel is not None:  # the rule names its device
                     device = self.devices.by_kernel(kernel)
                     if device is not None:

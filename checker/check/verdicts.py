@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import checker
-from checker.evaluate.result import UDEV_VERSION
+from checker.check.named_devices import PolicyDevices, devices_asked
 from checker.findings import Cause, Finding, PolicyReport
 from checker.host import Host
 from checker.paths import UDEV_RULES_DIRS
@@ -42,7 +42,9 @@ FORMAT = 1
 KEEP = 8  # answers for this many keys (a host that goes back and forth is still a hit)
 _WHAT = "a verdict cache"
 # The semantics the answers follow; a build that applies another udev's never replays them.
-UDEV_SEMANTICS = UDEV_VERSION
+# (checker.evaluate.result.UDEV_VERSION, which a test holds this to: importing it here
+# would import the evaluator's state and facts into every run answered from the cache)
+UDEV_SEMANTICS = "252"
 # Attributes that count (I/O statistics): left out of the key unless a rules file names
 # one in braces (ATTR{stat}, %s{inflight}), when they are in it like any other.
 VOLATILE_ATTRIBUTES = ("stat", "inflight", "iodone_cnt", "ioerr_cnt", "iorequest_cnt", "device_busy")
@@ -239,6 +241,27 @@ class VerdictCache:
         entries[key] = {"answers": answers}
         write_trusted_json(self.path, {"format": FORMAT, "version": checker.__version__,
                                        "entries": entries}, _WHAT)
+
+
+def judge_effects(host: Host, files: Any, devices: Any, policies: Sequence[Any],
+                  reports: Sequence[PolicyReport], verdicts: VerdictCache | None) -> None:
+    """checker.check.effects' answers on the findings: from `verdicts` when nothing they
+    depend on changed (the evaluator is then not even imported), else evaluated (and kept)."""
+    found = PolicyDevices(host, devices)
+    asked = devices_asked(found, policies, reports)
+    if not asked:
+        return  # nothing present to ask about: the rule set is not even read
+    key = None
+    if verdicts is not None:
+        key = verdicts.key(host, files, policies, reports, [(d, found.what_decides(d)) for d in asked])
+        if verdicts.replay(key, reports):
+            return
+    before = snapshot(reports)
+    from checker.check.effects import Effects
+
+    Effects(host, files, devices, found).judge(policies, reports)
+    if verdicts is not None and key is not None:
+        verdicts.store(key, reports, before)
 
 
 def snapshot(reports: Sequence[PolicyReport]) -> list[dict[str, Any]]:

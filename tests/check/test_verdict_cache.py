@@ -10,6 +10,8 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from hypothesis import strategies as st
 
 import checker
 from checker.check.verdicts import VERDICT_CACHE_NAME, VerdictCache
+from checker.cli import main
 from checker.engine import check, load_desired
 from checker.host import Host
 from checker.paths import UDEV_RULES_DIRS
@@ -267,3 +270,40 @@ def test_every_cached_answer_is_the_answer_of_a_run_without_a_cache(changes: lis
             assert not answered_afresh(tree, policy, state)  # unchanged: from the cache
     finally:
         shutil.rmtree(base)
+
+
+def test_the_udev_semantics_in_the_key_are_the_evaluators() -> None:
+    from checker.check.verdicts import UDEV_SEMANTICS
+    from checker.evaluate.result import UDEV_VERSION
+
+    assert UDEV_SEMANTICS == UDEV_VERSION
+
+
+HEAVY = ("checker.evaluate.engine", "checker.evaluate.slice", "checker.evaluate.result",
+         "checker.check.effects", "pydantic", "yaml", "pyudev", "prometheus_client")
+
+
+def _modules_of_a_check(root: Path) -> list[str]:
+    code = ("import sys\nfrom checker.cli import main\n"
+            f"main(['check', '--root', {str(root)!r}, '--format', 'json'])\n"
+            f"print('loaded:', sorted(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)\n")
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, timeout=60)
+    return [line for line in done.stderr.splitlines() if line.startswith("loaded:")]
+
+
+def test_a_check_answered_from_the_cache_imports_no_evaluator_and_no_heavy_library(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    root = tmp_path / "host"
+    shutil.copytree(repo / "examples/xenserver-host", root, symlinks=True)
+    policy = root / "etc/udev-drift/policies.d/xenserver-local-sata.yaml"
+    policy.unlink()
+    shutil.copy(repo / "policies/xenserver-local-sata.yaml", policy)
+    assert main(["check", "--root", str(root), "--repair"]) == 0  # the installed host
+    cache = root / "var/lib/udev-drift" / VERDICT_CACHE_NAME
+    assert cache.exists()
+    assert _modules_of_a_check(root) == ["loaded: []"]
+    cache.unlink()  # a miss evaluates, and imports the evaluator (but not YAML or pydantic)
+    assert _modules_of_a_check(root) == [
+        "loaded: ['checker.check.effects', 'checker.evaluate.engine', 'checker.evaluate.result', "
+        "'checker.evaluate.slice']"]
