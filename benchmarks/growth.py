@@ -62,7 +62,8 @@ def timed(argv: Sequence[str]) -> tuple[float, float, int]:
     if pid == 0:
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, 1)
-        os.execv(argv[0], list(argv))
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONDEVMODE")}
+        os.execve(argv[0], list(argv), env)
     _, status, usage = os.wait4(pid, 0)
     seconds = time.perf_counter() - start
     return seconds, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
