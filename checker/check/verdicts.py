@@ -192,8 +192,16 @@ class VerdictCache:
         for report in reports:
             h.add("report", [report.name, report.path, [_finding_state(f) for f in report.findings]])
         frozen = frozenset(named)
-        for device, facts in sorted(devices, key=lambda pair: repr(pair[0])):
-            h.add_canon("device", [device, stable_facts(facts, frozen) if hasattr(facts, "node") else facts])
+        plain: list[Any] = []  # devices under --root: what their facts are made of, as JSON
+        # in a stable order: the devices come from a set, whose order changes between runs
+        for device, facts in sorted(devices, key=lambda pair: (pair[0].kernel, pair[0].sys_path or "",
+                                                               pair[0].node or "")):
+            where = [device.kernel, device.sys_path, device.node]
+            if hasattr(facts, "node"):
+                h.add_canon("device", [where, stable_facts(facts, frozen)])
+            else:
+                plain.append([*where, facts])
+        h.add("devices", plain)
         return h.digest.hexdigest()
 
     # --- reading and writing ------------------------------------------------------------
