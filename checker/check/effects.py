@@ -20,6 +20,7 @@ slice of the rule set (checker.evaluate.slice).
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -165,43 +166,60 @@ class Effects:
         # each device on its own cut of the action's slice: the lines for other devices
         # (a literal KERNEL== of another name) left out, so N disks cost N small sets
         slices = {action: ByKernel(slice_rules(rules_set, q.links, q.wheres)) for action, q in wanted.items()}
+        # A trace is kept only while a question still needs it: the rule questions left for
+        # that device and event (nothing kept grows with the number of devices).
         traced: dict[tuple[Device, str], Evaluation] = {}
+        later = Counter((rq.device, rq.action) for rq in asked.rules + asked.rules_by_link)
 
         def evaluation(device: Device, action: str) -> Evaluation:
-            if (device, action) not in traced:
+            found = traced.get((device, action))
+            if found is None:
                 facts = self.devices.facts(device, action)
                 cut = slices[action].for_kernel(device.kernel, asked_links.get(device, ()))
-                traced[(device, action)] = evaluate(cut, facts, trace=True)
-            return traced[(device, action)]
+                found = evaluate(cut, facts, trace=True)
+                if later[(device, action)]:
+                    traced[(device, action)] = found
+            return found
+
+        def answered(rq: _RuleQuestion) -> None:
+            later[(rq.device, rq.action)] -= 1
+            if not later[(rq.device, rq.action)]:
+                traced.pop((rq.device, rq.action), None)
 
         not_made: set[tuple[str, Device]] = set()
         for question in links:
-            quick = evaluate(slices["add"].for_kernel(question.device.kernel),
-                             self.devices.facts(question.device, "add"), trace=False)
+            device = question.device
+            # the traced evaluation a rule question will need anyway answers the link too
+            quick = evaluation(device, "add") if later[(device, "add")] else \
+                evaluate(slices["add"].for_kernel(device.kernel), self.devices.facts(device, "add"),
+                         trace=False)
             at_add = quick.link(question.link)
             if at_add is Tri.NO:
-                not_made.add((question.link, question.device))
-                self._link_answer(question, evaluation(question.device, "add"))
+                not_made.add((question.link, device))
+                self._link_answer(question, evaluation(device, "add"))
                 continue
-            change = evaluate(slices["change"].for_kernel(question.device.kernel),
-                              self.devices.facts(question.device, "change"), trace=False)
+            change = evaluation(device, "change") if later[(device, "change")] else \
+                evaluate(slices["change"].for_kernel(device.kernel), self.devices.facts(device, "change"),
+                         trace=False)
             at_change = change.link(question.link)
             if at_change is Tri.NO:  # made at add (or maybe), surely gone after a change
-                not_made.add((question.link, question.device))
-                self._removed_at_change(question, evaluation(question.device, "change"), rules_set,
+                not_made.add((question.link, device))
+                self._removed_at_change(question, evaluation(device, "change"), rules_set,
                                         at_add is Tri.YES)
             elif at_add is Tri.YES and at_change is Tri.YES:
                 question.finding.effect = "yes"
             elif at_add is not Tri.YES:
-                not_made.add((question.link, question.device))
-                self._link_answer(question, evaluation(question.device, "add"))
+                not_made.add((question.link, device))
+                self._link_answer(question, evaluation(device, "add"))
             else:
-                self._link_answer(question, evaluation(question.device, "change"), "change")
+                self._link_answer(question, evaluation(device, "change"), "change")
         for rq in asked.rules:
             self._rule_answer(rq, evaluation(rq.device, rq.action))
+            answered(rq)
         for rq in asked.rules_by_link:  # a rule without a KERNEL== of its own: only where
             if (rq.link, rq.device) in not_made:  # its link is not surely made
                 self._rule_answer(rq, evaluation(rq.device, rq.action))
+            answered(rq)
 
     # --- what is asked ------------------------------------------------------------------
     def _questions(self, policy: DesiredPolicy, report: PolicyReport, asked: _Asked) -> None:
