@@ -229,9 +229,9 @@ class PolicyPlan:
         return self._deviceless_block()
 
     def _deviceless_block(self) -> str:
-        return (f'ACTION!="remove", SUBSYSTEM=="block", ENV{{ID_SERIAL}}=="LOCAL_{self.index:03d}_*", '
-                'SYMLINK+="xapi/block/%k"\n'
-                f'ACTION=="add", SUBSYSTEM=="block", ENV{{ID_SERIAL}}=="LOCAL_{self.index:03d}_*", {XEN_RUN}\n')
+        serial = f'ENV{{ID_SERIAL}}=="LOCAL_{self.index:03d}_*"'
+        return (f'ACTION!="remove", SUBSYSTEM=="block", {serial}, SYMLINK+="xapi/block/%k"\n'
+                f'ACTION=="add", SUBSYSTEM=="block", {serial}, {XEN_RUN}\n')
 
     @property
     def dropin(self) -> str:

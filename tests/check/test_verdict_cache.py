@@ -307,3 +307,20 @@ def test_a_check_answered_from_the_cache_imports_no_evaluator_and_no_heavy_libra
     assert _modules_of_a_check(root) == [
         "loaded: ['checker.check.effects', 'checker.evaluate.engine', 'checker.evaluate.result', "
         "'checker.evaluate.slice']"]
+
+
+def test_the_deciding_code_is_fingerprinted_from_code_where_no_source_is_shipped(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The single-file binary holds bytecode only: the fingerprint comes from the code objects.
+    from checker import trusted_cache
+    from checker.check import verdicts
+
+    parts = dict(trusted_cache._compiled(("rules", "evaluate", "check"), ("paths.py", "observe/files.py")))
+    assert {"checker.evaluate.engine", "checker.check.effects", "checker.observe.files", "checker.paths"} <= set(parts)
+    assert b"?" not in parts.values()
+    monkeypatch.setattr(trusted_cache, "CHECKER", "/nonexistent")
+    verdicts.decider_fingerprint.cache_clear()
+    try:
+        assert len(verdicts.decider_fingerprint()) == 64
+    finally:
+        verdicts.decider_fingerprint.cache_clear()
