@@ -50,8 +50,11 @@ DRIFTS: dict[str, str] = {
 }
 
 XEN_RUN = "RUN+=\"/bin/sh -c '/opt/xensource/libexec/local-device-change %k 2>&1 >/dev/null&'\""
+# The shipped policy's rules: the link on every event but remove (a change event removes
+# a link made at add only), the program at add and at remove.
 BLOCK_TEMPLATE = (
-    f'ACTION=="add", KERNEL=="{{{{ item }}}}", SYMLINK+="xapi/block/%k", {XEN_RUN}\n'
+    'ACTION!="remove", KERNEL=="{{ item }}", SYMLINK+="xapi/block/%k"\n'
+    f'ACTION=="add", KERNEL=="{{{{ item }}}}", {XEN_RUN}\n'
     f'ACTION=="remove", KERNEL=="{{{{ item }}}}", {XEN_RUN}\n'
 )
 
@@ -226,8 +229,9 @@ class PolicyPlan:
         return self._deviceless_block()
 
     def _deviceless_block(self) -> str:
-        return (f'ACTION=="add", SUBSYSTEM=="block", ENV{{ID_SERIAL}}=="LOCAL_{self.index:03d}_*", '
-                f'SYMLINK+="xapi/block/%k", {XEN_RUN}\n')
+        serial = f'ENV{{ID_SERIAL}}=="LOCAL_{self.index:03d}_*"'
+        return (f'ACTION!="remove", SUBSYSTEM=="block", {serial}, SYMLINK+="xapi/block/%k"\n'
+                f'ACTION=="add", SUBSYSTEM=="block", {serial}, {XEN_RUN}\n')
 
     @property
     def dropin(self) -> str:
@@ -237,7 +241,7 @@ class PolicyPlan:
         tag = f"LOCAL_{self.index:03d}_*"
         # the rule that makes every disk's /dev/xapi/block link: a compliant host's links
         # must be ones udev makes again at the next boot (check evaluates the rule set)
-        return ('ACTION=="add", SUBSYSTEM=="block", KERNEL=="sd*[!0-9]", SYMLINK+="xapi/block/%k"\n'
+        return ('ACTION!="remove", SUBSYSTEM=="block", KERNEL=="sd*[!0-9]", SYMLINK+="xapi/block/%k"\n'
                 f'SUBSYSTEM=="block", ENV{{ID_SERIAL}}=="{tag}", ENV{{UDISKS_IGNORE}}="1"\n'
                 f'ACTION=="add", SUBSYSTEM=="block", ENV{{ID_FS_TYPE}}=="linux_raid_member", '
                 f'ENV{{ID_SERIAL}}=="{tag}", '

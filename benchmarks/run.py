@@ -70,12 +70,21 @@ GOAL_SEED_VS_ANSIBLE = 8.0  # Ansible's --check takes at least 8x the seed check
 GOAL_SEED_OVER_FLOOR = 1.3
 GOAL_SEED_RSS_MIB = 40.0
 GOAL_LARGE_S = 1.0
+# The verdict cache (answers of the rule set kept in the state directory)
+GOAL_HIT_OVER_FLOOR_A = 3.0  # the installed seed check, nothing changed, over floor A
+GOAL_SEED_MISS_OVER_FLOOR_B = 0.65  # the same after one vendor rule changed, over floor B
+GOAL_LARGE_HIT_OVER_FLOOR_B = 2.0  # 20,000 rules + 10,000 devices, nothing changed
+GOAL_LARGE_MISS_OVER_FLOOR_B = 5.0  # the same after one vendor rule changed
+GOAL_5000_RULES_NEW_S = 0.25
+GOAL_SEED_RSS_NEW_MIB = 35.0
 
 BASE = HostSpec(vendor_rules=100, policies=1, devices=10)  # the seed host, and scaling base
 BASE_DRIFTED = replace(BASE, drift="block-missing")  # the seed host after a vendor update
 LARGE = HostSpec(vendor_rules=20_000, policies=1, devices=10_000)  # the combined large host
 STATE_DIR = "var/lib/udev-drift"  # the tool's state under --root
 POLICY_CACHE = "policy-cache.json"  # what a state-writing run leaves for the runs after it
+VERDICT_CACHE = "verdict-cache.json"  # the rule set's answers, left by the same runs
+CHANGED_RULE = 'KERNEL=="bench-none", SUBSYSTEM=="block", ENV{BENCH_CHANGED}="1"\n'
 SCALING: dict[str, tuple[str, list[int]]] = {
     "vendor_rules": ("rule", [100, 1_000, 5_000, 20_000]),
     "policies": ("policy", [1, 10, 50]),
@@ -409,6 +418,28 @@ def installed_state(tool: list[str], source: Path, tree: Path, label: str,
     return setup
 
 
+def one_rule_changed(tool: list[str], source: Path, tree: Path, label: str, exit_status: int
+                     ) -> tuple[Callable[[dict[str, str], Path], None], Callable[[], None]]:
+    """A setup and a prepare step: an installed host (as installed_state) on which one
+    vendor rule then changed; before every run the verdict cache is put back as the run
+    before the change left it, so that every timed run is a miss of the verdict cache
+    (the policy cache still warm)."""
+    saved = tree.parent / f"{tree.name}.{VERDICT_CACHE}"
+    installed = installed_state(tool, source, tree, label, exit_status)
+
+    def setup(env: dict[str, str], scratch: Path) -> None:
+        installed(env, scratch)
+        if not (tree / STATE_DIR / VERDICT_CACHE).is_file():
+            raise HarnessError(f"{label}: the first `check` left no {STATE_DIR}/{VERDICT_CACHE}")
+        shutil.copy2(tree / STATE_DIR / VERDICT_CACHE, saved)
+        with open(tree / VENDOR_FILE.lstrip("/"), "a", encoding="utf-8") as handle:
+            handle.write(CHANGED_RULE)
+
+    def prepare() -> None:
+        shutil.copy2(saved, tree / STATE_DIR / VERDICT_CACHE)
+    return setup, prepare
+
+
 def fresh_copy(source: Path, target: Path) -> Callable[[], None]:
     """A prepare step: the row's tree becomes a new copy of `source` (links kept)."""
     def prepare() -> None:
@@ -497,6 +528,12 @@ def build_cases(tool: list[str], python: list[str], trees: Path
                       tool + ["check", "--root", str(warm_tree)], 0, seed.host,
                       setup=installed_state(tool, seed.host.root, warm_tree, "seed_warm", 0),
                       tree=warm_tree, unchanged=True))
+    # The same installed host after one vendor rule changed: the verdict cache misses.
+    miss_tree = trees / "seed_miss"
+    setup, prepare = one_rule_changed(tool, seed.host.root, miss_tree, "seed_miss", 0)
+    cases.append(Case("seed_miss", "check seed host, installed, one vendor rule changed",
+                      tool + ["check", "--root", str(miss_tree)], 0, seed.host,
+                      setup=setup, prepare=prepare, tree=miss_tree))
     # --repair writes its state (var/lib/udev-drift) and, with drift, the rules file: each
     # repair row has its own copy of the tree, never the one the check rows read.
     noop_tree = trees / "repair_noop"
@@ -534,6 +571,11 @@ def build_cases(tool: list[str], python: list[str], trees: Path
                       tool + ["check", "--root", str(large_warm_tree)], 0, large.host,
                       setup=installed_state(tool, large.host.root, large_warm_tree, "large_warm", 0),
                       tree=large_warm_tree, unchanged=True))
+    large_miss_tree = trees / "large_miss"
+    setup, prepare = one_rule_changed(tool, large.host.root, large_miss_tree, "large_miss", 0)
+    cases.append(Case("large_miss", "check 20,000 rules + 10,000 devices, one vendor rule changed",
+                      tool + ["check", "--root", str(large_miss_tree)], 0, large.host,
+                      setup=setup, prepare=prepare, tree=large_miss_tree))
     host_case("rules_5000", "check 5,000-rule vendor file (compliant)",
               HostSpec(5_000, BASE.policies, BASE.devices))
     host_case("rules_5000_block_missing", "check 5,000 rules, every block missing",
@@ -771,9 +813,26 @@ def ratios(by_key: dict[str, Case], ansible_note: str) -> list[dict[str, Any]]:
     floor_c = by_key["floor_c"]
     seed, large, rules_5000 = by_key["seed"], by_key["large"], by_key["rules_5000"]
     warm, large_warm = by_key["seed_warm"], by_key["large_warm"]
+    seed_miss, large_miss = by_key["seed_miss"], by_key["large_miss"]
     ansible = by_key.get("ansible_check")
     not_measured = f"not measured: Ansible {ansible_note}"
     return [
+        {"name": "seed check, unchanged / floor A", "value": warm.median / floor_a.median,
+         "goal": GOAL_HIT_OVER_FLOOR_A, "op": "<=", "unit": "x",
+         "note": "installed seed host, nothing changed since the last run (verdict cache hit), over floor A"},
+        {"name": "seed check, rule changed / floor B", "value": seed_miss.median / floor_b.median,
+         "goal": GOAL_SEED_MISS_OVER_FLOOR_B, "op": "<=", "unit": "x",
+         "note": "installed seed host after one vendor rule changed (verdict cache miss), over floor B"},
+        {"name": "large, unchanged / floor B", "value": large_warm.median / floor_b.median,
+         "goal": GOAL_LARGE_HIT_OVER_FLOOR_B, "op": "<=", "unit": "x",
+         "note": "20,000 rules + 10,000 devices, installed, nothing changed, over floor B"},
+        {"name": "large, rule changed / floor B", "value": large_miss.median / floor_b.median,
+         "goal": GOAL_LARGE_MISS_OVER_FLOOR_B, "op": "<=", "unit": "x",
+         "note": "20,000 rules + 10,000 devices, installed, one vendor rule changed, over floor B"},
+        {"name": "5,000-rule check seconds (new goal)", "value": rules_5000.median,
+         "goal": GOAL_5000_RULES_NEW_S, "op": "<=", "unit": "s", "note": "first run, compliant"},
+        {"name": "peak RSS of a seed check (new goal)", "value": max(seed.rss_kib, warm.rss_kib) / 1024,
+         "goal": GOAL_SEED_RSS_NEW_MIB, "op": "<=", "unit": "MiB", "note": "the first run's (the larger)"},
         {"name": "seed check faster than Ansible",
          "value": ansible.median / warm.median if ansible else None,
          "goal": GOAL_SEED_VS_ANSIBLE, "op": ">=", "unit": "x",

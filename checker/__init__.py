@@ -18,7 +18,8 @@ One run, as the folders hold it (CONTRIBUTING.md says where each kind of change 
 
 Ground modules that every room may use: errors, paths, host, confined (paths opened inside
 a --root tree), atomic, safe_open (reading a file that may be hostile: no links, no FIFOs,
-bounded), state, udevadm, udevadm_owed (reload/trigger calls a failed repair still owes),
+bounded), state, trusted_cache (a cache in the state directory, read only when root's),
+udevadm, udevadm_owed (reload/trigger calls a failed repair still owes),
 settings, findings (the report).
 """
 

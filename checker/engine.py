@@ -6,11 +6,11 @@ import logging
 from collections.abc import Sequence
 
 from checker import udevadm_owed
-from checker.check.effects import Effects
 from checker.check.explain import explain_drift, remember_kept
 from checker.check.links import check_policy_symlinks
 from checker.check.load_warnings import load_warnings
 from checker.check.rules import check_policy_rules
+from checker.check.verdicts import VerdictCache, judge_effects
 from checker.errors import PolicyError, collecting, raise_all
 from checker.findings import PolicyReport, Report
 from checker.host import Host
@@ -40,6 +40,8 @@ def run(settings: RunSettings) -> Report:
     writes_state = (settings.repair and not settings.dry_run) or settings.records_metrics
     keeps_cache = writes_state or (not settings.dry_run and state.exists())
     cache = PolicyCache(state.located(), writable=keeps_cache)
+    # The rule set's answers are kept beside the policies, by the same runs.
+    verdicts = VerdictCache(state.located(), writable=keeps_cache)
     policies = load_desired(settings.policy_paths, safe_permissions=settings.safe_permissions, cache=cache,
                             host=host)
     log.debug("loaded %d policies from %s", len(policies), ", ".join(settings.policy_paths))
@@ -48,17 +50,17 @@ def run(settings: RunSettings) -> Report:
     # Under --root the tree is not the running system: no udevadm, whatever is asked.
     udevadm = None if host.is_tree else Udevadm(settings.udevadm, timeout=settings.udevadm_timeout)
     if settings.repair and settings.dry_run:
-        return dry_run(policies, host, state, udevadm)
+        return dry_run(policies, host, state, udevadm, verdicts)
     if settings.repair:
         with state.lock(settings.lock_timeout):
-            return repair(policies, host, state, udevadm)
+            return repair(policies, host, state, udevadm, verdicts)
     if udevadm is not None:
         owed = udevadm_owed.owed(state)
         if owed:
             log.warning("%s: pending from a repair whose udevadm call failed: udev may still run "
                         "the old rules; the next repair runs them again",
                         udevadm_owed.describe(owed))
-    return check(policies, host, state)
+    return check(policies, host, state, verdicts=verdicts)
 
 
 def load_desired(paths: Sequence[str], safe_permissions: bool = False,
@@ -95,8 +97,10 @@ def load_desired(paths: Sequence[str], safe_permissions: bool = False,
 
 
 def check(policies: Sequence[DesiredPolicy], host: Host, state: StateDir | None = None,
-          files: RulesFiles | None = None, devices: Devices | None = None) -> Report:
-    """Compare the host with the policies. Reads only; `state` adds why files drifted.
+          files: RulesFiles | None = None, devices: Devices | None = None,
+          verdicts: VerdictCache | None = None) -> Report:
+    """Compare the host with the policies. Reads only; `state` adds why files drifted;
+    `verdicts` remembers (and, when it may, keeps) the rule set's answers.
 
     `devices` is how devices are found; by default libudev is asked once for this run (on
     the running host, when a policy names a symlink), else the file system alone.
@@ -109,7 +113,7 @@ def check(policies: Sequence[DesiredPolicy], host: Host, state: StateDir | None 
                      check_policy_rules(policy, files) + check_policy_symlinks(policy, links, devices))
         for policy in policies
     ]
-    Effects(host, files, devices).judge(policies, reports)
+    judge_effects(host, files, devices, policies, reports, verdicts)
     report = Report(reports, root=host.root)
     if state is not None:
         explain_drift(report, policies, files, state, host)
@@ -117,15 +121,15 @@ def check(policies: Sequence[DesiredPolicy], host: Host, state: StateDir | None 
 
 
 def repair(policies: Sequence[DesiredPolicy], host: Host, state: StateDir,
-           udevadm: Udevadm | None) -> Report:
+           udevadm: Udevadm | None, verdicts: VerdictCache | None = None) -> Report:
     """Repair every drift it safely can, then check again. The caller holds the lock."""
     files = RulesFiles(host)
-    before = check(policies, host, state, files)
+    before = check(policies, host, state, files, verdicts=verdicts)
     plan = plan_repair(policies, before, files, host)
     actions = apply_plan(plan, host, state, udevadm)
     host.forget()
     after_files = RulesFiles(host)
-    after = check(policies, host, None, after_files)
+    after = check(policies, host, None, after_files, verdicts=verdicts)
     previous = {(f.policy, f.item): f for f in before.drifted}
     for finding in (f for p in after.policies for f in p.findings):
         old = previous.get((finding.policy, finding.item))
@@ -141,10 +145,10 @@ def repair(policies: Sequence[DesiredPolicy], host: Host, state: StateDir,
 
 
 def dry_run(policies: Sequence[DesiredPolicy], host: Host, state: StateDir,
-            udevadm: Udevadm | None) -> Report:
+            udevadm: Udevadm | None, verdicts: VerdictCache | None = None) -> Report:
     """What a repair would do, changing nothing."""
     files = RulesFiles(host)
-    report = check(policies, host, state, files)
+    report = check(policies, host, state, files, verdicts=verdicts)
     plan = plan_repair(policies, report, files, host)
     report.actions = describe_plan(plan, state, udevadm)
     report.mode = "dry-run"

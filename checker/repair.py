@@ -251,14 +251,19 @@ def _write_file(change: FileChange, host: Host, state: StateDir, udevadm: Udevad
     return Action("write", change.path, detail, diff=change.diff)
 
 
-def _make_link(change: LinkChange, host: Host) -> Action:
-    """Make the link in a --root tree as udev would: relative, replacing a wrong link."""
+def _make_link(change: LinkChange, host: Host, tidied: set[str] | None = None) -> Action:
+    """Make the link in a --root tree as udev would: relative, replacing a wrong link.
+    `tidied`: the directories this run has already rid of killed runs' leftovers (once per
+    directory: listing it again for each of N links in it made a repair quadratic)."""
     directory, name = os.path.split(change.link)
     temp = ""
     try:
         with confined.directory(host.root, directory, make=0o755) as dir_fd:
-            with contextlib.suppress(OSError):
-                remove_stale_temps(dir_fd)  # left by a run killed here
+            if tidied is None or directory not in tidied:
+                with contextlib.suppress(OSError):
+                    remove_stale_temps(dir_fd)  # left by a run killed here
+                if tidied is not None:
+                    tidied.add(directory)
             existing = confined.lstat_at(dir_fd, name)
             if existing is not None and not stat_module.S_ISLNK(existing.st_mode):
                 return Action("refuse", change.link, REFUSALS["not-a-link"])
@@ -341,7 +346,8 @@ def apply_plan(plan: Plan, host: Host, state: StateDir, udevadm: Udevadm | None)
             written.append(change)
         actions.append(action)
     _remember_repairs(state, record, written)
-    actions.extend(_make_link(link, host) for link in plan.links)
+    tidied: set[str] = set()
+    actions.extend(_make_link(link, host, tidied) for link in plan.links)
     if udevadm is not None:
         now = [args for args in plan.commands if wrote or args[:2] != ["control", "--reload"]]
         earlier = udevadm_owed.owed(state)

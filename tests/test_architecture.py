@@ -20,7 +20,7 @@ PACKAGE = REPO / "checker"
 ROOMS = [
     {"checker", "checker.errors", "checker.paths", "checker.host", "checker.atomic", "checker.state",
      "checker.udevadm", "checker.udevadm_owed", "checker.safe_open", "checker.confined", "checker.settings",
-     "checker.findings",
+     "checker.findings", "checker.trusted_cache",
      "checker.policies"},
     {"checker.rules"},
     {"checker.evaluate"},

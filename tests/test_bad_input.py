@@ -347,7 +347,7 @@ def _run_apart(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess
         pytest.fail(f"udev-drift {' '.join(args)} hung for {timeout:g} s")
 
 
-@pytest.mark.parametrize("name", ["fingerprints.json", "metrics.json", "policy-cache.json", "lock", "metrics.lock"])
+@pytest.mark.parametrize("name", ["fingerprints.json", "metrics.json", "policy-cache.json", "verdict-cache.json", "lock", "metrics.lock"])
 @pytest.mark.parametrize("kind", ["fifo", "link-to-dev-zero", "directory"])
 def test_a_state_name_that_is_not_a_regular_file_is_set_aside(host: HostTree, tmp_path: Path, name: str,
                                                               kind: str) -> None:

@@ -20,28 +20,26 @@ slice of the rule set (checker.evaluate.slice).
 from __future__ import annotations
 
 import logging
-import os
-import stat as stat_module
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from types import MappingProxyType
 
 from checker.check.every_event import CHANGE_SENDERS, add_only, fix_sentence
+from checker.check.named_devices import Device, PolicyDevices, literal_kernel
 from checker.evaluate.causes import Cause as EvaluatedCause
 from checker.evaluate.causes import step_cause
 from checker.evaluate.engine import RuleSet, evaluate, symlink_patterns
 from checker.evaluate.events import cause_of_missing_program, run_resetters, watched_by
-from checker.evaluate.facts import DeviceFacts, block_device_facts
 from checker.evaluate.glob import Matcher
 from checker.evaluate.result import Evaluation, Where
-from checker.evaluate.slice import LinkMakers, slice_rules
+from checker.evaluate.slice import ByKernel, LinkMakers, slice_rules
 from checker.evaluate.values import Tri
 from checker.findings import Cause, Finding, PolicyReport
 from checker.host import Host
-from checker.observe.devices import Devices, LiveDevices
+from checker.observe.devices import Devices
 from checker.observe.files import RulesFiles, rules_in_udev_order
-from checker.policy.desired import DesiredPolicy, DesiredSymlink
+from checker.policy.desired import DesiredPolicy
 from checker.rules.canonical import normalize_substitutions
 from checker.rules.model import Rule
 
@@ -54,97 +52,10 @@ RULE_DRIFT = frozenset(("goto", "reset", "final", "order", "too-long"))
 EVENTS = ("add", "change")
 
 
-@dataclass(frozen=True)
-class Device:
-    """A device a question is about: its kernel name and where its facts are read."""
-
-    kernel: str
-    sys_path: str | None  # the running host: its /sys directory
-    node: str | None = None  # under --root: its /dev node (a host path), read when evaluated
-
-
 @dataclass
 class _Questions:
     links: set[str] = field(default_factory=set)
     wheres: set[Where] = field(default_factory=set)
-
-
-class PolicyDevices:
-    """Finds the devices the policies name and reads their facts once per action."""
-
-    def __init__(self, host: Host, devices: Devices) -> None:
-        self.host = host
-        self.devices = devices
-        self._facts: dict[tuple[Device, str], DeviceFacts] = {}
-
-    def for_symlink(self, entry: DesiredSymlink, node: str | None = None) -> Device | None:
-        """The entry's device; `node` is the node a check already found for it (--root)."""
-        if isinstance(self.devices, LiveDevices) and not self.host.is_tree:
-            found = self.devices.find(entry.device)
-            return Device(found[0].sys_name, found[0].sys_path) if len(found) == 1 else None
-        if node is None and not isinstance(self.devices, LiveDevices):
-            node, _ = self.devices.find(entry.device)
-        return Device(kernel_of_node(node), None, node) if node is not None else None
-
-    def by_kernel(self, name: str) -> Device | None:
-        """The block device of that kernel name ("cciss!c0d0" is /dev/cciss/c0d0)."""
-        if "/" in name or name in ("", ".", ".."):
-            return None
-        if not self.host.is_tree:
-            sys_path = os.path.realpath(f"/sys/class/block/{name}")
-            return Device(name, sys_path) if os.path.isdir(sys_path) else None
-        node = "/dev/" + name.replace("!", "/")
-        lst = self.host.lstat(node)
-        if lst is None or not (stat_module.S_ISBLK(lst.st_mode) or stat_module.S_ISREG(lst.st_mode)):
-            return None  # a regular file stands for a node in test trees and images; a link
-        return Device(name, None, node)  # is another name, not the device's own
-
-    def facts(self, device: Device, action: str) -> DeviceFacts:
-        key = (device, action)
-        added = self._facts.get((device, "add"))
-        if key not in self._facts and action == "change" and added is not None:
-            # what the add's facts say, but for a kernel event that may carry more properties
-            # (DISK_MEDIA_CHANGE, RESIZE ...): the device is not read a second time
-            self._facts[key] = replace(added, action="change", properties_complete=False,
-                                       properties=MappingProxyType({**added.properties, "ACTION": "change"}))
-        if key not in self._facts:
-            if device.sys_path is not None:
-                from checker.observe.udev import UdevError, device_facts
-
-                try:
-                    self._facts[key] = device_facts(device.sys_path, action)
-                except UdevError as error:  # gone since it was found (hotplug): its name only
-                    log.debug("%s: %s; its facts are its kernel name alone", device.kernel, error)
-                    self._facts[key] = block_device_facts(device.kernel, None, None, action)
-            else:
-                # the node path is the one a check resolved inside the tree: not a link
-                st = _lstat(self.host.path(device.node)) if device.node else None
-                devnum = (os.major(st.st_rdev), os.minor(st.st_rdev)) \
-                    if st is not None and stat_module.S_ISBLK(st.st_mode) else None
-                self._facts[key] = block_device_facts(device.kernel, devnum, None, action)
-        return self._facts[key]
-
-
-def kernel_of_node(node: str) -> str:
-    """The kernel name of a device node: its path under /dev, "/" spelt "!" (cciss!c0d0)."""
-    return node.removeprefix("/dev/").replace("/", "!")
-
-
-def _lstat(path: str) -> os.stat_result | None:
-    try:
-        return os.lstat(path)
-    except OSError:
-        return None
-
-
-def _literal_kernel(rule: Rule) -> str | None:
-    """The one device a rule names by KERNEL=="sdb" (no pattern, no alternatives)."""
-    for token in rule.tokens:
-        if token.key == "KERNEL" and token.op == "==":
-            matcher = Matcher.of(token.value)
-            if matcher.kind == "plain" and len(matcher.alternatives) == 1 and not matcher.with_empty:
-                return matcher.alternatives[0]
-    return None
 
 
 def _action_of(rule: Rule) -> str:
@@ -204,10 +115,11 @@ class _Asked:
 class Effects:
     """Asks the rule set the policies' questions and puts the answers on the findings."""
 
-    def __init__(self, host: Host, files: RulesFiles, devices: Devices) -> None:
+    def __init__(self, host: Host, files: RulesFiles, devices: Devices,
+                 found: PolicyDevices | None = None) -> None:
         self.host = host
         self.files = files
-        self.devices = PolicyDevices(host, devices)
+        self.devices = found or PolicyDevices(host, devices)
 
     def judge(self, policies: Sequence[DesiredPolicy], reports: Sequence[PolicyReport]) -> None:
         asked = _Asked()
@@ -215,6 +127,9 @@ class Effects:
             self._questions(policy, report, asked)
         if not asked.links and not asked.rules:
             return  # nothing present to ask about: the rule set is not even read
+        self._evaluate(asked)
+
+    def _evaluate(self, asked: _Asked) -> None:
         in_order = rules_in_udev_order(self.host, self.files)
         rules_set = RuleSet.from_parsed((f.path, f.parsed) for f in in_order)
         makers = LinkMakers(rules_set)
@@ -233,55 +148,78 @@ class Effects:
         # not do; "bind"/"unbind" concern drivers, not disks' nodes; "remove" takes every
         # link away anyway.)
         wanted: dict[str, _Questions] = {}
+        asked_links: dict[Device, set[str]] = {}  # each device's links, for its causes
         for question in links:
+            asked_links.setdefault(question.device, set()).add(question.link)
             for action in EVENTS:
                 wanted.setdefault(action, _Questions()).links.add(question.link)
         resetters: list[Where] | None = None
         for rq in asked.rules + asked.rules_by_link:
             both = wanted.setdefault(rq.action, _Questions())
             both.wheres.add(rq.where)
-            if rq.link:  # asked for a symlink entry's link: that is the link in question
-                both.links.add(rq.link)
-            else:
-                both.links.update(_rule_links(rq.rule, rq.device.kernel))
+            named = {rq.link} if rq.link else _rule_links(rq.rule, rq.device.kernel)
+            both.links.update(named)  # a symlink entry's link, else the links the rule names
+            asked_links.setdefault(rq.device, set()).update(named)
             if _programs(rq.rule):  # a RUN= or RUN:= anywhere may take its program away
                 resetters = run_resetters(rules_set) if resetters is None else resetters
                 both.wheres.update(resetters)
-        slices = {action: slice_rules(rules_set, q.links, q.wheres) for action, q in wanted.items()}
+        # each device on its own cut of the action's slice: the lines for other devices
+        # (a literal KERNEL== of another name) left out, so N disks cost N small sets
+        slices = {action: ByKernel(slice_rules(rules_set, q.links, q.wheres)) for action, q in wanted.items()}
+        # A trace is kept only while a question still needs it: the rule questions left for
+        # that device and event (nothing kept grows with the number of devices).
         traced: dict[tuple[Device, str], Evaluation] = {}
+        later = Counter((rq.device, rq.action) for rq in asked.rules + asked.rules_by_link)
 
         def evaluation(device: Device, action: str) -> Evaluation:
-            if (device, action) not in traced:
+            found = traced.get((device, action))
+            if found is None:
                 facts = self.devices.facts(device, action)
-                traced[(device, action)] = evaluate(slices[action], facts, trace=True)
-            return traced[(device, action)]
+                cut = slices[action].for_kernel(device.kernel, asked_links.get(device, ()))
+                found = evaluate(cut, facts, trace=True)
+                if later[(device, action)]:
+                    traced[(device, action)] = found
+            return found
+
+        def answered(rq: _RuleQuestion) -> None:
+            later[(rq.device, rq.action)] -= 1
+            if not later[(rq.device, rq.action)]:
+                traced.pop((rq.device, rq.action), None)
 
         not_made: set[tuple[str, Device]] = set()
         for question in links:
-            quick = evaluate(slices["add"], self.devices.facts(question.device, "add"), trace=False)
+            device = question.device
+            # the traced evaluation a rule question will need anyway answers the link too
+            quick = evaluation(device, "add") if later[(device, "add")] else \
+                evaluate(slices["add"].for_kernel(device.kernel), self.devices.facts(device, "add"),
+                         trace=False)
             at_add = quick.link(question.link)
             if at_add is Tri.NO:
-                not_made.add((question.link, question.device))
-                self._link_answer(question, evaluation(question.device, "add"))
+                not_made.add((question.link, device))
+                self._link_answer(question, evaluation(device, "add"))
                 continue
-            change = evaluate(slices["change"], self.devices.facts(question.device, "change"), trace=False)
+            change = evaluation(device, "change") if later[(device, "change")] else \
+                evaluate(slices["change"].for_kernel(device.kernel), self.devices.facts(device, "change"),
+                         trace=False)
             at_change = change.link(question.link)
             if at_change is Tri.NO:  # made at add (or maybe), surely gone after a change
-                not_made.add((question.link, question.device))
-                self._removed_at_change(question, evaluation(question.device, "change"), rules_set,
+                not_made.add((question.link, device))
+                self._removed_at_change(question, evaluation(device, "change"), rules_set,
                                         at_add is Tri.YES)
             elif at_add is Tri.YES and at_change is Tri.YES:
                 question.finding.effect = "yes"
             elif at_add is not Tri.YES:
-                not_made.add((question.link, question.device))
-                self._link_answer(question, evaluation(question.device, "add"))
+                not_made.add((question.link, device))
+                self._link_answer(question, evaluation(device, "add"))
             else:
-                self._link_answer(question, evaluation(question.device, "change"), "change")
+                self._link_answer(question, evaluation(device, "change"), "change")
         for rq in asked.rules:
             self._rule_answer(rq, evaluation(rq.device, rq.action))
+            answered(rq)
         for rq in asked.rules_by_link:  # a rule without a KERNEL== of its own: only where
             if (rq.link, rq.device) in not_made:  # its link is not surely made
                 self._rule_answer(rq, evaluation(rq.device, rq.action))
+            answered(rq)
 
     # --- what is asked ------------------------------------------------------------------
     def _questions(self, policy: DesiredPolicy, report: PolicyReport, asked: _Asked) -> None:
@@ -301,7 +239,7 @@ class Effects:
             for rule in finding.present_rules:
                 where = Where(finding.path, rule.end_line)
                 action = _action_of(rule)
-                kernel = _literal_kernel(rule)
+                kernel = literal_kernel(rule)
                 if kernel is not None:  # the rule names its device
                     device = self.devices.by_kernel(kernel)
                     if device is not None:

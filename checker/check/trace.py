@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from checker.check.effects import Device, PolicyDevices, kernel_of_node
 from checker.check.every_event import fix_sentence
+from checker.check.named_devices import Device, PolicyDevices, kernel_of_node
 from checker.errors import UsageError
 from checker.evaluate.engine import RuleSet, evaluate
 from checker.evaluate.result import UDEV_VERSION, Evaluation, Step

@@ -38,7 +38,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
 
 
 def run(args: argparse.Namespace) -> int:
-    from checker.check.effects import PolicyDevices
+    from checker.check.named_devices import PolicyDevices
     from checker.check.trace import find_target, trace
     from checker.cli.options import resolve_root
     from checker.engine import load_desired

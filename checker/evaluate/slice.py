@@ -29,7 +29,7 @@ from checker.evaluate.engine import (
     RulesFile,
     symlink_patterns,
 )
-from checker.evaluate.glob import Matcher, token_matches
+from checker.evaluate.glob import Matcher, fnmatch, token_matches
 from checker.evaluate.result import Where
 from checker.evaluate.values import Tri
 from checker.rules.canonical import normalize_substitutions
@@ -325,6 +325,9 @@ class _Jumps:
             v //= 2
 
 
+_Maker = tuple[tuple[str, ...], tuple[tuple[str, Matcher], ...]]  # (link patterns, KERNEL tests)
+
+
 class LinkMakers:
     """The lines that can add a link, indexed by the first part of the names they make:
     'can any line give the device `kernel` the link `link`?' is then a few lookups. No
@@ -332,7 +335,10 @@ class LinkMakers:
     rest of the rule set does."""
 
     def __init__(self, rules: RuleSet) -> None:
-        self._by_top: dict[str, list[tuple[tuple[str, ...], tuple[tuple[str, Matcher], ...]]]] = {}
+        self._by_top: dict[str, list[_Maker]] = {}
+        # lines that name their one device by a literal KERNEL== (and the top of the link):
+        # looked up by that name, so that N disks' own rules cost N lookups, not N^2
+        self._by_kernel: dict[tuple[str, str], list[_Maker]] = {}
         for rules_file in (rules.origin or rules).files:
             for line in rules_file.lines:
                 if line.kind & HAS_DEVLINK:
@@ -350,16 +356,22 @@ class LinkMakers:
         if not patterns:
             return
         kernel = tuple((m.op, Matcher.of(m.value)) for m in line.matches if m.key == "KERNEL")
+        literal = next((matcher.alternatives[0] for op, matcher in kernel
+                        if op == "==" and matcher.kind == "plain" and len(matcher.alternatives) == 1
+                        and not matcher.with_empty), None)
         for pattern in patterns:
             top = pattern.split("/", 1)[0]
             key = "" if any(c in top for c in "*?[") else top
-            self._by_top.setdefault(key, []).append(((pattern,), kernel))
+            if literal is not None:  # it cannot give any other device a link
+                self._by_kernel.setdefault((key, literal), []).append(((pattern,), kernel))
+            else:
+                self._by_top.setdefault(key, []).append(((pattern,), kernel))
 
     def could_give(self, kernel: str, link: str) -> bool:
         link = link.removeprefix("/dev/")
         top = link.split("/", 1)[0]
         for key in {top, ""}:
-            for patterns, tokens in self._by_top.get(key, ()):
+            for patterns, tokens in (*self._by_top.get(key, ()), *self._by_kernel.get((key, kernel), ())):
                 if not any(fnmatchcase(link, p) for p in patterns):
                     continue
                 if all(_kernel_may_match(op, matcher, kernel) for op, matcher in tokens):
@@ -369,3 +381,101 @@ class LinkMakers:
 
 def _kernel_may_match(op: str, matcher: Matcher, kernel: str) -> bool:
     return token_matches(op, matcher.matches(kernel)) is not Tri.NO
+
+
+# Match keys whose test can do something before a failing KERNEL== ends the line (a
+# PROGRAM runs, an import sets properties, the parent keys pick the parent %b reads).
+_NOT_INERT = frozenset(("PROGRAM", "IMPORT", *_PARENT_KEYS))
+
+
+def _only_for(line: Line) -> str | None:
+    """The one kernel name a line can act for, when it names it by a literal KERNEL=="vd7"
+    and nothing it matches can act before that test fails (None: any device)."""
+    kernel = None
+    for m in line.matches:
+        if m.key in _NOT_INERT:
+            return None
+        plain = "%" not in m.value and "$" not in m.value
+        if m.key == "KERNEL" and m.op == "==" and kernel is None and plain:
+            matcher = Matcher.of(m.value)
+            if matcher.kind == "plain" and len(matcher.alternatives) == 1 and not matcher.with_empty:
+                kernel = matcher.alternatives[0]
+    return kernel
+
+
+class ByKernel:
+    """A rule set cut again for one device: a line that names another device by a literal
+    KERNEL=="vd8" (and can do nothing else) never acts for vd7, so vd7 is evaluated
+    without it (unless a GOTO lands there). A host whose every disk has its own rules is
+    then evaluated in time linear in the disks, not quadratic: each device's set holds
+    its own lines and the lines for any device.
+
+    The cut set keeps the whole set as its origin, for causes, and, for each link asked
+    about, the last line left out whose SYMLINK could name it: a link no rule makes is
+    explained by the last rule that names it (checker.evaluate.causes), which is then the
+    same rule as in the whole set (and does nothing for this device)."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        self.rules = rules
+        self._common: list[list[int]] = []
+        self._own: dict[str, dict[int, list[int]]] = {}
+        # the lines left out for some device that can name links: (file, line) by the
+        # plain name they make, and those whose names are patterns, in order
+        self._plain_namers: dict[str, tuple[int, int]] = {}
+        self._pattern_namers: list[tuple[int, int, str]] = []
+        for f, rules_file in enumerate(rules.files):
+            landings = {line.goto for line in rules_file.lines if line.goto is not None}
+            common: list[int] = []
+            for i, line in enumerate(rules_file.lines):
+                kernel = None if i in landings else _only_for(line)
+                if kernel is None:
+                    common.append(i)
+                    continue
+                self._own.setdefault(kernel, {}).setdefault(f, []).append(i)
+                for m in line.assigns:
+                    if m.key == "SYMLINK":
+                        for pattern in symlink_patterns(m.value):
+                            if _GLOB.search(pattern) is None:
+                                self._plain_namers[pattern] = (f, i)
+                            else:
+                                self._pattern_namers.append((f, i, pattern))
+            self._common.append(common)
+
+    def _last_namer(self, link: str) -> tuple[int, int] | None:
+        link = link.removeprefix("/dev/")
+        found = self._plain_namers.get(link)
+        for f, i, pattern in reversed(self._pattern_namers):
+            if found is not None and (f, i) <= found:
+                break
+            if fnmatch(pattern, link) is not Tri.NO:
+                found = (f, i)
+                break
+        return found
+
+    def for_kernel(self, kernel: str, links: Iterable[str] = ()) -> RuleSet:
+        """The set for the device `kernel`, explaining `links` as the whole set does."""
+        if not self._own:
+            return self.rules
+        own: dict[int, list[int]] = {f: list(lines) for f, lines in self._own.get(kernel, {}).items()}
+        for link in links:
+            namer = self._last_namer(link)
+            if namer is not None and namer[1] not in own.get(namer[0], ()):
+                own.setdefault(namer[0], []).append(namer[1])
+        files: list[RulesFile] = []
+        for f, rules_file in enumerate(self.rules.files):
+            common, mine = self._common[f], own.get(f, ())
+            chosen = sorted({*common, *mine}) if mine else common
+            if len(chosen) == len(rules_file.lines):
+                files.append(rules_file)
+                continue
+            if not chosen:
+                continue
+            renumber = {old: new for new, old in enumerate(chosen)}
+            lines = []
+            for i in chosen:
+                line = rules_file.lines[i]
+                if line.goto is not None:
+                    line = replace(line, goto=renumber[line.goto])
+                lines.append(line)
+            files.append(RulesFile(rules_file.path, tuple(lines)))
+        return RuleSet(tuple(files), origin=self.rules.origin or self.rules)

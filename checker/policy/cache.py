@@ -22,122 +22,37 @@ Anything else about it (missing, unreadable, corrupt, another validator) is a mi
 
 from __future__ import annotations
 
-import errno
 import functools
-import hashlib
-import json
 import logging
 import os
-import stat as stat_module
 from collections.abc import Sequence
 from typing import Any
 
 from checker import __version__
-from checker.atomic import write_atomic
 from checker.policy.desired import DesiredPolicy, DesiredRules, DesiredSymlink, DeviceRef
 from checker.policy.files import PolicyBytes
 from checker.policy.places import dev_path_problem, rules_file_problem
 from checker.rules.parsed import parse_rules
-from checker.state import set_aside
+from checker.trusted_cache import MAX_CACHE_BYTES, code_fingerprint, read_trusted_json, write_trusted_json
 
 log = logging.getLogger("udev-drift")
 
 CACHE_NAME = "policy-cache.json"
 FORMAT = 2
-MAX_CACHE_BYTES = 64 * 1024 * 1024
-_CHECKER = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+__all__ = ["CACHE_NAME", "MAX_CACHE_BYTES", "PolicyCache", "desired_json", "validator_fingerprint"]
 # The code whose answer the cache keeps: what reads, checks and expands a policy.
 _VALIDATOR_FOLDERS = ("policy", "rules")
 _VALIDATOR_FILES = ("paths.py", os.path.join("edits", "markers.py"))
+_WHAT = "a policy cache"
 
 
 @functools.lru_cache(maxsize=1)
 def validator_fingerprint() -> str:
-    """SHA-256 over the version and the code of the validator, read once per process.
-
-    From the source files where they are (an installed package); from the compiled code
-    where there are none (the single-file binary holds only bytecode).
-    """
-    digest = hashlib.sha256(__version__.encode())
-    try:
-        names = [os.path.join(folder, name) for folder in _VALIDATOR_FOLDERS
-                 for name in sorted(os.listdir(os.path.join(_CHECKER, folder))) if name.endswith(".py")]
-        parts = [(name, _read(os.path.join(_CHECKER, name))) for name in names + list(_VALIDATOR_FILES)]
-    except OSError:
-        parts = _compiled_validator()
-    for name, code in parts:
-        digest.update(f"{name}\0{len(code)}\0".encode())
-        digest.update(code)
-    return digest.hexdigest()
+    """SHA-256 over the version and the code of the validator, read once per process."""
+    return code_fingerprint(_VALIDATOR_FOLDERS, _VALIDATOR_FILES)
 
 
-def _read(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
-
-
-def _compiled_validator() -> list[tuple[str, bytes]]:
-    """The validator's modules as marshalled code objects, found without running them."""
-    import importlib.util
-    import marshal
-    import pkgutil
-
-    modules = [f"checker.{folder}.{info.name}" for folder in _VALIDATOR_FOLDERS
-               for info in sorted(pkgutil.iter_modules([os.path.join(_CHECKER, folder)]),
-                                  key=lambda info: info.name)]
-    modules += [f"checker.{folder}" for folder in _VALIDATOR_FOLDERS]
-    modules += ["checker.paths", "checker.edits.markers"]
-    parts = []
-    for name in modules:
-        spec = importlib.util.find_spec(name)
-        loader = spec.loader if spec is not None else None
-        code = loader.get_code(name) if loader is not None and hasattr(loader, "get_code") else None
-        parts.append((name, marshal.dumps(code) if code is not None else b"?"))
-    return parts
-
-
-def _unsafe(st: os.stat_result) -> str | None:
-    if st.st_uid not in (0, os.geteuid()):
-        return f"owned by uid {st.st_uid}"
-    if st.st_mode & (stat_module.S_IWGRP | stat_module.S_IWOTH):
-        return f"writable by group or others (mode {stat_module.S_IMODE(st.st_mode):04o})"
-    return None
-
-
-def _open_trusted(path: str) -> bytes | None:
-    """The cache's bytes, or None when it is missing or not to be trusted (with a warning)."""
-    directory = os.path.realpath(os.path.dirname(path))
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as error:
-        if error.errno == errno.ELOOP:  # out of the way, so that the next store can write
-            set_aside(path, "not trusted as a policy cache: a symbolic link")
-        else:  # missing (the first run), or no state directory: a miss
-            log.debug("%s: no policy cache (%s)", path, error.strerror)
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat_module.S_ISREG(st.st_mode):  # a FIFO, a directory: out of the way
-            set_aside(path, "not trusted as a policy cache: not a regular file")
-            return None
-        why = _unsafe(st)
-        if why is None:
-            dir_why = _unsafe(os.stat(directory))
-            why = f"its directory {directory} is {dir_why}" if dir_why else None
-        if why:
-            log.warning("%s: not trusted as a policy cache (%s); validating the policies afresh",
-                        path, why)
-            return None
-        data = os.read(fd, MAX_CACHE_BYTES + 1)
-        return data if len(data) <= MAX_CACHE_BYTES else None
-    except OSError as error:
-        log.debug("%s: unreadable policy cache (%s)", path, error)
-        return None
-    finally:
-        os.close(fd)
-
-
-def _to_json(policy: DesiredPolicy) -> dict[str, Any]:
+def desired_json(policy: DesiredPolicy) -> dict[str, Any]:
     return {
         "name": policy.name, "path": policy.path, "description": policy.description,
         "reload": policy.reload, "trigger": policy.trigger,
@@ -162,6 +77,9 @@ def _checked_places(data: dict[str, Any]) -> None:
             raise ValueError(problem)
 
 
+_to_json = desired_json  # the name the tests know
+
+
 def _from_json(data: dict[str, Any]) -> DesiredPolicy:
     _checked_places(data)
     name, path = data["name"], data["path"]
@@ -184,15 +102,8 @@ class PolicyCache:
         self.writable = writable
 
     def _read(self) -> dict[str, Any]:
-        raw = _open_trusted(self.path)
-        if raw is None:
-            return {}
-        try:
-            data = json.loads(raw)
-        except (ValueError, RecursionError) as error:
-            log.debug("%s: unreadable policy cache (%s)", self.path, error)
-            return {}
-        if (not isinstance(data, dict) or data.get("format") != FORMAT
+        data = read_trusted_json(self.path, _WHAT)
+        if (data is None or data.get("format") != FORMAT
                 or data.get("validator") != validator_fingerprint()):
             return {}
         entries = data.get("policies")
@@ -221,13 +132,8 @@ class PolicyCache:
         """Remember these policies, keyed by the bytes they were validated from."""
         if not self.writable or len(files) != len(policies):
             return
-        entries = {os.path.abspath(read.path): {"sha256": read.sha256, "desired": _to_json(policy)}
+        entries = {os.path.abspath(read.path): {"sha256": read.sha256, "desired": desired_json(policy)}
                    for read, policy in zip(files, policies)}
         document = {"format": FORMAT, "version": __version__, "validator": validator_fingerprint(),
                     "policies": entries}
-        try:
-            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-            write_atomic(self.path, (json.dumps(document, sort_keys=True) + "\n").encode("utf-8"))
-            os.chmod(self.path, 0o600)
-        except Exception as error:  # noqa: BLE001 - a cache that cannot be written is only slower
-            log.debug("%s: policy cache not written (%s)", self.path, error)
+        write_trusted_json(self.path, document, _WHAT)

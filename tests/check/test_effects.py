@@ -205,7 +205,7 @@ def test_the_metrics_show_the_new_drift(tree: HostTree, udev_drift: Any, tmp_pat
 
 def test_a_device_gone_since_it_was_found_is_known_by_its_name_alone() -> None:
     # hotplug between the enumeration and reading its facts: no failure of the whole run
-    from checker.check.effects import Device, PolicyDevices
+    from checker.check.named_devices import Device, PolicyDevices
     from checker.host import Host
     from checker.observe.devices import DeviceFinder
 

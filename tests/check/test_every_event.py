@@ -259,7 +259,7 @@ def test_a_program_whose_text_is_not_known_offline_but_that_nothing_removes_is_k
 def test_the_change_facts_are_the_add_facts_read_once_with_the_change_event_open() -> None:
     import os
 
-    from checker.check.effects import Device, PolicyDevices
+    from checker.check.named_devices import Device, PolicyDevices
     from checker.host import Host
     from checker.observe.devices import DeviceFinder
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from checker.evaluate.engine import RuleSet, evaluate
 from checker.evaluate.facts import DeviceFacts, NodeFacts, block_device_facts
 from checker.evaluate.result import Evaluation, Step
-from checker.evaluate.slice import LinkMakers, slice_rules
+from checker.evaluate.slice import ByKernel, LinkMakers, slice_rules
 from checker.evaluate.values import Tri
 from tests.evaluate.test_differential import rule_sets
 
@@ -69,6 +69,20 @@ def test_a_slice_answers_as_the_whole_rule_set(files: dict[str, str]) -> None:
     for facts in FACTS:
         whole, part = evaluate(rules, facts), evaluate(together, facts)
         assert [part.link(link) for link in LINKS] == [whole.link(link) for link in LINKS]
+    for facts in FACTS:  # cut again for the device: lines for another KERNEL== left out
+        _same_for_the_device(rules, facts)
+        _same_for_the_device(together, facts)
+
+
+def _same_for_the_device(rules: RuleSet, facts: DeviceFacts) -> None:
+    whole, part = evaluate(rules, facts), evaluate(ByKernel(rules).for_kernel(facts.kernel, LINKS), facts)
+    for link in LINKS:
+        assert part.link(link) is whole.link(link), link
+        assert part.cause(link) == whole.cause(link), link
+    assert part.state == whole.state
+    for step in part.steps:
+        expected = _step(whole, step.where)
+        assert expected is not None and (step.status, step.skipped_by) == (expected.status, expected.skipped_by)
 
 
 def test_a_slice_keeps_the_goto_that_jumps_over_the_wanted_line_and_what_it_reads() -> None:

@@ -87,7 +87,8 @@ def test_a_plain_check_on_an_installed_host_remembers_the_policies(host: HostTre
     assert first.status == 1 and cache_file(host).exists()
     assert modules_after_check(host.root) == ["loaded: []"]
     assert udev_drift("check", "--root", host.root, "--format", "json").out == first.out
-    assert sorted(os.listdir(host.path(STATE))) == [CACHE_NAME], "a check writes only the cache"
+    assert sorted(os.listdir(host.path(STATE))) == [CACHE_NAME, "verdict-cache.json"], \
+        "a check writes only the caches (the policies, and the rule set's answers)"
 
 
 def forge(host: HostTree, udev_drift: Run) -> None:
@@ -138,13 +139,14 @@ def test_a_cache_for_other_files_is_a_miss(host: HostTree, udev_drift: Run, tmp_
 
 def test_the_validator_is_fingerprinted_from_code_where_no_source_is_shipped(monkeypatch: pytest.MonkeyPatch) -> None:
     # The single-file binary holds bytecode only: the fingerprint comes from the code objects.
+    from checker import trusted_cache
     from checker.policy import cache
 
-    parts = dict(cache._compiled_validator())
+    parts = dict(trusted_cache._compiled(cache._VALIDATOR_FOLDERS, cache._VALIDATOR_FILES))
     assert {"checker.policy.model", "checker.policy.places", "checker.rules.parser",
             "checker.edits.markers"} <= set(parts)
     assert b"?" not in parts.values()
-    monkeypatch.setattr(cache, "_CHECKER", "/nonexistent")
+    monkeypatch.setattr(trusted_cache, "CHECKER", "/nonexistent")
     cache.validator_fingerprint.cache_clear()
     try:
         assert len(cache.validator_fingerprint()) == 64

@@ -1,0 +1,154 @@
+"""The devices the policies name, found on the host, and their facts read once per action:
+what checker.check.effects asks the rule set about, and what the verdict cache is keyed
+by. Nothing of the evaluator is imported here but the facts, when they are built, so that
+a run answered from the verdict cache never imports it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat as stat_module
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from checker.evaluate.glob import Matcher
+from checker.findings import PolicyReport
+from checker.host import Host
+from checker.observe.devices import Devices, LiveDevices
+from checker.policy.desired import DesiredPolicy, DesiredSymlink
+from checker.rules.model import Rule
+
+if TYPE_CHECKING:
+    from checker.evaluate.facts import DeviceFacts
+
+log = logging.getLogger("udev-drift")
+
+
+@dataclass(frozen=True)
+class Device:
+    """A device a question is about: its kernel name and where its facts are read."""
+
+    kernel: str
+    sys_path: str | None  # the running host: its /sys directory
+    node: str | None = None  # under --root: its /dev node (a host path), read when evaluated
+
+
+class PolicyDevices:
+    """Finds the devices the policies name and reads their facts once per action."""
+
+    def __init__(self, host: Host, devices: Devices) -> None:
+        self.host = host
+        self.devices = devices
+        self._facts: dict[tuple[Device, str], DeviceFacts] = {}
+
+    def for_symlink(self, entry: DesiredSymlink, node: str | None = None) -> Device | None:
+        """The entry's device; `node` is the node a check already found for it (--root)."""
+        if isinstance(self.devices, LiveDevices) and not self.host.is_tree:
+            found = self.devices.find(entry.device)
+            return Device(found[0].sys_name, found[0].sys_path) if len(found) == 1 else None
+        if node is None and not isinstance(self.devices, LiveDevices):
+            node, _ = self.devices.find(entry.device)
+        return Device(kernel_of_node(node), None, node) if node is not None else None
+
+    def by_kernel(self, name: str) -> Device | None:
+        """The block device of that kernel name ("cciss!c0d0" is /dev/cciss/c0d0)."""
+        if "/" in name or name in ("", ".", ".."):
+            return None
+        if not self.host.is_tree:
+            sys_path = os.path.realpath(f"/sys/class/block/{name}")
+            return Device(name, sys_path) if os.path.isdir(sys_path) else None
+        node = "/dev/" + name.replace("!", "/")
+        lst = self.host.lstat(node)
+        if lst is None or not (stat_module.S_ISBLK(lst.st_mode) or stat_module.S_ISREG(lst.st_mode)):
+            return None  # a regular file stands for a node in test trees and images; a link
+        return Device(name, None, node)  # is another name, not the device's own
+
+    def what_decides(self, device: Device) -> DeviceFacts | tuple[str, tuple[int, int] | None]:
+        """What the device's facts are made from, for the verdict cache's key: under --root
+        its kernel name and node number (block_device_facts is made of them alone, and is
+        not built for a hit); on a running host its facts as read."""
+        if device.sys_path is not None:
+            return self.facts(device, "add")
+        st = _lstat(self.host.path(device.node)) if device.node else None
+        devnum = (os.major(st.st_rdev), os.minor(st.st_rdev)) \
+            if st is not None and stat_module.S_ISBLK(st.st_mode) else None
+        return device.kernel, devnum
+
+    def facts(self, device: Device, action: str) -> DeviceFacts:
+        key = (device, action)
+        added = self._facts.get((device, "add"))
+        if key not in self._facts and action == "change" and added is not None:
+            # what the add's facts say, but for a kernel event that may carry more properties
+            # (DISK_MEDIA_CHANGE, RESIZE ...): the device is not read a second time
+            self._facts[key] = replace(added, action="change", properties_complete=False,
+                                       properties=MappingProxyType({**added.properties, "ACTION": "change"}))
+        if key not in self._facts:
+            from checker.evaluate.facts import block_device_facts
+
+            if device.sys_path is not None:
+                from checker.observe.udev import UdevError, device_facts
+
+                try:
+                    self._facts[key] = device_facts(device.sys_path, action)
+                except UdevError as error:  # gone since it was found (hotplug): its name only
+                    log.debug("%s: %s; its facts are its kernel name alone", device.kernel, error)
+                    self._facts[key] = block_device_facts(device.kernel, None, None, action)
+            else:
+                # the node path is the one a check resolved inside the tree: not a link
+                st = _lstat(self.host.path(device.node)) if device.node else None
+                devnum = (os.major(st.st_rdev), os.minor(st.st_rdev)) \
+                    if st is not None and stat_module.S_ISBLK(st.st_mode) else None
+                self._facts[key] = block_device_facts(device.kernel, devnum, None, action)
+        return self._facts[key]
+
+
+def kernel_of_node(node: str) -> str:
+    """The kernel name of a device node: its path under /dev, "/" spelt "!" (cciss!c0d0)."""
+    return node.removeprefix("/dev/").replace("/", "!")
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except OSError:
+        return None
+
+
+def literal_kernel(rule: Rule) -> str | None:
+    """The one device a rule names by KERNEL=="sdb" (no pattern, no alternatives)."""
+    for token in rule.tokens:
+        if token.key == "KERNEL" and token.op == "==":
+            matcher = Matcher.of(token.value)
+            if matcher.kind == "plain" and len(matcher.alternatives) == 1 and not matcher.with_empty:
+                return matcher.alternatives[0]
+    return None
+
+
+def devices_asked(found: PolicyDevices, policies: Sequence[DesiredPolicy],
+                  reports: Sequence[PolicyReport]) -> set[Device]:
+    """The devices checker.check.effects asks the rule set about for these findings: the
+    device of each present symlink entry, and the device a kept rule names by a literal
+    KERNEL== (a rule without one is asked about for the symlink entries' devices)."""
+    asked: set[Device] = set()
+    for policy, report in zip(policies, reports):
+        entries = {entry.link: entry for entry in policy.symlinks}
+        for finding in report.findings:
+            if finding.kind == "symlink":
+                entry = entries.get(finding.path)
+                if entry is None or finding.status in ("absent", "ambiguous"):
+                    continue
+                device = found.for_symlink(entry, finding.device)
+            elif finding.kind == "rule" and not finding.drift:
+                for rule in finding.present_rules:
+                    kernel = literal_kernel(rule)
+                    device = found.by_kernel(kernel) if kernel is not None else None
+                    if device is not None:
+                        asked.add(device)
+                continue
+            else:
+                continue
+            if device is not None:
+                asked.add(device)
+    return asked

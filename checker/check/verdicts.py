@@ -1,0 +1,297 @@
+"""The rule set's answers, remembered: an unchanged host is answered without the evaluator.
+
+What checker.check.effects puts on the findings (effect, status not-made / ineffective,
+cause, details) depends only on: the bytes of every rules file udev reads, and the list
+of names in every rules directory (a new file, a removed one, a mask, a link); the
+findings as the text and link checks left them (which the policies and /dev decide);
+the policies themselves (their validated form); the stable facts of each device asked
+about (kernel name, node, number, subsystem, attributes, properties, parents; never a
+counter such as `stat`, unless a rules file names it); the udev semantics applied; and
+the code that decides (the version and a hash of checker/rules, checker/evaluate,
+checker/check). The key is a SHA-256 over all of it: a rules file is hashed by its bytes,
+never trusted by size and mtime. A hit puts the stored answers on the findings and never
+builds the rule set; anything else evaluates and stores.
+
+The file (`verdict-cache.json` in the state directory) is trusted as the policy cache is
+(checker.trusted_cache): root's, never read through a link; a corrupt one is set aside
+with one warning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import checker
+from checker.check.named_devices import PolicyDevices, devices_asked
+from checker.findings import Cause, Finding, PolicyReport
+from checker.host import Host
+from checker.paths import UDEV_RULES_DIRS
+from checker.trusted_cache import code_fingerprint, read_trusted_json, write_trusted_json
+
+log = logging.getLogger("udev-drift")
+
+VERDICT_CACHE_NAME = "verdict-cache.json"
+FORMAT = 1
+KEEP = 8  # answers for this many keys (a host that goes back and forth is still a hit)
+_WHAT = "a verdict cache"
+# The semantics the answers follow; a build that applies another udev's never replays them.
+# (checker.evaluate.result.UDEV_VERSION, which a test holds this to: importing it here
+# would import the evaluator's state and facts into every run answered from the cache)
+UDEV_SEMANTICS = "252"
+# Attributes that count (I/O statistics): left out of the key unless a rules file names
+# one in braces (ATTR{stat}, %s{inflight}), when they are in it like any other.
+VOLATILE_ATTRIBUTES = ("stat", "inflight", "iodone_cnt", "ioerr_cnt", "iorequest_cnt", "device_busy")
+# What a finding looks like to the rule set's answers, and what the answers set.
+ANSWER_FIELDS = ("status", "drift", "message", "details", "effect", "effect_reason", "cause")
+
+
+@functools.lru_cache(maxsize=1)
+def decider_fingerprint() -> str:
+    """The code whose answers are kept: rules as udev reads them, the evaluator, the checks."""
+    return code_fingerprint(("rules", "evaluate", "check"),
+                            ("paths.py", "findings.py", os.path.join("observe", "files.py"),
+                             os.path.join("observe", "udev.py"), os.path.join("observe", "devices.py")))
+
+
+class _Hasher:
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+
+    def add(self, label: str, value: Any) -> None:
+        """A value made of JSON's types (the policies, the findings)."""
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        self.digest.update(f"{label}\0{len(text)}\0".encode())
+        self.digest.update(text.encode("utf-8", "surrogateescape"))
+
+    def add_canon(self, label: str, value: Any) -> None:
+        """Any value: dataclasses, mappings, sets (facts)."""
+        text = repr(_canon(value))
+        self.digest.update(f"{label}\0{len(text)}\0".encode())
+        self.digest.update(text.encode("utf-8", "surrogateescape"))
+
+    def add_bytes(self, label: str, data: bytes) -> None:
+        self.digest.update(f"{label}\0{len(data)}\0".encode("utf-8", "surrogateescape"))
+        self.digest.update(data)
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _canon(value: Any) -> Any:
+    """A stable form of what facts and findings hold (sets sorted: their order changes
+    from run to run), made of tuples, strings and numbers."""
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    kind = type(value)
+    if dataclasses.is_dataclass(value):
+        names = _FIELDS.get(kind)
+        if names is None:
+            names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value))
+        return (kind.__name__, *(_canon(getattr(value, name)) for name in names))
+    if isinstance(value, Mapping):
+        return ("{", *sorted((str(k), _canon(v)) for k, v in value.items()))
+    if isinstance(value, (set, frozenset)):
+        return ("set", *sorted(repr(_canon(v)) for v in value))
+    if isinstance(value, (tuple, list)):
+        return ("(", *(_canon(v) for v in value))
+    return repr(value)  # Unknown and whatever else: its repr names what it is
+
+
+def rules_listing(host: Host, files: Any) -> list[tuple[str, str, str, bytes]]:
+    """Every name in every rules directory udev reads, as (directory, name, kind, bytes):
+    kind "file" (bytes: the file's), "masked", "shadowed" (a same name in an earlier
+    directory wins: its bytes are not read), "other" (not a *.rules name, missing, not a
+    regular file). `files` is the run's RulesFiles: a file read here is read once."""
+    listing: list[tuple[str, str, str, bytes]] = []
+    chosen: set[str] = set()
+    seen: list[str] = []
+    for directory in UDEV_RULES_DIRS:
+        resolved = host.resolve(directory)
+        if any(resolved == host.resolve(earlier) for earlier in seen):
+            listing.append((directory, "", "same-as-earlier", b""))
+            continue
+        seen.append(directory)
+        names = files.names(directory)
+        if names is None:
+            listing.append((directory, "", "unlisted", b""))
+            continue
+        for name in sorted(names):
+            if not name.endswith(".rules"):
+                listing.append((directory, name, "other", b""))
+                continue
+            if name in chosen:
+                listing.append((directory, name, "shadowed", b""))
+                continue
+            chosen.add(name)
+            observed = files.get(f"{directory}/{name}")
+            data = observed.text.encode("utf-8", "surrogateescape") if observed.kind == "file" else b""
+            listing.append((directory, name, observed.kind, data))
+    return listing
+
+
+def _finding_state(finding: Finding) -> dict[str, Any]:
+    return {
+        "json": finding.to_json(),
+        "rules": [(r.line, r.end_line, r.text) for r in finding.present_rules],
+    }
+
+
+def _answers_of(finding: Finding) -> dict[str, Any]:
+    values = {name: getattr(finding, name) for name in ANSWER_FIELDS}
+    values["details"] = list(finding.details)
+    values["cause"] = dataclasses.asdict(finding.cause) if finding.cause is not None else None
+    return values
+
+
+def stable_facts(facts: Any, named: frozenset[str]) -> Any:
+    """The device's facts without the attributes that count (unless a rules file names them)."""
+    volatile = frozenset(VOLATILE_ATTRIBUTES) - named
+
+    def node(n: Any) -> Any:
+        if not volatile:
+            return n
+        attributes = {k: v for k, v in n.attributes.items() if k not in volatile}
+        return dataclasses.replace(n, attributes=attributes)
+
+    return dataclasses.replace(facts, node=node(facts.node), parents=tuple(node(p) for p in facts.parents))
+
+
+class VerdictCache:
+    """The answers of past runs, keyed by everything they depend on."""
+
+    def __init__(self, directory: str, writable: bool) -> None:
+        self.path = os.path.join(directory, VERDICT_CACHE_NAME)
+        self.writable = writable
+        self.hits = 0
+        self.misses = 0
+
+    # --- the key ------------------------------------------------------------------------
+    def key(self, host: Host, files: Any, policies: Sequence[Any], reports: Sequence[PolicyReport],
+            devices: Iterable[tuple[Any, Any]]) -> str:
+        """`devices`: (device, what its facts at "add" are made of) of every device a
+        question is about: the facts themselves, or what they are a function of."""
+        from checker.policy.cache import desired_json
+
+        h = _Hasher()
+        h.add("tool", [checker.__version__, decider_fingerprint(), UDEV_SEMANTICS, host.root, host.is_tree])
+        named: set[str] = set()
+        for directory, name, kind, data in rules_listing(host, files):
+            h.add("file", [directory, name, kind])
+            if kind == "file":
+                h.add_bytes("bytes", data)
+                named.update(v for v in VOLATILE_ATTRIBUTES if b"{" + v.encode() + b"}" in data)
+        for policy in policies:
+            h.add("policy", desired_json(policy))
+        for report in reports:
+            h.add("report", [report.name, report.path, [_finding_state(f) for f in report.findings]])
+        frozen = frozenset(named)
+        plain: list[Any] = []  # devices under --root: what their facts are made of, as JSON
+        # in a stable order: the devices come from a set, whose order changes between runs
+        for device, facts in sorted(devices, key=lambda pair: (pair[0].kernel, pair[0].sys_path or "",
+                                                               pair[0].node or "")):
+            where = [device.kernel, device.sys_path, device.node]
+            if hasattr(facts, "node"):
+                h.add_canon("device", [where, stable_facts(facts, frozen)])
+            else:
+                plain.append([*where, facts])
+        h.add("devices", plain)
+        return h.digest.hexdigest()
+
+    # --- reading and writing ------------------------------------------------------------
+    def _entries(self) -> dict[str, Any]:
+        data = read_trusted_json(self.path, _WHAT, corrupt_aside=True)
+        if data is None or data.get("format") != FORMAT:
+            return {}
+        entries = data.get("entries")
+        if not isinstance(entries, dict):
+            from checker.state import set_aside
+
+            set_aside(self.path, "not a verdict cache: no entries")
+            return {}
+        return entries
+
+    def replay(self, key: str, reports: Sequence[PolicyReport]) -> bool:
+        """Put the answers kept for `key` on the findings; False when there are none."""
+        entry = self._entries().get(key)
+        findings = [f for report in reports for f in report.findings]
+        try:
+            if not isinstance(entry, dict):
+                raise LookupError
+            changes = [(findings[i], _checked(values)) for i, values in entry["answers"]]
+        except (LookupError, TypeError, ValueError):
+            self.misses += 1
+            return False
+        for finding, values in changes:
+            for name, value in values.items():
+                setattr(finding, name, value)
+        self.hits += 1
+        log.debug("the rule set's answers taken from %s (nothing they depend on changed)", self.path)
+        return True
+
+    def store(self, key: str, reports: Sequence[PolicyReport], before: list[dict[str, Any]]) -> None:
+        """Keep what the evaluation changed on the findings (`before`: snapshot())."""
+        if not self.writable:
+            return
+        findings = [f for report in reports for f in report.findings]
+        answers = [[i, after] for i, (finding, was) in enumerate(zip(findings, before))
+                   if (after := _answers_of(finding)) != was]
+        entries = {k: v for k, v in self._entries().items() if isinstance(v, dict)}
+        entries.pop(key, None)
+        while len(entries) >= KEEP:
+            entries.pop(next(iter(entries)))
+        entries[key] = {"answers": answers}
+        write_trusted_json(self.path, {"format": FORMAT, "version": checker.__version__,
+                                       "entries": entries}, _WHAT)
+
+
+def judge_effects(host: Host, files: Any, devices: Any, policies: Sequence[Any],
+                  reports: Sequence[PolicyReport], verdicts: VerdictCache | None) -> None:
+    """checker.check.effects' answers on the findings: from `verdicts` when nothing they
+    depend on changed (the evaluator is then not even imported), else evaluated (and kept)."""
+    found = PolicyDevices(host, devices)
+    asked = devices_asked(found, policies, reports)
+    if not asked:
+        return  # nothing present to ask about: the rule set is not even read
+    key = None
+    if verdicts is not None:
+        key = verdicts.key(host, files, policies, reports, [(d, found.what_decides(d)) for d in asked])
+        if verdicts.replay(key, reports):
+            return
+    before = snapshot(reports)
+    from checker.check.effects import Effects
+
+    Effects(host, files, devices, found).judge(policies, reports)
+    if verdicts is not None and key is not None:
+        verdicts.store(key, reports, before)
+
+
+def snapshot(reports: Sequence[PolicyReport]) -> list[dict[str, Any]]:
+    return [_answers_of(f) for report in reports for f in report.findings]
+
+
+def _checked(values: Any) -> dict[str, Any]:
+    """Answers read back are held to the shape a finding has."""
+    if not isinstance(values, dict) or set(values) != set(ANSWER_FIELDS):
+        raise ValueError("not a finding's answers")
+    out = dict(values)
+    if not isinstance(out["details"], list) or not all(isinstance(d, str) for d in out["details"]):
+        raise ValueError("details")
+    for name in ("status", "message"):
+        if not isinstance(out[name], str):
+            raise ValueError(name)
+    if not isinstance(out["drift"], bool):
+        raise ValueError("drift")
+    if out["effect"] not in (None, "yes", "no", "unknown"):
+        raise ValueError("effect")
+    if out["effect_reason"] is not None and not isinstance(out["effect_reason"], str):
+        raise ValueError("effect_reason")
+    if out["cause"] is not None:
+        out["cause"] = Cause(**out["cause"])
+    return out

@@ -1,0 +1,162 @@
+"""A cache in the state directory that decides what root does: read only when it is
+root's, never through a link, never waiting on a FIFO; written atomically.
+
+Two caches use it: the validated policies (checker.policy.cache) and the answers of the
+rule set for the devices the policies name (checker.check.verdicts). Both are trusted as
+a policy is: the real directory the file is in (after following links) owned by root
+(or the user running the tool) and writable by no one else; the file itself opened
+without following a link, and owned and writable likewise. A cache that fails this is
+ignored with a warning; a link or something that is not a regular file at its name is
+set aside (so that the next store can write). Anything else (missing, unreadable,
+another format) is a miss.
+
+`code_fingerprint` hashes the code whose answers a cache keeps, so that a build that
+decides differently never replays an older build's answers, whatever its version says.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import stat as stat_module
+from collections.abc import Sequence
+from typing import Any
+
+from checker import __version__
+from checker.atomic import write_atomic
+from checker.state import set_aside
+
+log = logging.getLogger("udev-drift")
+
+MAX_CACHE_BYTES = 64 * 1024 * 1024
+CHECKER = os.path.dirname(os.path.abspath(__file__))
+
+
+def code_fingerprint(folders: Sequence[str], files: Sequence[str]) -> str:
+    """SHA-256 over the version and the code of `folders` (every .py directly in them) and
+    `files` (relative to checker/).
+
+    From the source files where they are (an installed package); from the compiled code
+    where there are none (the single-file binary holds only bytecode).
+    """
+    digest = hashlib.sha256(__version__.encode())
+    try:
+        names = [os.path.join(folder, name) for folder in folders
+                 for name in sorted(os.listdir(os.path.join(CHECKER, folder))) if name.endswith(".py")]
+        parts = [(name, _read(os.path.join(CHECKER, name))) for name in names + list(files)]
+    except OSError:
+        parts = _compiled(folders, files)
+    for name, code in parts:
+        digest.update(f"{name}\0{len(code)}\0".encode())
+        digest.update(code)
+    return digest.hexdigest()
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _compiled(folders: Sequence[str], files: Sequence[str]) -> list[tuple[str, bytes]]:
+    """The modules as marshalled code objects, found without running them."""
+    import importlib.util
+    import marshal
+    import pkgutil
+
+    modules = [f"checker.{folder}.{info.name}" for folder in folders
+               for info in sorted(pkgutil.iter_modules([os.path.join(CHECKER, folder)]),
+                                  key=lambda info: info.name)]
+    modules += [f"checker.{folder}" for folder in folders]
+    modules += ["checker." + name.removesuffix(".py").replace(os.sep, ".") for name in files]
+    parts = []
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        loader = spec.loader if spec is not None else None
+        code = loader.get_code(name) if loader is not None and hasattr(loader, "get_code") else None
+        parts.append((name, marshal.dumps(code) if code is not None else b"?"))
+    return parts
+
+
+def _unsafe(st: os.stat_result) -> str | None:
+    if st.st_uid not in (0, os.geteuid()):
+        return f"owned by uid {st.st_uid}"
+    if st.st_mode & (stat_module.S_IWGRP | stat_module.S_IWOTH):
+        return f"writable by group or others (mode {stat_module.S_IMODE(st.st_mode):04o})"
+    return None
+
+
+def read_trusted(path: str, what: str) -> bytes | None:
+    """The cache's bytes, or None when it is missing or not to be trusted (with a warning).
+    `what` names the cache in messages ("a policy cache")."""
+    directory = os.path.realpath(os.path.dirname(path))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        if error.errno == errno.ELOOP:  # out of the way, so that the next store can write
+            set_aside(path, f"not trusted as {what}: a symbolic link")
+        else:  # missing (the first run), or no state directory: a miss
+            log.debug("%s: no %s (%s)", path, what.removeprefix("a "), error.strerror)
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat_module.S_ISREG(st.st_mode):  # a FIFO, a directory: out of the way
+            set_aside(path, f"not trusted as {what}: not a regular file")
+            return None
+        why = _unsafe(st)
+        if why is None:
+            dir_why = _unsafe(os.stat(directory))
+            why = f"its directory {directory} is {dir_why}" if dir_why else None
+        if why:
+            log.warning("%s: not trusted as %s (%s); working afresh", path, what, why)
+            return None
+        data = os.read(fd, MAX_CACHE_BYTES + 1)
+        return data if len(data) <= MAX_CACHE_BYTES else None
+    except OSError as error:
+        log.debug("%s: unreadable %s (%s)", path, what.removeprefix("a "), error)
+        return None
+    finally:
+        os.close(fd)
+
+
+def read_trusted_json(path: str, what: str, corrupt_aside: bool = False) -> dict[str, Any] | None:
+    """The cache as a JSON object, or None. With `corrupt_aside`, a file that is not a
+    JSON object is set aside with one warning (else it is a quiet miss)."""
+    raw = read_trusted(path, what)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw, parse_int=_bounded_int, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as error:
+        if corrupt_aside:
+            set_aside(path, f"not {what}: {error}")
+        else:
+            log.debug("%s: unreadable %s (%s)", path, what.removeprefix("a "), error)
+        return None
+    if not isinstance(data, dict):
+        if corrupt_aside:
+            set_aside(path, f"not {what}: not a JSON object")
+        return None
+    return data
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 30:
+        raise ValueError(f"an integer of {len(text)} digits")
+    return int(text)
+
+
+def _no_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not a number a cache holds")
+
+
+def write_trusted_json(path: str, document: dict[str, Any], what: str) -> None:
+    """Write the cache (mode 0600, atomically); a cache that cannot be written is only slower."""
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        write_atomic(path, (json.dumps(document, sort_keys=True) + "\n").encode("utf-8"))
+        os.chmod(path, 0o600)
+    except Exception as error:  # noqa: BLE001 - a cache that cannot be written is only slower
+        log.debug("%s: %s not written (%s)", path, what.removeprefix("a "), error)
