@@ -90,7 +90,8 @@ def _leftovers(host: Host, observed: ObservedRulesFile, wanted: set[str]) -> lis
             text = read_regular(host.path(sibling), MAX_LEFTOVER_BYTES).decode("utf-8", "surrogateescape")
         except (OSError, UnusableFile):
             continue
-        held = wanted & {rule.canonical for rule in parse_rules(text).rules if not rule.problem}
+        held = wanted & {rule.canonical for rule in parse_rules(text, observed.semantics).rules
+                         if not rule.problem}
         if held:
             notes.append(f"{name}{suffix} beside it still holds {len(held)} of the policy's "
                          f"{len(wanted)} rules: a package update replaced the file")

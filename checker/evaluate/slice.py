@@ -239,7 +239,7 @@ def slice_rules(rules: RuleSet, links: Iterable[str] = (), lines: Iterable[Where
                 line = replace(line, goto=renumber[line.goto])
             new_lines.append(line)
         files.append(RulesFile(rules_file.path, tuple(new_lines)))
-    return RuleSet(tuple(files), origin=rules.origin or rules)
+    return RuleSet(tuple(files), origin=rules.origin or rules, semantics=rules.semantics)
 
 
 class LinkMakers:
