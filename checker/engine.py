@@ -50,9 +50,8 @@ def run(settings: RunSettings) -> Report:
     # Under --root the tree is not the running system: no udevadm, whatever is asked.
     udevadm = None if host.is_tree else Udevadm(settings.udevadm, timeout=settings.udevadm_timeout)
     udev = udev_semantics(host, settings.udev, udevadm)
-    log.debug("applying %s", udev.describe())
-    if udev.note:
-        log.warning("%s", udev.note)
+    # the report says which semantics applied, and the note when it is a guess
+    log.info("applying %s", udev.describe())
     if settings.repair and settings.dry_run:
         return dry_run(policies, host, state, udevadm, udev)
     if settings.repair:

@@ -61,8 +61,7 @@ def run(args: argparse.Namespace) -> int:
     devices = devices_for(policies, host)
     target = find_target(args.target, host, devices, policies)
     udev = udev_semantics(host, args.udev, None if host.is_tree else Udevadm())
-    if udev.note:
-        logging.getLogger("udev-drift").warning("%s", udev.note)
+    logging.getLogger("udev-drift").info("applying %s", udev.describe())
     result = trace(target, args.action, host, PolicyDevices(host, devices), udev.semantics, udev.source)
     if args.format == "json":
         json.dump(result.to_json(), sys.stdout, indent=2, ensure_ascii=False)

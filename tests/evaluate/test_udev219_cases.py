@@ -18,8 +18,7 @@ from checker.evaluate.values import Tri
 from checker.observe.udev import device_facts
 from checker.rules.semantics import UDEV_219, UDEV_252, UdevSemantics
 from tests.evaluate import udevd
-from tests.evaluate.udevadm219 import run_sets_219
-from tests.evaluate.udevadm219 import why_not_here as why_not_219
+from tests.evaluate.udevadm219 import run_sets_219, skip_unless_here
 
 LINK = "xapi/block/loop6"
 RULE = 'ACTION!="remove", KERNEL=="loop6", SYMLINK+="xapi/block/%k"'
@@ -82,8 +81,7 @@ def _evaluated(case: Case, semantics: UdevSemantics) -> Tri:
 
 @pytest.fixture(scope="module")
 def seen_219() -> list[bool]:
-    if why_not_219():
-        pytest.skip(why_not_219())
+    skip_unless_here()
     outcomes = [run_sets_219([{"50-xapi.rules": c.text}], c.actions)[0] for c in CASES]
     return [LINK in o.devices["loop6"].links for o in outcomes]
 
@@ -124,8 +122,7 @@ def test_udev_252_does_what_the_table_says_and_the_evaluator_agrees(seen_252: li
 
 def test_udev_219_expands_run_after_the_last_rule() -> None:
     """The RUN command sees the property's last value in 219, its value then in 252."""
-    if why_not_219():
-        pytest.skip(why_not_219())
+    skip_unless_here()
     text = ('KERNEL=="loop6", ENV{T_A}="1", RUN+="/bin/echo $env{T_A}"\n'
             'KERNEL=="loop6", ENV{T_A}="2"\n')
     outcome = run_sets_219([{"50-x.rules": text}])[0]
