@@ -51,6 +51,7 @@ _UPDATE_MATCHES = frozenset(RANK[n] for n in (
 _PURE = frozenset(r for r in range(_A_MIN) if r not in _UPDATE_MATCHES and r not in _M_PARENTS)
 
 HAS_GOTO, UPDATE_SOMETHING, HAS_DEVLINK, HAS_NAME, HAS_STATIC_NODE = 1, 2, 4, 8, 16
+CAN_SET_NAME = 32  # udev 219: the rule is skipped whole where the event cannot set names
 
 # What each builtin may set (udev-builtin-*.c); "*" where it could be anything (hwdb).
 BUILTIN_SETS: dict[str, tuple[str, ...]] = {
@@ -184,12 +185,12 @@ def _compile(path: str, rules: Sequence[Rule], semantics: UdevSemantics = DEFAUL
 
 
 def _kind_219(meanings: list[Meaning], kind: int) -> int:
-    """udev 219 has no mask of what a line may do: every rule runs, except that a rule
-    with NAME, SYMLINK (matches included), OWNER, GROUP or MODE is skipped whole, GOTO and
-    all, when the event cannot set names (a remove, or a device with no node or
-    interface: udev_rules_apply_to_event()'s can_set_name)."""
+    """udev 219 has no mask of what a line may do: every rule runs (UPDATE_SOMETHING is
+    in every mask), except that a rule with NAME, SYMLINK (matches included), OWNER, GROUP
+    or MODE is skipped whole, GOTO and all, when the event cannot set names (a remove, or
+    a device with no node or interface: udev_rules_apply_to_event()'s can_set_name)."""
     if any(m.key in ("NAME", "SYMLINK", "OWNER", "GROUP", "MODE") for m in meanings):
-        return HAS_DEVLINK | HAS_NAME
+        kind |= CAN_SET_NAME
     return kind | UPDATE_SOMETHING
 
 
@@ -336,7 +337,7 @@ def _run_file(run: _Run, rules_file: RulesFile, state: State, mask: int) -> Stat
             index = target
             continue
         index += 1
-        if not line.kind & mask:
+        if not line.kind & mask or (line.kind & CAN_SET_NAME and not mask & (HAS_DEVLINK | HAS_NAME)):
             if trace and line.matches:
                 steps.append(Step(line.where, "no-effect", "nothing it does applies to this event"))
             continue

@@ -122,7 +122,17 @@ def _ignored(key: str, attr: str | None, op: str, value: str, why: str) -> tuple
     return (Meaning(RANK_INVALID, key, attr, op, value, warnings=(why,), ignored=True),)
 
 
+# match_key()'s GL_SOMETHING: "?*" asks for a value that is not empty, as `!=""` does
+# (the canonical form says it so, as for 252). Not TAG and TAGS: 219 compares those as
+# plain strings.
+_FOLDED = frozenset(("M_ACTION", "M_DEVPATH", "M_KERNEL", "M_DEVLINK", "M_NAME", "M_ENV", "M_SUBSYSTEM",
+                     "M_DRIVER", "M_PARENTS_KERNEL", "M_PARENTS_SUBSYSTEM", "M_PARENTS_DRIVER",
+                     "M_RESULT"))
+
+
 def _one(rank_name: str, key: str, attr: str | None, op: str, value: str) -> tuple[Meaning, ...]:
+    if value == "?*" and op in MATCH_OPS and rank_name in _FOLDED:
+        op, value = ("!=" if op == "==" else "=="), ""
     return (Meaning(RANK[rank_name], key, attr, op, value),)
 
 
