@@ -818,7 +818,8 @@ def _symlink(run: _Run, line: Line, m: Meaning, state: State, *, esc: str, certa
     if m.op in ("=", ":="):
         state.links.clear()
         run.link_events.append(LinkEvent(line.where, "reset", certain))
-    pieces = expand(m.value, _context(state, facts), replace_whitespace=esc != "none")
+    # udev 219 puts a substituted value in as it is: a space in it splits the link there
+    pieces = expand(m.value, _context(state, facts), replace_whitespace=esc != "none" and not run.old)
     if esc == "unset":
         pieces = map_known(pieces, lambda t: replace_chars(t, "/ "))
     elif esc == "replace":

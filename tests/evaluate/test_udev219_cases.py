@@ -71,6 +71,8 @@ CASES = [
          True, True),
     Case("SYMLINK!= with no link yet: fails in 219, passes in 252",
          'KERNEL=="loop6", SYMLINK!="other", SYMLINK+="xapi/block/%k"\n', False, True),
+    Case("a space in a substituted value: 219 splits the link there, 252 makes it '_'",
+         'KERNEL=="loop6", ENV{V}="block/%k x"\nKERNEL=="loop6", SYMLINK+="xapi/$env{V}"\n', True, False),
     Case("a GOTO with no LABEL: ignored, the rest of the rule acts, in both",
          RULE + ', GOTO="nowhere"\n', True, True),
     Case("a GOTO over the link rule, in both",

@@ -247,4 +247,11 @@ class Tally219(Tally):
                 f"unknown ({share:.1%}); {left}")
 
 
+class SameSetsTally(Tally):
+    def summary(self) -> str:
+        return super().summary().replace("differential vs udevd 252", "differential vs udevd 252, "
+                                         "on the sets given to udev 219 too")
+
+
 TALLY_219 = Tally219()
+TALLY_252_SAME_SETS = SameSetsTally()
