@@ -824,7 +824,9 @@ def _symlink(run: _Run, line: Line, m: Meaning, state: State, *, esc: str, certa
         pieces = map_known(pieces, lambda t: replace_chars(t, "/ "))
     elif esc == "replace":
         pieces = map_known(pieces, lambda t: replace_chars(t, "/"))
-    names, patterns = _split_links(pieces, esc == "none")
+    # an unknown value may hold spaces where nothing replaced them: string_escape=none, or
+    # udev 219 without string_escape=replace
+    names, patterns = _split_links(pieces, esc == "none" or (run.old and esc == "unset"))
     for name in names:
         state.links.add(name)
     for pattern in patterns:
