@@ -882,7 +882,7 @@ def _env(run: _Run, line: Line, m: Meaning, state: State, esc: str, effects: lis
         effects.append(f'ENV{{{name}}}=""')
         return
     pieces = expand(m.value, _context(state, facts))
-    if esc == "replace":
+    if esc == "replace" and not run.old:  # udev 219's TK_A_ENV does not look at the escaping
         pieces = map_known(pieces, lambda t: replace_chars(t, None))
     if m.op == "+=":
         existing = state.prop(name, facts)
