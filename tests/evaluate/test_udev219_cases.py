@@ -138,3 +138,14 @@ def test_udev_219_expands_run_after_the_last_rule() -> None:
     for semantics, command in ((UDEV_219, "/bin/echo 2"), (UDEV_252, "/bin/echo 1")):
         rules = RuleSet.from_texts([("/etc/udev/rules.d/50-x.rules", text)], semantics)
         assert evaluate(rules, device_facts("/sys/block/loop6", "add")).runs(command) is Tri.YES
+
+
+def test_udev_219_env_ignores_string_escape_replace() -> None:
+    """ENV{X}= in 219 takes the value as it is; 252 replaces what string_escape=replace says."""
+    skip_unless_here()
+    text = 'KERNEL=="loop6", OPTIONS="string_escape=replace", ENV{T_D}="a/b c"\n'
+    outcome = run_sets_219([{"50-x.rules": text}])[0]
+    assert outcome.devices["loop6"].properties["T_D"] == "a/b c"
+    for semantics, value in ((UDEV_219, "a/b c"), (UDEV_252, "a_b_c")):
+        rules = RuleSet.from_texts([("/etc/udev/rules.d/50-x.rules", text)], semantics)
+        assert evaluate(rules, device_facts("/sys/block/loop6", "add")).prop("T_D") == value
