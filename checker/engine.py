@@ -18,11 +18,13 @@ from checker.observe.accounts import Accounts
 from checker.observe.devices import Devices, devices_for
 from checker.observe.files import RulesFiles
 from checker.observe.links import Links
+from checker.observe.versions import UdevChoice, udev_semantics
 from checker.policy.cache import PolicyCache
 from checker.policy.conflicts import check_conflicts
 from checker.policy.desired import DesiredPolicy
 from checker.policy.files import policy_files, read_policies
 from checker.repair import apply_plan, describe_plan, plan_repair
+from checker.rules.semantics import DEFAULT
 from checker.settings import RunSettings
 from checker.state import StateDir
 from checker.udevadm import Udevadm
@@ -49,18 +51,21 @@ def run(settings: RunSettings) -> Report:
         log.warning("%s", warning)
     # Under --root the tree is not the running system: no udevadm, whatever is asked.
     udevadm = None if host.is_tree else Udevadm(settings.udevadm, timeout=settings.udevadm_timeout)
+    udev = udev_semantics(host, settings.udev, udevadm)
+    # the report says which semantics applied, and the note when it is a guess
+    log.info("applying %s", udev.describe())
     if settings.repair and settings.dry_run:
-        return dry_run(policies, host, state, udevadm, verdicts)
+        return dry_run(policies, host, state, udevadm, verdicts, udev)
     if settings.repair:
         with state.lock(settings.lock_timeout):
-            return repair(policies, host, state, udevadm, verdicts)
+            return repair(policies, host, state, udevadm, verdicts, udev)
     if udevadm is not None:
         owed = udevadm_owed.owed(state)
         if owed:
             log.warning("%s: pending from a repair whose udevadm call failed: udev may still run "
                         "the old rules; the next repair runs them again",
                         udevadm_owed.describe(owed))
-    return check(policies, host, state, verdicts=verdicts)
+    return check(policies, host, state, verdicts=verdicts, udev=udev)
 
 
 def load_desired(paths: Sequence[str], safe_permissions: bool = False,
@@ -98,14 +103,15 @@ def load_desired(paths: Sequence[str], safe_permissions: bool = False,
 
 def check(policies: Sequence[DesiredPolicy], host: Host, state: StateDir | None = None,
           files: RulesFiles | None = None, devices: Devices | None = None,
-          verdicts: VerdictCache | None = None) -> Report:
+          verdicts: VerdictCache | None = None, udev: UdevChoice | None = None) -> Report:
     """Compare the host with the policies. Reads only; `state` adds why files drifted;
     `verdicts` remembers (and, when it may, keeps) the rule set's answers.
 
     `devices` is how devices are found; by default libudev is asked once for this run (on
     the running host, when a policy names a symlink), else the file system alone.
+    `udev` is whose rules language and evaluation apply (`files` must read with it).
     """
-    files = files or RulesFiles(host)
+    files = files or RulesFiles(host, udev.semantics if udev else DEFAULT)
     devices = devices or devices_for(policies, host)
     links = Links(host)
     reports = [
@@ -114,22 +120,24 @@ def check(policies: Sequence[DesiredPolicy], host: Host, state: StateDir | None 
         for policy in policies
     ]
     judge_effects(host, files, devices, policies, reports, verdicts)
-    report = Report(reports, root=host.root)
+    report = Report(reports, root=host.root, udev=udev.to_json() if udev else None)
     if state is not None:
         explain_drift(report, policies, files, state, host)
     return report
 
 
 def repair(policies: Sequence[DesiredPolicy], host: Host, state: StateDir,
-           udevadm: Udevadm | None, verdicts: VerdictCache | None = None) -> Report:
+           udevadm: Udevadm | None, verdicts: VerdictCache | None = None,
+           udev: UdevChoice | None = None) -> Report:
     """Repair every drift it safely can, then check again. The caller holds the lock."""
-    files = RulesFiles(host)
-    before = check(policies, host, state, files, verdicts=verdicts)
+    semantics = udev.semantics if udev else DEFAULT
+    files = RulesFiles(host, semantics)
+    before = check(policies, host, state, files, verdicts=verdicts, udev=udev)
     plan = plan_repair(policies, before, files, host)
     actions = apply_plan(plan, host, state, udevadm)
     host.forget()
-    after_files = RulesFiles(host)
-    after = check(policies, host, None, after_files, verdicts=verdicts)
+    after_files = RulesFiles(host, semantics)
+    after = check(policies, host, None, after_files, verdicts=verdicts, udev=udev)
     previous = {(f.policy, f.item): f for f in before.drifted}
     for finding in (f for p in after.policies for f in p.findings):
         old = previous.get((finding.policy, finding.item))
@@ -145,10 +153,11 @@ def repair(policies: Sequence[DesiredPolicy], host: Host, state: StateDir,
 
 
 def dry_run(policies: Sequence[DesiredPolicy], host: Host, state: StateDir,
-            udevadm: Udevadm | None, verdicts: VerdictCache | None = None) -> Report:
+            udevadm: Udevadm | None, verdicts: VerdictCache | None = None,
+            udev: UdevChoice | None = None) -> Report:
     """What a repair would do, changing nothing."""
-    files = RulesFiles(host)
-    report = check(policies, host, state, files, verdicts=verdicts)
+    files = RulesFiles(host, udev.semantics if udev else DEFAULT)
+    report = check(policies, host, state, files, verdicts=verdicts, udev=udev)
     plan = plan_repair(policies, report, files, host)
     report.actions = describe_plan(plan, state, udevadm)
     report.mode = "dry-run"

@@ -135,6 +135,8 @@ class Report:
     root: str = "/"
     mode: Mode = "check"
     actions: list[Action] = field(default_factory=list)
+    # whose udev semantics the run applied: {"version": 219, "source": "...", "note"?: "..."}
+    udev: dict[str, Any] | None = None
 
     @property
     def dry_run(self) -> bool:
@@ -152,6 +154,8 @@ class Report:
         data: dict[str, Any] = {
             "compliant": self.compliant, "repaired": self.repaired, "root": self.root,
             "policies": [policy.to_json() for policy in self.policies]}
+        if self.udev is not None:
+            data["udev"] = self.udev
         if self.mode != "check":
             data["dry_run"] = self.dry_run
             data["actions"] = [action.to_json() for action in self.actions]

@@ -24,3 +24,4 @@ class RunSettings:
     lock_timeout: float = LOCK_WAIT_SECONDS
     safe_permissions: bool = False  # refuse policies someone other than root could write
     records_metrics: bool = False  # the run writes its counters to the state directory anyway
+    udev: str = "auto"  # --udev: "219", "252" or "auto" (checker.observe.versions.udev_semantics)

@@ -56,6 +56,12 @@ def families_of(outcome: RunOutcome, persisted: Persisted) -> list[Family]:
             for item in policy.items:
                 items.add((item.policy, item.kind, item.item), 1 if item.drifted else 0)
         families += [items, compliant]
+        if outcome.udev:
+            semantics = Family(PREFIX + "udev_semantics_info", "gauge", "1 for the udev version whose "
+                               "rules language and evaluation the last run applied (219 or 252)",
+                               ("version",))
+            semantics.add((outcome.udev,), 1)
+            families.append(semantics)
 
     # A failed run knows no policies: show those of the last successful run.
     names = [p.name for p in outcome.policies] if outcome.success else list(persisted.loaded)

@@ -37,6 +37,7 @@ class RunOutcome(NamedTuple):
     duration: float  # seconds
     repair_enabled: bool
     policies: tuple[PolicyOutcome, ...] = ()
+    udev: str = ""  # whose udev semantics the run applied ("219", "252"); "" when unknown
 
     @property
     def repaired_items(self) -> int:
@@ -69,7 +70,8 @@ def outcome_of(report: Report, started: float, repair_enabled: bool) -> RunOutco
     return RunOutcome(
         success=True, finished=time.time(), duration=max(0.0, time.monotonic() - started),
         repair_enabled=repair_enabled,
-        policies=tuple(_policy_outcome(name, findings) for name, findings in merged.items()))
+        policies=tuple(_policy_outcome(name, findings) for name, findings in merged.items()),
+        udev=str(report.udev["version"]) if report.udev else "")
 
 
 def failed_outcome(started: float, repair_enabled: bool) -> RunOutcome:

@@ -441,6 +441,7 @@ def test_a_failed_reload_is_remembered_and_retried_by_the_next_repair(tmp_path: 
     (tmp_path / "udevadm").write_text(textwrap.dedent(f"""\
         #!/bin/sh
         [ "$1" = verify ] && exit 1
+        [ "$1" = --version ] && echo 252 && exit 0  # asked by --udev auto: not a call this test counts
         echo "$*" >> {log}
         if [ "$1" = control ] && [ ! -e {tmp_path}/failed-once ]; then
             touch {tmp_path}/failed-once

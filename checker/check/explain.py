@@ -92,7 +92,7 @@ def _leftovers(host: Host, observed: ObservedRulesFile, wanted: set[str]) -> lis
             text = read_regular(host.path(sibling), MAX_LEFTOVER_BYTES).decode("utf-8", "surrogateescape")
         except (OSError, UnusableFile):
             continue
-        rules = [rule for rule in parse_rules(text).rules if not rule.problem]
+        rules = [rule for rule in parse_rules(text, observed.semantics).rules if not rule.problem]
         held = wanted & {rule.canonical for rule in rules}
         add_only = [rule for rule in rules if rule.canonical not in wanted and _add_only_form(rule, wanted)]
         also = f", and {len(add_only)} in an add-only form" if add_only else ""

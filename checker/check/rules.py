@@ -144,7 +144,7 @@ def _rules_inside(observed: ObservedRulesFile, lines: list[str], begin: int, end
     unless a line before it continues onto it (then the whole file, as udev would)."""
     if open_continuation(lines[:begin]):
         return [r for r in observed.parsed.rules if begin < r.line - 1 < end]
-    block = parse_rules("".join(lines[begin + 1:end]))
+    block = parse_rules("".join(lines[begin + 1:end]), observed.semantics)
     # The block's own numbering starts at 1: shift it to the file's lines.
     return [replace(rule, line=rule.line + begin + 1, end_line=rule.end_line + begin + 1)
             for rule in block.rules]

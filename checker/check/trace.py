@@ -20,13 +20,14 @@ from checker.check.every_event import fix_sentence
 from checker.check.named_devices import Device, PolicyDevices, kernel_of_node
 from checker.errors import UsageError
 from checker.evaluate.engine import RuleSet, evaluate
-from checker.evaluate.result import UDEV_VERSION, Evaluation, Step
+from checker.evaluate.result import Evaluation, Step
 from checker.evaluate.values import Tri, Unknown, Value
 from checker.host import Host
 from checker.observe.devices import Devices
 from checker.observe.files import RulesFiles, rules_in_udev_order
 from checker.policy.desired import DesiredPolicy
 from checker.policy.places import length_problem
+from checker.rules.semantics import DEFAULT, UdevSemantics
 
 SHOWN = ("matched", "unknown", "not-reached")  # steps every trace shows
 
@@ -87,6 +88,7 @@ class Trace:
     files: int
     events: dict[str, Evaluation] = field(default_factory=dict)  # the same device at each event
     fix: str | None = None  # how to write the rule whose link a change event removes
+    udev_source: str = ""  # how the udev version was chosen (checker.observe.versions)
 
     def link_at(self, event: str) -> dict[str, str]:
         """The asked link at `event`: {"made": yes/no/unknown, "by": file:line | "why": ...}."""
@@ -130,7 +132,8 @@ class Trace:
         ev = self.evaluation
         data: dict[str, Any] = {
             "device": self.target.device.kernel, "found_as": self.target.how, "action": self.action,
-            "udev": UDEV_VERSION, "rules_files": self.files,
+            "udev": self.evaluation.version, "rules_files": self.files,
+            **({"udev_source": self.udev_source} if self.udev_source else {}),
             "steps": [{"file": s.where.file, "line": s.where.line, "status": s.status,
                        **({"why": s.why} if s.why else {}),
                        **({"did": list(s.effects)} if s.effects else {})} for s in self._shown()],
@@ -157,7 +160,8 @@ class Trace:
     def render(self, write: Callable[[str], object]) -> None:
         data = self.to_json()
         write(f"udev-drift explain · {data['device']} ({self.target.how}) · action {self.action} · "
-              f"{self.files} rules files · udev {UDEV_VERSION} semantics\n\n")
+              f"{self.files} rules files · udev {self.evaluation.version} semantics"
+              + (f" ({self.udev_source})" if self.udev_source else "") + "\n\n")
         marks = {"matched": "✓", "unknown": "?", "not-reached": "↷", "not-matched": "✗", "no-effect": "·"}
         for step in self._shown():
             line = f"  {marks.get(step.status, ' ')} {step.where}  {step.status}"
@@ -224,14 +228,15 @@ def _text(value: Any) -> str:
     return "(removed)" if value is None else str(value)
 
 
-def trace(target: Target, action: str, host: Host, devices: PolicyDevices) -> Trace:
-    files = RulesFiles(host)
+def trace(target: Target, action: str, host: Host, devices: PolicyDevices,
+          semantics: UdevSemantics = DEFAULT, udev_source: str = "") -> Trace:
+    files = RulesFiles(host, semantics)
     in_order = rules_in_udev_order(host, files)
-    rules = RuleSet.from_parsed((f.path, f.parsed) for f in in_order)
+    rules = RuleSet.from_parsed(((f.path, f.parsed) for f in in_order), semantics)
     evaluation = evaluate(rules, devices.facts(target.device, action), trace=True)
     events = {event: evaluation if event == action else
               evaluate(rules, devices.facts(target.device, event), trace=True) for event in EVENTS}
-    result = Trace(target, action, evaluation, len(in_order), events)
+    result = Trace(target, action, evaluation, len(in_order), events, udev_source=udev_source)
     if target.link and events["add"].link(target.link) is not Tri.NO \
             and events["change"].link(target.link) is Tri.NO:
         cause = events["change"].why_not(target.link)

@@ -92,9 +92,19 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lock-timeout", metavar="SECONDS", type=seconds(0, MAX_WAIT_SECONDS),
                         default=LOCK_WAIT_SECONDS,
                         help="how long a repair waits for another run to finish (default %(default)g)")
+    add_udev_option(parser)
     parser.add_argument("--skip-policy-permission-check", action="store_true",
                         help="as root, act on policies that are not owned by root or are writable "
                              "by group or others (for test trees; a policy is as powerful as root)")
+
+
+def add_udev_option(parser: argparse.ArgumentParser) -> None:
+    """--udev: whose rules language and evaluation apply (the host's udev: 219 or 252)."""
+    parser.add_argument("--udev", choices=("auto", "219", "252"), default="auto",
+                        help="read and evaluate rules as this udev does: 219 (XenServer 8, XCP-ng 8, "
+                             "RHEL/CentOS 7) or 252 (Debian 12); auto (default): the running "
+                             "udevadm --version, under --root the tree's package database or "
+                             "systemd binary (read, never run), else 252")
 
 
 def resolve_root(value: str | None) -> str:
@@ -130,4 +140,5 @@ def run_settings(args: argparse.Namespace, *, dry_run: bool, records_metrics: bo
         lock_timeout=args.lock_timeout,
         safe_permissions=strict_permissions(args),
         records_metrics=records_metrics,
+        udev=args.udev,
     )

@@ -113,6 +113,8 @@ def render(report: Report, sources: list[str], stream: IO[str], color: bool, qui
     header = f"udev-drift {__version__} · {count} polic{'y' if count == 1 else 'ies'} · {', '.join(shown)}"
     if report.root != "/":
         header += f" · root {visible(_short(report.root, '/'))}"
+    if report.udev is not None:
+        header += f" · udev {report.udev['version']} semantics ({visible(str(report.udev['source']))})"
     write(paint(BOLD, header) + "\n")
     shown_diffs: set[str] = set()
     for policy in report.policies:

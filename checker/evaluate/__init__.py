@@ -1,4 +1,5 @@
-"""The rule set as udev 252 applies it, for one device and one action: three-valued.
+"""The rule set as udev 252 applies it (or udev 219: RuleSet.semantics), for one device
+and one action: three-valued.
 
     values.py      Tri (yes / no / unknown) and Unknown, a value known only as a pattern
     facts.py       DeviceFacts: what is known of one device; everything else is unknown

@@ -24,7 +24,7 @@ from typing import Any, Union
 from checker.evaluate.facts import DeviceFacts, NodeFacts
 from checker.evaluate.glob import Matcher, token_matches
 from checker.evaluate.result import Evaluation, LinkEvent, Step, Where
-from checker.evaluate.state import State, join_all
+from checker.evaluate.state import MemberSet, State, join_all
 from checker.evaluate.substitute import (
     UDEV_LINE_SIZE,
     UDEV_NAME_SIZE,
@@ -42,6 +42,8 @@ from checker.evaluate.values import Text, Tri, Unknown, Value, join_values
 from checker.rules.canonical import RANK, RANK_GOTO, RANK_LABEL, Meaning, effective_meanings, interpret
 from checker.rules.model import Rule, RulesText
 from checker.rules.parser import parse_rules
+from checker.rules.parser219 import meanings_219
+from checker.rules.semantics import DEFAULT, UdevSemantics
 
 _M_PARENTS = frozenset(RANK[n] for n in ("M_PARENTS_KERNEL", "M_PARENTS_SUBSYSTEM",
                                          "M_PARENTS_DRIVER", "M_PARENTS_ATTR", "M_PARENTS_TAG"))
@@ -54,6 +56,7 @@ _UPDATE_MATCHES = frozenset(RANK[n] for n in (
 _PURE = frozenset(r for r in range(_A_MIN) if r not in _UPDATE_MATCHES and r not in _M_PARENTS)
 
 HAS_GOTO, UPDATE_SOMETHING, HAS_DEVLINK, HAS_NAME, HAS_STATIC_NODE = 1, 2, 4, 8, 16
+CAN_SET_NAME = 32  # udev 219: the rule is skipped whole where the event cannot set names
 
 # What each builtin may set (udev-builtin-*.c); "*" where it could be anything (hwdb).
 BUILTIN_SETS: dict[str, tuple[str, ...]] = {
@@ -89,20 +92,24 @@ class RuleSet:
     files: tuple[RulesFile, ...]
     # a slice (checker.evaluate.slice) keeps the whole set it was cut from, for causes
     origin: RuleSet | None = field(default=None, compare=False, repr=False)
+    # whose udev applies them (checker.rules.semantics): 252, or 219 (differences below)
+    semantics: UdevSemantics = DEFAULT
 
     @staticmethod
-    def from_texts(files: Iterable[tuple[str, str]]) -> RuleSet:
-        return RuleSet.from_parsed((path, parse_rules(text)) for path, text in files)
+    def from_texts(files: Iterable[tuple[str, str]], semantics: UdevSemantics = DEFAULT) -> RuleSet:
+        return RuleSet.from_parsed(((path, parse_rules(text, semantics)) for path, text in files), semantics)
 
     @staticmethod
-    def from_parsed(files: Iterable[tuple[str, RulesText]]) -> RuleSet:
+    def from_parsed(files: Iterable[tuple[str, RulesText]], semantics: UdevSemantics = DEFAULT) -> RuleSet:
+        """The files must have been parsed with the same semantics."""
         # Compiling makes a few objects per token and no reference cycles: the cyclic
         # collector, run again and again over them, took two thirds of the time of a
         # 20,000-rule set. It is paused only here.
         paused = gc.isenabled()
         gc.disable()
         try:
-            return RuleSet(tuple(_compile(path, parsed.rules) for path, parsed in files))
+            return RuleSet(tuple(_compile(path, parsed.rules, semantics) for path, parsed in files),
+                           semantics=semantics)
         finally:
             if paused:
                 gc.enable()
@@ -126,13 +133,17 @@ def _kept_despite_problem(rule: Rule) -> bool:
     return any("has no LABEL" in warning for warning in rule.warnings)
 
 
-def _compile(path: str, rules: Sequence[Rule]) -> RulesFile:
+def _compile(path: str, rules: Sequence[Rule], semantics: UdevSemantics = DEFAULT) -> RulesFile:
     lines: list[Line] = []
+    old = semantics.is_219
     for rule in rules:
         lost_goto = _kept_despite_problem(rule)
         if rule.problem is not None and not lost_goto:
             continue
-        meanings = effective_meanings(interpret(t.key, t.attr, t.op, t.value) for t in rule.tokens)
+        if old:
+            meanings = effective_meanings(meanings_219(rule.tokens))
+        else:
+            meanings = effective_meanings(interpret(t.key, t.attr, t.op, t.value) for t in rule.tokens)
         label = goto = None
         matches: list[Meaning] = []
         assigns: list[Meaning] = []
@@ -158,6 +169,8 @@ def _compile(path: str, rules: Sequence[Rule]) -> RulesFile:
                     kind |= UPDATE_SOMETHING
         if goto is not None:
             kind |= HAS_GOTO
+        if old:
+            kind = _kind_219(meanings, kind)
         lines.append(Line(Where(path, rule.end_line), tuple(matches), tuple(assigns), kind,
                           None, label, goto))
     # rule_resolve_goto(): the first later line with that LABEL
@@ -174,6 +187,16 @@ def _compile(path: str, rules: Sequence[Rule]) -> RulesFile:
             resolved.append(Line(line.where, line.matches, line.assigns, line.kind, target,
                                  line.label, line.goto_label))
     return RulesFile(path, tuple(resolved))
+
+
+def _kind_219(meanings: list[Meaning], kind: int) -> int:
+    """udev 219 has no mask of what a line may do: every rule runs (UPDATE_SOMETHING is
+    in every mask), except that a rule with NAME, SYMLINK (matches included), OWNER, GROUP
+    or MODE is skipped whole, GOTO and all, when the event cannot set names (a remove, or
+    a device with no node or interface: udev_rules_apply_to_event()'s can_set_name)."""
+    if any(m.key in ("NAME", "SYMLINK", "OWNER", "GROUP", "MODE") for m in meanings):
+        kind |= CAN_SET_NAME
+    return kind | UPDATE_SOMETHING
 
 
 def symlink_templates(rules: RuleSet) -> dict[Where, list[str]]:
@@ -252,11 +275,12 @@ class _Run:
     env_writers: list[tuple[Where, str]] = field(default_factory=list)
     final_at: Where | None = None  # the SYMLINK:= that made the links final
     answers: dict[Meaning, Tri] = field(default_factory=dict)  # answers from the facts alone
+    old: bool = False  # udev 219's evaluation (RuleSet.semantics)
 
 
 def evaluate(rules: RuleSet, facts: DeviceFacts, trace: bool = True) -> Evaluation:
     """Apply every rule to the device as udev 252 would for `facts.action`."""
-    run = _Run(facts, trace)
+    run = _Run(facts, trace, old=rules.semantics.is_219)
     mask = HAS_GOTO | UPDATE_SOMETHING
     if facts.action != "remove":
         if facts.devnum is not None:
@@ -287,7 +311,10 @@ def evaluate(rules: RuleSet, facts: DeviceFacts, trace: bool = True) -> Evaluati
         assert state is not None  # a GOTO lands within its file
         state = _run_file(run, rules_file, state, mask)
     assert state is not None
-    return Evaluation(rules, facts, state, tuple(run.steps), tuple(run.link_events), tuple(run.env_writers))
+    if run.old:
+        _expand_run_219(state, facts)
+    return Evaluation(rules, facts, state, tuple(run.steps), tuple(run.link_events), tuple(run.env_writers),
+                      rules.semantics.name)
 
 
 def _run_file(run: _Run, rules_file: RulesFile, state: State, mask: int) -> State:
@@ -315,7 +342,7 @@ def _run_file(run: _Run, rules_file: RulesFile, state: State, mask: int) -> Stat
             index = target
             continue
         index += 1
-        if not line.kind & mask:
+        if not line.kind & mask or (line.kind & CAN_SET_NAME and not mask & (HAS_DEVLINK | HAS_NAME)):
             if trace and line.matches:
                 steps.append(Step(line.where, "no-effect", "nothing it does applies to this event"))
             continue
@@ -385,9 +412,9 @@ def _quick_reject(run: _Run, line: Line, state: State) -> Meaning | None:
                                    and "%" not in m.attr and "$" not in m.attr):
             answer = cache.get(m)
             if answer is None:
-                answer = cache[m] = _pure(m, state, run.facts)
+                answer = cache[m] = _pure(m, state, run.facts, run.old)
         else:
-            answer = _pure(m, state, run.facts)
+            answer = _pure(m, state, run.facts, run.old)
         if answer is Tri.NO:
             return m
         if answer is Tri.UNKNOWN:
@@ -415,7 +442,7 @@ def _run_matches(run: _Run, line: Line, state: State) -> list[_Branch]:
             parent_tokens = [t for t in line.matches if t.rank in _M_PARENTS]
             next_live: list[State] = []
             for s in live:
-                outcomes = _walk_parents(parent_tokens, s, facts)
+                outcomes = _walk_parents(parent_tokens, s, facts, run.old)
                 for outcome, dev_parent in outcomes:
                     # one outcome: the world goes on as it is (each state is in one place)
                     ns = s if len(outcomes) == 1 else s.copy()
@@ -430,7 +457,7 @@ def _run_matches(run: _Run, line: Line, state: State) -> list[_Branch]:
                 return branches
             continue
         if rank in _PURE:
-            answers = [(s, _pure(m, s, facts)) for s in live]
+            answers = [(s, _pure(m, s, facts, run.old)) for s in live]
         else:
             if not copied:
                 live = [s.copy() for s in live]
@@ -472,8 +499,10 @@ def _string_match(m: Meaning, value: Value, subsystem: bool = False) -> Tri:
     return ~answer
 
 
-def _pure(m: Meaning, state: State, facts: DeviceFacts) -> Tri:
+def _pure(m: Meaning, state: State, facts: DeviceFacts, old: bool = False) -> Tri:
     key = m.key
+    if old and key in ("TAG", "WAIT_FOR", "SYMLINK"):
+        return _pure_219(m, state)
     node = facts.node
     if key == "KERNEL":
         return _string_match(m, node.kernel)
@@ -509,6 +538,25 @@ def _pure(m: Meaning, state: State, facts: DeviceFacts) -> Tri:
     raise AssertionError(key)
 
 
+def _pure_219(m: Meaning, state: State) -> Tri:
+    """udev 219: SYMLINK!= needs a link that does not match; TAG== compares each tag of
+    this event with the value as it is (no pattern) and TAG!= never fails
+    (udev_rules_apply_to_event() goes to nomatch only for a missing tag and an operator
+    other than !=); WAIT_FOR waits up to 10 s for a file that udev-drift does not know."""
+    if m.key == "WAIT_FOR":
+        return Tri.UNKNOWN
+    if m.key == "SYMLINK":
+        # match_key() per link, the operator included: SYMLINK!="x" asks for a link that
+        # is not x (so it fails on a device with no link yet), not for x to be missing
+        matcher = Matcher.of(m.value)
+        if m.op == "==":
+            return state.links.any_matches(matcher.matches)
+        return state.links.any_matches(lambda name: ~matcher.matches(name))
+    if m.op == "!=":
+        return Tri.YES
+    return state.tags.has(m.value)
+
+
 def _attr_value(node: NodeFacts, name: str, state: State, is_device: bool) -> Value:
     if is_device and name in state.written_attrs:
         return Unknown("*", f"ATTR{{{name}}} was written by a rule")
@@ -537,14 +585,15 @@ def _attr_match(m: Meaning, node: NodeFacts, index: int, state: State, facts: De
 ParentOutcome = tuple[bool, Union[int, None, Unknown]]
 
 
-def _walk_parents(tokens: list[Meaning], state: State, facts: DeviceFacts) -> list[ParentOutcome]:
+def _walk_parents(tokens: list[Meaning], state: State, facts: DeviceFacts,
+                  old: bool = False) -> list[ParentOutcome]:
     """udev_rule_apply_parent_token_to_event(): the first device of the chain (the device
     itself first) on which every parent token matches. Returns the possible outcomes."""
     outcomes: list[ParentOutcome] = []
     for index, node in enumerate(facts.chain()):
         answer = Tri.YES
         for m in tokens:
-            answer = answer & _parent_token(m, node, index, state, facts)
+            answer = answer & _parent_token(m, node, index, state, facts, tokens[0] if old else None)
             if answer is Tri.NO:
                 break
         if answer is Tri.YES:
@@ -560,8 +609,16 @@ def _walk_parents(tokens: list[Meaning], state: State, facts: DeviceFacts) -> li
     return outcomes
 
 
-def _parent_token(m: Meaning, node: NodeFacts, index: int, state: State, facts: DeviceFacts) -> Tri:
+def _parent_token(m: Meaning, node: NodeFacts, index: int, state: State, facts: DeviceFacts,
+                  first_219: Meaning | None = None) -> Tri:
     key = m.key
+    if first_219 is not None and key == "TAGS":
+        # udev 219 asks udev_device_has_tag() for the value of the line's FIRST parent
+        # token (`cur`, not `key`), as it is, and has TAGS!= fail on a device that has it
+        if node.tags is None and index > 0:
+            return Tri.UNKNOWN
+        tags = state.tags.has(first_219.value) if index == 0 else Tri.of(first_219.value in (node.tags or ()))
+        return tags if m.op == "==" else ~tags
     if key == "KERNELS":
         return _string_match(m, node.kernel)
     if key == "SUBSYSTEMS":
@@ -717,9 +774,10 @@ def _assign(run: _Run, line: Line, state: State, certain: bool, effects: list[st
         elif key == "ENV":
             _env(run, line, m, state, esc, effects)
         elif key == "TAG":
-            state = _tag(m, state, facts, effects)
+            state = _tag(m, state, facts, effects, run.old)
         elif key == "RUN":
-            state = _final_guarded(state, "run", facts, partial(_run_cmd, m, facts=facts, effects=effects))
+            state = _final_guarded(state, "run", facts, partial(_run_cmd, m, facts=facts, effects=effects,
+                                                                old=run.old))
         elif key in ("OWNER", "GROUP", "MODE"):
             owner = partial(_owner, m, facts=facts, effects=effects)
             state = _final_guarded(state, key.lower(), facts, owner)
@@ -803,13 +861,16 @@ def _symlink(run: _Run, line: Line, m: Meaning, state: State, *, esc: str, certa
     if m.op in ("=", ":="):
         state.links.clear()
         run.link_events.append(LinkEvent(line.where, "reset", certain))
+    # udev 219 puts a substituted value in as it is: a space in it splits the link there
     pieces, fits = expand_within(m.value, _context(state, facts), UDEV_PATH_SIZE,
-                                 replace_whitespace=esc != "none")
+                                 replace_whitespace=esc != "none" and not run.old)
     if esc == "unset":
         pieces = map_known(pieces, lambda t: replace_chars(t, "/ "))
     elif esc == "replace":
         pieces = map_known(pieces, lambda t: replace_chars(t, "/"))
-    names, patterns, endless = _split_links(pieces, esc == "none")
+    # an unknown value may hold spaces where nothing replaced them: string_escape=none, or
+    # udev 219 without string_escape=replace
+    names, patterns, endless = _split_links(pieces, esc == "none" or (run.old and esc == "unset"))
     if fits is not Tri.NO and endless:
         # TK_A_DEVLINK copies "/dev/" and the word into filename[UDEV_PATH_SIZE] and, when it
         # does not fit, `continue`s without taking the next word: udevd 252 loops until the
@@ -896,7 +957,7 @@ def _env(run: _Run, line: Line, m: Meaning, state: State, esc: str, effects: lis
     pieces, fits = expand_within(m.value, _context(state, facts), UDEV_NAME_SIZE, used=used)
     if isinstance(existing, Unknown) and fits is Tri.YES:
         fits = Tri.UNKNOWN  # the old value (if set at all) is of a length not known
-    if esc == "replace":
+    if esc == "replace" and not run.old:  # udev 219's TK_A_ENV does not look at the escaping
         pieces = map_known(pieces, lambda t: replace_chars(t, None))
     if existing is not None:
         pieces = [existing, " ", *pieces]
@@ -912,15 +973,15 @@ def _env(run: _Run, line: Line, m: Meaning, state: State, esc: str, effects: lis
 _TAG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
-def _tag(m: Meaning, state: State, facts: DeviceFacts, effects: list[str]) -> State:
+def _tag(m: Meaning, state: State, facts: DeviceFacts, effects: list[str], old: bool = False) -> State:
     # TK_A_TAG: buf[UDEV_PATH_SIZE]; a truncated name is refused before TAG= clears anything
     pieces, fits = expand_within(m.value, _context(state, facts), UDEV_PATH_SIZE)
     text = to_text(pieces)
     _refused(effects, f'TAG{m.op}"{text if isinstance(text, str) else text.pattern}"', UDEV_PATH_SIZE, fits)
-    return _fitting(fits, state, facts, partial(_tag_text, m, text))
+    return _fitting(fits, state, facts, partial(_tag_text, m, text, old))
 
 
-def _tag_text(m: Meaning, text: Text, state: State) -> None:
+def _tag_text(m: Meaning, text: Text, old: bool, state: State) -> None:
     if m.op == "=":  # device_cleanup_tags(): every tag, also those from the database
         state.tags.clear()
         state.all_tags.clear()
@@ -933,7 +994,10 @@ def _tag_text(m: Meaning, text: Text, state: State) -> None:
             state.tags.add_pattern(text.pattern)
             state.all_tags.add_pattern(text.pattern)
         return
-    if not text or any(c not in _TAG_CHARS for c in text):
+    if old:
+        if ":" in text or " " in text:
+            return  # udev 219's is_valid_tag()
+    elif not text or any(c not in _TAG_CHARS for c in text):
         return  # "Invalid tag name": ignored (after TAG= cleared the tags)
     if m.op == "-=":  # device_remove_tag(): the current tags only
         state.tags.remove(text)
@@ -942,11 +1006,15 @@ def _tag_text(m: Meaning, text: Text, state: State) -> None:
         state.all_tags.add(text)
 
 
-def _run_cmd(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str]) -> State:
+def _run_cmd(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str], old: bool = False) -> State:
     if m.op == ":=":
         state.set_final("run")
     if m.op in ("=", ":="):
         state.run.clear()
+    if old:  # udev 219 keeps the command as written and expands it after the last rule
+        state.run.add(m.value)
+        effects.append(f'{m.key}{m.op}"{m.value}"')
+        return state
     # TK_A_RUN_PROGRAM: buf[UDEV_LINE_SIZE], after := and = did their part
     pieces, fits = expand_within(m.value, _context(state, facts), UDEV_LINE_SIZE)
     text = to_text(pieces)
@@ -961,6 +1029,24 @@ def _run_cmd(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str]
     else:
         state.run.maybe_add(text)
     return state
+
+
+def _expand_run_219(state: State, facts: DeviceFacts) -> None:
+    """udev 219 expands each RUN command when it runs it, after every rule
+    (udev_event_execute_run(); `udevadm test` prints them so): $env{X} is the last value."""
+    templates = state.run
+    expanded = MemberSet()
+    for template, certainty in templates.members.items():
+        text = to_text(expand(template, _context(state, facts)))
+        if isinstance(text, Unknown):
+            expanded.add_pattern(text.pattern)
+        elif certainty is Tri.YES:
+            expanded.add(text)
+        else:
+            expanded.maybe_add(text)
+    for pattern in templates.patterns:
+        expanded.add_pattern(pattern)
+    state.run = expanded
 
 
 def _owner(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str]) -> State:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from checker.evaluate.causes import Cause
     from checker.evaluate.engine import RuleSet
 
-UDEV_VERSION = "252"  # whose semantics the evaluator applies
+UDEV_VERSION = "252"  # whose semantics the evaluator applies by default (RuleSet.semantics)
 
 
 @dataclass(frozen=True)

@@ -154,12 +154,14 @@ class LinkNames:
         return False
 
 
-def _touches_links(line: Line, links: LinkNames) -> bool:
+def _touches_links(line: Line, links: LinkNames, old: bool = False) -> bool:
     """Can the line change whether one of `links` is in the device's list?"""
     if not line.kind & HAS_DEVLINK:
         return False
-    # with string_escape=none a substituted value may hold spaces: any links at all
-    unescaped = any(m.key == "OPTIONS" and m.value == "string_escape=none" for m in line.assigns)
+    # with string_escape=none a substituted value may hold spaces: any links at all (and
+    # in udev 219 without string_escape=replace, which puts substitutions in as they are)
+    unescaped = any(m.key == "OPTIONS" and m.value == "string_escape=none" for m in line.assigns) or (
+        old and not any(m.key == "OPTIONS" and m.value == "string_escape=replace" for m in line.assigns))
     for m in line.assigns:
         if m.key != "SYMLINK":
             continue
@@ -196,7 +198,7 @@ def slice_rules(rules: RuleSet, links: Iterable[str] = (), lines: Iterable[Where
             todo.append(n)
 
     for n, line in enumerate(flat):
-        if line.where in wanted or (names and _touches_links(line, names)):
+        if line.where in wanted or (names and _touches_links(line, names, rules.semantics.is_219)):
             keep(n)
     # reads not yet served: each read is looked for once, among all earlier writers
     served: dict[str, int] = {}  # read -> the latest line index whose earlier writers are kept
@@ -232,7 +234,7 @@ def slice_rules(rules: RuleSet, links: Iterable[str] = (), lines: Iterable[Where
                 line = replace(line, goto=renumber[line.goto])
             new_lines.append(line)
         files.append(RulesFile(rules_file.path, tuple(new_lines)))
-    return RuleSet(tuple(files), origin=rules.origin or rules)
+    return RuleSet(tuple(files), origin=rules.origin or rules, semantics=rules.semantics)
 
 
 class _Writers:

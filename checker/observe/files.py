@@ -11,7 +11,7 @@ import errno
 import os
 import stat as stat_module
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from checker.errors import HostReadError
 from checker.host import Host
@@ -20,6 +20,7 @@ from checker.rules.model import Rule, RulesText
 from checker.rules.parsed import parse_rules
 from checker.rules.parser import rules_selected
 from checker.rules.select import could_hold
+from checker.rules.semantics import DEFAULT, UdevSemantics
 
 MAX_RULES_FILE_BYTES = 64 * 1024 * 1024
 
@@ -33,12 +34,13 @@ class ObservedRulesFile:
     stat: os.stat_result | None
     shadowed_by: str | None  # a same-named file in a directory udev reads first
     masked_by: str | None  # a same-named link to /dev/null that hides this name
+    semantics: UdevSemantics = DEFAULT  # whose udev reads it (the host's)
 
     @property
     def parsed(self) -> RulesText:
         """The whole file as udev reads it, parsed when first asked for: a check of an
         intact managed block reads only the block (a vendor file can hold 20,000 rules)."""
-        return parse_rules(self.text)  # parse_rules keeps its last results
+        return parse_rules(self.text, self.semantics)  # parse_rules keeps its last results
 
     def rules_like(self, wanted: Sequence[Rule]) -> Sequence[Rule]:
         """The file's rules that could be one of `wanted`, each as `parsed` has it: only
@@ -46,7 +48,7 @@ class ObservedRulesFile:
         cannot tell). Whether a wanted rule is there is the same answer either way."""
         keep = could_hold(wanted)
         if keep is not None:
-            selected = rules_selected(self.text, keep)
+            selected = rules_selected(self.text, keep, self.semantics)
             if selected is not None:
                 return selected
         return self.parsed.rules
@@ -87,8 +89,9 @@ class RulesFiles:
     is then checked exactly as the host is.
     """
 
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: Host, semantics: UdevSemantics = DEFAULT) -> None:
         self.host = host
+        self.semantics = semantics  # whose udev reads the files: every file is parsed so
         self._cache: dict[str, ObservedRulesFile] = {}
 
     # --- the file system, as this run sees it -----------------------------------------
@@ -117,7 +120,10 @@ class RulesFiles:
 
     def get(self, path: str) -> ObservedRulesFile:
         if path not in self._cache:
-            self._cache[path] = self._observe(path)
+            observed = self._observe(path)
+            if self.semantics != DEFAULT:
+                observed = replace(observed, semantics=self.semantics)
+            self._cache[path] = observed
         return self._cache[path]
 
     def forget(self, path: str) -> None:

@@ -1,4 +1,6 @@
-"""Which systemd (and so which udev) a host or a host image runs, read, never run.
+"""Which systemd (and so which udev) a host or a host image runs, read, never run; and
+so whose udev semantics a run applies (udev_semantics(): there, on the running host
+only, `udevadm --version` is asked first).
 
 udev has been part of systemd since 183, so one number answers both. Where it comes from,
 in this order:
@@ -22,6 +24,8 @@ import re
 from dataclasses import dataclass
 
 from checker.host import Host
+from checker.rules.semantics import DEFAULT, UdevSemantics, for_version, parse_choice
+from checker.udevadm import Udevadm, UdevadmError
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 SYSTEMD_BINARIES = ("/usr/lib/systemd/systemd", "/lib/systemd/systemd")
@@ -91,3 +95,53 @@ def _from_binaries(host: Host) -> Version | None:
             return Version(number, f"{binary}: \"systemd {number}\"")
     return None
 
+
+# --- udev's semantics -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UdevChoice:
+    """The udev whose rules language and evaluation a run applies, and why."""
+
+    semantics: UdevSemantics
+    source: str  # for people: "--udev 219", "udevadm --version: 252", "dpkg: systemd 252.39-1"
+    note: str = ""  # said when the choice is a guess (nothing found, an untested version)
+
+    def to_json(self) -> dict[str, object]:
+        found: dict[str, object] = {"version": self.semantics.version, "source": self.source}
+        if self.note:
+            found["note"] = self.note
+        return found
+
+    def describe(self) -> str:
+        said = f"udev {self.semantics.version} semantics ({self.source})"
+        return said + (f"; {self.note}" if self.note else "")
+
+
+def udev_semantics(host: Host, choice: str = "auto", udevadm: Udevadm | None = None) -> UdevChoice:
+    """`--udev 219|252|auto`. auto: on the running host, `udevadm --version` (udevadm is
+    run, never the tree's); under --root, or when that fails, the package database or the
+    version in systemd's binaries (read, never run: systemd_version()); else 252, said so."""
+    chosen = parse_choice(choice)
+    if chosen is not None:
+        return UdevChoice(chosen, f"--udev {choice}")
+    if not host.is_tree and udevadm is not None:
+        live = _live_version(udevadm)
+        if live is not None:
+            semantics, note = for_version(live)
+            return UdevChoice(semantics, f"udevadm --version: {live}", note)
+    version = systemd_version(host)
+    if version.number is not None:
+        semantics, note = for_version(version.number)
+        return UdevChoice(semantics, version.source, note)
+    return UdevChoice(DEFAULT, "default",
+                      f"udev's version not found ({version.source}): udev 252's semantics applied")
+
+
+def _live_version(udevadm: Udevadm) -> int | None:
+    try:
+        out = udevadm.run(["--version"])
+    except UdevadmError:
+        return None
+    found = _UPSTREAM.match(out.strip())
+    return int(found.group(1)) if found else None

@@ -23,6 +23,8 @@ from checker.rules.canonical import (
     interpret,
 )
 from checker.rules.model import Rule, RulesText, Token
+from checker.rules.parser219 import parse_rules_219
+from checker.rules.semantics import DEFAULT, UdevSemantics
 
 # udev's read_line(): "\n", "\r", "\0" and any run holding each of "\n" and "\r" at most once
 # ("\r\n", "\n\r"), optionally closed by one "\0", end a line. Shared with the edits, so that
@@ -49,8 +51,11 @@ _OPERATOR = re.compile(r"==|!=|\+=|-=|=|:=")
 _MAX_BYTES = UDEV_LINE_SIZE - 1  # the longest line udev reads
 
 
-def parse_rules(text: str) -> RulesText:
-    """Parse a rules file (or a fragment of one) as udev 252 reads it. Never raises."""
+def parse_rules(text: str, semantics: UdevSemantics = DEFAULT) -> RulesText:
+    """Parse a rules file (or a fragment of one) as udev 252 reads it (or 219, when the
+    semantics say so: parser219.py). Never raises."""
+    if semantics.is_219:
+        return parse_rules_219(text)
     # Parsing makes many small objects and no cycles: the cyclic collector would only rescan
     # the growing result again and again (it was a third of the time on 20,000 rules).
     collecting = gc.isenabled()
@@ -65,14 +70,18 @@ def parse_rules(text: str) -> RulesText:
             gc.enable()
 
 
-def rules_selected(text: str, keep: Callable[[str], bool]) -> list[Rule] | None:
+def rules_selected(text: str, keep: Callable[[str], bool],
+                   semantics: UdevSemantics = DEFAULT) -> list[Rule] | None:
     """The rules of the logical lines whose text `keep` accepts, exactly as parse_rules()
     gives them; or None when only the whole file can tell (a GOTO among them, which is
     lost or not depending on the LABELs of every later rule).
 
     A check that looks for a few rules in a vendor file of 20,000 interprets only the
     lines that could hold them: splitting lines is a tenth of the cost of a full parse.
+    (For udev 219 the whole file is always parsed: its lines are cut another way.)
     """
+    if semantics.is_219:
+        return None
     logical = read_logical_lines(text)
     selected = [line for line in logical.lines_read if keep(line[2])]
     return _interpret_lines(selected, logical.aborted_at,

@@ -42,8 +42,9 @@ CONTRACT = {
     "udev_drift_last_success_timestamp_seconds": ("gauge", set()),
     "udev_drift_run_duration_seconds": ("gauge", set()),
     "udev_drift_build_info": ("gauge", {"version"}),
+    "udev_drift_udev_semantics_info": ("gauge", {"version"}),
 }
-ON_FAILURE_ABSENT = {"udev_drift_item_drifted", "udev_drift_policy_compliant"}
+ON_FAILURE_ABSENT = {"udev_drift_item_drifted", "udev_drift_policy_compliant", "udev_drift_udev_semantics_info"}
 
 
 class Metrics:
