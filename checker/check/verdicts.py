@@ -41,9 +41,10 @@ VERDICT_CACHE_NAME = "verdict-cache.json"
 FORMAT = 1
 KEEP = 8  # answers for this many keys (a host that goes back and forth is still a hit)
 _WHAT = "a verdict cache"
-# The semantics the answers follow; a build that applies another udev's never replays them.
-# (checker.evaluate.result.UDEV_VERSION, which a test holds this to: importing it here
-# would import the evaluator's state and facts into every run answered from the cache)
+# The semantics answers follow where the files say none (checker.evaluate.result's
+# UDEV_VERSION, which a test holds this to: importing it here would import the evaluator's
+# state and facts into every run answered from the cache). A run that applies another
+# udev's (--udev 219) never replays them: the semantics in force is in the key.
 UDEV_SEMANTICS = "252"
 # Attributes that count (I/O statistics): left out of the key unless a rules file names
 # one in braces (ATTR{stat}, %s{inflight}), when they are in it like any other.
@@ -180,7 +181,9 @@ class VerdictCache:
         from checker.policy.cache import desired_json
 
         h = _Hasher()
-        h.add("tool", [checker.__version__, decider_fingerprint(), UDEV_SEMANTICS, host.root, host.is_tree])
+        semantics = getattr(files, "semantics", None)
+        in_force = semantics.name if semantics is not None else UDEV_SEMANTICS
+        h.add("tool", [checker.__version__, decider_fingerprint(), in_force, host.root, host.is_tree])
         named: set[str] = set()
         for directory, name, kind, data in rules_listing(host, files):
             h.add("file", [directory, name, kind])

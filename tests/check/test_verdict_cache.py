@@ -161,6 +161,24 @@ def test_another_version_of_the_tool_evaluates_again(tree: HostTree, state: Path
     assert answered_afresh(tree, policy, state)
 
 
+def test_answers_under_another_udevs_semantics_are_not_replayed(tree: HostTree, state: Path) -> None:
+    from checker.observe.files import RulesFiles
+    from checker.rules.semantics import for_version
+
+    policy = seed(tree)
+    host = Host(str(tree.root))
+    policies = load_desired([str(policy)], host=host)
+
+    def misses(version: int) -> int:
+        verdicts = VerdictCache(str(state), writable=True)
+        check(policies, host, files=RulesFiles(host, for_version(version)[0]), verdicts=verdicts)
+        return verdicts.misses
+
+    assert misses(252) == 1 and misses(252) == 0
+    assert misses(219) == 1  # the same files, read and applied as udev 219 does: asked again
+    assert misses(219) == 0
+
+
 def test_a_corrupt_cache_is_set_aside_with_one_warning(tree: HostTree, state: Path,
                                                       caplog: pytest.LogCaptureFixture) -> None:
     policy = seed(tree)
