@@ -20,10 +20,13 @@ import pytest
 
 from checker.evaluate.values import Tri, Unknown
 from checker.rules.semantics import UDEV_219
+from tests.conftest import REPO
 from tests.evaluate.test_differential import evaluations
 from tests.evaluate.udevadm219 import Tally219, Udevadm219, skip_unless_here
 
-TARBALL = os.environ.get("UDEV_DRIFT_SYSTEMD_219_SOURCE", "/work/shared/vendor/systemd-219-rhel7.tar.xz")
+# shared/ lies beside the checkout (here and in CI's clone)
+TARBALL = os.environ.get("UDEV_DRIFT_SYSTEMD_219_SOURCE",
+                         str(REPO.parent / "shared/vendor/systemd-219-rhel7.tar.xz"))
 _TEST = re.compile(r'desc\s*=>\s*"(?P<desc>[^"]*)".*?devpath\s*=>\s*"(?P<devpath>[^"]*)".*?'
                    r"rules\s*=>\s*<<EOF\n(?P<rules>.*?)\nEOF\n", re.S)
 TALLY = Tally219()

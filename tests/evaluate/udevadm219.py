@@ -52,7 +52,7 @@ def why_not_here() -> str:
         return "needs unshare (util-linux)"
     binary = udevadm_219()
     if binary is None:
-        return ("needs udevadm 219: run `bash /work/shared/tools/build-udevadm-219 .cache/udevadm-219` "
+        return ("needs udevadm 219: run `bash ../shared/tools/build-udevadm-219 .cache/udevadm-219` "
                 "(as .ci/run does) or set UDEVADM_219")
     version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
     if version != "219":
