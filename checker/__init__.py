@@ -14,13 +14,14 @@ One run, as the folders hold it (CONTRIBUTING.md says where each kind of change 
     serve/     the daemon: check loop, HTTP server, watchers
     install/   install / uninstall
     adopt/     the policy that protects what a host's rules files hold now
+    preview/   what an incoming package would take away, before it is installed
     cli/       the command line; nothing else imports it
 
-Ground modules that every room may use: errors, paths, host, confined (paths opened inside
-a --root tree), atomic, safe_open (reading a file that may be hostile: no links, no FIFOs,
-bounded), state, trusted_cache (a cache in the state directory, read only when root's),
-udevadm, udevadm_owed (reload/trigger calls a failed repair still owes),
-settings, findings (the report).
+Ground that every room may use: errors, paths, host, state, trusted_cache (a cache in the
+state directory, read only when root's), settings, findings (the report); safe_files/
+(confined: paths opened inside a --root tree; atomic; safe_open: reading a file that may be
+hostile, no links, no FIFOs, bounded); udevadm/ (calls to the live udev daemon, and the
+reload/trigger calls a failed repair still owes).
 """
 
 __version__ = "1.0.0"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from checker import udevadm_owed
 from checker.check.explain import explain_drift, remember_kept
 from checker.check.links import check_policy_symlinks
 from checker.check.load_warnings import load_warnings
@@ -27,7 +26,8 @@ from checker.repair import apply_plan, describe_plan, plan_repair
 from checker.rules.semantics import DEFAULT
 from checker.settings import RunSettings
 from checker.state import StateDir
-from checker.udevadm import Udevadm
+from checker.udevadm import owed as udevadm_owed
+from checker.udevadm.calls import Udevadm
 
 log = logging.getLogger("udev-drift")
 

@@ -139,7 +139,7 @@ class Host:
         (never out of the root), the last one not at all; None when nothing readable is
         there: a link, a FIFO (never waited on), a device, a directory, or more than
         `limit` bytes."""
-        from checker.safe_open import UnusableFile, read_regular
+        from checker.safe_files.safe_open import UnusableFile, read_regular
 
         resolved = self.resolve(os.path.dirname(host_path) or "/")
         if resolved is None:

@@ -19,8 +19,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from checker import confined, udevadm_owed
-from checker.atomic import (
+from checker.edits.diffs import unified_diff
+from checker.edits.ensure import compose
+from checker.findings import Action, Finding, Report, Status
+from checker.host import Host
+from checker.observe.files import RulesFiles
+from checker.policy.desired import DesiredPolicy
+from checker.rules.parsed import parse_rules
+from checker.safe_files import confined
+from checker.safe_files.atomic import (
     ABSENT,
     REPLACED,
     Identity,
@@ -30,15 +37,9 @@ from checker.atomic import (
     temp_name,
     write_in,
 )
-from checker.edits.diffs import unified_diff
-from checker.edits.ensure import compose
-from checker.findings import Action, Finding, Report, Status
-from checker.host import Host
-from checker.observe.files import RulesFiles
-from checker.policy.desired import DesiredPolicy
-from checker.rules.parsed import parse_rules
 from checker.state import StateDir
-from checker.udevadm import SETTLE_TIMEOUT, Udevadm
+from checker.udevadm import owed as udevadm_owed
+from checker.udevadm.calls import SETTLE_TIMEOUT, Udevadm
 
 log = logging.getLogger("udev-drift")
 
@@ -280,7 +281,7 @@ def _make_link(change: LinkChange, host: Host, tidied: set[str] | None = None) -
 
 
 def remove_stale(host: Host, directories: Sequence[str]) -> list[str]:
-    """Remove what killed runs left in these directories (checker.atomic.remove_stale_temps);
+    """Remove what killed runs left in these directories (checker.safe_files.atomic.remove_stale_temps);
     return the host paths removed. Only tidying: a directory that cannot be read is skipped."""
     removed: list[str] = []
     for directory in directories:

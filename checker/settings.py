@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from checker.state import LOCK_WAIT_SECONDS
-from checker.udevadm import DEFAULT_TIMEOUT as DEFAULT_UDEVADM_TIMEOUT
+from checker.udevadm.calls import DEFAULT_TIMEOUT as DEFAULT_UDEVADM_TIMEOUT
 
 
 @dataclass(frozen=True)

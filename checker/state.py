@@ -12,7 +12,7 @@ following links and without blocking, and only regular files of bounded size are
 as JSON with bounded numbers and nesting: a FIFO, a link to /dev/zero or a number of
 5,000 digits at a state name costs a warning, never a hang or a crash on every run.
 
-The directory is opened inside the --root tree it belongs to (checker.confined: links on
+The directory is opened inside the --root tree it belongs to (checker.safe_files.confined: links on
 the way are followed as in a chroot), and nothing inside it is reached through a link:
 a planted `backups` link is refused, never followed. Run as root, the directory and each
 state file must be root's and writable by no one else: what another user could plant
@@ -35,11 +35,11 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from checker import confined
-from checker.atomic import write_in
 from checker.errors import UdevDriftError
 from checker.host import Host
-from checker.safe_open import UnusableFile, open_regular, read_open
+from checker.safe_files import confined
+from checker.safe_files.atomic import write_in
+from checker.safe_files.safe_open import UnusableFile, open_regular, read_open
 
 log = logging.getLogger("udev-drift")
 

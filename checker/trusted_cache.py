@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from checker import __version__
-from checker.atomic import write_atomic
+from checker.safe_files.atomic import write_atomic
 from checker.state import set_aside
 
 log = logging.getLogger("udev-drift")

@@ -8,6 +8,7 @@ functions); those under `if TYPE_CHECKING:` are left out, as they never run.
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -18,10 +19,8 @@ PACKAGE = REPO / "checker"
 
 # Lowest first. A module may import its own room and any room before it.
 ROOMS = [
-    {"checker", "checker.errors", "checker.paths", "checker.host", "checker.atomic", "checker.state",
-     "checker.udevadm", "checker.udevadm_owed", "checker.safe_open", "checker.confined", "checker.settings",
-     "checker.findings", "checker.trusted_cache",
-     "checker.policies"},
+    {"checker", "checker.errors", "checker.paths", "checker.host", "checker.safe_files", "checker.state",
+     "checker.udevadm", "checker.settings", "checker.findings", "checker.trusted_cache", "checker.policies"},
     {"checker.rules"},
     {"checker.evaluate"},
     {"checker.edits"},
@@ -92,6 +91,57 @@ def room_of(module: str) -> int:
 
 
 GRAPH = {name: runtime_imports(path, name) for name, path in modules().items()}
+
+
+# Beyond this the top of checker/ is a heap again: group what belongs together in a room.
+TOP_LEVEL_MODULE_LIMIT = 12
+
+
+def top_level_problem(package: Path) -> str:
+    top = sorted(path.stem for path in package.glob("*.py"))
+    if len(top) <= TOP_LEVEL_MODULE_LIMIT:
+        return ""
+    return (f"{package.name}/ holds {len(top)} modules at its top ({', '.join(top)}): at most "
+            f"{TOP_LEVEL_MODULE_LIMIT}; move the ones that belong together into a room")
+
+
+def test_the_top_of_the_package_holds_at_most_twelve_modules() -> None:
+    assert not top_level_problem(PACKAGE)
+
+
+def test_the_top_module_limit_refuses_one_module_too_many(tmp_path: Path) -> None:
+    # Mutation check: the tree as it is plus the modules up to the limit passes; one more fails.
+    tree = tmp_path / "checker"
+    tree.mkdir()
+    for path in PACKAGE.glob("*.py"):
+        (tree / path.name).write_text("")
+    for index in range(TOP_LEVEL_MODULE_LIMIT - len(list(tree.glob("*.py")))):
+        (tree / f"added{index}.py").write_text("")
+    assert not top_level_problem(tree)
+    (tree / "one_too_many.py").write_text("")
+    assert "13 modules" in top_level_problem(tree)
+
+
+def readme_layout_rows() -> dict[str, str]:
+    text = (REPO / "README.md").read_text()
+    table = text[text.index("\nLayout:\n"):]
+    rows = {}
+    for line in table.splitlines()[5:]:
+        if not line.startswith("| `"):
+            break
+        path, what = line.split(" | ", 1)
+        rows[path.strip("| ")] = what
+    return rows
+
+
+def test_the_readme_layout_table_matches_the_tree() -> None:
+    rows = readme_layout_rows()
+    folders = {f"`checker/{init.parent.name}/`" for init in PACKAGE.glob("*/__init__.py")}
+    folders -= {"`checker/exporters/`", "`checker/policies/`"}  # links to exporters/, policies/
+    assert folders <= set(rows), f"folders missing from the README's layout: {sorted(folders - set(rows))}"
+    listed = set(re.findall(r"`(\w+)`", rows["`checker/` (top)"]))
+    top = {path.stem for path in PACKAGE.glob("*.py")} - {"__init__", "__main__"}
+    assert listed == top, f"README lists {sorted(listed - top)} not at the top; leaves out {sorted(top - listed)}"
 
 
 def test_every_module_is_in_a_room() -> None:

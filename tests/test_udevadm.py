@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from checker.udevadm import Udevadm, UdevadmError
+from checker.udevadm.calls import Udevadm, UdevadmError
 
 
 def alive(pid: int) -> bool:

@@ -21,7 +21,6 @@ from checker.adopt.pristine import find_pristine, read_in_root
 from checker.adopt.render import Fitter
 from checker.adopt.template import Piece, fold
 from checker.check.every_event import every_event_rules
-from checker.confined import lstat_in, readlink_in
 from checker.edits.blocks import lines_inside_blocks
 from checker.errors import UsageError
 from checker.host import Host
@@ -31,7 +30,8 @@ from checker.policy.desired import DesiredPolicy, Ensure
 from checker.rules.model import Rule, RulesText
 from checker.rules.parsed import parse_rules
 from checker.rules.textlines import split_keepends
-from checker.safe_open import UnusableFile
+from checker.safe_files.confined import lstat_in, readlink_in
+from checker.safe_files.safe_open import UnusableFile
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from checker import confined
 from checker.adopt.additions import compare
 from checker.check.explain import owner_query
 from checker.edits.blocks import lines_inside_blocks
@@ -34,7 +33,8 @@ from checker.paths import VENDOR_RULES_DIRS
 from checker.rules.model import RulesText
 from checker.rules.parsed import parse_rules
 from checker.rules.textlines import split_keepends
-from checker.safe_open import UnusableFile, open_regular, read_open
+from checker.safe_files import confined
+from checker.safe_files.safe_open import UnusableFile, open_regular, read_open
 
 PRISTINE_LEFTOVERS = (".rpmnew", ".dpkg-dist", ".dpkg-new", ".ucf-dist")
 # An /etc file that keeps less than this share of the vendor file's rules replaces it

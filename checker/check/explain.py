@@ -22,7 +22,7 @@ from checker.check.every_event import every_event_rules
 from checker.host import Host
 from checker.observe.files import ObservedRulesFile, RulesFiles
 from checker.rules.parsed import parse_rules
-from checker.safe_open import UnusableFile, read_regular
+from checker.safe_files.safe_open import UnusableFile, read_regular
 
 if TYPE_CHECKING:
     from checker.findings import Report

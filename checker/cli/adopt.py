@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
 def _exists(host: Host, target: str) -> bool:
     """Whether anything (a link included) stands at the host path, its directories
     followed inside the root as a chroot would."""
-    from checker import confined
+    from checker.safe_files import confined
 
     try:
         return confined.lstat_in(host.root, target) is not None
@@ -170,10 +170,10 @@ def _shown(host: Host, target: str) -> str:
 
 def _write(host: Host, target: str, data: bytes) -> None:
     """The new policy file, through a directory opened from the root one component at a
-    time (checker.confined): a link on the way is followed as a chroot would, never out of
+    time (checker.safe_files.confined): a link on the way is followed as a chroot would, never out of
     the tree; the file itself is never replaced, nor written through a link."""
-    from checker import confined
-    from checker.atomic import WriteError, write_in
+    from checker.safe_files import confined
+    from checker.safe_files.atomic import WriteError, write_in
 
     directory, name = confined.split(target)
     try:

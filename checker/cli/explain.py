@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from checker.observe.devices import devices_for
     from checker.observe.versions import udev_semantics
     from checker.policy.desired import DesiredPolicy
-    from checker.udevadm import Udevadm
+    from checker.udevadm.calls import Udevadm
 
     root = resolve_root(args.root)
     host = Host(root)

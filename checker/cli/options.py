@@ -13,7 +13,7 @@ from checker.host import Host
 from checker.paths import POLICY_DIR, STATE_DIR
 from checker.settings import RunSettings
 from checker.state import LOCK_WAIT_SECONDS
-from checker.udevadm import DEFAULT_TIMEOUT as DEFAULT_UDEVADM_TIMEOUT
+from checker.udevadm.calls import DEFAULT_TIMEOUT as DEFAULT_UDEVADM_TIMEOUT
 
 EXIT_COMPLIANT, EXIT_DRIFT, EXIT_USAGE, EXIT_FAILURE = 0, 1, 2, 3
 

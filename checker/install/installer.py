@@ -31,8 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO
 
-from checker import __version__, confined
-from checker.atomic import write_confined
+from checker import __version__
 from checker.errors import UdevDriftError
 from checker.install.hooks import CRON_DAEMONS, CRON_ENTRY, PLUGIN_CONFIGS, cron_entry, hooks
 from checker.install.manifest import Manifest, load, save, sha256
@@ -43,6 +42,8 @@ from checker.install.target import (
 )
 from checker.install.units import ENABLED, units
 from checker.paths import MANIFEST, POLICY_DIR, STATE_DIR, UNIT_DIR
+from checker.safe_files import confined
+from checker.safe_files.atomic import write_confined
 from checker.state import StateDir, unsafe_because
 
 NOTHING_TO_DO = "nothing to do"

@@ -25,9 +25,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from checker.atomic import write_in
 from checker.errors import UdevDriftError
 from checker.paths import MANIFEST_NAME
+from checker.safe_files.atomic import write_in
 from checker.state import StateDir, UnsafeState, check_trusted
 
 FORMAT = 1

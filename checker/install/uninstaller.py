@@ -21,8 +21,6 @@ import os
 import stat as stat_module
 from typing import IO, Callable
 
-from checker import confined
-from checker.atomic import WriteError
 from checker.errors import UdevDriftError
 from checker.exporters.textfile import open_directory
 from checker.install.manifest import Manifest, load, remove, sha256
@@ -30,6 +28,8 @@ from checker.install.systemctl import Systemctl
 from checker.install.target import Target
 from checker.install.units import ENABLED, SERVE, SERVICE
 from checker.paths import MANIFEST, PREVIEW_TEXTFILE_NAME, STATE_DIR, TEXTFILE_NAME, UNIT_DIR
+from checker.safe_files import confined
+from checker.safe_files.atomic import WriteError
 from checker.state import StateDir
 
 
@@ -103,7 +103,7 @@ class Uninstaller:
         return data is not None and sha256(data) == recorded
 
     # Every look and every removal is inside the root: the directories on the way followed
-    # as in a chroot, the name itself never (checker.confined).
+    # as in a chroot, the name itself never (checker.safe_files.confined).
     def lexists(self, path: str) -> bool:
         try:
             return confined.lstat_in(self.host.root, path) is not None

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from checker.host import Host
 from checker.rules.semantics import DEFAULT, UdevSemantics, for_version, parse_choice
-from checker.udevadm import Udevadm, UdevadmError
+from checker.udevadm.calls import Udevadm, UdevadmError
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 SYSTEMD_BINARIES = ("/usr/lib/systemd/systemd", "/lib/systemd/systemd")

@@ -32,7 +32,7 @@ class HookConfig:
 
 def load_config(path: str) -> HookConfig:
     """The configuration at `path` (a real path); the defaults when there is none."""
-    from checker.safe_open import UnusableFile, read_regular
+    from checker.safe_files.safe_open import UnusableFile, read_regular
 
     try:  # never through a link, never waiting on a FIFO
         data = read_regular(path, MAX_CONFIG_BYTES)

@@ -30,10 +30,10 @@ import time
 from collections.abc import Sequence
 from typing import Callable
 
-from checker.atomic import TEMP_SUFFIX
 from checker.errors import UdevDriftError
 from checker.host import Host
 from checker.paths import UDEV_RULES_DIRS
+from checker.safe_files.atomic import TEMP_SUFFIX
 
 log = logging.getLogger("udev-drift")
 

@@ -13,11 +13,11 @@ import pytest
 import yaml
 
 from checker.adopt.links import adopt_links
-from checker.atomic import ExistsError, write_atomic
 from checker.engine import load_desired
 from checker.host import Host
 from checker.observe.udev import BlockDevice, UdevState
 from checker.rules.parser import parse_rules
+from checker.safe_files.atomic import ExistsError, write_atomic
 from tests.adopt.test_adopt_corpus import adopted_rules, marker_only
 from tests.conftest import REPO, XEN_RULES, HostTree, Result
 from tests.namespace import run_private

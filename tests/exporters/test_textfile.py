@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from checker.atomic import WriteError
 from checker.exporters import textfile
+from checker.safe_files.atomic import WriteError
 from tests.conftest import REPO, HostTree
 from tests.servers import need, tool
 

@@ -18,12 +18,12 @@ from typing import Callable
 
 import pytest
 
-from checker import confined
-from checker.atomic import ABSENT, REPLACED, Identity, Replaced, write_in
 from checker.engine import check, load_desired
 from checker.host import Host
 from checker.observe.files import RulesFiles
 from checker.repair import Plan, apply_plan, plan_repair
+from checker.safe_files import confined
+from checker.safe_files.atomic import ABSENT, REPLACED, Identity, Replaced, write_in
 from checker.state import StateDir
 from tests.conftest import XEN_BLOCK_POLICY, Result
 

@@ -13,8 +13,8 @@ from typing import Callable
 
 import pytest
 
-from checker import udevadm_owed
 from checker.state import BACKUPS_KEPT, StateDir
+from checker.udevadm import owed as udevadm_owed
 from tests.conftest import REPO, XEN_BLOCK, XEN_BLOCK_POLICY, XEN_EVERY_EVENT_RULES, HostTree, Result
 
 Run = Callable[..., Result]

@@ -10,7 +10,7 @@ from typing import Callable
 
 import pytest
 
-from checker import confined
+from checker.safe_files import confined
 from tests.conftest import REPO, XEN_BLOCK_POLICY, HostTree, Result
 
 Run = Callable[..., Result]

@@ -12,17 +12,17 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from checker.atomic import STALE_AFTER_SECONDS
+from checker.safe_files.atomic import STALE_AFTER_SECONDS
 from tests.conftest import REPO, XEN_BLOCK_POLICY, HostTree, Result
 
 Run = Callable[..., Result]
 POLICY = XEN_BLOCK_POLICY + "symlinks:\n  - link: /dev/xapi/block/sdb\n    target: /dev/sdb\n"
 
-# A run killed in the middle of a write: makes a temporary file (or link) as checker.atomic
+# A run killed in the middle of a write: makes a temporary file (or link) as checker.safe_files.atomic
 # does, under its own pid, and is killed before it renames it.
 KILLED = r"""
 import os, signal, sys
-from checker.atomic import temp_name
+from checker.safe_files.atomic import temp_name
 directory, name, kind = sys.argv[1:]
 temp = os.path.join(directory, temp_name(name))
 if kind == "link":

@@ -7,7 +7,7 @@ renamed over the target, and the directory is fsynced so the rename itself survi
 crash. On any error the temporary file is removed and the target is untouched.
 
 Everything is relative to a directory descriptor (`write_in`); `write_confined` opens it
-inside a --root tree (checker.confined). A repair passes the identity of the file it read
+inside a --root tree (checker.safe_files.confined). A repair passes the identity of the file it read
 (`expect`): the new file then goes in only over that very file, so a package manager's
 rename that lands meanwhile is kept, never overwritten (renameat2 RENAME_EXCHANGE lets
 the replaced file be looked at, and put back, after the swap).
@@ -26,8 +26,8 @@ import stat as stat_module
 import time
 from dataclasses import dataclass
 
-from checker import confined
 from checker.errors import UdevDriftError
+from checker.safe_files import confined
 
 NEW_FILE_MODE = 0o644
 TEMP_SUFFIX = ".udev-drift.tmp"
