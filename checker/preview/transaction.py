@@ -84,22 +84,31 @@ RPM_DIGESTS = {1: "md5", 2: "sha1", 8: "sha256", 9: "sha384", 10: "sha512", 11: 
 RPM_QUERY_SECONDS = 30
 
 
-def rpm_installed_digest(host: Host, path: str) -> tuple[str, str] | None | bool:
-    """(hash name, hex digest) of `path` as the installed package that owns it shipped it;
-    False when no installed package owns it; None when the rpm database cannot be asked."""
+def _rpm_query(host: Host, query_format: str, *what: str) -> str | None | bool:
+    """What `rpm --root ROOT -q --qf FORMAT ...` prints (read-only); False when rpm says the
+    package is not installed or the file not owned; None when the database cannot be asked."""
     rpm = shutil.which("rpm")
     if rpm is None:
         return None
     try:
-        done = subprocess.run([rpm, "--root", host.root, "-q", "--qf",
-                               "%{FILEDIGESTALGO}\\n[%{FILENAMES}\\t%{FILEDIGESTS}\\n]", "-f", path],
+        done = subprocess.run([rpm, "--root", host.root, "-q", "--qf", query_format, *what],
                               capture_output=True, text=True, timeout=RPM_QUERY_SECONDS,
                               stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError):
         return None
     if done.returncode != 0:
-        return False if "not owned" in done.stdout + done.stderr else None
-    lines = done.stdout.splitlines()
+        said = done.stdout + done.stderr
+        return False if "not owned" in said or "is not installed" in said else None
+    return done.stdout
+
+
+def rpm_installed_digest(host: Host, path: str) -> tuple[str, str] | None | bool:
+    """(hash name, hex digest) of `path` as the installed package that owns it shipped it;
+    False when no installed package owns it; None when the rpm database cannot be asked."""
+    out = _rpm_query(host, "%{FILEDIGESTALGO}\\n[%{FILENAMES}\\t%{FILEDIGESTS}\\n]", "-f", path)
+    if not isinstance(out, str):
+        return out
+    lines = out.splitlines()
     algorithm = RPM_DIGESTS.get(int(lines[0]) if lines and lines[0].isdigit() else 1, "md5")
     for line in lines[1:]:
         name, _, digest = line.partition("\t")
@@ -155,21 +164,12 @@ class RpmInstalled:
 def rpm_installed(host: Host, name: str) -> RpmInstalled | None | bool:
     """The installed package `name` as the rpm database lists it; False when it is not
     installed; None when the database cannot be asked."""
-    rpm = shutil.which("rpm")
-    if rpm is None:
-        return None
-    try:
-        # the name first, so that a package with no files still says it is installed
-        done = subprocess.run([rpm, "--root", host.root, "-q", "--qf",
-                               "%{NAME}\\n[%{FILENAMES}\\t%{FILEFLAGS:fflags}\\n]", "--", name],
-                              capture_output=True, text=True, timeout=RPM_QUERY_SECONDS,
-                              stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if done.returncode != 0:
-        return False if "is not installed" in done.stdout + done.stderr else None
+    # the name first, so that a package with no files still says it is installed
+    out = _rpm_query(host, "%{NAME}\\n[%{FILENAMES}\\t%{FILEFLAGS:fflags}\\n]", "--", name)
+    if not isinstance(out, str):
+        return out
     files = []
-    for line in done.stdout.splitlines()[1:]:
+    for line in out.splitlines()[1:]:
         path, _, flags = line.partition("\t")
         if path.startswith("/"):
             files.append((path, flags))
