@@ -167,7 +167,8 @@ def _preview(args: argparse.Namespace, package_files: list[str], hook: bool = Fa
         policy_paths = args.policy or [host.path(POLICY_DIR)]
         # The policies a check validated before are read from its cache, never written:
         # a preview runs in the package manager's hook, on every update.
-        cache = PolicyCache(StateDir(state_path(None, root), root).located(), writable=False)
+        cache = PolicyCache(StateDir(state_path(None, root), root).located(), writable=False,
+                            tree=host.is_tree)
         policies = load_desired(policy_paths, safe_permissions=strict_permissions(args), cache=cache,
                                 host=host)
         transaction = plan(host, packages, args.conffiles)
