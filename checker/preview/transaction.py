@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -84,16 +85,25 @@ RPM_DIGESTS = {1: "md5", 2: "sha1", 8: "sha256", 9: "sha384", 10: "sha512", 11: 
 RPM_QUERY_SECONDS = 30
 
 
+# The hosts whose rpm database did not answer in time (one run's Host each): a database
+# that is locked or hung is not asked again by that run, or a package with many %config
+# rules files would hold the hook (and the update) for the sum of all their timeouts.
+_UNANSWERED: weakref.WeakSet[Host] = weakref.WeakSet()
+
+
 def _rpm_query(host: Host, query_format: str, *what: str) -> str | None | bool:
     """What `rpm --root ROOT -q --qf FORMAT ...` prints (read-only); False when rpm says the
     package is not installed or the file not owned; None when the database cannot be asked."""
     rpm = shutil.which("rpm")
-    if rpm is None:
+    if rpm is None or host in _UNANSWERED:
         return None
     try:
         done = subprocess.run([rpm, "--root", host.root, "-q", "--qf", query_format, *what],
                               capture_output=True, text=True, timeout=RPM_QUERY_SECONDS,
                               stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        _UNANSWERED.add(host)
+        return None
     except (OSError, subprocess.SubprocessError):
         return None
     if done.returncode != 0:
