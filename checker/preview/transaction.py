@@ -99,8 +99,9 @@ def _rpm_query(host: Host, query_format: str, *what: str) -> str | None | bool:
         return None
     try:
         done = subprocess.run([rpm, "--root", host.root, "-q", "--qf", query_format, *what],
-                              capture_output=True, text=True, timeout=RPM_QUERY_SECONDS,
-                              stdin=subprocess.DEVNULL)
+                              capture_output=True, timeout=RPM_QUERY_SECONDS, stdin=subprocess.DEVNULL,
+                              # a name's bytes as rpm prints them: any, in a tree's database
+                              encoding="utf-8", errors="surrogateescape")
     except subprocess.TimeoutExpired:
         _UNANSWERED.add(host)
         return None
