@@ -201,7 +201,17 @@ def write_trusted_json(path: str, document: dict[str, Any], what: str,
     document = {**document, "origin": written_under}
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        write_atomic(path, (json.dumps(document, sort_keys=True) + "\n").encode("utf-8"))
-        os.chmod(path, 0o600)
+        # Only where it would be read from: in a directory someone else may write, the
+        # cache would be refused by the next run anyway, and that someone could race root
+        # at the name.
+        directory = os.path.realpath(os.path.dirname(path))
+        why = _unsafe(os.stat(directory))
+        if why is not None:
+            log.debug("%s: %s not written (its directory %s is %s)", path, what.removeprefix("a "),
+                      directory, why)
+            return
+        # the mode set on the new file before it is renamed into place: a chmod by name
+        # would follow a link put there after the rename
+        write_atomic(path, (json.dumps(document, sort_keys=True) + "\n").encode("utf-8"), 0o600)
     except Exception as error:  # noqa: BLE001 - a cache that cannot be written is only slower
         log.debug("%s: %s not written (%s)", path, what.removeprefix("a "), error)
