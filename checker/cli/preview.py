@@ -215,7 +215,8 @@ def _render(preview: Any, out: Any) -> None:
     if not with_rules:
         out.write("  no package installs udev rules files: nothing a policy wants changes\n")
     for package in with_rules:
-        shown = [f.member + (" (-> /dev/null: a mask)" if f.kind == "link" and f.link == "/dev/null" else "")
+        shown = [f.member + (" (-> /dev/null: a mask)" if f.kind == "link" and f.link == "/dev/null"
+                             else " (not a file: no rules udev reads)" if f.kind == "special" else "")
                  for f in package.files]
         out.write(visible(f"  {package.label} ({package.file_name}) installs {', '.join(shown)}") + "\n")
     for note in transaction.notes:

@@ -157,6 +157,8 @@ def _read_data(handle: BinaryIO, source: str, member: tuple[str, int, int], conf
                         raise PackageError(f"{what}: {info.name}: truncated")
                     kept[path] = data
                     found.append(PackageFile(path, info.name, "file", data, config=config))
+                else:  # a FIFO, a device, a directory: dpkg puts it in place of what is there
+                    found.append(PackageFile(path, info.name, "special", config=config))
     except (tarfile.TarError, EOFError) as error:
         raise PackageError(f"{what}: not a readable tar archive ({error})") from None
     return found

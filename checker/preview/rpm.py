@@ -176,6 +176,8 @@ def read_rpm(handle: BinaryIO, source: str, limits: Limits) -> Package:
                                    f"may be ({limits.rules_file_bytes}): refused")
             wanted[path] = index
             files[index] = PackageFile(path, name, "file", config=config)
+        else:  # a FIFO, a device, a directory: rpm puts it in place of what is there
+            files[index] = PackageFile(path, name, "special", config=config)
     if wanted:
         data = _payload(handle, source, tags, names, sizes, set(wanted), limits)
         for path, index in wanted.items():

@@ -46,7 +46,7 @@ MAX_STATUS_BYTES = 256 * 1024 * 1024
 class Change:
     """What stands at a host path after the transaction."""
 
-    kind: Literal["file", "link", "removed"]
+    kind: Literal["file", "link", "removed", "special"]
     data: bytes = b""
     link: str = ""
     package: Package | None = None
@@ -250,13 +250,15 @@ def _left_behind(host: Host, package: Package, installed: dict[str, _Installed],
 def _written(package: Package, file: PackageFile) -> Change:
     if file.kind == "link":
         return Change("link", link=file.link, package=package, member=file.member)
+    if file.kind == "special":
+        return Change("special", package=package, member=file.member)
     return Change("file", data=file.data, package=package, member=file.member)
 
 
 def _decide(host: Host, package: Package, file: PackageFile, installed: dict[str, _Installed],
             answer: str, notes: list[str]) -> Change | None:
     who = f"{package.label} ({package.file_name})"
-    if file.config is None or file.kind == "link":
+    if file.config is None or file.kind != "file":
         return _written(package, file)
     current = _current(host, file.path)
     if current is None and host.lstat(file.path) is None:
