@@ -33,7 +33,7 @@ from checker.check.named_devices import PolicyDevices, devices_asked
 from checker.findings import Cause, Finding, PolicyReport
 from checker.host import Host
 from checker.paths import UDEV_RULES_DIRS
-from checker.trusted_cache import code_fingerprint, read_trusted_json, write_trusted_json
+from checker.trusted_cache import code_fingerprint, origin, read_trusted_json, write_trusted_json
 
 log = logging.getLogger("udev-drift")
 
@@ -173,9 +173,11 @@ def stable_facts(facts: Any, named: frozenset[str]) -> Any:
 class VerdictCache:
     """The answers of past runs, keyed by everything they depend on."""
 
-    def __init__(self, directory: str, writable: bool) -> None:
+    def __init__(self, directory: str, writable: bool, tree: bool = False) -> None:
+        """`tree`: the cache is a --root tree's (checker.trusted_cache.origin)."""
         self.path = os.path.join(directory, VERDICT_CACHE_NAME)
         self.writable = writable
+        self.origin = origin(tree)
         self.hits = 0
         self.misses = 0
 
@@ -216,7 +218,7 @@ class VerdictCache:
 
     # --- reading and writing ------------------------------------------------------------
     def _entries(self) -> dict[str, Any]:
-        data = read_trusted_json(self.path, _WHAT, corrupt_aside=True)
+        data = read_trusted_json(self.path, _WHAT, corrupt_aside=True, written_under=self.origin)
         if data is None or data.get("format") != FORMAT:
             return {}
         entries = data.get("entries")
@@ -258,7 +260,7 @@ class VerdictCache:
             entries.pop(next(iter(entries)))
         entries[key] = {"answers": answers}
         write_trusted_json(self.path, {"format": FORMAT, "version": checker.__version__,
-                                       "entries": entries}, _WHAT)
+                                       "entries": entries}, _WHAT, self.origin)
 
 
 def judge_effects(host: Host, files: Any, devices: Any, policies: Sequence[Any],

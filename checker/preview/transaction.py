@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -45,7 +46,7 @@ MAX_STATUS_BYTES = 256 * 1024 * 1024
 class Change:
     """What stands at a host path after the transaction."""
 
-    kind: Literal["file", "link", "removed"]
+    kind: Literal["file", "link", "removed", "special"]
     data: bytes = b""
     link: str = ""
     package: Package | None = None
@@ -84,16 +85,26 @@ RPM_DIGESTS = {1: "md5", 2: "sha1", 8: "sha256", 9: "sha384", 10: "sha512", 11: 
 RPM_QUERY_SECONDS = 30
 
 
+# The hosts whose rpm database did not answer in time (one run's Host each): a database
+# that is locked or hung is not asked again by that run, or a package with many %config
+# rules files would hold the hook (and the update) for the sum of all their timeouts.
+_UNANSWERED: weakref.WeakSet[Host] = weakref.WeakSet()
+
+
 def _rpm_query(host: Host, query_format: str, *what: str) -> str | None | bool:
     """What `rpm --root ROOT -q --qf FORMAT ...` prints (read-only); False when rpm says the
     package is not installed or the file not owned; None when the database cannot be asked."""
     rpm = shutil.which("rpm")
-    if rpm is None:
+    if rpm is None or host in _UNANSWERED:
         return None
     try:
         done = subprocess.run([rpm, "--root", host.root, "-q", "--qf", query_format, *what],
-                              capture_output=True, text=True, timeout=RPM_QUERY_SECONDS,
-                              stdin=subprocess.DEVNULL)
+                              capture_output=True, timeout=RPM_QUERY_SECONDS, stdin=subprocess.DEVNULL,
+                              # a name's bytes as rpm prints them: any, in a tree's database
+                              encoding="utf-8", errors="surrogateescape")
+    except subprocess.TimeoutExpired:
+        _UNANSWERED.add(host)
+        return None
     except (OSError, subprocess.SubprocessError):
         return None
     if done.returncode != 0:
@@ -239,13 +250,15 @@ def _left_behind(host: Host, package: Package, installed: dict[str, _Installed],
 def _written(package: Package, file: PackageFile) -> Change:
     if file.kind == "link":
         return Change("link", link=file.link, package=package, member=file.member)
+    if file.kind == "special":
+        return Change("special", package=package, member=file.member)
     return Change("file", data=file.data, package=package, member=file.member)
 
 
 def _decide(host: Host, package: Package, file: PackageFile, installed: dict[str, _Installed],
             answer: str, notes: list[str]) -> Change | None:
     who = f"{package.label} ({package.file_name})"
-    if file.config is None or file.kind == "link":
+    if file.config is None or file.kind != "file":
         return _written(package, file)
     current = _current(host, file.path)
     if current is None and host.lstat(file.path) is None:

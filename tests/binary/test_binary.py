@@ -133,6 +133,10 @@ def snapshot(root: Path) -> dict[str, Any]:
                     # place differs inside and outside the chroot.
                     data = re.sub(rb'"[^"]*?(/etc/udev-drift/)', rb'"<ROOT>\1', data)
                     data = stable(json.loads(data))
+                    if isinstance(data, dict) and "origin" in data:
+                        # "host" inside the chroot, this boot's id for --root outside: a
+                        # tree's cache is replayed only by the boot that wrote it, by design
+                        data["origin"] = "<origin>"
                     if path.name == "policy-cache.json" and isinstance(data, dict) and "validator" in data:
                         # The validator's fingerprint is of its code: the binary's bytecode
                         # and the pip install's source are two builds, by design.
