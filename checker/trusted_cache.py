@@ -63,7 +63,6 @@ def _read(path: str) -> bytes:
 def _compiled(folders: Sequence[str], files: Sequence[str]) -> list[tuple[str, bytes]]:
     """The modules as marshalled code objects, found without running them."""
     import importlib.util
-    import marshal
     import pkgutil
 
     modules = [f"checker.{folder}.{info.name}" for folder in folders
@@ -76,8 +75,21 @@ def _compiled(folders: Sequence[str], files: Sequence[str]) -> list[tuple[str, b
         spec = importlib.util.find_spec(name)
         loader = spec.loader if spec is not None else None
         code = loader.get_code(name) if loader is not None and hasattr(loader, "get_code") else None
-        parts.append((name, marshal.dumps(code) if code is not None else b"?"))
+        parts.append((name, code_bytes(code) if code is not None else b"?"))
     return parts
+
+
+def code_bytes(code: Any) -> bytes:
+    """A code object's bytes, the same whatever else refers to its constants.
+
+    marshal's default version (4) marks every object with more than one reference so that
+    it is written once: the same module's code then marshals differently once it has run
+    (its functions hold its nested code objects). In the binary the loader may hand back the
+    code that ran, and a fingerprint taken after a repair differed from the next run's.
+    Version 2 writes no such marks."""
+    import marshal
+
+    return marshal.dumps(code, 2)
 
 
 def _unsafe(st: os.stat_result) -> str | None:

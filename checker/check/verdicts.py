@@ -64,22 +64,28 @@ def decider_fingerprint() -> str:
 class _Hasher:
     def __init__(self) -> None:
         self.digest = hashlib.sha256()
+        # one digest per label as well, for --debug: which input made a key new
+        self.parts: dict[str, Any] = {}
+
+    def _update(self, label: str, data: bytes) -> None:
+        self.digest.update(f"{label}\0{len(data)}\0".encode("utf-8", "surrogateescape"))
+        self.digest.update(data)
+        self.parts.setdefault(label, hashlib.sha256()).update(data)
 
     def add(self, label: str, value: Any) -> None:
         """A value made of JSON's types (the policies, the findings)."""
         text = json.dumps(value, sort_keys=True, separators=(",", ":"))
-        self.digest.update(f"{label}\0{len(text)}\0".encode())
-        self.digest.update(text.encode("utf-8", "surrogateescape"))
+        self._update(label, text.encode("utf-8", "surrogateescape"))
 
     def add_canon(self, label: str, value: Any) -> None:
         """Any value: dataclasses, mappings, sets (facts)."""
-        text = repr(_canon(value))
-        self.digest.update(f"{label}\0{len(text)}\0".encode())
-        self.digest.update(text.encode("utf-8", "surrogateescape"))
+        self._update(label, repr(_canon(value)).encode("utf-8", "surrogateescape"))
 
     def add_bytes(self, label: str, data: bytes) -> None:
-        self.digest.update(f"{label}\0{len(data)}\0".encode("utf-8", "surrogateescape"))
-        self.digest.update(data)
+        self._update(label, data)
+
+    def described(self) -> str:
+        return ", ".join(f"{label} {part.hexdigest()[:12]}" for label, part in self.parts.items())
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
@@ -205,6 +211,7 @@ class VerdictCache:
             else:
                 plain.append([*where, facts])
         h.add("devices", plain)
+        log.debug("verdict cache key %s: %s", h.digest.hexdigest()[:12], h.described())
         return h.digest.hexdigest()
 
     # --- reading and writing ------------------------------------------------------------

@@ -61,8 +61,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                         help="a locally changed dpkg conffile: previewed as kept (dpkg's default "
                              "answer, the default here) or replaced (--force-confnew)")
     parser.add_argument("--remove", action="append", default=[], metavar="NAME",
-                        help="a dpkg package the transaction removes (repeatable): its rules files "
-                             "go, except conffiles")
+                        help="an installed package the transaction removes (repeatable; dpkg's or rpm's, "
+                             "as its database lists it): its rules files go, except dpkg conffiles")
     parser.add_argument("--hook", action="store_true",
                         help="run as a package manager's hook: warn loudly, refuse only as "
                              f"{PREVIEW_CONFIG} says, never fail the update by accident")
@@ -152,9 +152,9 @@ def _preview(args: argparse.Namespace, package_files: list[str], hook: bool = Fa
     from checker.engine import load_desired
     from checker.policy.cache import PolicyCache
     from checker.preview import compare
-    from checker.preview.package import Limits, Package
+    from checker.preview.package import Limits
     from checker.preview.read import read_package
-    from checker.preview.transaction import plan
+    from checker.preview.transaction import plan, removal
     from checker.state import StateDir
 
     root = resolve_root(args.root)
@@ -163,7 +163,7 @@ def _preview(args: argparse.Namespace, package_files: list[str], hook: bool = Fa
     losses: dict[str, int] | None = None
     try:
         packages = [read_package(path, limits) for path in package_files]
-        packages += [Package(name, "deb", name, "", removal=True) for name in args.remove]
+        packages += [removal(host, name) for name in args.remove]
         policy_paths = args.policy or [host.path(POLICY_DIR)]
         # The policies a check validated before are read from its cache, never written:
         # a preview runs in the package manager's hook, on every update.

@@ -59,7 +59,9 @@ class Package:
 
     @property
     def file_name(self) -> str:
-        return "dpkg --remove" if self.removal else os.path.basename(self.source)
+        if self.removal:
+            return "dpkg --remove" if self.format == "deb" else "rpm -e"
+        return os.path.basename(self.source)
 
 
 def host_path(member: str, source: str) -> str:
