@@ -26,6 +26,7 @@ from checker.host import Host
 from checker.observe.files import RulesFiles
 from checker.policy.desired import DesiredPolicy
 from checker.rules.parsed import parse_rules
+from checker.rules.semantics import DEFAULT, UdevSemantics
 from checker.safe_files import confined
 from checker.safe_files.atomic import (
     ABSENT,
@@ -72,6 +73,7 @@ class FileChange:
     new: str
     policies: list[str]
     entries: list[str] = field(default_factory=list)  # "policy (rules[0])", for messages
+    semantics: UdevSemantics = DEFAULT  # whose udev reads the file: what it must not drop
 
     @property
     def diff(self) -> str:
@@ -163,11 +165,13 @@ def plan_repair(policies: Sequence[DesiredPolicy], report: Report, files: RulesF
             plan.refusals.append((finding, REFUSALS.get(finding.status, "no safe repair known")))
     changed_policies: set[str] = set()
     for path, findings in by_file.items():
-        old = files.get(path).text
+        observed = files.get(path)
+        old = observed.text
         new = compose(f.edit for f in findings if f.edit)(old)
         if new != old:
             plan.files.append(FileChange(path, old, new, sorted({f.policy for f in findings}),
-                                         sorted({f"policy {f.policy} ({f.entry})" for f in findings})))
+                                         sorted({f"policy {f.policy} ({f.entry})" for f in findings}),
+                                         observed.semantics))
             changed_policies.update(f.policy for f in findings)
     if not host.is_tree:
         if plan.files and any(p.reload for p in policies if p.name in changed_policies):
@@ -182,8 +186,8 @@ def plan_repair(policies: Sequence[DesiredPolicy], report: Report, files: RulesF
 
 def validate_candidate(change: FileChange, udevadm: Udevadm | None) -> str | None:
     """Why the new text must not be written, or None when it may."""
-    before = {rule.text for rule in parse_rules(change.old).rules if rule.problem}
-    for rule in parse_rules(change.new).rules:
+    before = {rule.text for rule in parse_rules(change.old, change.semantics).rules if rule.problem}
+    for rule in parse_rules(change.new, change.semantics).rules:
         if rule.problem and rule.text not in before:
             return f"the new text has a rule udev would drop (line {rule.line}: {rule.problem})"
     if udevadm is not None and udevadm.has_verify():

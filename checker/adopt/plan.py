@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from checker.adopt.additions import compare, runs
 from checker.adopt.links import AdoptedLink, adopt_links, links_of
+from checker.adopt.portable import PolicyLines, policy_lines
 from checker.adopt.pristine import find_pristine, read_in_root
 from checker.adopt.render import Fitter
 from checker.adopt.template import Piece, fold
@@ -29,6 +30,7 @@ from checker.paths import ADMIN_RULES_DIRS, UDEV_RULES_DIRS
 from checker.policy.desired import DesiredPolicy, Ensure
 from checker.rules.model import Rule, RulesText
 from checker.rules.parsed import parse_rules
+from checker.rules.semantics import DEFAULT, UdevSemantics
 from checker.rules.textlines import split_keepends
 from checker.safe_files.confined import lstat_in, readlink_in
 from checker.safe_files.safe_open import UnusableFile
@@ -72,6 +74,8 @@ class Adoption:
     rules: list[AdoptedRules] = field(default_factory=list)
     links: list[AdoptedLink] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what was seen but not adopted, and why
+    semantics: UdevSemantics = DEFAULT  # whose udev read the rules
+    udev_line: str = ""  # the policy's comment saying so (render.udev_line)
 
     @property
     def empty(self) -> bool:
@@ -106,9 +110,12 @@ def _lines_text(lines: Sequence[str], rule: Rule) -> str:
     return text if text.endswith(("\n", "\r")) else text + "\n"
 
 
-def _adoptable(rule: Rule, path: str, notes: list[str]) -> bool:
+def _adoptable(rule: Rule, path: str, notes: list[str], refused: Mapping[int, str] | None = None) -> bool:
     if rule.problem:
         notes.append(f"{path}:{rule.line}: udev drops this rule ({rule.problem}): not adopted")
+        return False
+    if refused and rule.line in refused:
+        notes.append(f"{path}:{rule.line}: {refused[rule.line]}: not adopted")
         return False
     if "{{" in rule.text or "}}" in rule.text:
         notes.append(f"{path}:{rule.line}: {PLACEHOLDER_NOTE}: not adopted")
@@ -128,15 +135,16 @@ def _placeholder_line(lines: Sequence[str], start: int, stop: int) -> int | None
 PLACEHOLDER_NOTE = "holds '{{' or '}}', which a policy cannot carry"
 
 
-def _own_file(path: str, text: str, parsed: RulesText, source: str, notes: list[str]) -> list[AdoptedRules]:
-    lines = split_keepends(text)
+def _own_file(path: str, written: PolicyLines, parsed: RulesText, source: str,
+              notes: list[str]) -> list[AdoptedRules]:
+    lines = written.lines
     if not parsed.rules:
         notes.append(f"{path}: holds no rule: nothing to adopt")
         return []
     if lines_inside_blocks(lines):
         notes.append(f"{path}: already holds a udev-drift block: not adopted as a whole file")
         return []
-    if not all(_adoptable(rule, path, notes) for rule in parsed.rules):
+    if not all(_adoptable(rule, path, notes, written.refused) for rule in parsed.rules):
         notes.append(f"{path}: not adopted as a whole file (a policy would refuse the rules above)")
         return []
     at = _placeholder_line(lines, 0, len(lines))
@@ -146,7 +154,7 @@ def _own_file(path: str, text: str, parsed: RulesText, source: str, notes: list[
     first, last = parsed.rules[0].line - 1, parsed.rules[-1].end_line
     folded = fold(lines, parsed.rules)
     if folded.items is None:
-        pieces = [Piece(text)]
+        pieces = [Piece("".join(lines))]
     else:  # the header and the tail as they are, around the template
         pieces = [Piece("".join(lines[:first]))] if first else []
         pieces.append(folded)
@@ -158,7 +166,7 @@ def _own_file(path: str, text: str, parsed: RulesText, source: str, notes: list[
             for number, piece in enumerate(pieces)]
 
 
-def _removals(path: str, pristine_text: str, text: str, parsed: RulesText, deleted: Sequence[Rule],
+def _removals(path: str, pristine_text: str, written: PolicyLines, parsed: RulesText, deleted: Sequence[Rule],
               changed: Sequence[tuple[Rule, Rule]], include: bool, notes: list[str]) -> list[AdoptedRules]:
     for rule in deleted:
         notes.append(f"{path}: a vendor rule is gone (line {rule.line} of the pristine copy): "
@@ -171,15 +179,15 @@ def _removals(path: str, pristine_text: str, text: str, parsed: RulesText, delet
     gone = [rule for rule in [*deleted, *(was for was, _ in changed)]
             if rule.canonical not in present and _adoptable(rule, path, notes)]
     gone.sort(key=lambda rule: rule.line)
-    kept = [now for _, now in changed if _adoptable(now, path, notes)]
+    kept = [now for _, now in changed if _adoptable(now, path, notes, written.refused)]
     entries = []
     if gone:
         old_lines = split_keepends(pristine_text)
         entries.append(AdoptedRules(path, "absent", Piece("".join(_lines_text(old_lines, r) for r in gone)),
                                     ("Vendor rules the admin deleted or changed: kept out.",)))
     if kept:
-        lines = split_keepends(text)
-        entries.append(AdoptedRules(path, "lines", Piece("".join(_lines_text(lines, r) for r in kept)),
+        text = "".join(_lines_text(written.lines, rule) for rule in kept)
+        entries.append(AdoptedRules(path, "lines", Piece(text),
                                     ("The admin's own versions of vendor rules: kept in.",)))
     return entries
 
@@ -191,13 +199,13 @@ def _not_managed(rule: Rule, path: str, managed: Managed, notes: list[str]) -> b
     return policy is None
 
 
-def _edited_vendor_file(path: str, text: str, parsed: RulesText, pristine_text: str, source: str,
-                        include_removals: bool, managed: Managed,
+def _edited_vendor_file(path: str, written: PolicyLines, parsed: RulesText, pristine_text: str, source: str,
+                        include_removals: bool, managed: Managed, semantics: UdevSemantics,
                         notes: list[str]) -> tuple[list[AdoptedRules], list[Rule]]:
-    lines = split_keepends(text)
-    changes = compare(parse_rules(pristine_text), parsed, lines_inside_blocks(lines))
-    added = tuple(rule for rule in changes.added
-                  if _adoptable(rule, path, notes) and _not_managed(rule, path, managed, notes))
+    lines = written.lines
+    changes = compare(parse_rules(pristine_text, semantics), parsed, lines_inside_blocks(lines))
+    added = tuple(rule for rule in changes.added if _adoptable(rule, path, notes, written.refused)
+                  and _not_managed(rule, path, managed, notes))
     entries: list[AdoptedRules] = []
     groups = []
     for group in runs(added, parsed):
@@ -222,7 +230,7 @@ def _edited_vendor_file(path: str, text: str, parsed: RulesText, pristine_text: 
                        f"(compared with {source}).",
                        "Each must be present somewhere in the file.") if number == 0 else ()
             entries.append(AdoptedRules(path, "lines", fold(lines, group), comment))
-    entries += _removals(path, pristine_text, text, parsed, changes.deleted, changes.changed,
+    entries += _removals(path, pristine_text, written, parsed, changes.deleted, changes.changed,
                          include_removals, notes)
     return entries, list(added)
 
@@ -261,10 +269,13 @@ def _rules_text(host: Host, path: str, notes: list[str]) -> str | None:
 
 
 def adopt(host: Host, paths: Sequence[str], vendor_files: Mapping[str, str],
-          include_removals: bool, udev: UdevState | None, managed: Managed = Managed()) -> Adoption:
+          include_removals: bool, udev: UdevState | None, managed: Managed = Managed(),
+          semantics: UdevSemantics = DEFAULT) -> Adoption:
     """The adopted policy's entries for the rules files at `paths` (host paths, sorted),
-    leaving out what the host's policies (`managed`) protect already."""
-    adoption = Adoption()
+    leaving out what the host's policies (`managed`) protect already. The files are read
+    as the host's udev (`semantics`) reads them; what the policy holds is read alike by
+    that udev and by the policy loader (checker.adopt.portable)."""
+    adoption = Adoption(semantics=semantics)
     notes = adoption.notes
     found: list[tuple[str, list[AdoptedRules], list[Rule]]] = []
     for path in sorted(set(paths)):
@@ -279,8 +290,8 @@ def adopt(host: Host, paths: Sequence[str], vendor_files: Mapping[str, str],
         except UnicodeEncodeError:
             notes.append(f"{path}: not valid UTF-8 text: not adopted")
             continue
-        parsed = parse_rules(text)
-        pristine = find_pristine(host, path, text, vendor_files, notes)
+        parsed = parse_rules(text, semantics)
+        pristine = find_pristine(host, path, text, vendor_files, notes, semantics)
         if pristine.text is None and pristine.owner is not None:
             notes.append(f"{path}: {pristine.source}: not adopted")
             continue
@@ -290,17 +301,22 @@ def adopt(host: Host, paths: Sequence[str], vendor_files: Mapping[str, str],
                 notes.append(f"{path}: the policy {managed.present[(path, kept[0].canonical)]} protects "
                              f"{len(kept)} of its rules already: not adopted as a whole file")
                 continue
-            entries = _own_file(path, text, parsed, pristine.source, notes)
+            written = policy_lines(split_keepends(text), parsed.rules, semantics)
+            entries = _own_file(path, written, parsed, pristine.source, notes)
             adopted = list(parsed.rules) if entries else []
         else:
-            entries, adopted = _edited_vendor_file(path, text, parsed, pristine.text, pristine.source,
-                                                   include_removals, managed, notes)
+            written = policy_lines(split_keepends(text), parsed.rules, semantics)
+            entries, adopted = _edited_vendor_file(path, written, parsed, pristine.text, pristine.source,
+                                                   include_removals, managed, semantics, notes)
             if not entries:
                 notes.append(f"{path}: nothing added to {pristine.source}")
+        notes.extend(f"{path}:{line}: {said}: the policy holds the rule udev {semantics.version} reads"
+                     for line, said in written.rewritten.items()
+                     if any(rule.line == line for rule in adopted))
         found.append((path, _said_add_only(entries, adopted), adopted))
     # One policy holds only so much, and the validator has the last word on each file:
     # what cannot go in is named and left out, and the other files are adopted all the same.
-    fitter = Fitter(notes)
+    fitter = Fitter(notes, semantics)
     fitting = fitter.files([(path, entries) for path, entries, _ in found])
     link_pairs: list[tuple[str, str]] = []
     for path, entries, adopted in found:

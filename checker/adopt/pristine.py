@@ -32,6 +32,7 @@ from checker.observe.packages import cached_deb_file
 from checker.paths import VENDOR_RULES_DIRS
 from checker.rules.model import RulesText
 from checker.rules.parsed import parse_rules
+from checker.rules.semantics import DEFAULT, UdevSemantics
 from checker.rules.textlines import split_keepends
 from checker.safe_files import confined
 from checker.safe_files.safe_open import UnusableFile, open_regular, read_open, read_regular
@@ -103,8 +104,8 @@ def _readable(host: Host, host_path: str, notes: list[str]) -> str | None:
     return None
 
 
-def _edited_copy_of(vendor_text: str, current: RulesText, text: str) -> bool:
-    vendor = parse_rules(vendor_text)
+def _edited_copy_of(vendor_text: str, current: RulesText, text: str, semantics: UdevSemantics) -> bool:
+    vendor = parse_rules(vendor_text, semantics)
     if not vendor.rules:
         return False
     changes = compare(vendor, current, lines_inside_blocks(split_keepends(text)))
@@ -112,7 +113,7 @@ def _edited_copy_of(vendor_text: str, current: RulesText, text: str) -> bool:
 
 
 def find_pristine(host: Host, path: str, text: str, vendor_files: Mapping[str, str],
-                  notes: list[str] | None = None) -> Pristine:
+                  notes: list[str] | None = None, semantics: UdevSemantics = DEFAULT) -> Pristine:
     """The pristine copy of the rules file at host path `path`, whose text is `text`.
     `vendor_files` maps a file name to a copy the admin named (a local path); `notes` gets
     the candidates passed over (a link, a FIFO, one too large)."""
@@ -125,12 +126,12 @@ def find_pristine(host: Host, path: str, text: str, vendor_files: Mapping[str, s
         leftover = _readable(host, path + suffix, notes)
         if leftover is not None:
             return Pristine(leftover, f"{path}{suffix} (the package's version, left beside it)")
-    current = parse_rules(text)
+    current = parse_rules(text, semantics)
     if os.path.dirname(path) not in VENDOR_RULES_DIRS:
         for directory in VENDOR_RULES_DIRS:
             vendor = f"{directory}/{name}"
             vendor_text = _readable(host, vendor, notes)
-            if vendor_text is not None and _edited_copy_of(vendor_text, current, text):
+            if vendor_text is not None and _edited_copy_of(vendor_text, current, text, semantics):
                 return Pristine(vendor_text, f"{vendor} (the vendor file of the same name)")
     found = owner_query(host, path)
     if found is None:

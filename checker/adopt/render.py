@@ -36,6 +36,8 @@ from checker.policy.expand import MAX_EXPANDED_BYTES, MAX_EXPANDED_RULES, expand
 from checker.policy.files import MAX_POLICY_BYTES
 from checker.policy.loader import MAX_VALUES, LoadedPolicy, parse_yaml, validate_data
 from checker.policy.model import MAX_NAME_LENGTH, PLACEHOLDER
+from checker.policy.semantics import problems_for
+from checker.rules.semantics import DEFAULT, UdevSemantics
 
 if TYPE_CHECKING:
     from checker.adopt.plan import AdoptedRules, Adoption
@@ -192,12 +194,26 @@ def _link_data(entry: AdoptedLink) -> dict[str, Any]:
     return data
 
 
-def _top(name: str) -> str:
-    return HEADER + f"version: 1\nname: {name}\ndescription: {DESCRIPTION}\n"
+# The line that says whose udev read the rules: at most this long (the policy's size is
+# budgeted before the source is known).
+MAX_UDEV_LINE = 160
 
 
-def _document(name: str, rules: Sequence[str], links: Sequence[str]) -> str:
-    text = _top(name)
+def udev_line(semantics: UdevSemantics, source: str) -> str:
+    """The header's comment on the udev semantics the rules were read with."""
+    said = comment_text(source).encode("ascii", "backslashreplace").decode("ascii")
+    line = f"# The rules were read as udev {semantics.version} reads them ({said})"
+    if semantics.is_219:
+        line += "; check it with `udev-drift validate --udev 219`"
+    return (line if len(line) < MAX_UDEV_LINE else line[:MAX_UDEV_LINE - 4] + "...") + "\n"
+
+
+def _top(name: str, udev: str = "") -> str:
+    return HEADER + udev + f"version: 1\nname: {name}\ndescription: {DESCRIPTION}\n"
+
+
+def _document(name: str, rules: Sequence[str], links: Sequence[str], udev: str = "") -> str:
+    text = _top(name, udev)
     if rules:
         text += "rules:\n" + "".join(rules)
     if links:
@@ -217,24 +233,29 @@ def intended(rules: Sequence[AdoptedRules], links: Sequence[AdoptedLink], name: 
 
 def render_unchecked(adoption: Adoption, name: str) -> str:
     """The policy's text, not yet loaded back nor validated."""
-    return _document(name, [rules_entry(e) for e in adoption.rules], [link_entry(e) for e in adoption.links])
+    return _document(name, [rules_entry(e) for e in adoption.rules], [link_entry(e) for e in adoption.links],
+                     adoption.udev_line)
 
 
 def render(adoption: Adoption, name: str) -> str:
     text = render_unchecked(adoption, name)
-    data = _validate(text, name)
+    data = _validate(text, name, adoption.semantics)
     if data != intended(adoption.rules, adoption.links, name):
         raise UdevDriftError(f"internal error: the adopted policy {name} does not read back as the "
                              "entries adopt meant; nothing was written")
     return text
 
 
-def _validate(text: str, name: str) -> Any:
-    """What `validate` would say of the policy; a fault of adopt itself if it refuses it.
-    Returns the loaded data."""
+def _validate(text: str, name: str, semantics: UdevSemantics = DEFAULT) -> Any:
+    """What `validate` (with `--udev 219` for a udev 219 host) would say of the policy; a
+    fault of adopt itself if it refuses it. Returns the loaded data."""
     try:
         data, source = parse_yaml(text, f"<adopted policy {name}>")
-        expand_policy(LoadedPolicy(validate_data(data, source), source))
+        policy = expand_policy(LoadedPolicy(validate_data(data, source), source))
+        if semantics.is_219:
+            errors, _ = problems_for(policy, semantics)
+            if errors:
+                raise errors[0]
     except UdevDriftError as error:
         raise UdevDriftError(f"internal error: the adopted policy does not validate: {error}") from None
     return data
@@ -298,8 +319,8 @@ def _link_cost(entry: AdoptedLink) -> _Cost:
 
 
 def _empty_cost() -> _Cost:
-    """The policy without entries, under the longest name, with both list keys."""
-    text = _top("x" * MAX_NAME_LENGTH) + "rules:\nsymlinks:\n"
+    """The policy without entries, under the longest name and udev line, with both list keys."""
+    text = _top("x" * MAX_NAME_LENGTH, "#" * MAX_UDEV_LINE + "\n") + "rules:\nsymlinks:\n"
     data = {"version": 1, "name": "x" * MAX_NAME_LENGTH, "description": DESCRIPTION,
             "rules": [], "symlinks": []}
     return _Cost(len(text.encode("utf-8")), _values(data))
@@ -308,12 +329,18 @@ def _empty_cost() -> _Cost:
 _WHERE = re.compile(r"at '[^']*': ")
 
 
-def _refusal(rules: Sequence[AdoptedRules], links: Sequence[AdoptedLink]) -> str | None:
-    """What the validator says of a policy of just these entries, or None when it accepts it."""
+def _refusal(rules: Sequence[AdoptedRules], links: Sequence[AdoptedLink],
+             semantics: UdevSemantics = DEFAULT) -> str | None:
+    """What the validator (`--udev 219` too, for a udev 219 host) says of a policy of just
+    these entries, or None when it accepts it."""
     text = _document("adopted", [rules_entry(e) for e in rules], [link_entry(e) for e in links])
     try:
         data, source = parse_yaml(text, "<adopted policy>")
-        expand_policy(LoadedPolicy(validate_data(data, source), source))
+        policy = expand_policy(LoadedPolicy(validate_data(data, source), source))
+        if semantics.is_219:
+            errors, _ = problems_for(policy, semantics)
+            if errors:
+                raise errors[0]
     except PolicyErrors as errors:
         return _WHERE.sub("", errors.errors[0].message, count=1)
     except PolicyError as error:
@@ -328,18 +355,19 @@ def _refusal(rules: Sequence[AdoptedRules], links: Sequence[AdoptedLink]) -> str
 _Group = tuple[str, Sequence["AdoptedRules"], Sequence[AdoptedLink]]
 
 
-def _refused(groups: Sequence[_Group]) -> list[tuple[str, str]]:
+def _refused(groups: Sequence[_Group], semantics: UdevSemantics = DEFAULT) -> list[tuple[str, str]]:
     """(name, why) of each group the validator refuses: all of them checked at once, and
     halved only where something is refused, so a host of 20,000 good files costs one check."""
     if not groups:
         return []
-    why = _refusal([e for _, rules, _ in groups for e in rules], [e for _, _, links in groups for e in links])
+    why = _refusal([e for _, rules, _ in groups for e in rules], [e for _, _, links in groups for e in links],
+                   semantics)
     if why is None:
         return []
     if len(groups) == 1:
         return [(groups[0][0], why)]
     middle = len(groups) // 2
-    return _refused(groups[:middle]) + _refused(groups[middle:])
+    return _refused(groups[:middle], semantics) + _refused(groups[middle:], semantics)
 
 
 def _left_out(names: list[str], reason: str, what: str, notes: list[str]) -> None:
@@ -358,6 +386,7 @@ class Fitter:
     what is left out is named with the reason (the other files are adopted all the same)."""
 
     notes: list[str]
+    semantics: UdevSemantics = DEFAULT  # the host's udev: a udev 219 host's policy validates for 219 too
     cost: _Cost = field(default_factory=_empty_cost)
 
     def files(self, files: Sequence[tuple[str, Sequence[AdoptedRules]]]) -> set[str]:
@@ -382,7 +411,7 @@ class Fitter:
             fitting.append((path, entries, ()))
         for reason, paths in left.items():
             _left_out(paths, reason, "rules files", self.notes)
-        refused = dict(_refused(fitting))
+        refused = dict(_refused(fitting, self.semantics))
         for path, why in refused.items():
             self.notes.append(f"{path}: not adopted: a policy could not hold its rules ({why})")
         return {path for path, _, _ in fitting if path not in refused}

@@ -201,7 +201,7 @@ def check_block(policy: str, entries: Sequence[DesiredRules], observed: Observed
             problems.append(f"{len(scan.spans)} intact block(s) beside them")
         finding.status, finding.message = "damaged", "block markers damaged: " + "; ".join(problems)
     finding.drift = finding.status != "ok"
-    _with_diff(finding, observed, ensure_block(policy, content, desired))
+    _with_diff(finding, observed, ensure_block(policy, content, desired, observed.semantics))
     return _apply_visibility(finding, observed)
 
 
@@ -223,7 +223,7 @@ def check_owned_file(policy: str, entries: Sequence[DesiredRules], observed: Obs
         else:
             finding.present_rules = tuple(rules)
     finding.drift = finding.status != "ok"
-    _with_diff(finding, observed, ensure_file(content))
+    _with_diff(finding, observed, ensure_file(content, observed.semantics))
     return _apply_visibility(finding, observed)
 
 
@@ -250,7 +250,7 @@ def check_lines(entry: DesiredRules, observed: ObservedRulesFile) -> Finding:
                 hint = near.hint(rule)
                 finding.details.append(f"missing: {rule.text.strip()}" + (f" ({hint})" if hint else ""))
     finding.drift = finding.status != "ok"
-    _with_diff(finding, observed, ensure_lines(entry.content, entry.rules))
+    _with_diff(finding, observed, ensure_lines(entry.content, entry.rules, observed.semantics))
     return _apply_visibility(finding, observed)
 
 
@@ -268,7 +268,7 @@ def check_absent(entry: DesiredRules, observed: ObservedRulesFile) -> Finding:
         finding.status, finding.drift = "unexpected", True
         finding.message = (f"{len(present)} unwanted rule{'s' if len(present) > 1 else ''} "
                            f"present at {_lines_text([r.line for r in present])}")
-        _with_diff(finding, observed, ensure_absent(entry.rules))
+        _with_diff(finding, observed, ensure_absent(entry.rules, observed.semantics))
     return finding
 
 

@@ -10,6 +10,7 @@ import re
 import sys
 from typing import TYPE_CHECKING
 
+from checker.cli.options import add_udev_option
 from checker.paths import POLICY_DIR
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                        help="the pristine copy of the one FILE named, or of the rules file of the "
                             "same name (a file of the package, a copy from another host); wins "
                             "over what adopt finds; may be given once per rules file")
+    add_udev_option(adopt)
     adopt.add_argument("--include-removals", action="store_true",
                        help="also keep out the vendor rules the admin deleted or changed "
                             "(`absent` entries) and keep the admin's versions (`lines`)")
@@ -102,13 +104,15 @@ def _managed(host: Host, name: str, write: bool) -> Managed:
 
 def run(args: argparse.Namespace) -> int:
     from checker.adopt.plan import adopt, check_named, default_files
-    from checker.adopt.render import render
+    from checker.adopt.render import render, udev_line
     from checker.cli.options import resolve_root
     from checker.cli.visible import visible
     from checker.errors import UdevDriftError, UsageError
     from checker.host import Host
     from checker.observe.udev import UdevState, observe_block_devices
+    from checker.observe.versions import udev_semantics
     from checker.policy.model import NAME_PATTERN
+    from checker.udevadm.calls import Udevadm
 
     if not re.fullmatch(NAME_PATTERN, args.name):
         raise UsageError(f"--name {args.name!r}: expected lower-case letters, digits, '.', '_' "
@@ -127,13 +131,18 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{_shown(host, target)} exists already: adopt never replaces a policy "
                          "(choose another --name, or remove it first)")
     managed = _managed(host, args.name, args.write)
+    # The rules are read as the host's udev reads them: a rule with a trailing comment
+    # works on udev 219 (and is adopted), udev 252 drops it (and says so).
+    choice = udev_semantics(host, args.udev, None if host.is_tree else Udevadm())
     udev: UdevState | None = None
     if not host.is_tree:
         try:
             udev = observe_block_devices()
         except UdevDriftError as error:
             log.warning("%s: links are adopted by device node, not by serial", error)
-    adoption = adopt(host, paths, vendor_files, args.include_removals, udev, managed)
+    adoption = adopt(host, paths, vendor_files, args.include_removals, udev, managed, choice.semantics)
+    adoption.udev_line = udev_line(choice.semantics, choice.source)
+    sys.stderr.write(f"udev-drift adopt: {visible(choice.describe())}\n")
     for note in adoption.notes:
         # Notes quote file names and rules: shown, never obeyed by the terminal.
         sys.stderr.write(f"udev-drift adopt: {visible(note)}\n")

@@ -17,6 +17,7 @@ from checker.edits.blocks import block_extents, scan_markers, unmarked_run
 from checker.edits.markers import begin_marker, end_marker
 from checker.rules.model import Rule
 from checker.rules.parsed import parse_rules
+from checker.rules.semantics import DEFAULT, UdevSemantics
 from checker.rules.textlines import line_ending, split_keepends, strip_ending, terminate_last, with_ending
 
 Edit = Callable[[str], str]
@@ -64,12 +65,14 @@ def _marked_as_they_are(policy: str, found: list[str], content: str, ending: str
     return [begin_marker(policy) + ending, *found, end_marker(policy) + ending]
 
 
-def ensure_block(policy: str, content: str, desired: tuple[Rule, ...]) -> Edit:
-    """Exactly one intact block with `content`, where the old one stood (else at the end)."""
+def ensure_block(policy: str, content: str, desired: tuple[Rule, ...],
+                 semantics: UdevSemantics = DEFAULT) -> Edit:
+    """Exactly one intact block with `content`, where the old one stood (else at the end).
+    The file is read as the host's udev (`semantics`) reads it, as the check did."""
 
     def edit(text: str) -> str:
         lines = split_keepends(text)
-        parsed = parse_rules(text)
+        parsed = parse_rules(text, semantics)
         scan = scan_markers(lines, policy)
         extents = block_extents(lines, parsed, scan, desired)
         ending = line_ending(lines)
@@ -100,7 +103,7 @@ def ensure_block(policy: str, content: str, desired: tuple[Rule, ...]) -> Edit:
     return edit
 
 
-def ensure_lines(content: str, desired: tuple[Rule, ...]) -> Edit:
+def ensure_lines(content: str, desired: tuple[Rule, ...], semantics: UdevSemantics = DEFAULT) -> Edit:
     """Put back the rules of `content` that the file lacks, each where it belongs: after the
     rule that comes before it in `content`, else before the one after it, else at the end;
     and before the LABEL its GOTO jumps to. Touch nothing else."""
@@ -111,7 +114,7 @@ def ensure_lines(content: str, desired: tuple[Rule, ...]) -> Edit:
     def edit(text: str) -> str:
         for index in order:
             rule = desired[index]
-            parsed = parse_rules(text)
+            parsed = parse_rules(text, semantics)
             kept = [r for r in parsed.rules if not r.problem]
             if any(r.canonical == rule.canonical for r in kept):
                 continue
@@ -169,13 +172,13 @@ def _end_line(kept: list[Rule]) -> int:
     return max((r.end_line for r in kept), default=0)
 
 
-def ensure_absent(unwanted: Iterable[Rule]) -> Edit:
+def ensure_absent(unwanted: Iterable[Rule], semantics: UdevSemantics = DEFAULT) -> Edit:
     """Remove every rule udev would read that equals one of `unwanted`; nothing else."""
     canonicals = {rule.canonical for rule in unwanted}
 
     def edit(text: str) -> str:
         drop: set[int] = set()
-        for rule in parse_rules(text).rules:
+        for rule in parse_rules(text, semantics).rules:
             if not rule.problem and rule.canonical in canonicals:
                 drop.update(range(rule.line - 1, rule.end_line))
         if not drop:
@@ -185,13 +188,13 @@ def ensure_absent(unwanted: Iterable[Rule]) -> Edit:
     return edit
 
 
-def ensure_file(content: str) -> Edit:
+def ensure_file(content: str, semantics: UdevSemantics = DEFAULT) -> Edit:
     """The whole file is the policy's: its text becomes `content` when udev would read the
     two differently; when they only differ in form the file is left as it is."""
     wanted = [rule.canonical for rule in parse_rules(content).rules]
 
     def edit(text: str) -> str:
-        parsed = parse_rules(text)
+        parsed = parse_rules(text, semantics)
         if [r.canonical for r in parsed.rules] == wanted and not any(r.problem for r in parsed.rules):
             return text
         return content

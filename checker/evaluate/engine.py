@@ -38,6 +38,7 @@ from checker.evaluate.substitute import (
     replace_chars,
     to_text,
 )
+from checker.evaluate.truncate219 import NAME_SIZE_219, PATH_SIZE_219, cut_joined, cut_word, format_219
 from checker.evaluate.values import Text, Tri, Unknown, Value, join_values
 from checker.rules.canonical import RANK, RANK_GOTO, RANK_LABEL, Meaning, effective_meanings, interpret
 from checker.rules.model import Rule, RulesText
@@ -676,8 +677,11 @@ def _effectful(run: _Run, line: Line, m: Meaning, state: State, facts: DeviceFac
     key, attr = m.key, m.attr
     if key == "PROGRAM":
         # TK_M_PROGRAM: the command is built in buf[UDEV_LINE_SIZE]; when it does not fit,
-        # the key fails whatever its operator, and %c is then empty
-        _, fits = expand_within(m.value, _context(state, facts), UDEV_LINE_SIZE)
+        # the key fails whatever its operator, and %c is then empty. udev 219 cuts the
+        # command at 1023 bytes and runs what is left (truncate219.py): unknown either way.
+        fits = Tri.YES
+        if not run.old:
+            _, fits = expand_within(m.value, _context(state, facts), UDEV_LINE_SIZE)
         if fits is Tri.NO:
             state.program_result = None
             return Tri.NO
@@ -779,11 +783,12 @@ def _assign(run: _Run, line: Line, state: State, certain: bool, effects: list[st
             state = _final_guarded(state, "run", facts, partial(_run_cmd, m, facts=facts, effects=effects,
                                                                 old=run.old))
         elif key in ("OWNER", "GROUP", "MODE"):
-            owner = partial(_owner, m, facts=facts, effects=effects)
+            owner = partial(_owner, m, facts=facts, effects=effects, old=run.old)
             state = _final_guarded(state, key.lower(), facts, owner)
         elif key == "NAME":
             if facts.ifindex is not None:
-                state = _final_guarded(state, "name", facts, partial(_name, m, facts=facts, effects=effects))
+                state = _final_guarded(state, "name", facts, partial(_name, m, facts=facts, effects=effects,
+                                                                               old=run.old))
         elif key == "ATTR":
             state.written_attrs = state.written_attrs | {m.attr or ""}
             effects.append(m.text)
@@ -835,7 +840,14 @@ def _fitting(fits: Tri, state: State, facts: DeviceFacts, apply: Callable[[State
     return maybe.join(state, facts)
 
 
-def _refused(effects: list[str], shown: str, size: int, fits: Tri) -> None:
+def _refused(effects: list[str], shown: str, size: int, fits: Tri, old: bool = False) -> None:
+    if old:  # udev 219 refuses nothing: it cuts (truncate219.py)
+        if fits is Tri.UNKNOWN:
+            effects.append(f"{shown} (udev 219 cuts it at {size - 1} bytes; where its own text "
+                           f"fills the buffer, what follows is not known)")
+        else:
+            effects.append(shown)
+        return
     if fits is Tri.NO:
         effects.append(f"{shown} refused: longer than udev's buffer of {size} bytes")
     elif fits is Tri.UNKNOWN:
@@ -861,16 +873,20 @@ def _symlink(run: _Run, line: Line, m: Meaning, state: State, *, esc: str, certa
     if m.op in ("=", ":="):
         state.links.clear()
         run.link_events.append(LinkEvent(line.where, "reset", certain))
-    # udev 219 puts a substituted value in as it is: a space in it splits the link there
-    pieces, fits = expand_within(m.value, _context(state, facts), UDEV_PATH_SIZE,
-                                 replace_whitespace=esc != "none" and not run.old)
+    # udev 219 puts a substituted value in as it is: a space in it splits the link there;
+    # and it cuts a value too long for temp[UTIL_PATH_SIZE] where 252 refuses it
+    if run.old:
+        pieces, fits = format_219(m.value, _context(state, facts), PATH_SIZE_219)
+    else:
+        pieces, fits = expand_within(m.value, _context(state, facts), UDEV_PATH_SIZE,
+                                     replace_whitespace=esc != "none")
     if esc == "unset":
         pieces = map_known(pieces, lambda t: replace_chars(t, "/ "))
     elif esc == "replace":
         pieces = map_known(pieces, lambda t: replace_chars(t, "/"))
     # an unknown value may hold spaces where nothing replaced them: string_escape=none, or
     # udev 219 without string_escape=replace
-    names, patterns, endless = _split_links(pieces, esc == "none" or (run.old and esc == "unset"))
+    names, patterns, endless = _split_links(pieces, esc == "none" or (run.old and esc == "unset"), run.old)
     if fits is not Tri.NO and endless:
         # TK_A_DEVLINK copies "/dev/" and the word into filename[UDEV_PATH_SIZE] and, when it
         # does not fit, `continue`s without taking the next word: udevd 252 loops until the
@@ -897,13 +913,15 @@ def _symlink(run: _Run, line: Line, m: Meaning, state: State, *, esc: str, certa
                                          tuple(patterns)))
     if final:
         run.link_events.append(LinkEvent(line.where, "final", certain))
-    _refused(effects, f'SYMLINK{m.op}"{_pieces_text(pieces)}"', UDEV_PATH_SIZE, fits)
+    _refused(effects, f'SYMLINK{m.op}"{_pieces_text(pieces)}"', UDEV_PATH_SIZE, fits, run.old)
     return state
 
 
-def _split_links(pieces: list[Piece], unknown_may_split: bool) -> tuple[list[str], list[str], bool]:
+def _split_links(pieces: list[Piece], unknown_may_split: bool,
+                 old: bool = False) -> tuple[list[str], list[str], bool]:
     """The links a SYMLINK value names: split at spaces (skip_leading_chars() first); and
-    whether a known one is too long for udev's filename[UDEV_PATH_SIZE] with "/dev/"."""
+    whether a known one is too long for udev's filename[UDEV_PATH_SIZE] with "/dev/"
+    (udev 219 cuts it to fit instead: truncate219.cut_word())."""
     words: list[list[Piece]] = [[]]
     for piece in pieces:
         if isinstance(piece, Unknown):
@@ -920,6 +938,8 @@ def _split_links(pieces: list[Piece], unknown_may_split: bool) -> tuple[list[str
         text: Text = to_text([p.lstrip(" \t\n\r") if isinstance(p, str) and i == 0 else p
                               for i, p in enumerate(word)])
         if isinstance(text, str):
+            if old:
+                text = cut_word(text)
             if len("/dev/") + byte_length(text) >= UDEV_PATH_SIZE:
                 endless = True
             elif text:
@@ -953,6 +973,9 @@ def _env(run: _Run, line: Line, m: Meaning, state: State, esc: str, effects: lis
     # append"), then the expansion in what is left ("... is truncated ..., refusing to add
     # property"); either way the property keeps its value. 511 bytes fit, 512 do not.
     existing = state.prop(name, facts) if m.op == "+=" else None
+    if run.old:
+        _env_219(m, name, existing, state, facts, effects)
+        return
     used = 1 + byte_length(existing) if isinstance(existing, str) else 0
     pieces, fits = expand_within(m.value, _context(state, facts), UDEV_NAME_SIZE, used=used)
     if isinstance(existing, Unknown) and fits is Tri.YES:
@@ -970,14 +993,34 @@ def _env(run: _Run, line: Line, m: Meaning, state: State, esc: str, effects: lis
     state.set_prop(name, value)
 
 
+def _env_219(m: Meaning, name: str, existing: Value, state: State, facts: DeviceFacts,
+             effects: list[str]) -> None:
+    """udev 219's TK_A_ENV: the value expanded into value_new[UTIL_NAME_SIZE]; for "+=" into
+    temp[UTIL_NAME_SIZE], then "old", " " and it joined into value_new: cut at 511 bytes
+    either way, never refused (and string_escape is not looked at)."""
+    pieces, fits = format_219(m.value, _context(state, facts), NAME_SIZE_219)
+    if existing is not None:
+        pieces = cut_joined([existing, " ", *pieces], NAME_SIZE_219)
+    _refused(effects, f'ENV{{{name}}}{m.op}"{_pieces_text(pieces)}"', NAME_SIZE_219, fits, True)
+    value: Value = to_text(pieces)
+    if fits is Tri.UNKNOWN:
+        value = join_values(state.prop(name, facts), value)
+    state.set_prop(name, value)
+
+
 _TAG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
 def _tag(m: Meaning, state: State, facts: DeviceFacts, effects: list[str], old: bool = False) -> State:
     # TK_A_TAG: buf[UDEV_PATH_SIZE]; a truncated name is refused before TAG= clears anything
-    pieces, fits = expand_within(m.value, _context(state, facts), UDEV_PATH_SIZE)
+    # (udev 219: cut, tag[UTIL_PATH_SIZE])
+    if old:
+        pieces, fits = format_219(m.value, _context(state, facts), PATH_SIZE_219)
+    else:
+        pieces, fits = expand_within(m.value, _context(state, facts), UDEV_PATH_SIZE)
     text = to_text(pieces)
-    _refused(effects, f'TAG{m.op}"{text if isinstance(text, str) else text.pattern}"', UDEV_PATH_SIZE, fits)
+    shown = text if isinstance(text, str) else text.pattern
+    _refused(effects, f'TAG{m.op}"{shown}"', UDEV_PATH_SIZE, fits, old)
     return _fitting(fits, state, facts, partial(_tag_text, m, text, old))
 
 
@@ -1037,10 +1080,12 @@ def _expand_run_219(state: State, facts: DeviceFacts) -> None:
     templates = state.run
     expanded = MemberSet()
     for template, certainty in templates.members.items():
-        text = to_text(expand(template, _context(state, facts)))
+        # into program[UTIL_PATH_SIZE]: a longer command is cut (truncate219.py)
+        pieces, fits = format_219(template, _context(state, facts), PATH_SIZE_219)
+        text = to_text(pieces)
         if isinstance(text, Unknown):
             expanded.add_pattern(text.pattern)
-        elif certainty is Tri.YES:
+        elif certainty is Tri.YES and fits is Tri.YES:
             expanded.add(text)
         else:
             expanded.maybe_add(text)
@@ -1049,16 +1094,19 @@ def _expand_run_219(state: State, facts: DeviceFacts) -> None:
     state.run = expanded
 
 
-def _owner(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str]) -> State:
+def _owner(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str], old: bool = False) -> State:
     what = m.key.lower()
     if m.op == ":=":
         state.set_final(what)
     if m.rank in (RANK["A_OWNER_ID"], RANK["A_GROUP_ID"], RANK["A_MODE_ID"]):
         value: Value = m.value
     else:
-        # TK_A_OWNER, _GROUP, _MODE: owner, group, mode_str[UDEV_NAME_SIZE]
-        pieces, fits = expand_within(m.value, _context(state, facts), UDEV_NAME_SIZE)
-        _refused(effects, m.text, UDEV_NAME_SIZE, fits)
+        # TK_A_OWNER, _GROUP, _MODE: owner, group, mode_str[UDEV_NAME_SIZE] (219: cut)
+        if old:
+            pieces, fits = format_219(m.value, _context(state, facts), NAME_SIZE_219)
+        else:
+            pieces, fits = expand_within(m.value, _context(state, facts), UDEV_NAME_SIZE)
+        _refused(effects, m.text, UDEV_NAME_SIZE, fits, old)
         if fits is Tri.NO:
             return state
         value = to_text(pieces)
@@ -1071,12 +1119,15 @@ def _owner(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str]) 
     return state
 
 
-def _name(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str]) -> State:
+def _name(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str], old: bool = False) -> State:
     if m.op == ":=":
         state.set_final("name")
-    # TK_A_NAME: buf[UDEV_PATH_SIZE], after := made it final
-    pieces, fits = expand_within(m.value, _context(state, facts), UDEV_PATH_SIZE)
-    _refused(effects, m.text, UDEV_PATH_SIZE, fits)
+    # TK_A_NAME: buf[UDEV_PATH_SIZE], after := made it final (219: name_str[], cut)
+    if old:
+        pieces, fits = format_219(m.value, _context(state, facts), PATH_SIZE_219)
+    else:
+        pieces, fits = expand_within(m.value, _context(state, facts), UDEV_PATH_SIZE)
+    _refused(effects, m.text, UDEV_PATH_SIZE, fits, old)
     if fits is Tri.NO:
         return state
     name = to_text(pieces)

@@ -51,9 +51,12 @@ class Context:
         self.attr = attr  # an attribute as udev reads it now
 
 
-def expand(template: str, ctx: Context, replace_whitespace: bool = False) -> list[Piece]:
-    """The pieces of `template` with every substitution applied."""
-    return _expand(template, ctx, replace_whitespace, 0, 0)[0]
+def expand(template: str, ctx: Context, replace_whitespace: bool = False,
+           literal: list[bool] | None = None) -> list[Piece]:
+    """The pieces of `template` with every substitution applied. `literal`, when given,
+    gets one flag per piece: True for text copied from the template, False for a
+    substituted value (udev 219 cuts the two differently: checker.evaluate.truncate219)."""
+    return _expand(template, ctx, replace_whitespace, 0, 0, literal)[0]
 
 
 def expand_within(template: str, ctx: Context, size: int, replace_whitespace: bool = False,
@@ -68,7 +71,7 @@ def expand_within(template: str, ctx: Context, size: int, replace_whitespace: bo
     left or longer; that is measured before udev_replace_whitespace() shortens the value
     in place (SYMLINK). Every length is in bytes (the values are decoded with
     surrogateescape, so each undecodable byte is one character)."""
-    return _expand(template, ctx, replace_whitespace, size, used)
+    return _expand(template, ctx, replace_whitespace, size, used, None)
 
 
 def byte_length(text: str) -> int:
@@ -76,8 +79,10 @@ def byte_length(text: str) -> int:
 
 
 def _expand(template: str, ctx: Context, replace_whitespace: bool, size: int,
-            used: int) -> tuple[list[Piece], Tri]:
+            used: int, literal: list[bool] | None) -> tuple[list[Piece], Tri]:
     out: list[Piece] = []
+    # each piece's kind, in step with `out` (a list the caller reads, or one thrown away)
+    kinds: list[bool] = literal if literal is not None else []
     truncated = False
     unknown = False  # a piece of unbounded, unknown length
     unknown_most = 0  # the most bytes the pieces of bounded, unknown length can add
@@ -89,6 +94,7 @@ def _expand(template: str, ctx: Context, replace_whitespace: bool, size: int,
             while j < n and template[j] != "%" and template[j] != "$":
                 j += 1
             out.append(template[i:j])
+            kinds.append(True)
             if size:
                 used += byte_length(template[i:j])
             i = j
@@ -96,6 +102,7 @@ def _expand(template: str, ctx: Context, replace_whitespace: bool, size: int,
         nxt = template[i + 1 : i + 2]
         if nxt == c:  # "%%" or "$$": one literal sign
             out.append(c)
+            kinds.append(True)
             used += 1
             i += 2
             continue
@@ -110,6 +117,7 @@ def _expand(template: str, ctx: Context, replace_whitespace: bool, size: int,
                     break
         if fmt is None:  # not a substitution: the sign is copied
             out.append(c)
+            kinds.append(True)
             used += 1
             i += 1
             continue
@@ -140,6 +148,7 @@ def _expand(template: str, ctx: Context, replace_whitespace: bool, size: int,
             if size:
                 used += byte_length(value) if replace_whitespace and fmt != "c" else length
         out.append(value)
+        kinds.append(False)
         i = after
     if not size:
         return out, Tri.YES

@@ -190,6 +190,20 @@ def _add_rule(first: int, last: int, shown: str, buf: bytes) -> Rule | None:
     return Rule(first, last, shown, tuple(tokens), None, canonical_from_meanings(meanings), tuple(warnings))
 
 
+def read_part_219(logical_line: str) -> str:
+    """The part of one logical line (continuations joined) that udev 219 reads: up to the
+    end of the last key/value pair get_key() took, the rest (a trailing `# comment`, an
+    e"..." value and what follows) left out. What adopt writes into a policy for such a
+    rule: the rule udev 219 acts on, in a form udev 252 reads alike."""
+    buf = _to_bytes(logical_line)
+    pos = 0
+    while True:
+        found = _get_key(buf, pos)
+        if found is None:
+            return _decode(buf[:pos])
+        pos = found[3]
+
+
 def meanings_219(tokens: tuple[Token, ...]) -> list[Meaning]:
     return [m for t in tokens for m in interpret_219(t.key, t.attr, t.op, t.value)]
 
