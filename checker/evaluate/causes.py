@@ -15,7 +15,8 @@ from checker.evaluate.glob import fnmatch
 from checker.evaluate.values import Tri
 
 if TYPE_CHECKING:
-    from checker.evaluate.result import Evaluation, LinkEvent, Step, Where
+    from checker.evaluate.result import Evaluation
+    from checker.evaluate.trace import LinkEvent, Step, Where
 
 # goto: skipped by a GOTO; reset: a later SYMLINK= replaced the list; final: a SYMLINK:=
 # made it final; order: matches a property set only by a later rule; no-match: the rule
