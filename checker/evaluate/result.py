@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from checker.evaluate.causes import Cause, cause_of_missing_link
 from checker.evaluate.facts import DeviceFacts
 from checker.evaluate.state import MemberSet, State
 from checker.evaluate.trace import LinkEvent, Step, Where, build_step
 from checker.evaluate.values import Tri, Unknown, Value
 
 if TYPE_CHECKING:
-    from checker.evaluate.causes import Cause
     from checker.evaluate.ruleset import RuleSet
 
 UDEV_VERSION = "252"  # whose semantics the evaluator applies by default (RuleSet.semantics)
@@ -69,8 +69,6 @@ class Evaluation:
 
     def why_not(self, link: str) -> Cause | None:
         """The same, as a Cause: its kind and the rule to look at."""
-        from checker.evaluate.causes import cause_of_missing_link
-
         return cause_of_missing_link(self, _rel(link))
 
     def step_at(self, where: Where) -> Step | None:
