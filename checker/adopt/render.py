@@ -38,7 +38,7 @@ from checker.policy.loader import MAX_VALUES, LoadedPolicy, parse_yaml, validate
 from checker.policy.model import MAX_NAME_LENGTH, PLACEHOLDER
 
 if TYPE_CHECKING:
-    from checker.adopt.plan import AdoptedRules, Adoption
+    from checker.adopt.entries import AdoptedRules, Adoption
 
 HEADER = """\
 # Adopted by `udev-drift adopt`: the udev rules and links this host has now that no
