@@ -13,6 +13,7 @@ from typing import Union
 
 from checker.evaluate.facts import DeviceFacts, NodeFacts
 from checker.evaluate.values import Text, Tri, Unknown, Value, escape_pattern
+from checker.rules.template import SIGN, STOP, TEXT, scan
 
 # udev-event.c map[]: "$name" is matched as a prefix in this order, "%c" by its character.
 _NAMES = (
@@ -76,6 +77,51 @@ def byte_length(text: str) -> int:
 
 
 def _expand(template: str, ctx: Context, replace_whitespace: bool, size: int,
+            used: int) -> tuple[list[Piece], Tri]:
+    out: list[Piece] = []
+    truncated = False
+    unknown = False  # a piece of unbounded, unknown length
+    unknown_most = 0  # the most bytes the pieces of bounded, unknown length can add
+    for kind, raw, fmt, arg in scan(template):
+        if kind == TEXT:
+            out.append(raw)
+            if size:
+                used += byte_length(raw)
+            continue
+        if kind == SIGN:  # "%%", "$$" or a sign that starts no substitution: the sign
+            out.append(fmt)
+            used += 1
+            continue
+        if kind == STOP:  # "Invalid format string": udev stops here
+            break
+        value = _value(fmt, arg or "", ctx)
+        if value is _STOP:
+            break
+        assert not isinstance(value, _Stop)
+        if isinstance(value, Unknown):
+            if fmt == "s":
+                # FORMAT_SUBST_ATTR copies the attribute into vbuf[UDEV_NAME_SIZE] first
+                # (udev-event.c): whatever it is, it adds at most 511 bytes
+                unknown_most += UDEV_NAME_SIZE - 1
+            else:
+                unknown = True  # of any length, the empty one included: counted as 0 bytes
+        else:
+            if size:
+                length = byte_length(value)
+                truncated = truncated or used + length >= size
+            if replace_whitespace and fmt != "c":
+                value = replace_whitespace_runs(value)
+            if size:
+                used += byte_length(value) if replace_whitespace and fmt != "c" else length
+        out.append(value)
+    if not size:
+        return out, Tri.YES
+    if truncated or used >= size:
+        return out, Tri.NO
+    return out, Tri.UNKNOWN if unknown or used + unknown_most >= size else Tri.YES
+
+
+def _expand_old(template: str, ctx: Context, replace_whitespace: bool, size: int,
             used: int) -> tuple[list[Piece], Tri]:
     out: list[Piece] = []
     truncated = False

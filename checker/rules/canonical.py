@@ -16,6 +16,7 @@ from operator import attrgetter
 from typing import Callable, Optional
 
 from checker.rules.model import Token
+from checker.rules.template import SIGN, SUBST, Piece, scan
 
 # udev's own limits (src/shared/udev-util.h, src/udev/udev-rules.c).
 UDEV_LINE_SIZE = 16384  # read_line() refuses a line of this many bytes or more
@@ -209,6 +210,26 @@ _SUBST_CHARS = frozenset(fmt for _, fmt in _SUBST_NAMES)
 
 
 def normalize_substitutions(value: str) -> str:
+    """Spell every substitution the short way (%k, %s{attr}) and every literal % or $ doubled.
+
+    This follows udev's get_subst_type(): "$kernel" and "%k" are the same, "%%" and "$$" stay,
+    and a '%' or '$' that starts no substitution is a literal, the same as "%%" or "$$".
+    An unclosed or empty "{...}" makes udev stop substituting there, so the rest is kept as is.
+    """
+    if "%" not in value and "$" not in value:
+        return value
+    return "".join(_short(piece) for piece in scan(value))
+
+
+def _short(piece: Piece) -> str:
+    if piece.kind == SIGN:
+        return piece.fmt + piece.fmt
+    if piece.kind == SUBST:
+        return "%" + piece.fmt + ("" if piece.arg is None else "{" + piece.arg + "}")
+    return piece.raw  # text, and the rest after a bad "{...}" as it is
+
+
+def normalize_substitutions_old(value: str) -> str:
     """Spell every substitution the short way (%k, %s{attr}) and every literal % or $ doubled.
 
     This follows udev's get_subst_type(): "$kernel" and "%k" are the same, "%%" and "$$" stay,
