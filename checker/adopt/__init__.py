@@ -6,6 +6,7 @@
                   admin added, deleted or changed, and the added rules' runs of lines
     template.py   repeated rules that differ in one disk name or serial, as one for_each
     links.py      the /dev links the adopted rules make on devices present now
+    entries.py    the adopted policy's entries and notes (plain data)
     plan.py       a host and its rules files -> the entries of the adopted policy
     render.py     the entries as a commented YAML policy no text can break out of, loaded
                   back and checked by the real validator; what fits in one policy

@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from checker.adopt.additions import compare, runs
-from checker.adopt.links import AdoptedLink, adopt_links, links_of
+from checker.adopt.entries import AdoptedRules, Adoption
+from checker.adopt.links import adopt_links, links_of
 from checker.adopt.portable import PolicyLines, policy_lines
 from checker.adopt.pristine import find_pristine, read_in_root
 from checker.adopt.render import Fitter
@@ -27,23 +28,13 @@ from checker.errors import UsageError
 from checker.host import Host
 from checker.observe.udev import UdevState
 from checker.paths import ADMIN_RULES_DIRS, UDEV_RULES_DIRS
-from checker.policy.desired import DesiredPolicy, Ensure
+from checker.policy.desired import DesiredPolicy
 from checker.rules.model import Rule, RulesText
 from checker.rules.parsed import parse_rules
 from checker.rules.semantics import DEFAULT, UdevSemantics
 from checker.rules.textlines import split_keepends
 from checker.safe_files.confined import lstat_in, readlink_in
 from checker.safe_files.safe_open import UnusableFile
-
-
-@dataclass(frozen=True)
-class AdoptedRules:
-    """One rules entry of the adopted policy (a template when the piece has items)."""
-
-    file: str
-    ensure: Ensure
-    piece: Piece
-    comment: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,19 +58,6 @@ class Managed:
                     for rule in entry.rules:
                         present.setdefault((entry.file, rule.canonical), policy.name)
         return cls(owned, present, links)
-
-
-@dataclass
-class Adoption:
-    rules: list[AdoptedRules] = field(default_factory=list)
-    links: list[AdoptedLink] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # what was seen but not adopted, and why
-    semantics: UdevSemantics = DEFAULT  # whose udev read the rules
-    udev_line: str = ""  # the policy's comment saying so (render.udev_line)
-
-    @property
-    def empty(self) -> bool:
-        return not self.rules
 
 
 def default_files(host: Host) -> list[str]:

@@ -40,7 +40,7 @@ from checker.policy.semantics import problems_for
 from checker.rules.semantics import DEFAULT, UdevSemantics
 
 if TYPE_CHECKING:
-    from checker.adopt.plan import AdoptedRules, Adoption
+    from checker.adopt.entries import AdoptedRules, Adoption
 
 HEADER = """\
 # Adopted by `udev-drift adopt`: the udev rules and links this host has now that no

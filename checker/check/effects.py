@@ -29,11 +29,13 @@ from checker.check.every_event import CHANGE_SENDERS, add_only, fix_sentence
 from checker.check.named_devices import Device, PolicyDevices, literal_kernel
 from checker.evaluate.causes import Cause as EvaluatedCause
 from checker.evaluate.causes import step_cause
-from checker.evaluate.engine import RuleSet, evaluate, symlink_patterns
+from checker.evaluate.engine import evaluate
 from checker.evaluate.events import cause_of_missing_program, run_resetters, watched_by
 from checker.evaluate.glob import Matcher
-from checker.evaluate.result import Evaluation, Where
+from checker.evaluate.result import Evaluation
+from checker.evaluate.ruleset import RuleSet, symlink_patterns
 from checker.evaluate.slice import ByKernel, LinkMakers, slice_rules
+from checker.evaluate.trace import Where
 from checker.evaluate.values import Tri
 from checker.findings import Cause, Finding, PolicyReport
 from checker.host import Host

@@ -19,8 +19,10 @@ from typing import Any
 from checker.check.every_event import fix_sentence
 from checker.check.named_devices import Device, PolicyDevices, kernel_of_node
 from checker.errors import UsageError
-from checker.evaluate.engine import RuleSet, evaluate
-from checker.evaluate.result import Evaluation, Step
+from checker.evaluate.engine import evaluate
+from checker.evaluate.result import Evaluation
+from checker.evaluate.ruleset import RuleSet
+from checker.evaluate.trace import Step
 from checker.evaluate.values import Tri, Unknown, Value
 from checker.host import Host
 from checker.observe.devices import Devices

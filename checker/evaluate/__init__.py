@@ -7,7 +7,9 @@ and one action: three-valued.
     glob.py        udev's value patterns (fnmatch with '|' alternatives), three-valued
     state.py       what the rules built so far (properties, links, RUN ...), and its join
     substitute.py  %k, $kernel, %s{attr}, $env{X} ... as udev-event.c expands them
-    engine.py      RuleSet (compiled once) and evaluate(): every rule as udev-rules.c runs it
+    trace.py       Where a rule is, what became of it (Step), what it did to the links
+    ruleset.py     RuleSet: the rules compiled once (tokens in udev's order, GOTO targets)
+    engine.py      evaluate(): every rule as udev-rules.c runs it
     result.py      Evaluation: final links, properties, programs, the trace of every rule
     causes.py      why a wanted link is not made, with the file:line to look at
     events.py      why a rule's program is not in the final run list; which rule makes udev

@@ -9,18 +9,32 @@ list final.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from checker.evaluate.glob import fnmatch
 from checker.evaluate.values import Tri
 
 if TYPE_CHECKING:
-    from checker.evaluate.result import Evaluation, LinkEvent, Step, Where
+    from checker.evaluate.ruleset import RuleSet
+    from checker.evaluate.trace import LinkEvent, Step, Where
 
 # goto: skipped by a GOTO; reset: a later SYMLINK= replaced the list; final: a SYMLINK:=
 # made it final; order: matches a property set only by a later rule; no-match: the rule
 # does not match the device; no-rule: no rule names the link; unknown: cannot be decided
 Why = Literal["goto", "reset", "final", "order", "too-long", "no-match", "no-rule", "unknown"]
+
+
+class Evaluated(Protocol):
+    """What causes read of an evaluation (checker.evaluate.result.Evaluation), said here so
+    that the result can ask for its causes without the two importing each other."""
+
+    @property
+    def rules(self) -> RuleSet: ...
+    @property
+    def link_events(self) -> tuple[LinkEvent, ...]: ...
+    @property
+    def steps(self) -> tuple[Step, ...]: ...
+    def link(self, name: str) -> Tri: ...
 
 
 @dataclass(frozen=True)
@@ -40,7 +54,7 @@ def _could_make(event: LinkEvent, link: str) -> bool:
     return link in event.names or any(fnmatch(p, link) is not Tri.NO for p in event.patterns)
 
 
-def cause_of_missing_link(evaluation: Evaluation, link: str) -> Cause | None:
+def cause_of_missing_link(evaluation: Evaluated, link: str) -> Cause | None:
     answer = evaluation.link(link)
     if answer is Tri.YES:
         return None
@@ -69,7 +83,7 @@ def cause_of_missing_link(evaluation: Evaluation, link: str) -> Cause | None:
     return step_cause(evaluation, step)
 
 
-def step_cause(evaluation: Evaluation, step: Step) -> Cause | None:
+def step_cause(evaluation: Evaluated, step: Step) -> Cause | None:
     """Why the rule of `step` did not act: skipped, not matched (and why), not known."""
     if step.status == "not-reached":
         return Cause("goto", step.skipped_by,
@@ -97,7 +111,7 @@ def _template_names(event: LinkEvent, link: str) -> tuple[str, ...]:
     return (link,) if fnmatch(pattern, link) is not Tri.NO else ()
 
 
-def _rule_that_names(evaluation: Evaluation, link: str) -> Step | None:
+def _rule_that_names(evaluation: Evaluated, link: str) -> Step | None:
     """The last rule whose SYMLINK assignment could name `link` (its template)."""
     templates = evaluation.rules.symlink_templates()
     found = None
@@ -108,7 +122,7 @@ def _rule_that_names(evaluation: Evaluation, link: str) -> Step | None:
     return found
 
 
-def _set_later(evaluation: Evaluation, step: Step) -> tuple[str, Where] | None:
+def _set_later(evaluation: Evaluated, step: Step) -> tuple[str, Where] | None:
     """('ENV{X} is set only later, by file:line', where) when the failing token reads a
     property that a later rule sets (an ENV{X}= first, else an import that may set it)."""
     token = step.decided_by.removeprefix("unknown: ")

@@ -14,16 +14,29 @@ where a GOTO lands; whatever differs between them is unknown.
 
 from __future__ import annotations
 
-import gc
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Union
 
 from checker.evaluate.facts import DeviceFacts, NodeFacts
 from checker.evaluate.glob import Matcher, token_matches
-from checker.evaluate.result import Evaluation, LinkEvent, Step, Where
+from checker.evaluate.result import Evaluation
+from checker.evaluate.ruleset import (
+    A_MIN,
+    BUILTIN_SETS,
+    CAN_SET_NAME,
+    HAS_DEVLINK,
+    HAS_GOTO,
+    HAS_NAME,
+    UPDATE_MATCHES,
+    UPDATE_SOMETHING,
+    Line,
+    RuleSet,
+    RulesFile,
+    simplify_link,
+    widen_empty,
+)
 from checker.evaluate.state import MemberSet, State, join_all
 from checker.evaluate.substitute import (
     UDEV_LINE_SIZE,
@@ -38,221 +51,14 @@ from checker.evaluate.substitute import (
     replace_chars,
     to_text,
 )
+from checker.evaluate.trace import LinkEvent, Step, Where
 from checker.evaluate.truncate219 import NAME_SIZE_219, PATH_SIZE_219, cut_joined, cut_word, format_219
 from checker.evaluate.values import Text, Tri, Unknown, Value, join_values
-from checker.rules.canonical import RANK, RANK_GOTO, RANK_LABEL, Meaning, effective_meanings, interpret
-from checker.rules.model import Rule, RulesText
-from checker.rules.parser import parse_rules
-from checker.rules.parser219 import meanings_219
-from checker.rules.semantics import DEFAULT, UdevSemantics
+from checker.rules.canonical import RANK, Meaning
 
 _M_PARENTS = frozenset(RANK[n] for n in ("M_PARENTS_KERNEL", "M_PARENTS_SUBSYSTEM",
                                          "M_PARENTS_DRIVER", "M_PARENTS_ATTR", "M_PARENTS_TAG"))
-_A_MIN = RANK["A_OPTIONS_STRING_ESCAPE_NONE"]
-_DEVLINK_KIND = frozenset(RANK[n] for n in ("A_DEVLINK", "A_OWNER", "A_GROUP", "A_MODE",
-                                            "A_OWNER_ID", "A_GROUP_ID", "A_MODE_ID"))
-_UPDATE_MATCHES = frozenset(RANK[n] for n in (
-    "M_PROGRAM", "M_IMPORT_FILE", "M_IMPORT_PROGRAM", "M_IMPORT_BUILTIN", "M_IMPORT_DB",
-    "M_IMPORT_CMDLINE", "M_IMPORT_PARENT"))
-_PURE = frozenset(r for r in range(_A_MIN) if r not in _UPDATE_MATCHES and r not in _M_PARENTS)
-
-HAS_GOTO, UPDATE_SOMETHING, HAS_DEVLINK, HAS_NAME, HAS_STATIC_NODE = 1, 2, 4, 8, 16
-CAN_SET_NAME = 32  # udev 219: the rule is skipped whole where the event cannot set names
-
-# What each builtin may set (udev-builtin-*.c); "*" where it could be anything (hwdb).
-BUILTIN_SETS: dict[str, tuple[str, ...]] = {
-    "blkid": ("ID_FS_*", "ID_PART_*"), "btrfs": ("ID_BTRFS_READY",), "hwdb": ("*",),
-    "input_id": ("ID_INPUT*",), "keyboard": (), "kmod": (), "net_id": ("ID_NET_*",),
-    "net_setup_link": ("*",), "path_id": ("ID_PATH*",), "usb_id": ("ID_*",), "uaccess": (),
-}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Line:
-    """One rule as udev keeps it: its tokens in udev's order, and where its GOTO lands."""
-
-    where: Where
-    matches: tuple[Meaning, ...]
-    assigns: tuple[Meaning, ...]
-    kind: int  # HAS_GOTO | UPDATE_SOMETHING | ...
-    goto: int | None  # index of the LABEL's line in the file
-    label: str | None
-    goto_label: str | None
-
-
-@dataclass(frozen=True)
-class RulesFile:
-    path: str
-    lines: tuple[Line, ...]
-
-
-@dataclass(frozen=True)
-class RuleSet:
-    """The rules files udev reads, in its order, compiled once for many evaluations."""
-
-    files: tuple[RulesFile, ...]
-    # a slice (checker.evaluate.slice) keeps the whole set it was cut from, for causes
-    origin: RuleSet | None = field(default=None, compare=False, repr=False)
-    # whose udev applies them (checker.rules.semantics): 252, or 219 (differences below)
-    semantics: UdevSemantics = DEFAULT
-
-    @staticmethod
-    def from_texts(files: Iterable[tuple[str, str]], semantics: UdevSemantics = DEFAULT) -> RuleSet:
-        return RuleSet.from_parsed(((path, parse_rules(text, semantics)) for path, text in files), semantics)
-
-    @staticmethod
-    def from_parsed(files: Iterable[tuple[str, RulesText]], semantics: UdevSemantics = DEFAULT) -> RuleSet:
-        """The files must have been parsed with the same semantics."""
-        # Compiling makes a few objects per token and no reference cycles: the cyclic
-        # collector, run again and again over them, took two thirds of the time of a
-        # 20,000-rule set. It is paused only here.
-        paused = gc.isenabled()
-        gc.disable()
-        try:
-            return RuleSet(tuple(_compile(path, parsed.rules, semantics) for path, parsed in files),
-                           semantics=semantics)
-        finally:
-            if paused:
-                gc.enable()
-
-    def __len__(self) -> int:
-        return sum(len(f.lines) for f in self.files)
-
-    def symlink_templates(self) -> dict[Where, list[str]]:
-        return symlink_templates(self.origin or self)
-
-    def property_writers(self) -> list[tuple[Where, str, bool]]:
-        return property_writers(self.origin or self)
-
-
-def _kept_despite_problem(rule: Rule) -> bool:
-    """A GOTO without a LABEL after it: udev ignores the GOTO and keeps the rest (the parser
-    says so in a warning, or, when nothing else is left of the rule, in its problem)."""
-    problem = rule.problem or ""
-    if problem.startswith('GOTO="') and ("has no LABEL" in problem or "never links its GOTOs" in problem):
-        return True
-    return any("has no LABEL" in warning for warning in rule.warnings)
-
-
-def _compile(path: str, rules: Sequence[Rule], semantics: UdevSemantics = DEFAULT) -> RulesFile:
-    lines: list[Line] = []
-    old = semantics.is_219
-    for rule in rules:
-        lost_goto = _kept_despite_problem(rule)
-        if rule.problem is not None and not lost_goto:
-            continue
-        if old:
-            meanings = effective_meanings(meanings_219(rule.tokens))
-        else:
-            meanings = effective_meanings(interpret(t.key, t.attr, t.op, t.value) for t in rule.tokens)
-        label = goto = None
-        matches: list[Meaning] = []
-        assigns: list[Meaning] = []
-        kind = 0
-        for m in meanings:
-            if m.rank == RANK_LABEL:
-                label = m.value
-            elif m.rank == RANK_GOTO:
-                goto = None if lost_goto else m.value
-            elif m.rank < _A_MIN:
-                matches.append(m)
-                if m.rank in _UPDATE_MATCHES:
-                    kind |= UPDATE_SOMETHING
-            else:
-                assigns.append(m)
-                if m.rank == RANK["A_NAME"]:
-                    kind |= HAS_NAME
-                elif m.rank in _DEVLINK_KIND:
-                    kind |= HAS_DEVLINK
-                elif m.rank == RANK["A_OPTIONS_STATIC_NODE"]:
-                    kind |= HAS_STATIC_NODE
-                else:
-                    kind |= UPDATE_SOMETHING
-        if goto is not None:
-            kind |= HAS_GOTO
-        if old:
-            kind = _kind_219(meanings, kind)
-        lines.append(Line(Where(path, rule.end_line), tuple(matches), tuple(assigns), kind,
-                          None, label, goto))
-    # rule_resolve_goto(): the first later line with that LABEL
-    resolved: list[Line] = []
-    for index, line in enumerate(lines):
-        if line.goto_label is None:
-            resolved.append(line)
-            continue
-        target = next((j for j in range(index + 1, len(lines)) if lines[j].label == line.goto_label), None)
-        if target is None:  # the parser checked; keep udev's behaviour: ignore the GOTO
-            resolved.append(Line(line.where, line.matches, line.assigns, line.kind & ~HAS_GOTO,
-                                 None, line.label, None))
-        else:
-            resolved.append(Line(line.where, line.matches, line.assigns, line.kind, target,
-                                 line.label, line.goto_label))
-    return RulesFile(path, tuple(resolved))
-
-
-def _kind_219(meanings: list[Meaning], kind: int) -> int:
-    """udev 219 has no mask of what a line may do: every rule runs (UPDATE_SOMETHING is
-    in every mask), except that a rule with NAME, SYMLINK (matches included), OWNER, GROUP
-    or MODE is skipped whole, GOTO and all, when the event cannot set names (a remove, or
-    a device with no node or interface: udev_rules_apply_to_event()'s can_set_name)."""
-    if any(m.key in ("NAME", "SYMLINK", "OWNER", "GROUP", "MODE") for m in meanings):
-        kind |= CAN_SET_NAME
-    return kind | UPDATE_SOMETHING
-
-
-def symlink_templates(rules: RuleSet) -> dict[Where, list[str]]:
-    """For each line, patterns of the links its SYMLINK assignments could name."""
-    found: dict[Where, list[str]] = {}
-    for rules_file in rules.files:
-        for line in rules_file.lines:
-            for m in line.assigns:
-                if m.key == "SYMLINK":
-                    found.setdefault(line.where, []).extend(symlink_patterns(m.value))
-    return found
-
-
-def symlink_patterns(template: str) -> list[str]:
-    """fnmatch patterns of the links a SYMLINK value (substitutions normalized) can name:
-    a substitution may be anything, also empty (then "a/%E{X}/b" names a/b)."""
-    pattern = _SUBSTITUTION.sub(lambda m: m.group(0)[0] if m.group(0) in ("%%", "$$") else "*", template)
-    return [widen_empty(simplify_link(w)) for w in pattern.split() if w]
-
-
-def widen_empty(pattern: str) -> str:
-    """A "*" standing for a substitution may be empty, and udev then drops the slash it
-    leaves ("a/*/b" also names "a/b")."""
-    if "*/" not in pattern:
-        return pattern
-    pattern = pattern.replace("/*/", "*/")
-    return "*" + pattern[2:] if pattern.startswith("*/") else pattern
-
-
-_SUBSTITUTION = re.compile(r"%%|\$\$|%[a-zA-Z](\{[^}]*\})?")
-
-
-def property_writers(rules: RuleSet) -> list[tuple[Where, str, bool]]:
-    """Every line in udev's order with the properties it may set: (where, name pattern,
-    explicit); explicit for ENV{X}=, not for an import. Lines that set nothing are listed
-    with an empty pattern so that callers know the order."""
-    found: list[tuple[Where, str, bool]] = []
-    for rules_file in rules.files:
-        for line in rules_file.lines:
-            found.append((line.where, "", False))
-            for m in line.assigns:
-                if m.key == "ENV":
-                    found.append((line.where, m.attr or "", True))
-            for m in line.matches:
-                if m.key == "IMPORT":
-                    if m.attr == "builtin":
-                        name = m.value.split()[0] if m.value.split() else ""
-                        builtin = next((b for b in BUILTIN_SETS if b.startswith(name)), name)
-                        patterns = BUILTIN_SETS.get(builtin, ("*",))
-                    elif m.attr in ("db", "cmdline", "parent"):
-                        patterns = (m.value,)
-                    else:
-                        patterns = ("*",)
-                    found.extend((line.where, p, False) for p in patterns)
-    return found
+_PURE = frozenset(r for r in range(A_MIN) if r not in UPDATE_MATCHES and r not in _M_PARENTS)
 
 
 # --- one evaluation ----------------------------------------------------------------------
@@ -949,13 +755,6 @@ def _split_links(pieces: list[Piece], unknown_may_split: bool,
     return names, patterns, endless
 
 
-def simplify_link(name: str) -> str:
-    """The link udev makes for a SYMLINK word: /dev/ joined to it and simplified (path_simplify():
-    repeated and leading slashes and "." parts go). A name ending in "/" is kept as written:
-    udev makes no link for it."""
-    if name.endswith("/") or ("//" not in name and not name.startswith("/") and "." not in name):
-        return name
-    return "/".join(part for part in name.split("/") if part not in ("", "."))
 
 
 def _env(run: _Run, line: Line, m: Meaning, state: State, esc: str, effects: list[str]) -> None:

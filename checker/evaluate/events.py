@@ -14,8 +14,9 @@ import re
 from collections.abc import Iterable
 
 from checker.evaluate.causes import Cause
-from checker.evaluate.engine import RuleSet
-from checker.evaluate.result import Evaluation, Step, Where
+from checker.evaluate.result import Evaluation
+from checker.evaluate.ruleset import RuleSet
+from checker.evaluate.trace import Step, Where
 from checker.evaluate.values import Tri
 
 # how engine._run_cmd() writes a RUN assignment into a step's effects, with what

@@ -3,53 +3,20 @@ trace of every rule, and why a wanted link is not made."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
+from checker.evaluate.causes import Cause, cause_of_missing_link
 from checker.evaluate.facts import DeviceFacts
 from checker.evaluate.state import MemberSet, State
+from checker.evaluate.trace import LinkEvent, Step, Where, build_step
 from checker.evaluate.values import Tri, Unknown, Value
 
 if TYPE_CHECKING:
-    from checker.evaluate.causes import Cause
-    from checker.evaluate.engine import RuleSet
+    from checker.evaluate.ruleset import RuleSet
 
 UDEV_VERSION = "252"  # whose semantics the evaluator applies by default (RuleSet.semantics)
-
-
-@dataclass(frozen=True)
-class Where:
-    file: str
-    line: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}"
-
-
-class Step(NamedTuple):
-    """One rule as the evaluator met it (a tuple: an evaluation makes thousands)."""
-
-    where: Where
-    status: str  # "matched", "not-matched", "unknown", "not-reached", "no-effect"
-    why: str  # the token that failed or was unknown, the GOTO that skipped it ...
-    effects: tuple[str, ...] = ()  # what it did: 'SYMLINK+="xapi/block/sdb"' ...
-    # (the token `KEY{attr}` that decided, kind) for causes: kind "failed"/"unknown"
-    decided_by: str = ""
-    skipped_by: Where | None = None  # the GOTO that jumped over this rule
-
-
-@dataclass(frozen=True)
-class LinkEvent:
-    """A change to the device's links: what the causes are built from."""
-
-    where: Where
-    kind: str  # "add", "reset" (SYMLINK= / :=), "final" (:=), "ignored" (after :=)
-    certain: bool  # the rule surely matched
-    names: tuple[str, ...] = ()
-    patterns: tuple[str, ...] = ()
-    final_at: Where | None = None  # for "ignored": the := that made the list final
 
 
 @dataclass(frozen=True)
@@ -102,8 +69,6 @@ class Evaluation:
 
     def why_not(self, link: str) -> Cause | None:
         """The same, as a Cause: its kind and the rule to look at."""
-        from checker.evaluate.causes import cause_of_missing_link
-
         return cause_of_missing_link(self, _rel(link))
 
     def step_at(self, where: Where) -> Step | None:
@@ -113,17 +78,3 @@ class Evaluation:
 
 def _rel(name: str) -> str:
     return name[len("/dev/"):] if name.startswith("/dev/") else name
-
-
-def build_step(raw: Step | tuple[Any, ...]) -> Iterator[Step]:
-    """The Steps a trace entry stands for."""
-    if isinstance(raw, Step):
-        yield raw
-    elif raw[0] == "jumped":
-        _, lines, skipped_by = raw
-        why = f"skipped by the GOTO at {skipped_by}"
-        for line in lines:
-            yield Step(line.where, "not-reached", why, skipped_by=skipped_by)
-    else:
-        _, line, failed = raw
-        yield Step(line.where, "not-matched", failed.text, decided_by=failed.text)

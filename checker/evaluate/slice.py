@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from dataclasses import replace
 from fnmatch import fnmatchcase
 
-from checker.evaluate.engine import (
+from checker.evaluate.glob import Matcher, fnmatch, token_matches
+from checker.evaluate.ruleset import (
     BUILTIN_SETS,
     HAS_DEVLINK,
     UPDATE_SOMETHING,
@@ -29,8 +30,7 @@ from checker.evaluate.engine import (
     RulesFile,
     symlink_patterns,
 )
-from checker.evaluate.glob import Matcher, fnmatch, token_matches
-from checker.evaluate.result import Where
+from checker.evaluate.trace import Where
 from checker.evaluate.values import Tri
 from checker.rules.canonical import normalize_substitutions
 

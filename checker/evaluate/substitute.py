@@ -2,7 +2,8 @@
 
 The result is a list of pieces: known text, or Unknown where a value cannot be known
 (an attribute not in the facts, a PROGRAM's output). Callers turn pieces into a string
-or a pattern once they applied their own character rules.
+or a pattern once they applied their own character rules. The template is read into its
+pieces by checker.rules.template.scan(), as the canonical form reads it.
 """
 
 from __future__ import annotations
@@ -13,15 +14,8 @@ from typing import Union
 
 from checker.evaluate.facts import DeviceFacts, NodeFacts
 from checker.evaluate.values import Text, Tri, Unknown, Value, escape_pattern
+from checker.rules.template import SIGN, STOP, TEXT, scan
 
-# udev-event.c map[]: "$name" is matched as a prefix in this order, "%c" by its character.
-_NAMES = (
-    ("devnode", "N"), ("tempnode", "N"), ("attr", "s"), ("sysfs", "s"), ("env", "E"),
-    ("kernel", "k"), ("number", "n"), ("driver", "d"), ("devpath", "p"), ("id", "b"),
-    ("major", "M"), ("minor", "m"), ("result", "c"), ("parent", "P"), ("name", "D"),
-    ("links", "L"), ("root", "r"), ("sys", "S"),
-)  # fmt: skip
-_CHARS = frozenset(fmt for _, fmt in _NAMES)
 # udev copies every expanded value into a buffer of one of these sizes (udev-util.h of
 # systemd 252), the terminating NUL included: see expand_within()
 UDEV_NAME_SIZE = 512
@@ -86,49 +80,21 @@ def _expand(template: str, ctx: Context, replace_whitespace: bool, size: int,
     truncated = False
     unknown = False  # a piece of unbounded, unknown length
     unknown_most = 0  # the most bytes the pieces of bounded, unknown length can add
-    i, n = 0, len(template)
-    while i < n:
-        c = template[i]
-        if c != "%" and c != "$":
-            j = i + 1
-            while j < n and template[j] != "%" and template[j] != "$":
-                j += 1
-            out.append(template[i:j])
+    for kind, raw, fmt, arg in scan(template):
+        if kind == TEXT:
+            out.append(raw)
             kinds.append(True)
             if size:
-                used += byte_length(template[i:j])
-            i = j
+                used += byte_length(raw)
             continue
-        nxt = template[i + 1 : i + 2]
-        if nxt == c:  # "%%" or "$$": one literal sign
-            out.append(c)
+        if kind == SIGN:  # "%%", "$$" or a sign that starts no substitution: the sign
+            out.append(fmt)
             kinds.append(True)
             used += 1
-            i += 2
             continue
-        fmt, after = None, i + 1
-        if c == "%":
-            if nxt and nxt in _CHARS:
-                fmt, after = nxt, i + 2
-        else:
-            for name, char in _NAMES:
-                if template.startswith(name, i + 1):
-                    fmt, after = char, i + 1 + len(name)
-                    break
-        if fmt is None:  # not a substitution: the sign is copied
-            out.append(c)
-            kinds.append(True)
-            used += 1
-            i += 1
-            continue
-        attr = ""
-        if after < n and template[after] == "{":
-            close = template.find("}", after + 1)
-            if close < 0 or close == after + 1 or close - after - 1 >= UDEV_PATH_SIZE:
-                break  # "Invalid format string": udev stops here
-            attr = template[after + 1 : close]
-            after = close + 1
-        value = _value(fmt, attr, ctx)
+        if kind == STOP:  # "Invalid format string": udev stops here
+            break
+        value = _value(fmt, arg or "", ctx)
         if value is _STOP:
             break
         assert not isinstance(value, _Stop)
@@ -149,7 +115,6 @@ def _expand(template: str, ctx: Context, replace_whitespace: bool, size: int,
                 used += byte_length(value) if replace_whitespace and fmt != "c" else length
         out.append(value)
         kinds.append(False)
-        i = after
     if not size:
         return out, Tri.YES
     if truncated or used >= size:

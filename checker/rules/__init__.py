@@ -2,6 +2,8 @@
 
     textlines.py  physical lines and their endings, as udev splits them
     parser.py     rules text -> rules, as udev_rules_parse_file() does
+    template.py   a value's %k / $kernel / %% pieces, read once for the canonical form
+                  and the evaluator alike (udev 219 reads them the same way)
     canonical.py  what udev makes of each token, and a rule's canonical form
     model.py      Rule, RulesText, Token: plain values for everyone else
     parsed.py     parse_rules with the last results shared (what other rooms call)

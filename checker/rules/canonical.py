@@ -16,10 +16,10 @@ from operator import attrgetter
 from typing import Callable, Optional
 
 from checker.rules.model import Token
+from checker.rules.template import SIGN, SUBST, Piece, scan
 
 # udev's own limits (src/shared/udev-util.h, src/udev/udev-rules.c).
 UDEV_LINE_SIZE = 16384  # read_line() refuses a line of this many bytes or more
-UDEV_PATH_SIZE = 1024  # a "{attr}" inside a substitution must be shorter than this
 
 MATCH_OPS = frozenset(("==", "!="))
 OPERATORS = ("==", "!=", "+=", "-=", "=", ":=")
@@ -198,15 +198,6 @@ def builtin_lookup(command: str) -> bool:
 
 # --- substitutions: %k and $kernel are one thing -------------------------------------------
 
-# udev-event.c map[]: "$name" is matched as a prefix in this order, "%c" by its character.
-_SUBST_NAMES = (
-    ("devnode", "N"), ("tempnode", "N"), ("attr", "s"), ("sysfs", "s"), ("env", "E"),
-    ("kernel", "k"), ("number", "n"), ("driver", "d"), ("devpath", "p"), ("id", "b"),
-    ("major", "M"), ("minor", "m"), ("result", "c"), ("parent", "P"), ("name", "D"),
-    ("links", "L"), ("root", "r"), ("sys", "S"),
-)  # fmt: skip
-_SUBST_CHARS = frozenset(fmt for _, fmt in _SUBST_NAMES)
-
 
 def normalize_substitutions(value: str) -> str:
     """Spell every substitution the short way (%k, %s{attr}) and every literal % or $ doubled.
@@ -217,49 +208,15 @@ def normalize_substitutions(value: str) -> str:
     """
     if "%" not in value and "$" not in value:
         return value
-    out: list[str] = []
-    i, n = 0, len(value)
-    while i < n:
-        c = value[i]
-        if c != "%" and c != "$":
-            j = i + 1
-            while j < n and value[j] != "%" and value[j] != "$":
-                j += 1
-            out.append(value[i:j])
-            i = j
-            continue
-        fmt, after = _substitution_at(value, i)
-        if fmt is None:  # a literal: "%%", "$$" or a lone sign
-            out.append(c + c)
-            i = after
-            continue
-        if after < n and value[after] == "{":
-            close = value.find("}", after + 1)
-            if close < 0 or close == after + 1 or close - after - 1 >= UDEV_PATH_SIZE:
-                out.append(value[i:])  # udev stops here ("Invalid format string")
-                break
-            out.append("%" + fmt + value[after : close + 1])
-            i = close + 1
-        else:
-            out.append("%" + fmt)
-            i = after
-    return "".join(out)
+    return "".join(_short(piece) for piece in scan(value))
 
 
-def _substitution_at(value: str, i: int) -> tuple[str | None, int]:
-    """(format char, index after the name) of the substitution at i, or (None, next index)."""
-    sign = value[i]
-    nxt = value[i + 1 : i + 2]
-    if nxt == sign:
-        return None, i + 2
-    if sign == "%":
-        if nxt and nxt in _SUBST_CHARS:
-            return nxt, i + 2
-        return None, i + 1
-    for name, fmt in _SUBST_NAMES:
-        if value.startswith(name, i + 1):
-            return fmt, i + 1 + len(name)
-    return None, i + 1
+def _short(piece: Piece) -> str:
+    if piece.kind == SIGN:
+        return piece.fmt + piece.fmt
+    if piece.kind == SUBST:
+        return "%" + piece.fmt + ("" if piece.arg is None else "{" + piece.arg + "}")
+    return piece.raw  # text, and the rest after a bad "{...}" as it is
 
 
 def _attr_subst(attr: str) -> str:

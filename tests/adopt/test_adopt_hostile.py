@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from checker.adopt import render as rendering
+from checker.adopt.entries import AdoptedRules, Adoption
 from checker.adopt.links import AdoptedLink
-from checker.adopt.plan import AdoptedRules, Adoption
 from checker.adopt.template import Piece
 from checker.policy.loader import parse_yaml
 from tests.adopt.test_adopt import VENDOR, vendor_host

@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 
 from checker.evaluate.engine import RuleSet, evaluate
 from checker.evaluate.facts import DeviceFacts, NodeFacts, block_device_facts
-from checker.evaluate.result import Evaluation, Step
+from checker.evaluate.result import Evaluation
 from checker.evaluate.slice import ByKernel, LinkMakers, slice_rules
+from checker.evaluate.trace import Step
 from checker.evaluate.values import Tri
 from tests.evaluate.test_differential import rule_sets
 

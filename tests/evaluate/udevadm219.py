@@ -25,13 +25,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
-from tests.evaluate.udevd import DEVICES, DeviceResult, Outcome, Tally
+from tests.evaluate.udevd import DEVICES, DeviceResult, Oracle, Outcome, Tally, device_line
 
 REPO = Path(__file__).resolve().parents[2]
 CACHED = REPO / ".cache" / "udevadm-219" / "udevadm"
@@ -120,104 +119,41 @@ done
 """
 
 
-class Udevadm219:
+class Udevadm219(Oracle):
     """One namespace fed rule sets one after another; `run()` as Udevd.run() answers."""
+
+    name = "the udevadm 219 namespace"
 
     def __init__(self) -> None:
         binary = udevadm_219()
         assert binary is not None, why_not_here()
-        self.tmp = Path(tempfile.mkdtemp(prefix="udev-drift-219-"))
-        for name in ("rules", "empty"):
-            (self.tmp / name).mkdir()
+        super().__init__("udev-drift-219-")
         (self.tmp / "empty.conf").write_text("")
-        self.count = 0
         self.hung: tuple[str, ...] = ()  # devices whose last test never ended (killed after 1.5 s)
-        env = dict(os.environ, RULES=str(self.tmp / "rules"), EMPTY=str(self.tmp / "empty"),
-                   EMPTY_FILE=str(self.tmp / "empty.conf"), UDEVADM=binary,
-                   DEVICES=" ".join(DEVICES), LC_ALL="C")
-        self.process = subprocess.Popen(
-            ["timeout", "--kill-after=10", "3600", "unshare", "--mount", "--propagation", "private",
-             "bash", "-c", SCRIPT],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            errors="surrogateescape", env=env)  # fmt: skip
-        line = self._readline()
-        if line != "@@ready":
-            self.close()
-            pytest.fail(f"the udevadm 219 namespace did not start: {line!r}")
-
-    def _readline(self) -> str:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError("the udevadm 219 namespace ended")
-        return line.rstrip("\n")
+        self._start(SCRIPT, {"EMPTY_FILE": str(self.tmp / "empty.conf"), "UDEVADM": binary})
 
     def run(self, files: Mapping[str, str], actions: Sequence[str] = ("add",)) -> Outcome:
         """What udev 219 makes of this rule set for each device after `actions` (each
         device's events in turn, in one database: add then change removes stale links).
         `ran` holds the RUN commands of the last action, as udevd 219 would run them."""
-        self.count += 1
-        set_dir = self.tmp / f"set-{self.count}"
-        set_dir.mkdir()
-        for name, text in files.items():
-            (set_dir / name).write_bytes(text.encode("utf-8", "surrogateescape"))
-        assert self.process.stdin is not None
-        self.process.stdin.write(f"{set_dir} {' '.join(actions)}\n")
-        self.process.stdin.flush()
+        set_dir = self._write_set(files, " ".join(actions))
         devices = {d: DeviceResult() for d in DEVICES}
         dev_links: dict[str, str] = {}
-        section, current = "", ""
         hung: list[str] = []
-        while True:
-            line = self._readline()
-            if line == "@@done":
-                break
-            if line.startswith("@@"):
-                words = line[2:].split(" ")
-                section = words[0]
-                current = words[1] if len(words) > 1 else ""
+        for words, line in self._report():
+            section, current = words[0], words[1] if len(words) > 1 else ""
+            if line is None:
                 if section == "test":
                     devices[current].ran = set()  # the last action's list
                 elif section == "hung":
                     hung.append(current)
-                continue
-            if section == "test":
+            elif section == "test":
                 devices[current].ran.add(line[len("run: '"):-1])
-            elif section == "db":
-                _db_line(devices[current], line)
-            elif section == "attrs":
-                key, _, value = line.partition("=")
-                devices[current].attributes[key] = value
-            elif section == "links":
-                link, _, target = line.partition(" ")
-                dev_links[link] = target
+            else:  # udev 219's database has no Q: lines; its G: lines are the current tags
+                device_line(section, current, line, devices, dev_links, current_tags="G")
         shutil.rmtree(set_dir)
         self.hung = tuple(hung)
         return Outcome(dict(files), devices, dev_links)
-
-    def close(self) -> None:
-        if self.process.stdin is not None and not self.process.stdin.closed:
-            self.process.stdin.close()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()  # our own process, by its object
-            self.process.wait()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def _db_line(result: DeviceResult, line: str) -> None:
-    """udev 219's database: S: links, L: priority, E: properties, G: tags (no Q:)."""
-    kind, _, value = line.partition(":")
-    if kind == "S":
-        result.links.add(value)
-    elif kind == "E":
-        key, _, val = value.partition("=")
-        result.properties[key] = val
-    elif kind == "G":
-        result.current_tags.add(value)
-    elif kind == "L":
-        result.priority = int(value)
 
 
 def run_sets_219(sets: Sequence[Mapping[str, str]], actions: Sequence[str] = ("add",)) -> list[Outcome]:

@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,32 +148,96 @@ def _clean(devices: Mapping[str, DeviceResult]) -> bool:
                for r in devices.values())
 
 
-class Udevd:
-    """One udevd in one namespace, fed rule sets one after another."""
+class Oracle:
+    """A bash loop in a private mount namespace, fed a rule set's directory (and what to do)
+    a line at a time; it answers "@@ready" once, then for each set a report in sections
+    ("@@NAME [DEVICE [WORD]]" opens one) that "@@done" ends. Udevd and udevadm 219's
+    Udevadm219 differ in their script and in the sections they read."""
 
-    def __init__(self) -> None:
-        self.tmp = Path(tempfile.mkdtemp(prefix="udev-drift-eval-"))
-        (self.tmp / "rules").mkdir()
-        (self.tmp / "empty").mkdir()
+    name = "the namespace"
+
+    def __init__(self, prefix: str) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix=prefix))
+        for folder in ("rules", "empty"):
+            (self.tmp / folder).mkdir()
         self.count = 0
+
+    def _start(self, script: str, env: Mapping[str, str]) -> None:
         env = dict(os.environ, RULES=str(self.tmp / "rules"), EMPTY=str(self.tmp / "empty"),
-                   UDEVD=UDEVD, DEVICES=" ".join(DEVICES), LC_ALL="C")
+                   DEVICES=" ".join(DEVICES), LC_ALL="C", **env)
         self.process = subprocess.Popen(
             ["timeout", "--kill-after=10", "3600", "unshare", "--mount", "--propagation", "private",
-             "bash", "-c", SCRIPT],
+             "bash", "-c", script],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            env=env)  # fmt: skip
+            errors="surrogateescape", env=env)  # fmt: skip
         line = self._readline()
         if line != "@@ready":
             self.close()
-            pytest.fail(f"udevd did not start in the namespace: {line!r}")
+            pytest.fail(f"{self.name} did not start: {line!r}")
 
     def _readline(self) -> str:
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
         if not line:
-            raise RuntimeError("the udevd namespace ended")
+            raise RuntimeError(f"{self.name} ended")
         return line.rstrip("\n")
+
+    def _write_set(self, files: Mapping[str, str], then: str) -> Path:
+        """The set's files in a directory of their own, named to the loop with `then`."""
+        self.count += 1
+        set_dir = self.tmp / f"set-{self.count}"
+        set_dir.mkdir()
+        for name, text in files.items():
+            (set_dir / name).write_bytes(text.encode("utf-8", "surrogateescape"))
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{set_dir} {then}\n")
+        self.process.stdin.flush()
+        return set_dir
+
+    def _report(self) -> Iterator[tuple[list[str], str | None]]:
+        """(the words of the section's "@@" line, None) as a section opens, then
+        (those words, the line) for each of its lines, up to "@@done"."""
+        words = [""]
+        while (line := self._readline()) != "@@done":
+            if line.startswith("@@"):
+                words = line[2:].split(" ")
+                yield words, None
+            else:
+                yield words, line
+
+    def close(self) -> None:
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()  # our own process, by its object
+            self.process.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def device_line(section: str, current: str, line: str, devices: Mapping[str, DeviceResult],
+                dev_links: dict[str, str], current_tags: str = "Q") -> None:
+    """A line of the sections both oracles report: a device's database entry (`current_tags`:
+    the kind of line that holds its current tags), its attributes, the links under /dev."""
+    if section == "db":
+        _db_line(devices[current], line, current_tags)
+    elif section == "attrs":
+        key, _, value = line.partition("=")
+        devices[current].attributes[key] = value
+    elif section == "links":
+        link, _, target = line.partition(" ")
+        dev_links[link] = target
+
+
+class Udevd(Oracle):
+    """One udevd in one namespace, fed rule sets one after another."""
+
+    name = "the udevd namespace"
+
+    def __init__(self) -> None:
+        super().__init__("udev-drift-eval-")
+        self._start(SCRIPT, {"UDEVD": UDEVD})
 
     def run(self, files: Mapping[str, str], tries: int = 30, guard: bool = True,
             change: bool = False, remove: bool = False) -> Outcome:
@@ -187,78 +251,43 @@ class Udevd:
         raise RuntimeError("other events kept reaching the loop devices; no clean result")
 
     def _run_once(self, read: dict[str, str], change: bool = False, remove: bool = False) -> Outcome:
-        self.count += 1
-        set_dir = self.tmp / f"set-{self.count}"
-        set_dir.mkdir()
-        for name, text in read.items():
-            (set_dir / name).write_text(text)
-        assert self.process.stdin is not None
-        then = "remove" if remove else "change" if change else "add"
-        self.process.stdin.write(f"{set_dir} {then}\n")
-        self.process.stdin.flush()
+        set_dir = self._write_set(read, "remove" if remove else "change" if change else "add")
         at_add = {d: DeviceResult() for d in DEVICES}
         at_change = {d: DeviceResult() for d in DEVICES}
         at_remove = {d: DeviceResult() for d in DEVICES}
         links_at_add: dict[str, str] = {}
         links_at_change: dict[str, str] = {}
         links_at_remove: dict[str, str] = {}
-        devices, dev_links = at_add, links_at_add
-        section, current = "", ""
-        while True:
-            line = self._readline()
-            if line == "@@done":
-                break
-            if line.startswith("@@"):
-                words = line[2:].split(" ")
-                section = words[0]
-                current = words[1] if len(words) > 1 else ""
-                if section.startswith("change-"):
-                    section = section.removeprefix("change-")
-                    devices, dev_links = at_change, links_at_change
-                elif section.startswith("remove-"):
-                    section = section.removeprefix("remove-")
-                    devices, dev_links = at_remove, links_at_remove
-                else:
-                    devices, dev_links = at_add, links_at_add
+        # "@@change-db sdX" is the change event's "@@db sdX"
+        phases = {"change": (at_change, links_at_change), "remove": (at_remove, links_at_remove)}
+        for words, line in self._report():
+            phase, _, section = words[0].rpartition("-")
+            devices, dev_links = phases.get(phase, (at_add, links_at_add))
+            current = words[1] if len(words) > 1 else ""
+            if line is None:
                 if section == "uuid":
                     devices[current].uuid = words[2] if len(words) > 2 else ""
-                continue
-            if section == "db":
-                _db_line(devices[current], line)
-            elif section == "attrs":
-                key, _, value = line.partition("=")
-                devices[current].attributes[key] = value
             elif section == "ran":
                 devices[current].ran.add(line)
-            elif section == "links":
-                link, _, target = line.partition(" ")
-                dev_links[link] = target
             elif section == "again":
                 devices[current].again = line
+            else:
+                device_line(section, current, line, devices, dev_links)
         shutil.rmtree(set_dir)
         if not change:
             return Outcome(read, at_add, links_at_add)
         return Outcome(read, at_add, links_at_add, at_change, links_at_change, at_remove if remove else None)
 
-    def close(self) -> None:
-        if self.process.stdin is not None and not self.process.stdin.closed:
-            self.process.stdin.close()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()  # our own process, by its object
-            self.process.wait()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def _db_line(result: DeviceResult, line: str) -> None:
+def _db_line(result: DeviceResult, line: str, current_tags: str = "Q") -> None:
+    """udev 252's database: S: links, L: priority, E: properties, Q: current tags, G: every
+    tag; udev 219's has no Q: and its G: lines are the current tags."""
     kind, _, value = line.partition(":")
     if kind == "S":
         result.links.add(value)
     elif kind == "E":
         key, _, val = value.partition("=")
         result.properties[key] = val
-    elif kind == "Q":
+    elif kind == current_tags:
         result.current_tags.add(value)
     elif kind == "G":
         result.tags.add(value)
