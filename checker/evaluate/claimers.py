@@ -1,0 +1,111 @@
+"""Which present devices could get a link from the rule set: the other devices whose claim
+on a wanted link udev weighs by link_priority (udev-node.c).
+
+Found from every line that can add a link (any SYMLINK value whose substitutions can make
+that name, not only values that name it literally), and narrowed cheaply, before anything
+is evaluated: a line with a literal KERNEL=="sdc" can give only sdc a link; a value
+"xapi/block/%k" gives the link "xapi/block/sdb" only to sdb. What is found is a superset:
+the evaluator decides each device's claim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from checker.evaluate.engine import HAS_DEVLINK, Line, RuleSet, symlink_patterns
+from checker.evaluate.glob import Matcher, token_matches
+from checker.evaluate.values import Tri
+from checker.rules.canonical import normalize_substitutions
+
+_GLOBS = "*?["
+
+
+@dataclass(frozen=True)
+class _Maker:
+    pattern: str  # fnmatch pattern of the names it can make (substitutions: *)
+    kernel_tests: tuple[tuple[str, Matcher], ...]
+    literal: str | None  # the one kernel a literal KERNEL=="sdc" allows
+    # "prefix%ksuffix" with nothing else substituted: the kernel is read off the link
+    around_kernel: tuple[str, str] | None = None
+
+    def kernels(self, link: str, present: Collection[str]) -> Collection[str]:
+        if not fnmatchcase(link, self.pattern):
+            return ()
+        if self.literal is not None:
+            candidates: Collection[str] = (self.literal,) if self.literal in present else ()
+        elif self.around_kernel is not None:
+            before, after = self.around_kernel
+            kernel = link[len(before):len(link) - len(after)]
+            candidates = (kernel,) if kernel in present and link == before + kernel + after else ()
+        else:
+            candidates = present
+        return [k for k in candidates if self.may_match(k)]
+
+    def may_match(self, kernel: str) -> bool:
+        return all(token_matches(op, m.matches(kernel)) is not Tri.NO for op, m in self.kernel_tests)
+
+
+def _around_kernel(word: str) -> tuple[str, str] | None:
+    """("xapi/block/", "") for "xapi/block/%k": one %k and no other substitution, in a name
+    udev keeps as written (no "//", no "." part, no leading "/")."""
+    if word.count("%") != 1 or "%k" not in word or "$" in word:
+        return None
+    before, after = word.split("%k")
+    plain = before + "x" + after
+    if "//" in plain or plain.startswith("/") or any(p in (".", "..") for p in plain.split("/")):
+        return None
+    return before, after
+
+
+class LinkClaimers:
+    """The lines that can add a link, indexed by the first part of the names they make."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        self._by_top: dict[str, list[_Maker]] = {}
+        old = rules.semantics.is_219
+        for rules_file in (rules.origin or rules).files:
+            for line in rules_file.lines:
+                if line.kind & HAS_DEVLINK:
+                    self._index(line, old)
+
+    def _index(self, line: Line, old: bool) -> None:
+        escapes = {m.value for m in line.assigns if m.key == "OPTIONS"}
+        # a substituted value may hold spaces (string_escape=none; udev 219 without
+        # string_escape=replace): it may name any link
+        unescaped = "string_escape=none" in escapes or (old and "string_escape=replace" not in escapes)
+        tests = tuple((m.op, Matcher.of(m.value)) for m in line.matches if m.key == "KERNEL")
+        literal = next((matcher.alternatives[0] for op, matcher in tests
+                        if op == "==" and matcher.kind == "plain" and len(matcher.alternatives) == 1
+                        and not matcher.with_empty and "%" not in matcher.alternatives[0]
+                        and "$" not in matcher.alternatives[0]), None)
+        for m in line.assigns:
+            if m.key != "SYMLINK" or m.op == "-=":
+                continue
+            template = normalize_substitutions(m.value)
+            if unescaped and "%" in template.replace("%%", ""):
+                self._add(_Maker("*", tests, literal))
+                continue
+            words = template.split()
+            patterns = symlink_patterns(template)
+            for word, pattern in zip(words, patterns) if len(words) == len(patterns) else \
+                    ((None, p) for p in patterns):
+                around = _around_kernel(word) if word is not None and literal is None else None
+                self._add(_Maker(pattern, tests, literal, around))
+
+    def _add(self, maker: _Maker) -> None:
+        top = maker.pattern.split("/", 1)[0]
+        key = "" if any(c in top for c in _GLOBS) else top
+        self._by_top.setdefault(key, []).append(maker)
+
+    def kernels(self, link: str, present: Collection[str]) -> set[str]:
+        """The kernel names among `present` that some line could give `link` (relative
+        to /dev)."""
+        link = link.removeprefix("/dev/")
+        top = link.split("/", 1)[0]
+        found: set[str] = set()
+        for key in {top, ""}:
+            for maker in self._by_top.get(key, ()):
+                found.update(maker.kernels(link, present))
+        return found

@@ -1,0 +1,90 @@
+"""A wanted link another present disk can also get: udev 252 gives it to the higher
+link_priority, and on a tie to the device whose event it handled last. `check --root`
+weighs the claims of the tree's other device nodes, found from every rule whose SYMLINK
+can make the name. (The real udevd's verdict on the same rules:
+tests/evaluate/test_claims_real.py.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import HostTree
+
+BLOCK_FILE = "/etc/udev/rules.d/50-udev.rules"
+OTHER = "/etc/udev/rules.d/60-other.rules"
+EVERY = 'ACTION!="remove", KERNEL=="sdb", SYMLINK+="xapi/block/%k"\n'
+
+
+def policy(block: str) -> str:
+    content = "".join(f"      {line}\n" for line in block.splitlines())
+    return (f"version: 1\nname: xen\nrules:\n  - file: {BLOCK_FILE}\n    ensure: block\n    content: |\n"
+            f"{content}symlinks:\n  - link: /dev/xapi/block/sdb\n    target: /dev/sdb\n")
+
+
+def check(tree: HostTree, udev_drift: Any, other: str, devices: tuple[str, ...] = ("sdb", "sdc"),
+          block: str = EVERY) -> tuple[int, dict[str, Any]]:
+    for device in devices:
+        tree.write(f"/dev/{device}", "", dedent=False)
+    tree.link("/dev/xapi/block/sdb", "../../sdb")
+    tree.write(BLOCK_FILE, f"# BEGIN udev-drift xen\n{block}# END udev-drift xen\n", dedent=False)
+    tree.write(OTHER, other, dedent=False)
+    result = udev_drift("check", "--root", tree.root, "--skip-policy-permission-check", "--format", "json",
+                        tree.policy(policy(block)))
+    findings = result.json()["policies"][0]["findings"]
+    return result.status, next(f for f in findings if f["kind"] == "symlink")
+
+
+def test_another_disks_higher_claim_is_drift_naming_the_disk_and_its_rule(tree: HostTree, udev_drift: Any) -> None:
+    rule = 'KERNEL=="sdc", SYMLINK+="xapi/block/sdb", OPTIONS+="link_priority=100"'
+    status, link = check(tree, udev_drift, rule + "\n")
+    assert status == 1
+    assert link["status"] == "claimed" and link["drift"] and link["effect"] == "no"
+    assert link["cause"] == {"file": OTHER, "line": 1, "rule": rule, "why": "claimed", "event": "add"}
+    assert link["message"] == (f"at the next add event udev gives it to sdc: sdc claims it (rule at {OTHER}:1) "
+                               "with link_priority 100, higher than sdb's 0")
+    assert any(d.startswith("to fix: ") for d in link["details"])
+
+
+def test_a_claim_made_through_a_substitution_counts_too(tree: HostTree, udev_drift: Any) -> None:
+    other = ('KERNEL=="sdc", ENV{WHICH}="block/sdb"\n'
+             'KERNEL=="sdc", SYMLINK+="xapi/$env{WHICH}", OPTIONS+="link_priority=5"\n')
+    status, link = check(tree, udev_drift, other)
+    assert status == 1 and link["status"] == "claimed", link
+    assert link["cause"]["line"] == 2 and "sdc" in link["message"]
+
+
+def test_an_equal_claim_is_unknown_because_the_order_of_events_decides(tree: HostTree, udev_drift: Any) -> None:
+    status, link = check(tree, udev_drift, 'KERNEL=="sdc", SYMLINK+="xapi/block/sdb"\n')
+    assert status == 0
+    assert link["status"] == "ok" and link["effect"] == "unknown"
+    assert "same link_priority 0" in link["effect_reason"]
+    assert "the order of events decides" in link["effect_reason"]
+
+
+def test_a_lower_claim_leaves_the_link_to_the_disk(tree: HostTree, udev_drift: Any) -> None:
+    status, link = check(tree, udev_drift,
+                         'KERNEL=="sdc", SYMLINK+="xapi/block/sdb", OPTIONS+="link_priority=-100"\n')
+    assert status == 0
+    assert link["status"] == "ok" and link["effect"] == "yes"
+    assert any("lower than sdb's 0: sdb keeps it" in d for d in link["details"]), link
+
+
+def test_the_disks_own_higher_priority_wins(tree: HostTree, udev_drift: Any) -> None:
+    block = 'ACTION!="remove", KERNEL=="sdb", SYMLINK+="xapi/block/%k", OPTIONS+="link_priority=200"\n'
+    status, link = check(tree, udev_drift,
+                         'KERNEL=="sdc", SYMLINK+="xapi/block/sdb", OPTIONS+="link_priority=100"\n', block=block)
+    assert status == 0 and link["effect"] == "yes", link
+
+
+@pytest.mark.parametrize("other", [
+    'KERNEL=="sd*", SYMLINK+="xapi/block/%k", OPTIONS+="link_priority=100"\n',  # sdc gets xapi/block/sdc
+    'KERNEL=="sdd", SYMLINK+="xapi/block/sdb", OPTIONS+="link_priority=100"\n',  # sdd is not present
+    'KERNEL=="sdc", ACTION=="remove", SYMLINK+="xapi/block/sdb", OPTIONS+="link_priority=100"\n',
+])
+def test_rules_that_cannot_give_a_present_disk_the_link_change_nothing(
+        tree: HostTree, udev_drift: Any, other: str) -> None:
+    status, link = check(tree, udev_drift, other)
+    assert status == 0 and link["status"] == "ok" and link["effect"] == "yes", link
+    assert not any("claims it" in d for d in link.get("details", [])), link
