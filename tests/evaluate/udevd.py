@@ -282,7 +282,9 @@ class Tally:
         self.sets = 0
         self.counts: Counter[str] = Counter()
         # by kind of answer: "add", "add run" (a program in the run list), "change",
-        # "change run", and "removed" (a link made at add that the change took away, decided)
+        # "change run", "removed" (a link made at add that the change took away, decided),
+        # and "add/change competing claims" (links more than one device may claim: who owns
+        # them, and whether a device the rules give one keeps it, as `check` decides)
         self.kinds: Counter[tuple[str, str]] = Counter()
 
     def note(self, decided: bool, kind: str = "add") -> None:
