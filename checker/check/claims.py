@@ -168,3 +168,34 @@ def _priority(value: int | Unknown) -> str:
 
 def _at(where: Where | None) -> str:
     return f"rule at {where}" if where is not None else "a rule that names it"
+
+
+def competing_claims(rules: RuleSet, devices: PolicyDevices, device: Device, link: str,
+                     events: Sequence[str] = EVENTS) -> dict[str, dict[str, object]]:
+    """For `explain`: at each event, every present device's claim on `link` (this device
+    first) with its link_priority and rule, and what udev makes of them; {} when no other
+    present device can get the link."""
+    link = link.removeprefix("/dev/")
+    present = devices.present()
+    kernels = LinkClaimers(rules).kernels(link, frozenset(present)) - {device.kernel}
+    if not kernels:
+        return {}
+    cut = ByKernel(slice_rules(rules, [link], priority_setters(rules)))
+    said: dict[str, dict[str, object]] = {}
+    for event in events:
+        rows: list[dict[str, object]] = []
+        claims: list[Claim] = []
+        for each in [device, *(present[k] for k in sorted(kernels))]:
+            ev = evaluate(cut.for_kernel(each.kernel), devices.facts(each, event), trace=False)
+            claim = Claim(each.kernel, ev.link(link), ev.link_priority)
+            where = claim_rule(ev, link)
+            claims.append(claim)
+            priority = claim.priority if isinstance(claim.priority, int) else "unknown"
+            rows.append({"device": each.kernel, "claims": claim.claims.value, "priority": priority,
+                         **({"by": str(where)} if where else {})})
+        own = claims[0]
+        outcome = contest(own.priority, claims[1:]) if own.claims is Tri.YES else \
+            Contest("not made" if own.claims is Tri.NO else "unknown")
+        said[event] = {"claims": rows, "verdict": outcome.verdict,
+                       **({"by": outcome.by.device} if outcome.by is not None else {})}
+    return said

@@ -88,3 +88,21 @@ def test_rules_that_cannot_give_a_present_disk_the_link_change_nothing(
     status, link = check(tree, udev_drift, other)
     assert status == 0 and link["status"] == "ok" and link["effect"] == "yes", link
     assert not any("claims it" in d for d in link.get("details", [])), link
+
+
+def test_explain_shows_the_competing_claims_with_their_priorities(tree: HostTree, udev_drift: Any) -> None:
+    check(tree, udev_drift, 'KERNEL=="sdc", SYMLINK+="xapi/block/sdb", OPTIONS+="link_priority=100"\n')
+    result = udev_drift("explain", "--root", tree.root, "--format", "json", "/dev/xapi/block/sdb")
+    claims = result.json()["events"]["change"]["claims"]
+    assert claims == {"claims": [{"device": "sdb", "claims": "yes", "priority": 0, "by": f"{BLOCK_FILE}:2"},
+                                 {"device": "sdc", "claims": "yes", "priority": 100, "by": f"{OTHER}:1"}],
+                      "verdict": "lost", "by": "sdc"}
+    text = udev_drift("explain", "--root", tree.root, "/dev/xapi/block/sdb").out
+    assert (f"claims at add: sdb (this device) yes, link_priority 0 by {BLOCK_FILE}:2; sdc yes, "
+            f"link_priority 100 by {OTHER}:1 — udev gives it to sdc") in text
+
+
+def test_explain_shows_no_claims_where_no_other_disk_can_get_the_link(tree: HostTree, udev_drift: Any) -> None:
+    check(tree, udev_drift, 'KERNEL=="sdd", SYMLINK+="xapi/block/sdb", OPTIONS+="link_priority=100"\n')
+    result = udev_drift("explain", "--root", tree.root, "--format", "json", "/dev/xapi/block/sdb")
+    assert "claims" not in result.json()["events"]["add"]
