@@ -68,11 +68,12 @@ def claim_rule(evaluation: Evaluation, link: str) -> Where | None:
 class Claims:
     """Weighs the other devices' claims on the links the policies want."""
 
-    def __init__(self, rules: RuleSet, devices: PolicyDevices,
-                 rule_text: Callable[[Where], str]) -> None:
+    def __init__(self, rules: RuleSet, devices: PolicyDevices, rule_text: Callable[[Where], str],
+                 quick: Callable[[Device, str], Evaluation]) -> None:
         self.rules = rules
         self.devices = devices
         self.rule_text = rule_text
+        self.quick = quick  # a device's evaluation at an event on the check's slice (no trace)
         self.considered: set[Device] = set()  # other devices evaluated (the verdict cache's key)
 
     def judge(self, held: Sequence[LinkHeld]) -> None:
@@ -89,17 +90,41 @@ class Claims:
                 competed.append(question)
         if not competed:
             return  # no other device can get any of the links: nothing is evaluated
+        # First each other device's claim alone, on the check's own slice (it answers links
+        # as the whole set does); priorities only where another device surely claims a link:
+        # their lines (device-mapper's, md's ...) make a slice many times larger.
+        weighed = []
+        for question in competed:
+            self.considered.update(question.others)
+            answers = {self.quick(d, event).link(question.link) for d in question.others for event in EVENTS}
+            if Tri.YES in answers:
+                weighed.append(question)
+            elif Tri.UNKNOWN in answers:
+                self._maybe(question)
+        if not weighed:
+            return
         setters = priority_setters(self.rules)
-        links = {q.link for q in competed}
+        links = {q.link for q in weighed}
         evaluations: dict[tuple[Device, str], Evaluation] = {}
         cut = ByKernel(slice_rules(self.rules, links, setters))  # the same lines at every event
         for event in EVENTS:
-            for device in {q.device for q in competed} | {d for q in competed for d in q.others}:
+            for device in {q.device for q in weighed} | {d for q in weighed for d in q.others}:
                 facts = self.devices.facts(device, event)
                 evaluations[(device, event)] = evaluate(cut.for_kernel(device.kernel), facts, trace=False)
-        for question in competed:
-            self.considered.update(question.others)
+        for question in weighed:
             self._answer(question, evaluations)
+
+    def _maybe(self, question: LinkHeld) -> None:
+        """Other devices may claim the link, none surely: named, not judged."""
+        for device in question.others:
+            for event in EVENTS:
+                ev = self.quick(device, event)
+                if ev.link(question.link) is Tri.UNKNOWN:
+                    where = _at(claim_rule(ev, question.link))
+                    question.finding.details.append(
+                        f"{device.kernel} may also claim it ({where}; whether that rule gives "
+                        f"{device.kernel} the link at {event} is not known offline): not judged")
+                    break
 
     def _answer(self, question: LinkHeld, evaluations: dict[tuple[Device, str], Evaluation]) -> None:
         results: list[tuple[str, Contest, Evaluation]] = []

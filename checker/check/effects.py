@@ -224,7 +224,17 @@ class Effects:
             if (rq.link, rq.device) in not_made:  # its link is not surely made
                 self._rule_answer(rq, evaluation(rq.device, rq.action))
             answered(rq)
-        claims = Claims(rules_set, self.devices, self._rule_text)
+        untraced_at: dict[tuple[Device, str], Evaluation] = {}
+
+        def untraced(device: Device, action: str) -> Evaluation:
+            found = untraced_at.get((device, action))
+            if found is None:
+                cut = slices[action].for_kernel(device.kernel)
+                found = evaluate(cut, self.devices.facts(device, action), trace=False)
+                untraced_at[(device, action)] = found
+            return found
+
+        claims = Claims(rules_set, self.devices, self._rule_text, untraced)
         claims.judge(held)
         self.considered = claims.considered
 
