@@ -79,9 +79,25 @@ def rule_line(draw: st.DrawFn) -> str:
     return ", ".join(tokens)
 
 
+# one device's claim on a link the other may claim too, with a priority of its own: two
+# devices claiming one link with unequal priorities (checker.check.claims decides those)
+CLAIM_LINKS = ("both", "t/a", "t/loop6")
+CLAIM_PRIORITIES = (-2, 0, 3, 5)
+
+
+@st.composite
+def claim_line(draw: st.DrawFn) -> str:
+    device = draw(st.sampled_from(DEVICES))
+    link = draw(st.sampled_from(CLAIM_LINKS))
+    priority = draw(st.sampled_from(CLAIM_PRIORITIES))
+    return f'KERNEL=="{device}", SYMLINK+="{link}", OPTIONS+="link_priority={priority}"'
+
+
 @st.composite
 def rules_file(draw: st.DrawFn) -> str:
     lines = draw(st.lists(rule_line(), min_size=1, max_size=6))
+    for _ in range(draw(st.integers(0, 2))):
+        lines.insert(draw(st.integers(0, len(lines))), draw(claim_line()))
     for number in range(draw(st.integers(0, 2))):
         label = f"L{number}"
         start = draw(st.integers(0, len(lines) - 1))
