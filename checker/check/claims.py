@@ -115,16 +115,22 @@ class Claims:
             self._answer(question, evaluations)
 
     def _maybe(self, question: LinkHeld) -> None:
-        """Other devices may claim the link, none surely: named, not judged."""
+        """Other devices may claim the link, none surely: named (in one line), not judged."""
+        maybe: list[str] = []
+        rules: dict[Where, None] = {}
         for device in question.others:
             for event in EVENTS:
                 ev = self.quick(device, event)
                 if ev.link(question.link) is Tri.UNKNOWN:
-                    where = _at(claim_rule(ev, question.link))
-                    question.finding.details.append(
-                        f"{device.kernel} may also claim it ({where}; whether that rule gives "
-                        f"{device.kernel} the link at {event} is not known offline): not judged")
+                    maybe.append(device.kernel)
+                    where = claim_rule(ev, question.link)
+                    if where is not None:
+                        rules[where] = None
                     break
+        shown = ", ".join(maybe[:5]) + (f" and {len(maybe) - 5} more" if len(maybe) > 5 else "")
+        by = ", ".join(f"rule at {where}" for where in list(rules)[:3]) or "a rule that names it"
+        question.finding.details.append(f"{shown} may also claim it ({by}; whether that gives them the "
+                                        "link is not known offline): not judged")
 
     def _answer(self, question: LinkHeld, evaluations: dict[tuple[Device, str], Evaluation]) -> None:
         results: list[tuple[str, Contest, Evaluation]] = []
