@@ -6,6 +6,7 @@ tests/evaluate/test_claims_real.py.)"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -106,3 +107,34 @@ def test_explain_shows_no_claims_where_no_other_disk_can_get_the_link(tree: Host
     check(tree, udev_drift, 'KERNEL=="sdd", SYMLINK+="xapi/block/sdb", OPTIONS+="link_priority=100"\n')
     result = udev_drift("explain", "--root", tree.root, "--format", "json", "/dev/xapi/block/sdb")
     assert "claims" not in result.json()["events"]["add"]
+
+
+def test_on_the_running_host_the_other_disks_are_libudevs_and_their_facts_its_own() -> None:
+    # the claims of loop7 on loop6's link, with both devices as libudev reads them (no tree)
+    from checker.check.claims import Claims, LinkHeld
+    from checker.check.named_devices import PolicyDevices
+    from checker.evaluate.engine import RuleSet, evaluate
+    from checker.findings import Finding
+    from checker.host import Host
+    from checker.observe.devices import LiveDevices
+    from checker.observe.udev import observe_block_devices
+
+    host = Host("/")
+    if not all(os.path.exists(f"/sys/block/{d}") for d in ("loop6", "loop7")):
+        pytest.skip("needs the kernel's loop6 and loop7")
+    found = PolicyDevices(host, LiveDevices(host, observe_block_devices()))
+    present = found.present()
+    assert present["loop7"].sys_path is not None and present["loop7"].node is None
+    rules = RuleSet.from_texts([
+        ("/etc/udev/rules.d/50-udev.rules", 'ACTION!="remove", KERNEL=="loop6", SYMLINK+="xapi/block/%k"\n'),
+        # a claim only a device of loop7's real size and number makes
+        ("/etc/udev/rules.d/60-other.rules", 'KERNEL=="loop7", ATTR{ro}=="0", ENV{MAJOR}=="7", '
+                                             'SYMLINK+="xapi/block/loop6", OPTIONS+="link_priority=100"\n')])
+    finding = Finding("p", "symlink", "/dev/xapi/block/loop6", "/dev/xapi/block/loop6", "symlinks[0]",
+                      "ok", False, "", effect="yes")
+    claims = Claims(rules, found, lambda where: "",
+                    lambda device, event: evaluate(rules, found.facts(device, event), trace=False))
+    claims.judge([LinkHeld(finding, "xapi/block/loop6", present["loop6"])])
+    assert finding.status == "claimed" and finding.effect == "no", finding
+    assert finding.cause is not None and finding.cause.file == "/etc/udev/rules.d/60-other.rules"
+    assert present["loop7"] in claims.considered
