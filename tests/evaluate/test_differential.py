@@ -221,10 +221,10 @@ def compare_event(files: Mapping[str, str], found: Mapping[str, Evaluation], dev
         if not isinstance(owner, Unknown):
             assert owner == real_owner, f"/dev/{link}: owner {owner} vs {real_owner} at {event}\n{context}"
         if competing:
-            compare_contests(link, claims, real_owner, tally, kind, f"at {event}\n{context}")
+            compare_contests(link, claims, real_owner, tally, f"at {event}\n{context}")
 
 
-def compare_contests(link: str, claims: list[Claim], real_owner: str | None, tally: Tally, kind: str,
+def compare_contests(link: str, claims: list[Claim], real_owner: str | None, tally: Tally,
                      where: str) -> None:
     """What `check` says of a device the rule set surely gives the link (checker.check.claims,
     through contest()): lost to another device (which must then own it), kept (the device
@@ -234,8 +234,8 @@ def compare_contests(link: str, claims: list[Claim], real_owner: str | None, tal
         if claim.claims is not Tri.YES or not plain_link_name(link):
             continue
         outcome = contest(claim.priority, [c for c in claims if c.device != claim.device])
-        decided = outcome.verdict in ("lost", "kept")
-        tally.note(decided, kind)
+        # the owner answer above counts the link once; these verdicts are counted on their own
+        tally.verdicts[outcome.verdict] += 1
         if outcome.verdict == "lost":
             assert outcome.by is not None and real_owner == outcome.by.device, \
                 f"/dev/{link}: {claim.device} loses to {outcome.by} but udevd gave it to {real_owner} {where}"

@@ -284,8 +284,11 @@ class Tally:
         # by kind of answer: "add", "add run" (a program in the run list), "change",
         # "change run", "removed" (a link made at add that the change took away, decided),
         # and "add/change competing claims" (links more than one device may claim: who owns
-        # them, and whether a device the rules give one keeps it, as `check` decides)
+        # them)
         self.kinds: Counter[tuple[str, str]] = Counter()
+        # check's verdict for each device the rules surely give a competed link (contest():
+        # kept, lost, tie, unknown, maybe); not among the answers above (the link's owner is)
+        self.verdicts: Counter[str] = Counter()
 
     def note(self, decided: bool, kind: str = "add") -> None:
         word = "decided" if decided else "unknown"
@@ -302,7 +305,14 @@ class Tally:
         for kind in dict.fromkeys(k for k, _ in self.kinds):
             decided, unknown = self.kinds[(kind, "decided")], self.kinds[(kind, "unknown")]
             kinds.append(f"{kind} {decided + unknown} ({unknown / max(1, decided + unknown):.1%} unknown)")
-        return said + ("; by kind: " + ", ".join(kinds) if kinds else "")
+        said += "; by kind: " + ", ".join(kinds) if kinds else ""
+        if self.verdicts:
+            total = sum(self.verdicts.values())
+            decided = self.verdicts["kept"] + self.verdicts["lost"]
+            said += (f"; check's verdicts on competing claims: {total}, {decided} decided "
+                     f"({self.verdicts['lost']} lost, {self.verdicts['kept']} kept: 100% agree), "
+                     + ", ".join(f"{self.verdicts[v]} {v}" for v in ("tie", "unknown", "maybe")))
+        return said
 
 
 TALLY = Tally()
