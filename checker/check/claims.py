@@ -20,11 +20,12 @@ device. Then, at "add" and at "change" (the same event reaches every device: a b
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from checker.check.named_devices import Device, PolicyDevices
-from checker.evaluate.claimers import LinkClaimers
+from checker.evaluate.claimers import LinkClaimers, Present
 from checker.evaluate.engine import RuleSet, evaluate
 from checker.evaluate.glob import fnmatch
 from checker.evaluate.priority import Claim, Contest, contest
@@ -80,26 +81,35 @@ class Claims:
         if not held:
             return
         present = self.devices.present()
-        claimers = LinkClaimers(self.rules)
-        names = frozenset(present)
-        competed = []
-        for question in held:
-            kernels = claimers.kernels(question.link, names) - {question.device.kernel}
-            question.others = [present[k] for k in sorted(kernels)]
-            if question.others:
-                competed.append(question)
-        if not competed:
+        wanted = {q.link for q in held}
+        candidates = LinkClaimers(self.rules).kernels_for(wanted, Present(present))
+        if not candidates - {q.device.kernel for q in held}:
             return  # no other device can get any of the links: nothing is evaluated
-        # First each other device's claim alone, on the check's own slice (it answers links
-        # as the whole set does); priorities only where another device surely claims a link:
-        # their lines (device-mapper's, md's ...) make a slice many times larger.
+        # Each device that may get one of the links evaluated once per event, on the check's
+        # own slice (it answers links as the whole set does), and its links looked up: the
+        # cost grows with the devices, not with devices times links.
+        claiming: dict[str, dict[str, Tri]] = {}  # link -> kernel -> its claim (yes or maybe)
+        names = sorted(wanted)
+        for kernel in sorted(candidates):
+            device = present[kernel]
+            self.considered.add(device)
+            for event in EVENTS:
+                got = self.quick(device, event).links
+                for name, answer in got.members.items():
+                    if name in wanted:
+                        _note(claiming, name, kernel, answer)
+                for pattern in got.patterns:
+                    for name in _matching(pattern, names):
+                        _note(claiming, name, kernel, Tri.UNKNOWN)
+        # priorities only where another device surely claims a link: their lines
+        # (device-mapper's, md's ...) make a slice many times larger
         weighed = []
-        for question in competed:
-            self.considered.update(question.others)
-            answers = {self.quick(d, event).link(question.link) for d in question.others for event in EVENTS}
-            if Tri.YES in answers:
+        for question in held:
+            others = {k: t for k, t in claiming.get(question.link, {}).items() if k != question.device.kernel}
+            question.others = [present[k] for k in sorted(others)]
+            if Tri.YES in others.values():
                 weighed.append(question)
-            elif Tri.UNKNOWN in answers:
+            elif others:
                 self._maybe(question)
         if not weighed:
             return
@@ -193,6 +203,28 @@ class Claims:
         finding.details.append(f"whether {kernel} keeps it at the next {event} event is not known: {why}")
 
 
+def _note(claiming: dict[str, dict[str, Tri]], link: str, kernel: str, answer: Tri) -> None:
+    """A claim of `kernel` on `link` at one event: yes wins over maybe."""
+    if answer is Tri.NO:
+        return
+    seen = claiming.setdefault(link, {})
+    if seen.get(kernel) is not Tri.YES:
+        seen[kernel] = answer
+
+
+def _matching(pattern: str, names: list[str]) -> list[str]:
+    """The names (sorted) a link pattern of an evaluation may stand for."""
+    cut = min((i for i, c in enumerate(pattern) if c in "*?["), default=len(pattern))
+    start = bisect_left(names, pattern[:cut])
+    found = []
+    for name in names[start:]:
+        if not name.startswith(pattern[:cut]):
+            break
+        if fnmatch(pattern, name) is not Tri.NO:
+            found.append(name)
+    return found
+
+
 def _priority(value: int | Unknown) -> str:
     return str(value) if isinstance(value, int) else "(not known)"
 
@@ -208,7 +240,7 @@ def competing_claims(rules: RuleSet, devices: PolicyDevices, device: Device, lin
     present device can get the link."""
     link = link.removeprefix("/dev/")
     present = devices.present()
-    kernels = LinkClaimers(rules).kernels(link, frozenset(present)) - {device.kernel}
+    kernels = LinkClaimers(rules).kernels(link, Present(present)) - {device.kernel}
     if not kernels:
         return {}
     cut = ByKernel(slice_rules(rules, [link], priority_setters(rules)))

@@ -10,6 +10,7 @@ the evaluator decides each device's claim.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Collection
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -27,36 +28,75 @@ class _Maker:
     pattern: str  # fnmatch pattern of the names it can make (substitutions: *)
     kernel_tests: tuple[tuple[str, Matcher], ...]
     literal: str | None  # the one kernel a literal KERNEL=="sdc" allows
-    # "prefix%ksuffix" with nothing else substituted: the kernel is read off the link
-    around_kernel: tuple[str, str] | None = None
+    # "prefix%ksuffix" (or %n) with nothing else substituted: the kernel (or its number)
+    # is read off the link
+    around: tuple[str, str, str] | None = None  # (before, "k" or "n", after)
 
-    def kernels(self, link: str, present: Collection[str]) -> Collection[str]:
+    def kernels(self, link: str, present: Present) -> Collection[str]:
         if not fnmatchcase(link, self.pattern):
             return ()
         if self.literal is not None:
-            candidates: Collection[str] = (self.literal,) if self.literal in present else ()
-        elif self.around_kernel is not None:
-            before, after = self.around_kernel
-            kernel = link[len(before):len(link) - len(after)]
-            candidates = (kernel,) if kernel in present and link == before + kernel + after else ()
+            candidates: Collection[str] = (self.literal,) if self.literal in present.names else ()
+        elif self.around is not None:
+            before, what, after = self.around
+            if len(link) < len(before) + len(after) or not (link.startswith(before) and link.endswith(after)):
+                return ()
+            value = link[len(before):len(link) - len(after)]
+            if what == "k":
+                candidates = (value,) if value in present.names else ()
+            else:
+                candidates = present.by_number().get(value, ())
         else:
-            candidates = present
+            return present.passing(self.kernel_tests)
         return [k for k in candidates if self.may_match(k)]
 
     def may_match(self, kernel: str) -> bool:
         return all(token_matches(op, m.matches(kernel)) is not Tri.NO for op, m in self.kernel_tests)
 
 
-def _around_kernel(word: str) -> tuple[str, str] | None:
-    """("xapi/block/", "") for "xapi/block/%k": one %k and no other substitution, in a name
-    udev keeps as written (no "//", no "." part, no leading "/")."""
-    if word.count("%") != 1 or "%k" not in word or "$" in word:
+def _around(word: str) -> tuple[str, str, str] | None:
+    """("xapi/block/", "k", "") for "xapi/block/%k": one %k or %n and no other substitution,
+    in a name udev keeps as written (no "//", no "." part, no leading "/")."""
+    if word.count("%") != 1 or "$" in word:
         return None
-    before, after = word.split("%k")
+    what = "k" if "%k" in word else "n" if "%n" in word else None
+    if what is None:
+        return None
+    before, after = word.split("%" + what)
     plain = before + "x" + after
     if "//" in plain or plain.startswith("/") or any(p in (".", "..") for p in plain.split("/")):
         return None
-    return before, after
+    return before, what, after
+
+
+def kernel_number(kernel: str) -> str:
+    """What %n gives: the kernel name's trailing digits ("" when none, or all digits)."""
+    digits = len(kernel) - len(kernel.rstrip(string.digits))
+    return kernel[-digits:] if 0 < digits < len(kernel) else ""
+
+
+class Present:
+    """The kernel names present, with what the lookups need built once."""
+
+    def __init__(self, names: Collection[str]) -> None:
+        self.names = frozenset(names)
+        self._numbers: dict[str, list[str]] | None = None
+        self._passing: dict[tuple[tuple[str, Matcher], ...], list[str]] = {}
+
+    def by_number(self) -> dict[str, list[str]]:
+        if self._numbers is None:
+            self._numbers = {}
+            for name in sorted(self.names):
+                self._numbers.setdefault(kernel_number(name), []).append(name)
+        return self._numbers
+
+    def passing(self, tests: tuple[tuple[str, Matcher], ...]) -> list[str]:
+        """The names every KERNEL test may match (each set of tests asked once)."""
+        found = self._passing.get(tests)
+        if found is None:
+            found = self._passing[tests] = [k for k in sorted(self.names) if all(
+                token_matches(op, m.matches(k)) is not Tri.NO for op, m in tests)]
+        return found
 
 
 class LinkClaimers:
@@ -91,7 +131,7 @@ class LinkClaimers:
             patterns = symlink_patterns(template)
             for word, pattern in zip(words, patterns) if len(words) == len(patterns) else \
                     ((None, p) for p in patterns):
-                around = _around_kernel(word) if word is not None and literal is None else None
+                around = _around(word) if word is not None and literal is None else None
                 self._add(_Maker(pattern, tests, literal, around))
 
     def _add(self, maker: _Maker) -> None:
@@ -99,13 +139,36 @@ class LinkClaimers:
         key = "" if any(c in top for c in _GLOBS) else top
         self._by_top.setdefault(key, []).append(maker)
 
-    def kernels(self, link: str, present: Collection[str]) -> set[str]:
+    def kernels(self, link: str, present: Present | Collection[str]) -> set[str]:
         """The kernel names among `present` that some line could give `link` (relative
         to /dev)."""
+        present = present if isinstance(present, Present) else Present(present)
         link = link.removeprefix("/dev/")
         top = link.split("/", 1)[0]
         found: set[str] = set()
         for key in {top, ""}:
             for maker in self._by_top.get(key, ()):
                 found.update(maker.kernels(link, present))
+        return found
+
+    def kernels_for(self, links: Collection[str], present: Present) -> set[str]:
+        """The kernel names that some line could give one of `links`: each line looked at
+        once, a line that may give any device the link (no literal KERNEL==, no %k) adds the
+        devices its KERNEL tests allow once, whatever the number of links."""
+        by_top: dict[str, list[str]] = {}
+        for link in links:
+            link = link.removeprefix("/dev/")
+            by_top.setdefault(link.split("/", 1)[0], []).append(link)
+        found: set[str] = set()
+        generic: set[int] = set()
+        for key, makers in self._by_top.items():
+            names = [n for ns in by_top.values() for n in ns] if key == "" else by_top.get(key, [])
+            for maker in makers:
+                if maker.literal is None and maker.around is None:
+                    if id(maker) not in generic and any(fnmatchcase(n, maker.pattern) for n in names):
+                        generic.add(id(maker))
+                        found.update(present.passing(maker.kernel_tests))
+                    continue
+                for name in names:
+                    found.update(maker.kernels(name, present))
         return found
