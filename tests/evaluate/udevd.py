@@ -175,7 +175,7 @@ class Udevd:
             raise RuntimeError("the udevd namespace ended")
         return line.rstrip("\n")
 
-    def run(self, files: Mapping[str, str], tries: int = 30, guard: bool = True,
+    def run(self, files: Mapping[str, str], tries: int = 300, guard: bool = True,
             change: bool = False, remove: bool = False) -> Outcome:
         """What udevd makes of this rule set (file name -> text) for each device (at "add",
         then at "change" when `change`, then at "remove" when `remove`)."""
