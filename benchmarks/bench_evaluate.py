@@ -136,6 +136,60 @@ def every_event(files: list[Any], runs: int) -> None:
     print(f"  the change event adds {added:.3f} ms per device and link: "
           f"{added / statistics.median(whole):.1%} of the whole-set evaluation, "
           f"{statistics.median(both) / statistics.median(before):.2f} x the check's slice at add")
+    claims(rules, add, change, both, whole, runs)
+
+
+def claims(rules: RuleSet, add: Any, change: Any, both: list[float], whole: list[float], runs: int) -> None:
+    """What weighing other disks' claims adds (checker.check.claims): the lines that could
+    give the link to another disk found (LinkClaimers); each such disk's claim, on the
+    check's slice, at add and change; and only where one surely claims the link, the
+    priorities, on a slice with every link_priority line. In Debian's corpus LVM's
+    SYMLINK+="$env{DM_VG_NAME}/$env{DM_LV_NAME}" may name any link, so every other disk
+    present is asked; here one (sdc)."""
+    from dataclasses import replace
+
+    from checker.check.claims import priority_setters
+    from checker.evaluate.claimers import LinkClaimers
+    from checker.evaluate.slice import ByKernel, slice_rules
+
+    other_node = replace(add.node, kernel="sdc", devname="/dev/sdc")
+    other_add = replace(add, node=other_node, devnum=(8, 32),
+                        properties={**add.properties, "DEVNAME": "/dev/sdc", "MINOR": "32"})
+    other_change = replace(other_add, action="change", properties_complete=False,
+                           properties={**other_add.properties, "ACTION": "change"})
+    present = frozenset(("sda", "sdb", "sdc"))
+    cut = ByKernel(slice_rules(rules, ["xapi/block/sdb"]))
+    claimers = LinkClaimers(rules)
+
+    def asked() -> None:
+        if "sdc" in claimers.kernels("xapi/block/sdb", present):
+            for facts in (other_add, other_change):
+                evaluate(cut.for_kernel("sdc"), facts, trace=False)
+
+    weighed = ByKernel(slice_rules(rules, ["xapi/block/sdb"], priority_setters(rules)))
+
+    def priorities() -> None:
+        for kernel, facts in (("sdb", add), ("sdb", change), ("sdc", other_add), ("sdc", other_change)):
+            evaluate(weighed.for_kernel(kernel), facts, trace=False)
+
+    claim = measure_call(asked, runs)
+    print(row("claims: sdc's claim at add+change", claim))
+    print(row("  and a sure claim's priorities", measure_call(priorities, runs)))
+    print(f"  another disk that may get the link adds {statistics.median(claim):.3f} ms per link: "
+          f"{statistics.median(claim) / statistics.median(whole):.1%} of the whole-set evaluation, "
+          f"{(statistics.median(both) + statistics.median(claim)) / statistics.median(both):.2f} x the "
+          "check's slice at add and change; a link no other present disk can get adds only the lookup, "
+          "a sure claim (a finding) the priorities")
+
+
+def measure_call(call: Callable[[], None], runs: int) -> list[float]:
+    call()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1000)
+    return times
 
 
 if __name__ == "__main__":

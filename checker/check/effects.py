@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
+from checker.check.claims import Claims, LinkHeld
 from checker.check.every_event import CHANGE_SENDERS, add_only, fix_sentence
 from checker.check.named_devices import Device, PolicyDevices, literal_kernel
 from checker.evaluate.causes import Cause as EvaluatedCause
@@ -122,6 +123,7 @@ class Effects:
         self.host = host
         self.files = files
         self.devices = found or PolicyDevices(host, devices)
+        self.considered: set[Device] = set()  # other devices whose claims on a link were weighed
 
     def judge(self, policies: Sequence[DesiredPolicy], reports: Sequence[PolicyReport]) -> None:
         asked = _Asked()
@@ -189,6 +191,7 @@ class Effects:
                 traced.pop((rq.device, rq.action), None)
 
         not_made: set[tuple[str, Device]] = set()
+        held: list[LinkHeld] = []  # made at every event: is it the device's against others?
         for question in links:
             device = question.device
             # the traced evaluation a rule question will need anyway answers the link too
@@ -210,6 +213,7 @@ class Effects:
                                         at_add is Tri.YES)
             elif at_add is Tri.YES and at_change is Tri.YES:
                 question.finding.effect = "yes"
+                held.append(LinkHeld(question.finding, question.link.removeprefix("/dev/"), device))
             elif at_add is not Tri.YES:
                 not_made.add((question.link, device))
                 self._link_answer(question, evaluation(device, "add"))
@@ -222,6 +226,19 @@ class Effects:
             if (rq.link, rq.device) in not_made:  # its link is not surely made
                 self._rule_answer(rq, evaluation(rq.device, rq.action))
             answered(rq)
+        untraced_at: dict[tuple[Device, str], Evaluation] = {}
+
+        def untraced(device: Device, action: str) -> Evaluation:
+            found = untraced_at.get((device, action))
+            if found is None:
+                cut = slices[action].for_kernel(device.kernel)
+                found = evaluate(cut, self.devices.facts(device, action), trace=False)
+                untraced_at[(device, action)] = found
+            return found
+
+        claims = Claims(rules_set, self.devices, self._rule_text, untraced)
+        claims.judge(held)
+        self.considered = claims.considered
 
     # --- what is asked ------------------------------------------------------------------
     def _questions(self, policy: DesiredPolicy, report: PolicyReport, asked: _Asked) -> None:
@@ -256,6 +273,10 @@ class Effects:
     def _rule_at(self, where: Where) -> Rule | None:
         observed = self.files.get(where.file)
         return next((r for r in observed.parsed.rules if r.end_line == where.line), None)
+
+    def _rule_text(self, where: Where) -> str:
+        rule = self._rule_at(where)
+        return rule.text.strip() if rule is not None else ""
 
     def _cause(self, cause: EvaluatedCause, event: str | None = None) -> Cause | None:
         if cause.where is None:

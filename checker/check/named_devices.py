@@ -42,6 +42,7 @@ class PolicyDevices:
         self.host = host
         self.devices = devices
         self._facts: dict[tuple[Device, str], DeviceFacts] = {}
+        self._present: dict[str, Device] | None = None
 
     def for_symlink(self, entry: DesiredSymlink, node: str | None = None) -> Device | None:
         """The entry's device; `node` is the node a check already found for it (--root)."""
@@ -64,6 +65,24 @@ class PolicyDevices:
         if lst is None or not (stat_module.S_ISBLK(lst.st_mode) or stat_module.S_ISREG(lst.st_mode)):
             return None  # a regular file stands for a node in test trees and images; a link
         return Device(name, None, node)  # is another name, not the device's own
+
+    def present(self) -> dict[str, Device]:
+        """Every block device present, by kernel name: the devices whose claims on a link
+        udev weighs. libudev's on the running host; under --root the tree's /dev nodes
+        (block nodes, or regular files standing for them), as by_kernel() finds them."""
+        if self._present is not None:
+            return self._present
+        found: dict[str, Device] = {}
+        if isinstance(self.devices, LiveDevices) and not self.host.is_tree:
+            found = {d.sys_name: Device(d.sys_name, d.sys_path) for d in self.devices.udev.devices}
+        elif not self.host.is_tree:
+            names = _listing("/sys/class/block")
+            found = {name: device for name in names if (device := self.by_kernel(name)) is not None}
+        else:
+            names = _listing(self.host.path("/dev"))
+            found = {name: device for name in names if (device := self.by_kernel(name)) is not None}
+        self._present = found
+        return found
 
     def what_decides(self, device: Device) -> DeviceFacts | tuple[str, tuple[int, int] | None]:
         """What the device's facts are made from, for the verdict cache's key: under --root
@@ -107,6 +126,13 @@ class PolicyDevices:
 def kernel_of_node(node: str) -> str:
     """The kernel name of a device node: its path under /dev, "/" spelt "!" (cciss!c0d0)."""
     return node.removeprefix("/dev/").replace("/", "!")
+
+
+def _listing(path: str) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []
 
 
 def _lstat(path: str) -> os.stat_result | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
+from checker.check.claims import competing_claims
 from checker.check.every_event import fix_sentence
 from checker.check.named_devices import Device, PolicyDevices, kernel_of_node
 from checker.errors import UsageError
@@ -91,6 +92,8 @@ class Trace:
     events: dict[str, Evaluation] = field(default_factory=dict)  # the same device at each event
     fix: str | None = None  # how to write the rule whose link a change event removes
     udev_source: str = ""  # how the udev version was chosen (checker.observe.versions)
+    # the asked link's competing claims at each event (checker.check.claims.competing_claims)
+    claims: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def link_at(self, event: str) -> dict[str, str]:
         """The asked link at `event`: {"made": yes/no/unknown, "by": file:line | "why": ...}."""
@@ -157,6 +160,9 @@ class Trace:
                                       "programs": self.programs_at(event)} for event in self.events}
             if self.fix:
                 data["events"]["change"]["fix"] = self.fix
+            for event, claims in self.claims.items():
+                if event in data["events"]:
+                    data["events"][event]["claims"] = claims
         return data
 
     def render(self, write: Callable[[str], object]) -> None:
@@ -194,6 +200,25 @@ class Trace:
                 write(f"  {event}: {_event_line(event, said, data['events'])}\n")
             if self.fix:
                 write(f"  to fix: {self.fix}\n")
+            for event, claims in self.claims.items():
+                write(f"  claims at {event}: {_claims_line(claims)}\n")
+
+
+_VERDICTS = {"lost": "udev gives it to {by}", "kept": "this device keeps it",
+             "tie": "the same link_priority as {by}: the order of events decides",
+             "unknown": "who gets it is not known offline", "maybe": "{by} may claim it (not known offline)",
+             "not made": "this device does not get it"}
+
+
+def _claims_line(claims: dict[str, Any]) -> str:
+    """"sdb (this device) yes, link_priority 0 by f:1; sdc yes, link_priority 100 by f:2 — ..."."""
+    rows = []
+    for i, row in enumerate(claims["claims"]):
+        by = f" by {row['by']}" if "by" in row else ""
+        rows.append(f"{row['device']}{' (this device)' if i == 0 else ''} {row['claims']}, "
+                    f"link_priority {row['priority']}{by}")
+    verdict = _VERDICTS.get(claims["verdict"], claims["verdict"]).format(by=claims.get("by", "?"))
+    return "; ".join(rows) + f" — {verdict}"
 
 
 def _event_line(event: str, said: dict[str, Any], events: dict[str, Any]) -> str:
@@ -239,6 +264,8 @@ def trace(target: Target, action: str, host: Host, devices: PolicyDevices,
     events = {event: evaluation if event == action else
               evaluate(rules, devices.facts(target.device, event), trace=True) for event in EVENTS}
     result = Trace(target, action, evaluation, len(in_order), events, udev_source=udev_source)
+    if target.link:
+        result.claims = competing_claims(rules, devices, target.device, target.link)
     if target.link and events["add"].link(target.link) is not Tri.NO \
             and events["change"].link(target.link) is Tri.NO:
         cause = events["change"].why_not(target.link)

@@ -4,7 +4,10 @@ What checker.check.effects puts on the findings (effect, status not-made / ineff
 cause, details) depends only on: the bytes of every rules file udev reads, and the list
 of names in every rules directory (a new file, a removed one, a mask, a link); the
 findings as the text and link checks left them (which the policies and /dev decide);
-the policies themselves (their validated form); the stable facts of each device asked
+the policies themselves (their validated form); which block devices are present (when
+a policy names links: another device may claim one), and the facts of every other device
+whose claim on a wanted link was weighed (kept with the answers, compared on replay); the
+stable facts of each device asked
 about (kernel name, node, number, subsystem, attributes, properties, parents; never a
 counter such as `stat`, unless a rules file names it); the udev semantics applied; and
 the code that decides (the version and a hash of checker/rules, checker/evaluate,
@@ -25,11 +28,11 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import checker
-from checker.check.named_devices import PolicyDevices, devices_asked
+from checker.check.named_devices import Device, PolicyDevices, devices_asked
 from checker.findings import Cause, Finding, PolicyReport
 from checker.host import Host
 from checker.paths import UDEV_RULES_DIRS
@@ -180,12 +183,16 @@ class VerdictCache:
         self.origin = origin(tree)
         self.hits = 0
         self.misses = 0
+        self._named: frozenset[str] = frozenset()
 
     # --- the key ------------------------------------------------------------------------
     def key(self, host: Host, files: Any, policies: Sequence[Any], reports: Sequence[PolicyReport],
-            devices: Iterable[tuple[Any, Any]]) -> str:
+            devices: Iterable[tuple[Any, Any]], present: Iterable[str] = ()) -> str:
         """`devices`: (device, what its facts at "add" are made of) of every device a
-        question is about: the facts themselves, or what they are a function of."""
+        question is about: the facts themselves, or what they are a function of. `present`:
+        the kernel names of every block device present (when a policy names links: another
+        device may claim one); the facts of those whose claims were weighed are kept with
+        the answers and compared on replay (see replay())."""
         from checker.policy.cache import desired_json
 
         h = _Hasher()
@@ -202,7 +209,8 @@ class VerdictCache:
             h.add("policy", desired_json(policy))
         for report in reports:
             h.add("report", [report.name, report.path, [_finding_state(f) for f in report.findings]])
-        frozen = frozenset(named)
+        frozen = self._named = frozenset(named)
+        h.add("present", sorted(present))
         plain: list[Any] = []  # devices under --root: what their facts are made of, as JSON
         # in a stable order: the devices come from a set, whose order changes between runs
         for device, facts in sorted(devices, key=lambda pair: (pair[0].kernel, pair[0].sys_path or "",
@@ -214,6 +222,17 @@ class VerdictCache:
                 plain.append([*where, facts])
         h.add("devices", plain)
         log.debug("verdict cache key %s: %s", h.digest.hexdigest()[:12], h.described())
+        return h.digest.hexdigest()
+
+    def device_digest(self, device: Any, facts: Any) -> str:
+        """A device's identity and what its facts are made of (key() first: the attributes
+        the rules files name)."""
+        h = _Hasher()
+        where = [device.kernel, device.sys_path, device.node]
+        if hasattr(facts, "node"):
+            h.add_canon("device", [where, stable_facts(facts, self._named)])
+        else:
+            h.add("device", [*where, facts])
         return h.digest.hexdigest()
 
     # --- reading and writing ------------------------------------------------------------
@@ -229,13 +248,20 @@ class VerdictCache:
             return {}
         return entries
 
-    def replay(self, key: str, reports: Sequence[PolicyReport]) -> bool:
-        """Put the answers kept for `key` on the findings; False when there are none."""
+    def replay(self, key: str, reports: Sequence[PolicyReport],
+               decides: Callable[[Device], Any] | None = None) -> bool:
+        """Put the answers kept for `key` on the findings; False when there are none, or
+        when a device whose claim on a wanted link was weighed is not as it was then
+        (`decides`: what a device's facts are made of now)."""
         entry = self._entries().get(key)
         findings = [f for report in reports for f in report.findings]
         try:
             if not isinstance(entry, dict):
                 raise LookupError
+            for kernel, sys_path, node, digest in entry.get("considered", []):
+                device = Device(str(kernel), sys_path, node)
+                if decides is None or self.device_digest(device, decides(device)) != digest:
+                    raise LookupError
             changes = [(findings[i], _checked(values)) for i, values in entry["answers"]]
         except (LookupError, TypeError, ValueError):
             self.misses += 1
@@ -247,8 +273,11 @@ class VerdictCache:
         log.debug("the rule set's answers taken from %s (nothing they depend on changed)", self.path)
         return True
 
-    def store(self, key: str, reports: Sequence[PolicyReport], before: list[dict[str, Any]]) -> None:
-        """Keep what the evaluation changed on the findings (`before`: snapshot())."""
+    def store(self, key: str, reports: Sequence[PolicyReport], before: list[dict[str, Any]],
+              considered: Iterable[tuple[Device, Any]] = ()) -> None:
+        """Keep what the evaluation changed on the findings (`before`: snapshot()), and the
+        digests of the other devices whose claims were weighed (`considered`: (device, what
+        its facts are made of))."""
         if not self.writable:
             return
         findings = [f for report in reports for f in report.findings]
@@ -258,7 +287,9 @@ class VerdictCache:
         entries.pop(key, None)
         while len(entries) >= KEEP:
             entries.pop(next(iter(entries)))
-        entries[key] = {"answers": answers}
+        others = sorted([d.kernel, d.sys_path, d.node, self.device_digest(d, facts)]
+                        for d, facts in considered)
+        entries[key] = {"answers": answers, **({"considered": others} if others else {})}
         write_trusted_json(self.path, {"format": FORMAT, "version": checker.__version__,
                                        "entries": entries}, _WHAT, self.origin)
 
@@ -273,15 +304,20 @@ def judge_effects(host: Host, files: Any, devices: Any, policies: Sequence[Any],
         return  # nothing present to ask about: the rule set is not even read
     key = None
     if verdicts is not None:
-        key = verdicts.key(host, files, policies, reports, [(d, found.what_decides(d)) for d in asked])
-        if verdicts.replay(key, reports):
+        # another present device may claim a wanted link: which devices are present is in
+        # the key, and the facts of those whose claims were weighed are kept with the answers
+        present = sorted(found.present()) if any(policy.symlinks for policy in policies) else []
+        key = verdicts.key(host, files, policies, reports, [(d, found.what_decides(d)) for d in asked],
+                           present)
+        if verdicts.replay(key, reports, found.what_decides):
             return
     before = snapshot(reports)
     from checker.check.effects import Effects
 
-    Effects(host, files, devices, found).judge(policies, reports)
+    effects = Effects(host, files, devices, found)
+    effects.judge(policies, reports)
     if verdicts is not None and key is not None:
-        verdicts.store(key, reports, before)
+        verdicts.store(key, reports, before, [(d, found.what_decides(d)) for d in effects.considered])
 
 
 def snapshot(reports: Sequence[PolicyReport]) -> list[dict[str, Any]]:

@@ -14,7 +14,9 @@ and one action: three-valued.
     causes.py      why a wanted link is not made, with the file:line to look at
     events.py      why a rule's program is not in the final run list; which rule makes udev
                    watch the device (a "change" each time it is closed after a write)
-    priority.py    which of several devices owns a link they all claim (udev-node.c)
+    priority.py    which of several devices owns a link they all claim (udev-node.c), and
+                   whether one device keeps it against the others' claims (contest)
+    claimers.py    which present devices some rule could give a link (before evaluating)
     pmap.py        an immutable mapping sharing structure: copies are free, joins see what differs
     slice.py       the lines that can change a few answers: a large set evaluated fast
 

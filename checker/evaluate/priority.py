@@ -54,3 +54,47 @@ def link_owner(link: str, claims: Sequence[Claim], processed_last: Sequence[str]
     if all(device in order for device in tied):
         return max(tied, key=lambda device: order[device])
     return Unknown("*", f"{', '.join(tied)} claim it with the same link_priority {top}")
+
+
+@dataclass(frozen=True)
+class Contest:
+    """What becomes of a link one device gets when other devices may claim it too, as
+    udev-node.c decides: `verdict` one of
+      "kept"   no other device surely or maybe claims it with a priority as high;
+      "lost"   another device surely claims it with a higher priority (`by`);
+      "tie"    another surely claims it with the same priority (`by`): the device whose
+               event udev handled last gets it;
+      "unknown" a sure claim whose priority is not known, or the device's own priority
+               is not known (`by`: the claim, when one);
+      "maybe"  another device may claim it (its claim is not known) with a priority not
+               surely lower (`by`).
+    `lower` lists the claims that lose to the device."""
+
+    verdict: str
+    by: Claim | None = None
+    lower: tuple[Claim, ...] = ()
+
+
+def contest(own: int | Unknown, others: Sequence[Claim]) -> Contest:
+    """The device with priority `own` gets the link; `others` are other devices' claims."""
+    claiming = [c for c in others if c.claims is not Tri.NO]
+    sure = [c for c in claiming if c.claims is Tri.YES]
+    lower = tuple(c for c in claiming if isinstance(own, int) and isinstance(c.priority, int)
+                  and c.priority < own)
+    if isinstance(own, int):
+        higher = [(c.priority, i, c) for i, c in enumerate(sure)
+                  if isinstance(c.priority, int) and c.priority > own]
+        if higher:
+            return Contest("lost", max(higher)[2], lower)
+    for c in sure:
+        if not isinstance(own, int) or not isinstance(c.priority, int):
+            return Contest("unknown", c, lower)
+    tied = [c for c in sure if c.priority == own]
+    if tied:
+        return Contest("tie", tied[0], lower)
+    maybe = [c for c in claiming if c.claims is Tri.UNKNOWN and c not in lower]
+    if maybe:
+        return Contest("maybe", maybe[0], lower)
+    if not isinstance(own, int) and claiming:
+        return Contest("unknown", claiming[0], lower)
+    return Contest("kept", None, lower)

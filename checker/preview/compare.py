@@ -65,7 +65,7 @@ class ItemChange:
     status_before: str
     status_after: str
     message: str
-    what: str  # "a link no longer made", "a program no longer run", ...
+    what: str  # "a link no longer made", "a link given to another device", "a program no longer run", ...
     cause: dict[str, Any] | None = None
     source: Source | None = None
 
@@ -122,6 +122,8 @@ def _has_run(finding: Finding) -> bool:
 
 def _what(finding: Finding, before: Finding) -> str:
     if finding.kind == "symlink":
+        if finding.cause is not None and finding.cause.why == "claimed":
+            return "a link given to another device"  # made, but a higher link_priority takes it
         return "a link no longer made"
     if finding.status in ("missing", "changed", "damaged", "duplicated", "unexpected"):
         return "a managed rule overwritten"

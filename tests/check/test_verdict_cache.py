@@ -146,6 +146,35 @@ def test_a_device_gone_or_replaced_is_evaluated_again(tree: HostTree, state: Pat
     assert judged(tree, policy, None)[0]["policies"][0]["findings"][1]["status"] in ("absent", "dangling")
 
 
+# sdc's rule claims sdb's link with a higher priority, but only where sdc's node says it
+# is major 8 (a stand-in file has no number: the claim is then not known, and not judged)
+CLAIM = 'KERNEL=="sdc", ENV{MAJOR}=="8", SYMLINK+="xapi/block/sdb", OPTIONS+="link_priority=100"\n'
+
+
+def test_another_disk_whose_claim_was_weighed_is_compared_before_a_replay(tree: HostTree, state: Path) -> None:
+    policy = seed(tree)
+    tree.write(VENDOR, CLAIM, dedent=False)
+    other = tree.path("/dev/sdc")
+    other.write_text("")
+    assert answered_afresh(tree, policy, state)
+    assert judged(tree, policy, None)[0]["compliant"]  # a claim that may be made: not judged
+    other.unlink()
+    os.mknod(other, 0o600 | stat.S_IFBLK, os.makedev(8, 32))  # now surely sdc's: the link goes to it
+    assert answered_afresh(tree, policy, state)  # not the stale "compliant"
+    link = judged(tree, policy, None)[0]["policies"][0]["findings"][1]
+    assert link["status"] == "claimed" and link["cause"]["why"] == "claimed", link
+
+
+def test_another_disk_that_appears_is_evaluated_again(tree: HostTree, state: Path) -> None:
+    policy = seed(tree)
+    tree.write(VENDOR, CLAIM, dedent=False)
+    assert answered_afresh(tree, policy, state)
+    assert judged(tree, policy, None)[0]["compliant"]
+    os.mknod(tree.path("/dev/sdc"), 0o600 | stat.S_IFBLK, os.makedev(8, 32))
+    assert answered_afresh(tree, policy, state)
+    assert not judged(tree, policy, None)[0]["compliant"]
+
+
 def test_a_changed_policy_is_evaluated_again(tree: HostTree, state: Path) -> None:
     policy = seed(tree)
     answered_afresh(tree, policy, state)
@@ -227,13 +256,14 @@ def test_a_link_at_the_cache_name_is_never_followed(tree: HostTree, state: Path,
 # --- random sequences of changes, each answer compared with a run without a cache ----------
 
 VENDOR_TEXTS = [HARMLESS, RESETS, 'KERNEL=="sd*", GOTO="x_end"\nLABEL="x_end"\n',
-                'KERNEL=="sdb", SYMLINK:="fixed/%k"\n', 'KERNEL=="sdc", SYMLINK="other/%k"\n ', ""]
+                'KERNEL=="sdb", SYMLINK:="fixed/%k"\n', 'KERNEL=="sdc", SYMLINK="other/%k"\n ', "", CLAIM]
 CHANGES = st.one_of(
     st.tuples(st.just("vendor"), st.sampled_from(range(len(VENDOR_TEXTS))), st.booleans()),
     st.tuples(st.just("new"), st.sampled_from(UDEV_RULES_DIRS), st.sampled_from(range(len(VENDOR_TEXTS)))),
     st.tuples(st.just("remove-new"), st.sampled_from(UDEV_RULES_DIRS), st.just(0)),
     st.tuples(st.just("mask"), st.booleans(), st.just(0)),
     st.tuples(st.just("device"), st.sampled_from(["gone", "file", "8:16", "8:32"]), st.just(0)),
+    st.tuples(st.just("other"), st.sampled_from(["gone", "file", "8:32", "9:32"]), st.just(0)),
     st.tuples(st.just("policy"), st.booleans(), st.just(0)),
     st.tuples(st.just("block"), st.booleans(), st.just(0)),
 )
@@ -256,8 +286,8 @@ def _apply(tree: HostTree, policy: Path, change: tuple[Any, Any, Any]) -> None:
         mask.unlink(missing_ok=True)
         if a:
             os.symlink("/dev/null", mask)
-    elif what == "device":
-        node = tree.path("/dev/sdb")
+    elif what in ("device", "other"):  # the policy's disk, or another that may claim its link
+        node = tree.path("/dev/sdb" if what == "device" else "/dev/sdc")
         node.unlink(missing_ok=True)
         if a == "file":
             node.write_text("")

@@ -239,7 +239,9 @@ class Udevd(Oracle):
         super().__init__("udev-drift-eval-")
         self._start(SCRIPT, {"UDEVD": UDEVD})
 
-    def run(self, files: Mapping[str, str], tries: int = 30, guard: bool = True,
+    # other sessions' events on loop6/loop7 are waited out for about two minutes (a run
+    # alone, as in CI, sees none; more would only make a real failure slow to say so)
+    def run(self, files: Mapping[str, str], tries: int = 60, guard: bool = True,
             change: bool = False, remove: bool = False) -> Outcome:
         """What udevd makes of this rule set (file name -> text) for each device (at "add",
         then at "change" when `change`, then at "remove" when `remove`)."""
@@ -311,8 +313,13 @@ class Tally:
         self.sets = 0
         self.counts: Counter[str] = Counter()
         # by kind of answer: "add", "add run" (a program in the run list), "change",
-        # "change run", and "removed" (a link made at add that the change took away, decided)
+        # "change run", "removed" (a link made at add that the change took away, decided),
+        # and "add/change competing claims" (links more than one device may claim: who owns
+        # them)
         self.kinds: Counter[tuple[str, str]] = Counter()
+        # check's verdict for each device the rules surely give a competed link (contest():
+        # kept, lost, tie, unknown, maybe); not among the answers above (the link's owner is)
+        self.verdicts: Counter[str] = Counter()
 
     def note(self, decided: bool, kind: str = "add") -> None:
         word = "decided" if decided else "unknown"
@@ -329,7 +336,14 @@ class Tally:
         for kind in dict.fromkeys(k for k, _ in self.kinds):
             decided, unknown = self.kinds[(kind, "decided")], self.kinds[(kind, "unknown")]
             kinds.append(f"{kind} {decided + unknown} ({unknown / max(1, decided + unknown):.1%} unknown)")
-        return said + ("; by kind: " + ", ".join(kinds) if kinds else "")
+        said += "; by kind: " + ", ".join(kinds) if kinds else ""
+        if self.verdicts:
+            total = sum(self.verdicts.values())
+            decided = self.verdicts["kept"] + self.verdicts["lost"]
+            said += (f"; check's verdicts on competing claims: {total}, {decided} decided "
+                     f"({self.verdicts['lost']} lost, {self.verdicts['kept']} kept: 100% agree), "
+                     + ", ".join(f"{self.verdicts[v]} {v}" for v in ("tie", "unknown", "maybe")))
+        return said
 
 
 TALLY = Tally()

@@ -330,3 +330,21 @@ def test_each_way_an_update_takes_an_effect_away_is_predicted_with_its_event(
     assert lost[0]["source"]["member"].endswith(cause["file"].rsplit("/", 1)[1]), lost[0]
     dpkg_install(xen, deb)
     agrees(udev_drift, xen, document)
+
+
+def test_an_update_whose_package_brings_another_disks_higher_link_priority_claim(
+        xen, preview, udev_drift, tmp_path: Path) -> None:
+    xen.write("/dev/sdc", "", dedent=False)  # another disk, present
+    claim = 'KERNEL=="sdc", SYMLINK+="xapi/block/sdb", OPTIONS+="link_priority=100"'
+    deb = build_deb(Spec("vendor-multipath", "3.1", {VENDOR: f"# vendor\n{claim}\n"}), tmp_path / "vendor.deb")
+    result = preview(xen, deb)
+    assert result.status == 1, result.err
+    document = result.json()
+    lost = [c for c in document["changes"] if c["outcome"] == "lost"]
+    assert [(c["kind"], c["what"], c["status_after"]) for c in lost] == [
+        ("symlink", "a link given to another device", "claimed")], document["changes"]
+    assert lost[0]["cause"] == {"file": VENDOR, "line": 2, "rule": claim, "why": "claimed", "event": "add"}
+    assert lost[0]["source"]["member"] == "./usr/lib/udev/rules.d/99-vendor.rules" and lost[0]["source"]["line"] == 2
+    assert "udev gives it to sdc" in lost[0]["message"]
+    dpkg_install(xen, deb)
+    agrees(udev_drift, xen, document)
