@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -33,7 +32,7 @@ from checker.check.named_devices import PolicyDevices, devices_asked
 from checker.findings import Cause, Finding, PolicyReport
 from checker.host import Host
 from checker.paths import UDEV_RULES_DIRS
-from checker.trusted_cache import code_fingerprint, read_trusted_json, write_trusted_json
+from checker.trusted_cache import Sha256, code_fingerprint, read_trusted_json, write_trusted_json
 
 log = logging.getLogger("udev-drift")
 
@@ -63,7 +62,7 @@ def decider_fingerprint() -> str:
 
 class _Hasher:
     def __init__(self) -> None:
-        self.digest = hashlib.sha256()
+        self.digest = Sha256()
 
     def add(self, label: str, value: Any) -> None:
         """A value made of JSON's types (the policies, the findings)."""
