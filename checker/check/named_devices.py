@@ -43,6 +43,7 @@ class PolicyDevices:
         self.host = host
         self.devices = devices
         self._facts: dict[tuple[Device, str], DeviceFacts] = {}
+        self._by_kernel: dict[str, Device | None] = {}  # a disk's three rules name it thrice
 
     def for_symlink(self, entry: DesiredSymlink, node: str | None = None) -> Device | None:
         """The entry's device; `node` is the node a check already found for it (--root)."""
@@ -55,6 +56,11 @@ class PolicyDevices:
 
     def by_kernel(self, name: str) -> Device | None:
         """The block device of that kernel name ("cciss!c0d0" is /dev/cciss/c0d0)."""
+        if name not in self._by_kernel:
+            self._by_kernel[name] = self._find_kernel(name)
+        return self._by_kernel[name]
+
+    def _find_kernel(self, name: str) -> Device | None:
         if "/" in name or name in ("", ".", ".."):
             return None
         if not self.host.is_tree:
