@@ -18,7 +18,7 @@ from typing import cast
 
 from checker import __version__
 from checker.cli.commands import COMMANDS, Command
-from checker.cli.options import EPILOG, EXIT_FAILURE, add_debug
+from checker.cli.options import EPILOG, EXIT_FAILURE, RawDescription, add_debug
 from checker.cli.visible import VisibleFormatter, visible
 from checker.errors import UdevDriftError
 
@@ -42,7 +42,7 @@ def build_parser(only: str | None = None, listed: bool = True) -> argparse.Argum
     others are listed by their summary (and hidden ones left out), unless not `listed`."""
     parser = argparse.ArgumentParser(
         prog="udev-drift", description=DESCRIPTION, epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=RawDescription)
     parser.add_argument("--version", action="version", version=f"udev-drift {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
