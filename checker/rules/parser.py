@@ -49,6 +49,7 @@ _KEY = re.compile(r"(?:[^ \t\n\r={+\-!:]|[+\-!:](?!=))*")
 _OPERATOR = re.compile(r"==|!=|\+=|-=|=|:=")
 
 _MAX_BYTES = UDEV_LINE_SIZE - 1  # the longest line udev reads
+_SURELY_SHORT = _MAX_BYTES // 4  # characters that cannot make more bytes than that
 
 
 def parse_rules(text: str, semantics: UdevSemantics = DEFAULT) -> RulesText:
@@ -108,8 +109,17 @@ def _read_logical_lines(text: str) -> LogicalLines:
     if lines[-1] == "":  # text ending in a line break has no empty last line
         lines.pop()
     reader = _Reader()
+    feed, logical = reader.feed, reader.logical
     for number, physical in enumerate(lines, 1):
-        reader.feed(number, physical)
+        # The common line, taken here as feed() would take it: no continuation pending,
+        # too short to reach udev's limit even in 4-byte characters, not continued. (A
+        # method call per line was half the reading of a 28,000-line file.)
+        if reader.continuation is None and len(physical) <= _SURELY_SHORT and physical[-1:] != "\\":
+            line = physical.lstrip(" \t")
+            if line and line[0] != "#":
+                logical.append((number, number, line, None))
+            continue
+        feed(number, physical)
     reader.finish()
     return LogicalLines(tuple(lines), reader.logical, reader.aborted_at)
 
