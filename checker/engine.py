@@ -40,9 +40,11 @@ def run(settings: RunSettings) -> Report:
     # (an installed host, or one repaired before). A dry run writes nothing at all.
     writes_state = (settings.repair and not settings.dry_run) or settings.records_metrics
     keeps_cache = writes_state or (not settings.dry_run and state.exists())
-    cache = PolicyCache(state.located(), writable=keeps_cache)
+    # Under --root, only caches this boot wrote are replayed: the tree may be an image
+    # someone else made, caches included (checker.trusted_cache.origin).
+    cache = PolicyCache(state.located(), writable=keeps_cache, tree=host.is_tree)
     # The rule set's answers are kept beside the policies, by the same runs.
-    verdicts = VerdictCache(state.located(), writable=keeps_cache)
+    verdicts = VerdictCache(state.located(), writable=keeps_cache, tree=host.is_tree)
     policies = load_desired(settings.policy_paths, safe_permissions=settings.safe_permissions, cache=cache,
                             host=host)
     log.debug("loaded %d policies from %s", len(policies), ", ".join(settings.policy_paths))

@@ -10,6 +10,12 @@ ignored with a warning; a link or something that is not a regular file at its na
 set aside (so that the next store can write). Anything else (missing, unreadable,
 another format) is a miss.
 
+A cache in a tree checked with --root must also have been written during this boot of this
+machine (`origin`): the tree may be an image someone else made, whose root-owned files
+hold whatever its maker wrote, caches included, and everything else a key is made of
+(the rules, the policies, the devices, the code, even the path it is checked at) is known
+to its maker; this boot's random id is not.
+
 `code_fingerprint` hashes the code whose answers a cache keeps, so that a build that
 decides differently never replays an older build's answers, whatever its version says.
 """
@@ -31,6 +37,8 @@ from checker.state import set_aside
 log = logging.getLogger("udev-drift")
 
 MAX_CACHE_BYTES = 64 * 1024 * 1024
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+HOST = "host"  # the origin of a cache of the running host: its state is its own
 CHECKER = os.path.dirname(os.path.abspath(__file__))
 # Below this many bytes the interpreter's own SHA-256 is used: importing hashlib loads
 # OpenSSL, which costs a run answered from the caches more (about an eighth of a bare
@@ -111,7 +119,6 @@ def _identity(path: str) -> bytes:
 def _compiled(folders: Sequence[str], files: Sequence[str]) -> list[tuple[str, bytes]]:
     """The modules as marshalled code objects, found without running them."""
     import importlib.util
-    import marshal
     import pkgutil
 
     modules = [f"checker.{folder}.{info.name}" for folder in folders
@@ -124,8 +131,21 @@ def _compiled(folders: Sequence[str], files: Sequence[str]) -> list[tuple[str, b
         spec = importlib.util.find_spec(name)
         loader = spec.loader if spec is not None else None
         code = loader.get_code(name) if loader is not None and hasattr(loader, "get_code") else None
-        parts.append((name, marshal.dumps(code) if code is not None else b"?"))
+        parts.append((name, code_bytes(code) if code is not None else b"?"))
     return parts
+
+
+def code_bytes(code: Any) -> bytes:
+    """A code object's bytes, the same whatever else refers to its constants.
+
+    marshal's default version (4) marks every object with more than one reference so that
+    it is written once: the same module's code then marshals differently once it has run
+    (its functions hold its nested code objects). In the binary the loader may hand back the
+    code that ran, and a fingerprint taken after a repair differed from the next run's.
+    Version 2 writes no such marks."""
+    import marshal
+
+    return marshal.dumps(code, 2)
 
 
 def _unsafe(st: os.stat_result) -> str | None:
@@ -169,9 +189,26 @@ def read_trusted(path: str, what: str) -> bytes | None:
         os.close(fd)
 
 
-def read_trusted_json(path: str, what: str, corrupt_aside: bool = False) -> dict[str, Any] | None:
+def origin(tree: bool) -> str | None:
+    """What a cache must say it was written under to be replayed: HOST on the running
+    host; under --root, this boot's id (None where it cannot be read: no cache at all)."""
+    if not tree:
+        return HOST
+    try:
+        with open(BOOT_ID, "rb") as handle:
+            found = handle.read(64).strip().decode("ascii", "replace")
+    except OSError:
+        return None
+    return f"boot {found}" if found else None
+
+
+def read_trusted_json(path: str, what: str, corrupt_aside: bool = False,
+                      written_under: str | None = HOST) -> dict[str, Any] | None:
     """The cache as a JSON object, or None. With `corrupt_aside`, a file that is not a
-    JSON object is set aside with one warning (else it is a quiet miss)."""
+    JSON object is set aside with one warning (else it is a quiet miss). A cache written
+    under another origin() than `written_under` (None: none) is a quiet miss."""
+    if written_under is None:
+        return None
     raw = read_trusted(path, what)
     if raw is None:
         return None
@@ -187,6 +224,9 @@ def read_trusted_json(path: str, what: str, corrupt_aside: bool = False) -> dict
         if corrupt_aside:
             set_aside(path, f"not {what}: not a JSON object")
         return None
+    if data.get("origin") != written_under:
+        log.debug("%s: %s written elsewhere or before this boot: not replayed", path, what)
+        return None
     return data
 
 
@@ -200,11 +240,26 @@ def _no_constant(text: str) -> Any:
     raise ValueError(f"{text} is not a number a cache holds")
 
 
-def write_trusted_json(path: str, document: dict[str, Any], what: str) -> None:
-    """Write the cache (mode 0600, atomically); a cache that cannot be written is only slower."""
+def write_trusted_json(path: str, document: dict[str, Any], what: str,
+                       written_under: str | None = HOST) -> None:
+    """Write the cache (mode 0600, atomically), marked with its origin(); a cache that
+    cannot be written is only slower."""
+    if written_under is None:
+        return
+    document = {**document, "origin": written_under}
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        write_atomic(path, (json.dumps(document, sort_keys=True) + "\n").encode("utf-8"))
-        os.chmod(path, 0o600)
+        # Only where it would be read from: in a directory someone else may write, the
+        # cache would be refused by the next run anyway, and that someone could race root
+        # at the name.
+        directory = os.path.realpath(os.path.dirname(path))
+        why = _unsafe(os.stat(directory))
+        if why is not None:
+            log.debug("%s: %s not written (its directory %s is %s)", path, what.removeprefix("a "),
+                      directory, why)
+            return
+        # the mode set on the new file before it is renamed into place: a chmod by name
+        # would follow a link put there after the rename
+        write_atomic(path, (json.dumps(document, sort_keys=True) + "\n").encode("utf-8"), 0o600)
     except Exception as error:  # noqa: BLE001 - a cache that cannot be written is only slower
         log.debug("%s: %s not written (%s)", path, what.removeprefix("a "), error)

@@ -1,7 +1,7 @@
 """`DIR/udev_drift.prom` for node_exporter's textfile collector.
 
 node_exporter reads every `*.prom` in the directory at each scrape, so the file must be
-whole at every moment: checker.atomic writes it under a hidden temporary name that does
+whole at every moment: checker.safe_files.atomic writes it under a hidden temporary name that does
 not end in `.prom`, fsyncs, renames it over the file and fsyncs the directory. Its mode
 is 0644 whatever the umask or the old file's mode: node_exporter often runs as another user.
 
@@ -18,8 +18,8 @@ import errno
 import os
 import stat as stat_module
 
-from checker.atomic import WriteError, write_atomic_at
 from checker.paths import TEXTFILE_NAME
+from checker.safe_files.atomic import WriteError, write_atomic_at
 
 MODE = 0o644
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -34,7 +34,7 @@ from checker.rules.model import RulesText
 from checker.rules.parsed import parse_rules
 from checker.rules.textlines import split_keepends
 from checker.safe_files import confined
-from checker.safe_files.safe_open import UnusableFile, open_regular, read_open
+from checker.safe_files.safe_open import UnusableFile, open_regular, read_open, read_regular
 
 PRISTINE_LEFTOVERS = (".rpmnew", ".dpkg-dist", ".dpkg-new", ".ucf-dist")
 # An /etc file that keeps less than this share of the vendor file's rules replaces it
@@ -58,14 +58,16 @@ class Pristine:
 
 
 def read_text(path: str) -> str:
-    """A copy the admin named (--vendor FILE): its text; one clear line when it cannot be read."""
+    """A copy the admin named (--vendor FILE): its text; one clear line when it cannot be read.
+
+    The admin's own argument, so a link in it is followed; but what is there must be a
+    regular file of bounded size: a FIFO would hang adopt, a device would never end."""
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_RULES_BYTES + 1)
+        raw = read_regular(os.path.realpath(path), MAX_RULES_BYTES)
+    except UnusableFile as error:
+        raise UsageError(f"{path}: {error}: not a rules file to compare with") from None
     except OSError as error:
         raise UsageError(f"{path}: cannot read: {error.strerror}") from None
-    if len(raw) > MAX_RULES_BYTES:
-        raise UsageError(f"{path}: larger than {MAX_RULES_BYTES // 1024 // 1024} MiB: not a rules file")
     return raw.decode("utf-8", "surrogateescape")
 
 

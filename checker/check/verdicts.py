@@ -31,7 +31,7 @@ from checker.check.named_devices import PolicyDevices, devices_asked
 from checker.findings import Cause, Finding, PolicyReport
 from checker.host import Host
 from checker.paths import UDEV_RULES_DIRS
-from checker.trusted_cache import Sha256, code_fingerprint, read_trusted_json, write_trusted_json
+from checker.trusted_cache import Sha256, code_fingerprint, origin, read_trusted_json, write_trusted_json
 
 log = logging.getLogger("udev-drift")
 
@@ -62,24 +62,32 @@ def decider_fingerprint() -> str:
 class _Hasher:
     def __init__(self) -> None:
         self.digest = Sha256()
+        # one digest per label as well, for --debug: which input made a key new (only
+        # then: it hashes every byte twice)
+        self.parts: dict[str, Sha256] | None = {} if log.isEnabledFor(logging.DEBUG) else None
+
+    def _update(self, label: str, data: bytes) -> None:
+        self.digest.update(f"{label}\0{len(data)}\0".encode("utf-8", "surrogateescape"))
+        self.digest.update(data)
+        if self.parts is not None:
+            self.parts.setdefault(label, Sha256()).update(data)
 
     def add(self, label: str, value: Any) -> None:
         """A value made of JSON's types (the policies, the findings), its dicts built in
         one order by the code (which is in the key): repr() spells it twice as fast as
         json.dumps(sort_keys=True) did, a tenth of a large host's cache hit."""
-        text = repr(value)
-        self.digest.update(f"{label}\0{len(text)}\0".encode())
-        self.digest.update(text.encode("utf-8", "surrogateescape"))
+        self._update(label, repr(value).encode("utf-8", "surrogateescape"))
 
     def add_canon(self, label: str, value: Any) -> None:
         """Any value: dataclasses, mappings, sets (facts)."""
-        text = repr(_canon(value))
-        self.digest.update(f"{label}\0{len(text)}\0".encode())
-        self.digest.update(text.encode("utf-8", "surrogateescape"))
+        self._update(label, repr(_canon(value)).encode("utf-8", "surrogateescape"))
 
     def add_bytes(self, label: str, data: bytes) -> None:
-        self.digest.update(f"{label}\0{len(data)}\0".encode("utf-8", "surrogateescape"))
-        self.digest.update(data)
+        self._update(label, data)
+
+    def described(self) -> str:
+        parts = self.parts or {}
+        return ", ".join(f"{label} {part.hexdigest()[:12]}" for label, part in parts.items())
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
@@ -167,9 +175,11 @@ def stable_facts(facts: Any, named: frozenset[str]) -> Any:
 class VerdictCache:
     """The answers of past runs, keyed by everything they depend on."""
 
-    def __init__(self, directory: str, writable: bool) -> None:
+    def __init__(self, directory: str, writable: bool, tree: bool = False) -> None:
+        """`tree`: the cache is a --root tree's (checker.trusted_cache.origin)."""
         self.path = os.path.join(directory, VERDICT_CACHE_NAME)
         self.writable = writable
+        self.origin = origin(tree)
         self.hits = 0
         self.misses = 0
 
@@ -205,11 +215,14 @@ class VerdictCache:
             else:
                 plain.append([*where, facts])
         h.add("devices", plain)
-        return h.digest.hexdigest()
+        key = h.digest.hexdigest()
+        if h.parts is not None:
+            log.debug("verdict cache key %s: %s", key[:12], h.described())
+        return key
 
     # --- reading and writing ------------------------------------------------------------
     def _entries(self) -> dict[str, Any]:
-        data = read_trusted_json(self.path, _WHAT, corrupt_aside=True)
+        data = read_trusted_json(self.path, _WHAT, corrupt_aside=True, written_under=self.origin)
         if data is None or data.get("format") != FORMAT:
             return {}
         entries = data.get("entries")
@@ -251,7 +264,7 @@ class VerdictCache:
             entries.pop(next(iter(entries)))
         entries[key] = {"answers": answers}
         write_trusted_json(self.path, {"format": FORMAT, "version": checker.__version__,
-                                       "entries": entries}, _WHAT)
+                                       "entries": entries}, _WHAT, self.origin)
 
 
 def judge_effects(host: Host, files: Any, devices: Any, policies: Sequence[Any],

@@ -64,8 +64,10 @@ def _vendor_files(values: list[str]) -> dict[str, str]:
     by_name: dict[str, str] = {}
     for value in values:
         name = os.path.basename(value)
-        if not os.path.isfile(value):
+        if not os.path.exists(value):
             raise UsageError(f"--vendor {value}: no such file")
+        if not os.path.isfile(value):
+            raise UsageError(f"--vendor {value}: not a regular file")
         if name in by_name:
             raise UsageError(f"--vendor {value}: {by_name[name]} is already the copy of {name}")
         by_name[name] = value

@@ -61,8 +61,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                         help="a locally changed dpkg conffile: previewed as kept (dpkg's default "
                              "answer, the default here) or replaced (--force-confnew)")
     parser.add_argument("--remove", action="append", default=[], metavar="NAME",
-                        help="a dpkg package the transaction removes (repeatable): its rules files "
-                             "go, except conffiles")
+                        help="an installed package the transaction removes (repeatable; dpkg's or rpm's, "
+                             "as its database lists it): its rules files go, except dpkg conffiles")
     parser.add_argument("--hook", action="store_true",
                         help="run as a package manager's hook: warn loudly, refuse only as "
                              f"{PREVIEW_CONFIG} says, never fail the update by accident")
@@ -145,16 +145,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _loud(line: str) -> None:
-    print(f"udev-drift preview: WARNING: {line}", file=sys.stderr)
+    from checker.cli.visible import visible
+
+    # the line may carry a package's file name or a member's: shown, never obeyed
+    print(f"udev-drift preview: WARNING: {visible(line)}", file=sys.stderr)
 
 
 def _preview(args: argparse.Namespace, package_files: list[str], hook: bool = False) -> int:
     from checker.engine import load_desired
     from checker.policy.cache import PolicyCache
     from checker.preview import compare
-    from checker.preview.package import Limits, Package
+    from checker.preview.package import Limits
     from checker.preview.read import read_package
-    from checker.preview.transaction import plan
+    from checker.preview.transaction import plan, removal
     from checker.state import StateDir
 
     root = resolve_root(args.root)
@@ -163,11 +166,12 @@ def _preview(args: argparse.Namespace, package_files: list[str], hook: bool = Fa
     losses: dict[str, int] | None = None
     try:
         packages = [read_package(path, limits) for path in package_files]
-        packages += [Package(name, "deb", name, "", removal=True) for name in args.remove]
+        packages += [removal(host, name) for name in args.remove]
         policy_paths = args.policy or [host.path(POLICY_DIR)]
         # The policies a check validated before are read from its cache, never written:
         # a preview runs in the package manager's hook, on every update.
-        cache = PolicyCache(StateDir(state_path(None, root), root).located(), writable=False)
+        cache = PolicyCache(StateDir(state_path(None, root), root).located(), writable=False,
+                            tree=host.is_tree)
         policies = load_desired(policy_paths, safe_permissions=strict_permissions(args), cache=cache,
                                 host=host)
         transaction = plan(host, packages, args.conffiles)
@@ -206,19 +210,21 @@ def _render(preview: Any, out: Any) -> None:
     transaction = preview.transaction
     names = ", ".join(p.label for p in transaction.packages)
     with_rules = [p for p in transaction.packages if p.files]
-    out.write(f"udev-drift preview: {len(transaction.packages)} package(s): {names}\n")
+    # names, versions and file names are the package's: shown, never obeyed by the terminal
+    out.write(f"udev-drift preview: {len(transaction.packages)} package(s): {visible(names)}\n")
     if not with_rules:
         out.write("  no package installs udev rules files: nothing a policy wants changes\n")
     for package in with_rules:
-        shown = [f.member + (" (-> /dev/null: a mask)" if f.kind == "link" and f.link == "/dev/null" else "")
+        shown = [f.member + (" (-> /dev/null: a mask)" if f.kind == "link" and f.link == "/dev/null"
+                             else " (not a file: no rules udev reads)" if f.kind == "special" else "")
                  for f in package.files]
-        out.write(f"  {package.label} ({package.file_name}) installs {', '.join(shown)}\n")
+        out.write(visible(f"  {package.label} ({package.file_name}) installs {', '.join(shown)}") + "\n")
     for note in transaction.notes:
         out.write(f"  note: {visible(note)}\n")
     marks = {"lost": "LOST", "restored": "overwritten", "uncertain": "uncertain", "gained": "fixed"}
     for change in preview.changes:
-        out.write(f"  {marks.get(change.outcome, change.outcome)}: {change.policy}: {change.item}: "
-                  f"{change.what} ({change.status_before} -> {change.status_after})\n")
+        out.write(visible(f"  {marks.get(change.outcome, change.outcome)}: {change.policy}: {change.item}: "
+                          f"{change.what} ({change.status_before} -> {change.status_after})") + "\n")
         out.write(f"      {visible(change.message)}\n")
         if change.source is not None:
             out.write(f"      cause: {visible(str(change.source))}\n")

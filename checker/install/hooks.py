@@ -113,7 +113,8 @@ enabled=1
 # oldest). No f-strings, no subprocess.run; it only calls the udev-drift binary.
 YUM_PLUGIN = """\
 # udev-drift: before each yum transaction, `udev-drift preview --hook` on the packages
-# about to be installed. Written by `udev-drift install`, removed by `udev-drift uninstall`.
+# about to be installed (and the names of those it removes). Written by `udev-drift install`,
+# removed by `udev-drift uninstall`.
 # It refuses the transaction only when the preview exits 1 (preview.block: true in
 # /etc/udev-drift/preview.yaml); UDEV_DRIFT_PREVIEW=allow yum ... goes ahead anyway.
 import os
@@ -128,9 +129,13 @@ BINARY = {binary!r}
 
 
 def local_packages(conduit):
-    found = []
+    found, removed = [], []
     for member in conduit.getTsInfo().getMembers():
-        if member.ts_state not in ('i', 'u'):  # installed or updated; not erased
+        if member.ts_state == 'e':  # erased; an update's old version is 'ud', not this
+            if member.po.name not in removed:
+                removed.append(member.po.name)
+            continue
+        if member.ts_state not in ('i', 'u'):  # installed or updated
             continue
         try:
             path = member.po.localPkg()
@@ -138,19 +143,21 @@ def local_packages(conduit):
             continue
         if path and path.endswith('.rpm') and os.path.isfile(path) and path not in found:
             found.append(path)
-    return found
+    return found, removed
 
 
 def pretrans_hook(conduit):
     if not os.access(BINARY, os.X_OK):
         return
-    packages = local_packages(conduit)
-    if not packages:
+    packages, removed = local_packages(conduit)
+    if not packages and not removed:
         return
     command = [BINARY, 'preview', '--hook']
     root = getattr(conduit.getConf(), 'installroot', '/') or '/'
     if root != '/':  # yum --installroot: the host the packages go to
         command += ['--root', root]
+    for name in removed:
+        command += ['--remove', name]
     try:
         status = subprocess.call(command + packages)
     except OSError as error:
@@ -163,7 +170,8 @@ def pretrans_hook(conduit):
 
 DNF_PLUGIN = """\
 # udev-drift: before each dnf transaction, `udev-drift preview --hook` on the packages
-# about to be installed. Written by `udev-drift install`, removed by `udev-drift uninstall`.
+# about to be installed (and the names of those it removes). Written by `udev-drift install`,
+# removed by `udev-drift uninstall`.
 # It refuses the transaction only when the preview exits 1 (preview.block: true in
 # /etc/udev-drift/preview.yaml); UDEV_DRIFT_PREVIEW=allow dnf ... goes ahead anyway.
 import os
@@ -181,17 +189,23 @@ class UdevDriftPreview(dnf.Plugin):
     def pre_transaction(self):
         if not os.access(BINARY, os.X_OK) or self.base.transaction is None:
             return
-        packages = []
+        packages, installing = [], set()
         for pkg in self.base.transaction.install_set:
+            installing.add(pkg.name)
             path = pkg.localPkg()
             if path and os.path.isfile(path) and path not in packages:
                 packages.append(path)
-        if not packages:
+        # remove_set also holds the old version of each upgraded package: only a name that
+        # nothing in the transaction installs again is removed from the host
+        removed = sorted(set(pkg.name for pkg in self.base.transaction.remove_set) - installing)
+        if not packages and not removed:
             return
         command = [BINARY, 'preview', '--hook']
         root = getattr(self.base.conf, 'installroot', '/') or '/'
         if root != '/':  # dnf --installroot: the host the packages go to
             command += ['--root', root]
+        for name in removed:
+            command += ['--remove', name]
         try:
             status = subprocess.call(command + packages)
         except OSError as error:

@@ -65,10 +65,20 @@ def _same_dir(host: Host, a: str, b: str) -> bool:
 
 
 def _read(host: Host, path: str) -> bytes:
+    """The bytes at `path` (already resolved): opened without following a link and without
+    waiting on a FIFO, and read only when it is a regular file, because what was looked at
+    may have been swapped since (in a tree another user owns), for a FIFO that would hang
+    the run or a link that leads out of the tree."""
+    from checker.safe_files.safe_open import UnusableFile, open_regular
+
     real = host.path(path)
     try:
-        with open(real, "rb") as handle:
+        fd = open_regular(real)
+        with os.fdopen(fd, "rb") as handle:
             data = handle.read(MAX_RULES_FILE_BYTES + 1)
+    except UnusableFile as error:
+        said = f"{path}: cannot read the rules file: {error} (changed while it was read?)"
+        raise HostReadError(said) from None
     except OSError as error:
         reason = error.strerror or str(error)
         hint = " (run as root, or fix the file's permissions)" if error.errno == errno.EACCES else ""

@@ -38,6 +38,9 @@ BINARY_LIMIT = 64 * 1024 * 1024   # systemd's manager is 1.5 MiB on CentOS 7, 90
 _BANNER = re.compile(rb"\0systemd (\d{2,4})(?:[. ~+-][^\0]*)?\0")
 _SHARED = re.compile(r"libsystemd-shared-(\d{2,4})(?:\.[0-9.]+)?\.so")
 _UPSTREAM = re.compile(r"(?:\d+:)?(\d{2,4})\b")
+# What dpkg accepts in a version (deb-version(7)); anything else in a status file is shown
+# quoted with escapes, and cut: the source is printed to terminals (install's header).
+_DPKG_VERSION = re.compile(r"[0-9A-Za-z.+~:-]{1,100}")
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,17 @@ def _from_dpkg(host: Host) -> Version | None:
         # "install ok installed"; a removed package keeps a stanza ("deinstall ok config-files")
         if fields.get("package") not in DPKG_PACKAGES or not fields.get("status", "").endswith(" installed"):
             continue
-        found = _UPSTREAM.match(fields.get("version", ""))
+        version = fields.get("version", "")
+        found = _UPSTREAM.match(version)
         if found:
-            return Version(int(found.group(1)), f"dpkg: {fields['package']} {fields['version']}")
+            said = version if _DPKG_VERSION.fullmatch(version) else _quoted(version)
+            return Version(int(found.group(1)), f"dpkg: {fields['package']} {said}")
     return None
+
+
+def _quoted(text: str, most: int = 100) -> str:
+    """`text` as a quoted ASCII literal (control characters as escapes), cut to `most`."""
+    return ascii(text[:most]) + ("..." if len(text) > most else "")
 
 
 def _fields(stanza: str) -> dict[str, str]:

@@ -33,7 +33,13 @@ from checker.policy.desired import DesiredPolicy, DesiredRules, DesiredSymlink, 
 from checker.policy.files import PolicyBytes
 from checker.policy.places import dev_path_problem, rules_file_problem
 from checker.rules.parsed import parse_rules
-from checker.trusted_cache import MAX_CACHE_BYTES, code_fingerprint, read_trusted_json, write_trusted_json
+from checker.trusted_cache import (
+    MAX_CACHE_BYTES,
+    code_fingerprint,
+    origin,
+    read_trusted_json,
+    write_trusted_json,
+)
 
 log = logging.getLogger("udev-drift")
 
@@ -97,12 +103,14 @@ def _from_json(data: dict[str, Any]) -> DesiredPolicy:
 
 
 class PolicyCache:
-    def __init__(self, directory: str, writable: bool) -> None:
+    def __init__(self, directory: str, writable: bool, tree: bool = False) -> None:
+        """`tree`: the cache is a --root tree's (checker.trusted_cache.origin)."""
         self.path = os.path.join(directory, CACHE_NAME)
         self.writable = writable
+        self.origin = origin(tree)
 
     def _read(self) -> dict[str, Any]:
-        data = read_trusted_json(self.path, _WHAT)
+        data = read_trusted_json(self.path, _WHAT, written_under=self.origin)
         if (data is None or data.get("format") != FORMAT
                 or data.get("validator") != validator_fingerprint()):
             return {}
@@ -136,4 +144,4 @@ class PolicyCache:
                    for read, policy in zip(files, policies)}
         document = {"format": FORMAT, "version": __version__, "validator": validator_fingerprint(),
                     "policies": entries}
-        write_trusted_json(self.path, document, _WHAT)
+        write_trusted_json(self.path, document, _WHAT, self.origin)

@@ -77,21 +77,33 @@ def environment_says() -> str | None:
     return value
 
 
+# Fields before the .deb's path on a package line, by protocol version: version 2
+# "NAME OLDVER DIR NEWVER FILE", version 3 with each version's architecture and multi-arch
+# ("NAME OLDVER OLDARCH OLDMULTI DIR NEWVER NEWARCH NEWMULTI FILE"). apt writes the path as
+# it is, spaces and all, so it is the rest of the line, never its last word.
+APT_FIELDS = {2: 4, 3: 8}
+
+
 def apt_packages(stream: IO[bytes]) -> tuple[list[str], str | None, list[str]]:
     """The .deb files apt is about to install, from what DPkg::Pre-Install-Pkgs gets on
     standard input (protocol version 2 or 3: a header, a blank line, then one line per
-    package whose last field is the .deb's path, or **CONFIGURE** / **REMOVE**), and the
-    root dpkg is told to install into (`DPkg::Options::=--root=DIR`), if any, and the
-    packages it removes (version 3: `NAME OLDVER ARCH MULTI > - - none **REMOVE**`).
+    package whose last field is the .deb's path, or **CONFIGURE** / **REMOVE**; version 1:
+    one path per line), and the root dpkg is told to install into
+    (`DPkg::Options::=--root=DIR`, %-quoted as apt quotes every value there), if any, and
+    the packages it removes (version 3: `NAME OLDVER ARCH MULTI > - - none **REMOVE**`).
 
-    All of the input is read, whatever it holds: apt writes it all before it waits."""
+    Only absolute paths are taken: apt writes no other, and a relative one would be read
+    from wherever apt was started. All of the input is read, whatever it holds: apt
+    writes it all before it waits."""
     data = stream.read(MAX_HOOK_INPUT_BYTES)
     while stream.read(1024 * 1024):  # more than any transaction: drained, not kept
         pass
     text = data.decode("utf-8", "surrogateescape")
     lines = text.split("\n")
     root = None
+    version = 1
     if lines and lines[0].startswith("VERSION "):
+        version = 2 if lines[0].split()[1:2] == ["2"] else 3
         try:
             end = lines.index("")
         except ValueError:
@@ -99,14 +111,27 @@ def apt_packages(stream: IO[bytes]) -> tuple[list[str], str | None, list[str]]:
         for line in lines[1:end]:
             key, _, value = line.partition("=")
             if key.lower().startswith("dpkg::options::") and value.startswith("--root="):
-                root = value.removeprefix("--root=")
+                root = _unquote(value.removeprefix("--root="))
         lines = lines[end + 1:]
     found: list[str] = []
     removed: list[str] = []
     for line in lines:
-        fields = line.split()
-        if fields and fields[-1].endswith(".deb") and fields[-1] not in found:
-            found.append(fields[-1])
-        elif len(fields) > 1 and fields[-1] == "**REMOVE**" and fields[0] not in removed:
+        if version == 1:
+            fields = [line]
+        else:
+            fields = line.split(" ", APT_FIELDS[version])
+            if len(fields) <= APT_FIELDS[version]:
+                continue  # not a package line (a path split by a newline in its name)
+        last = fields[-1]
+        if last.endswith(".deb") and last.startswith("/") and last not in found:
+            found.append(last)
+        elif last == "**REMOVE**" and fields[0] not in removed:
             removed.append(fields[0])
     return found, root, removed
+
+
+def _unquote(value: str) -> str:
+    """apt's QuoteString undone: %XX is the byte XX."""
+    from urllib.parse import unquote_to_bytes
+
+    return unquote_to_bytes(value.encode("utf-8", "surrogateescape")).decode("utf-8", "surrogateescape")

@@ -20,6 +20,7 @@ from checker.preview.package import (
     is_rules_path,
 )
 from checker.preview.streams import open_bounded, sniff
+from checker.preview.tar import members, open_stream
 
 AR_MAGIC = b"!<arch>\n"
 AR_HEADER = 60
@@ -99,8 +100,8 @@ def _read_control(handle: BinaryIO, source: str, member: tuple[str, int, int],
     fields: dict[str, str] = {}
     conffiles: set[str] = set()
     try:
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
-            for count, info in enumerate(tar):
+        with open_stream(stream) as tar:
+            for count, info in enumerate(members(tar)):
                 if count > 1000:
                     raise PackageError(f"{source}: {name}: more than 1000 members")
                 base = info.name.removeprefix("./")
@@ -130,8 +131,8 @@ def _read_data(handle: BinaryIO, source: str, member: tuple[str, int, int], conf
     found: list[PackageFile] = []
     kept: dict[str, bytes] = {}  # rules files read so far: the targets of hard links
     try:
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
-            for count, info in enumerate(tar):
+        with open_stream(stream) as tar:
+            for count, info in enumerate(members(tar)):
                 if count >= limits.members:
                     raise PackageError(f"{what}: more than {limits.members} members: refused")
                 path = host_path(info.name, what)
@@ -156,6 +157,8 @@ def _read_data(handle: BinaryIO, source: str, member: tuple[str, int, int], conf
                         raise PackageError(f"{what}: {info.name}: truncated")
                     kept[path] = data
                     found.append(PackageFile(path, info.name, "file", data, config=config))
+                else:  # a FIFO, a device, a directory: dpkg puts it in place of what is there
+                    found.append(PackageFile(path, info.name, "special", config=config))
     except (tarfile.TarError, EOFError) as error:
         raise PackageError(f"{what}: not a readable tar archive ({error})") from None
     return found

@@ -66,6 +66,8 @@ class OverlayRulesFiles(RulesFiles):
             return None
         if change.kind == "link":
             return self._stat(key, stat_module.S_IFLNK | 0o777, len(change.link))
+        if change.kind == "special":  # as a FIFO: not a file udev reads rules from
+            return self._stat(key, stat_module.S_IFIFO | 0o644, 0)
         return self._stat(key, stat_module.S_IFREG | 0o644, len(change.data))
 
     def readlink(self, path: str) -> str | None:

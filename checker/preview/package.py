@@ -37,7 +37,9 @@ class PackageFile:
 
     path: str  # host path, normalised: /usr/lib/udev/rules.d/60-x.rules
     member: str  # as the package names it: ./usr/lib/udev/rules.d/60-x.rules
-    kind: Literal["file", "link"]
+    # "special": a FIFO, a device or a directory, which replaces what was at the path and
+    # holds no rules udev reads
+    kind: Literal["file", "link", "special"]
     data: bytes = b""
     link: str = ""  # the link's target ("/dev/null" masks the name)
     config: ConfigKind | None = None
@@ -59,7 +61,9 @@ class Package:
 
     @property
     def file_name(self) -> str:
-        return "dpkg --remove" if self.removal else os.path.basename(self.source)
+        if self.removal:
+            return "dpkg --remove" if self.format == "deb" else "rpm -e"
+        return os.path.basename(self.source)
 
 
 def host_path(member: str, source: str) -> str:

@@ -47,8 +47,18 @@ def _read_exact(handle: BinaryIO, size: int, source: str, what: str) -> bytes:
     return data
 
 
-def read_header(handle: BinaryIO, source: str, what: str, limits: Limits) -> tuple[dict[int, Value], int]:
-    """The tags of one header structure and its size in bytes."""
+# The tags this reader decodes; every other tag is passed over unread (a hostile header
+# can point each of a million tags at the whole 64 MiB store), and so is every tag of the
+# signature header. The file tags hold one value per file, so no more than a package may
+# have members.
+WANTED = frozenset({NAME, VERSION, RELEASE, EPOCH, ARCH, PAYLOADFORMAT, PAYLOADCOMPRESSOR})
+FILE_TAGS = frozenset({OLDFILENAMES, FILESIZES, FILEMODES, FILELINKTOS, FILEFLAGS, DIRINDEXES,
+                       BASENAMES, DIRNAMES, LONGFILESIZES})
+
+
+def read_header(handle: BinaryIO, source: str, what: str, limits: Limits,
+                wanted: frozenset[int] = frozenset()) -> tuple[dict[int, Value], int]:
+    """The `wanted` tags of one header structure and its size in bytes."""
     intro = _read_exact(handle, 16, source, what)
     if intro[:4] != HEADER_MAGIC:
         raise PackageError(f"{source}: no {what} where one must be (a damaged .rpm)")
@@ -60,8 +70,15 @@ def read_header(handle: BinaryIO, source: str, what: str, limits: Limits) -> tup
     tags: dict[int, Value] = {}
     for n in range(count):
         tag, kind, offset, items = struct.unpack(">IIII", index[16 * n: 16 * n + 16])
+        if tag not in wanted:
+            continue
+        if tag in tags:  # rpm writes each tag once; decoded once, whatever the index says
+            raise PackageError(f"{source}: {what}: tag {tag} is listed more than once: refused")
         if offset > size or items > size + 1:
             raise PackageError(f"{source}: {what}: tag {tag} points outside the header")
+        if tag in FILE_TAGS and items > limits.members:
+            raise PackageError(f"{source}: {what}: tag {tag} lists {items} values, more than the "
+                               f"{limits.members} files a package may have: refused")
         tags[tag] = _value(store, kind, offset, items, source, what, tag)
     return tags, 16 + 16 * count + size
 
@@ -129,7 +146,7 @@ def read_rpm(handle: BinaryIO, source: str, limits: Limits) -> Package:
         raise PackageError(f"{source}: truncated in the lead")
     _, signature_size = read_header(handle, source, "signature header", limits)
     _read_exact(handle, -signature_size % 8, source, "signature header")  # padded to 8
-    tags, _ = read_header(handle, source, "header", limits)
+    tags, _ = read_header(handle, source, "header", limits, WANTED | FILE_TAGS)
     epoch = _ints(tags, EPOCH)
     version = f"{_string(tags, VERSION)}-{_string(tags, RELEASE)}"
     package = Package(source, "rpm", _string(tags, NAME), f"{epoch[0]}:{version}" if epoch else version,
@@ -159,6 +176,8 @@ def read_rpm(handle: BinaryIO, source: str, limits: Limits) -> Package:
                                    f"may be ({limits.rules_file_bytes}): refused")
             wanted[path] = index
             files[index] = PackageFile(path, name, "file", config=config)
+        else:  # a FIFO, a device, a directory: rpm puts it in place of what is there
+            files[index] = PackageFile(path, name, "special", config=config)
     if wanted:
         data = _payload(handle, source, tags, names, sizes, set(wanted), limits)
         for path, index in wanted.items():

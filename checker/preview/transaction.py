@@ -8,7 +8,8 @@ version did not change: kept, silently. Changed, and the package's did too (or a
 in the way of a new conffile): dpkg asks, and its default keeps the admin's file
 (`--conffiles new` previews the other answer). A conffile the admin deleted stays deleted.
 Files of the installed version that the new one no longer ships are removed (its
-/var/lib/dpkg/info/NAME.list), except conffiles, which dpkg leaves in place.
+/var/lib/dpkg/info/NAME.list), except conffiles, which dpkg leaves in place. `dpkg --remove`
+removes every file of the package but its conffiles.
 
 rpm: a plain file is replaced. For `%config` and `%config(noreplace)` rpm compares three
 digests: the file on disk, the installed package's (from the rpm database: asked of the
@@ -17,6 +18,9 @@ replaced. The package's version unchanged: the file on disk is left alone. Chang
 `%config` is replaced and the old one saved as .rpmsave; `%config(noreplace)` is kept and
 the new one written beside it as .rpmnew. Where the database cannot be asked (no rpm
 command, no database), a file that differs is taken as changed here, and the note says so.
+Files of the installed version that the new one no longer ships are removed, as are all of
+a package's files on `rpm -e`; a `%config` file changed here is kept as .rpmsave, which
+udev does not read, so for udev it is gone all the same.
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from checker.host import Host
 from checker.observe.files import MAX_RULES_FILE_BYTES
-from checker.preview.package import Package, PackageFile, is_rules_path
+from checker.preview.package import Package, PackageError, PackageFile, is_rules_path
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 DPKG_INFO = "/var/lib/dpkg/info"
@@ -41,7 +46,7 @@ MAX_STATUS_BYTES = 256 * 1024 * 1024
 class Change:
     """What stands at a host path after the transaction."""
 
-    kind: Literal["file", "link", "removed"]
+    kind: Literal["file", "link", "removed", "special"]
     data: bytes = b""
     link: str = ""
     package: Package | None = None
@@ -80,22 +85,41 @@ RPM_DIGESTS = {1: "md5", 2: "sha1", 8: "sha256", 9: "sha384", 10: "sha512", 11: 
 RPM_QUERY_SECONDS = 30
 
 
-def rpm_installed_digest(host: Host, path: str) -> tuple[str, str] | None | bool:
-    """(hash name, hex digest) of `path` as the installed package that owns it shipped it;
-    False when no installed package owns it; None when the rpm database cannot be asked."""
+# The hosts whose rpm database did not answer in time (one run's Host each): a database
+# that is locked or hung is not asked again by that run, or a package with many %config
+# rules files would hold the hook (and the update) for the sum of all their timeouts.
+_UNANSWERED: weakref.WeakSet[Host] = weakref.WeakSet()
+
+
+def _rpm_query(host: Host, query_format: str, *what: str) -> str | None | bool:
+    """What `rpm --root ROOT -q --qf FORMAT ...` prints (read-only); False when rpm says the
+    package is not installed or the file not owned; None when the database cannot be asked."""
     rpm = shutil.which("rpm")
-    if rpm is None:
+    if rpm is None or host in _UNANSWERED:
         return None
     try:
-        done = subprocess.run([rpm, "--root", host.root, "-q", "--qf",
-                               "%{FILEDIGESTALGO}\\n[%{FILENAMES}\\t%{FILEDIGESTS}\\n]", "-f", path],
-                              capture_output=True, text=True, timeout=RPM_QUERY_SECONDS,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run([rpm, "--root", host.root, "-q", "--qf", query_format, *what],
+                              capture_output=True, timeout=RPM_QUERY_SECONDS, stdin=subprocess.DEVNULL,
+                              # a name's bytes as rpm prints them: any, in a tree's database
+                              encoding="utf-8", errors="surrogateescape")
+    except subprocess.TimeoutExpired:
+        _UNANSWERED.add(host)
+        return None
     except (OSError, subprocess.SubprocessError):
         return None
     if done.returncode != 0:
-        return False if "not owned" in done.stdout + done.stderr else None
-    lines = done.stdout.splitlines()
+        said = done.stdout + done.stderr
+        return False if "not owned" in said or "is not installed" in said else None
+    return done.stdout
+
+
+def rpm_installed_digest(host: Host, path: str) -> tuple[str, str] | None | bool:
+    """(hash name, hex digest) of `path` as the installed package that owns it shipped it;
+    False when no installed package owns it; None when the rpm database cannot be asked."""
+    out = _rpm_query(host, "%{FILEDIGESTALGO}\\n[%{FILENAMES}\\t%{FILEDIGESTS}\\n]", "-f", path)
+    if not isinstance(out, str):
+        return out
+    lines = out.splitlines()
     algorithm = RPM_DIGESTS.get(int(lines[0]) if lines and lines[0].isdigit() else 1, "md5")
     for line in lines[1:]:
         name, _, digest = line.partition("\t")
@@ -141,6 +165,39 @@ def dpkg_installed(host: Host) -> dict[str, _Installed]:
     return found
 
 
+@dataclass(frozen=True)
+class RpmInstalled:
+    """An installed rpm package's files: (path, rpm's file flags: "c" %config, "n" noreplace)."""
+
+    files: list[tuple[str, str]]
+
+
+def rpm_installed(host: Host, name: str) -> RpmInstalled | None | bool:
+    """The installed package `name` as the rpm database lists it; False when it is not
+    installed; None when the database cannot be asked."""
+    # the name first, so that a package with no files still says it is installed
+    out = _rpm_query(host, "%{NAME}\\n[%{FILENAMES}\\t%{FILEFLAGS:fflags}\\n]", "--", name)
+    if not isinstance(out, str):
+        return out
+    files = []
+    for line in out.splitlines()[1:]:
+        path, _, flags = line.partition("\t")
+        if path.startswith("/"):
+            files.append((path, flags))
+    return RpmInstalled(files)
+
+
+def removal(host: Host, name: str) -> Package:
+    """The package `name` as a transaction that removes it: dpkg's when dpkg lists it as
+    installed, else rpm's when rpm does; a PackageError when neither knows it."""
+    if name in dpkg_installed(host):
+        return Package(name, "deb", name, "", removal=True)
+    if isinstance(rpm_installed(host, name), RpmInstalled):
+        return Package(name, "rpm", name, "", removal=True)
+    raise PackageError(f"--remove {name}: no installed package of that name (neither dpkg's status "
+                       f"nor the rpm database under {host.root} lists it)")
+
+
 def _dpkg_list(host: Host, package: Package) -> list[str]:
     for name in (f"{package.name}:{package.architecture}", package.name):
         data = host.read_file(f"{DPKG_INFO}/{name}.list", MAX_STATUS_BYTES)
@@ -155,19 +212,13 @@ def plan(host: Host, packages: Sequence[Package], conffiles: Literal["keep", "ne
     installed = dpkg_installed(host) if any(p.format == "deb" for p in packages) else {}
     for package in packages:
         shipped = {f.path for f in package.files}
-        if package.format == "deb":
-            record = installed.get(f"{package.name}:{package.architecture}") or installed.get(package.name)
-            listed = _dpkg_list(host, package) if record is not None else []
-            kept = record.conffiles if record is not None else {}
-            for path in listed:
-                if is_rules_path(path) and path not in shipped and path not in kept \
-                        and host.lstat(path) is not None:
-                    transaction.changes[path] = Change(
-                        "removed", package=package,
-                        member="(package removed)" if package.removal else "(no longer shipped)")
-                    said = "is removed, and with it" if package.removal else "no longer ships"
-                    transaction.notes.append(f"{package.label} ({package.file_name}): {said} "
-                                             f"{path}: dpkg removes it")
+        for path, note in _left_behind(host, package, installed, transaction.notes):
+            if is_rules_path(path) and path not in shipped and host.lstat(path) is not None:
+                transaction.changes[path] = Change(
+                    "removed", package=package,
+                    member="(package removed)" if package.removal else "(no longer shipped)")
+                said = "is removed, and with it" if package.removal else "no longer ships"
+                transaction.notes.append(f"{package.label} ({package.file_name}): {said} {path}: {note}")
         for file in package.files:
             change = _decide(host, package, file, installed, conffiles, transaction.notes)
             if change is not None:
@@ -175,16 +226,39 @@ def plan(host: Host, packages: Sequence[Package], conffiles: Literal["keep", "ne
     return transaction
 
 
+def _left_behind(host: Host, package: Package, installed: dict[str, _Installed],
+                 notes: list[str]) -> list[tuple[str, str]]:
+    """The installed version's files that the transaction removes unless the new version
+    ships them: (path, what the package manager does with it)."""
+    if package.format == "deb":
+        record = installed.get(f"{package.name}:{package.architecture}") or installed.get(package.name)
+        if record is None:
+            return []
+        return [(path, "dpkg removes it") for path in _dpkg_list(host, package)
+                if path not in record.conffiles]
+    found = rpm_installed(host, package.name)
+    if found is None:
+        notes.append(f"{package.label} ({package.file_name}): the rpm database could not be asked: "
+                     "rules files the installed version has and this one lacks are not previewed")
+    if not isinstance(found, RpmInstalled):
+        return []
+    return [(path, "rpm removes it" + (f" (a copy changed here is kept as {path}.rpmsave, which udev "
+                                       "does not read)" if "c" in flags else ""))
+            for path, flags in found.files]
+
+
 def _written(package: Package, file: PackageFile) -> Change:
     if file.kind == "link":
         return Change("link", link=file.link, package=package, member=file.member)
+    if file.kind == "special":
+        return Change("special", package=package, member=file.member)
     return Change("file", data=file.data, package=package, member=file.member)
 
 
 def _decide(host: Host, package: Package, file: PackageFile, installed: dict[str, _Installed],
             answer: str, notes: list[str]) -> Change | None:
     who = f"{package.label} ({package.file_name})"
-    if file.config is None or file.kind == "link":
+    if file.config is None or file.kind != "file":
         return _written(package, file)
     current = _current(host, file.path)
     if current is None and host.lstat(file.path) is None:

@@ -399,6 +399,7 @@ class TestUsage:
         (("/etc/fstab",), "/etc/fstab: expected a *.rules file in one of udev's rules directories"),
         (("/etc/udev/rules.d/99-none.rules",), "/etc/udev/rules.d/99-none.rules: no such file"),
         (("--vendor", "/nonexistent.rules"), "--vendor /nonexistent.rules: no such file"),
+        (("--vendor", "/dev/null"), "--vendor /dev/null: not a regular file"),
     ])
     def test_each_bad_input_is_one_line_and_status_2(self, tree: HostTree, udev_drift: Run,
                                                        args: tuple[str, ...], message: str) -> None:

@@ -183,6 +183,21 @@ class TestPristineCopiesAreReadInsideTheTree:
         result = udev_drift("adopt", "--root", tree.root)  # would wait for a writer for ever
         assert result.status == 0, result.err
 
+    def test_a_vendor_file_swapped_for_a_fifo_after_the_check_is_never_waited_on(self, tmp_path: Path) -> None:
+        # --vendor FILE is checked to be a regular file, then read: a local user who swaps
+        # it for a FIFO in between (a copy kept in /tmp) must not hang adopt.
+        from checker.adopt.pristine import read_text
+        from checker.errors import UsageError
+
+        fifo = tmp_path / "50-udev.rules"
+        os.mkfifo(fifo)
+        with pytest.raises(UsageError, match="a FIFO, not a regular file: not a rules file to compare with"):
+            read_text(str(fifo))  # plain open() waited for a writer here for ever
+        copy = tmp_path / "copy.rules"
+        copy.write_text(VENDOR)
+        (tmp_path / "link.rules").symlink_to(copy)  # the admin's own path: a link is followed
+        assert read_text(str(tmp_path / "link.rules")) == VENDOR
+
     def test_the_vendor_file_linked_out_of_the_tree_is_not_read(self, tree: HostTree, tmp_path: Path,
                                                                udev_drift: Run) -> None:
         outside = tmp_path / "host-file"

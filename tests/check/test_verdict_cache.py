@@ -384,3 +384,18 @@ def test_the_digest_is_sha256_whichever_implementation_hashes_it() -> None:
         for start in range(0, len(data), 100_003):
             pieces.update(data[start:start + 100_003])
         assert whole.hexdigest() == pieces.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_a_code_fingerprint_is_the_same_after_the_code_ran() -> None:
+    # In the binary the loader may hand back the code object that ran: marshal's default
+    # version marks shared objects, so the bytes changed once the module's functions held
+    # its nested code (a repair's fingerprint then differed from the next run's, and the
+    # next run missed the cache). Seen failing with marshal.dumps(code).
+    from checker import trusted_cache
+
+    code = compile("def f(x):\n    return x + 'a constant'\n\nclass A:\n    def g(self):\n"
+                   "        return (1, 2, 'zz', frozenset({'p', 'q'}))\n", "module.py", "exec")
+    before = trusted_cache.code_bytes(code)
+    namespace: dict[str, object] = {}
+    exec(code, namespace)  # noqa: S102 - the code compiled just above
+    assert trusted_cache.code_bytes(code) == before

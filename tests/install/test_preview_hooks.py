@@ -75,19 +75,22 @@ import imp
 plugin = imp.load_source('udev_drift_preview', {plugin!r})
 
 class Po(object):
-    def __init__(self, path):
+    def __init__(self, name, path):
+        self.name = name
         self.path = path
     def localPkg(self):
         return self.path
 
 class Member(object):
-    def __init__(self, state, path):
+    def __init__(self, state, name, path):
         self.ts_state = state
-        self.po = Po(path)
+        self.po = Po(name, path)
 
 class TsInfo(object):
+    # an update (its old version 'ud'), an erase, an install
     def getMembers(self):
-        return [Member('u', {rpm!r}), Member('e', '/var/cache/yum/old.rpm')]
+        return [Member('u', 'vendor-disks', {rpm!r}), Member('ud', 'vendor-disks', '/var/cache/yum/old.rpm'),
+                Member('e', 'xen-udev', '/var/cache/yum/xen-udev.rpm')]
 
 class Conf(object):
     installroot = '/'
@@ -141,7 +144,8 @@ def test_the_yum_plugin_refuses_when_the_preview_says_block(tmp_path: Path, udev
     binary = fake_udev_drift(tmp_path, 1)
     out = run_yum_plugin(tmp_path, udev_drift, binary)
     assert out.startswith("refused: udev-drift preview: the update would take away")
-    assert (binary.parent / "called").read_text().split() == ["preview", "--hook", str(tmp_path / "vendor.rpm")]
+    assert (binary.parent / "called").read_text().split() == ["preview", "--hook", "--remove", "xen-udev",
+                                                              str(tmp_path / "vendor.rpm")]
 
 
 def test_the_yum_plugin_lets_the_update_go_on_otherwise(tmp_path: Path, udev_drift) -> None:
@@ -170,11 +174,15 @@ spec.loader.exec_module(plugin)
 import dnf.exceptions
 
 class Pkg:
+    def __init__(self, name, path):
+        self.name, self.path = name, path
     def localPkg(self):
-        return {rpm!r}
+        return self.path
 
 class Transaction:
-    install_set = [Pkg()]
+    # an upgrade's old version is in remove_set too: only xen-udev is removed from the host
+    install_set = [Pkg("vendor-disks", {rpm!r})]
+    remove_set = [Pkg("vendor-disks", None), Pkg("xen-udev", None)]
 
 class Conf:
     installroot = "/"
@@ -209,6 +217,7 @@ def test_the_dnf_plugin(tmp_path: Path, udev_drift, status: int, said: str) -> N
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(said)
+    assert (binary.parent / "called").read_text().split() == ["preview", "--hook", "--remove", "xen-udev", str(rpm)]
 
 
 def test_uninstall_takes_away_the_last_previews_metrics(udev_drift, tmp_path: Path, fake_binary: Path) -> None:

@@ -119,7 +119,7 @@ def test_a_cache_owned_by_another_user_is_not_trusted(host: HostTree, udev_drift
 def test_a_cache_of_another_validator_or_format_is_a_miss(host: HostTree, udev_drift: Run) -> None:
     udev_drift("check", "--root", host.root, "--repair")
     files = read_policies([str(host.path("/etc/udev-drift/policies.d/xenserver-local-sata.yaml"))], strict=True)
-    cache = PolicyCache(str(host.path(STATE)), writable=False)
+    cache = PolicyCache(str(host.path(STATE)), writable=False, tree=True)
     assert cache.lookup(files) is not None
     for key, value in (("validator", "0" * 64), ("format", 99)):
         document = json.loads(cache_file(host).read_text())
@@ -134,7 +134,7 @@ def test_a_cache_for_other_files_is_a_miss(host: HostTree, udev_drift: Run, tmp_
     udev_drift("check", "--root", host.root, "--repair")
     other = tmp_path / "other.yaml"
     other.write_text((REPO / "policies/xenserver-local-sata.yaml").read_text())
-    assert PolicyCache(str(host.path(STATE)), writable=False).lookup(read_policies([str(other)], strict=True)) is None
+    assert PolicyCache(str(host.path(STATE)), writable=False, tree=True).lookup(read_policies([str(other)], strict=True)) is None
 
 
 def test_the_validator_is_fingerprinted_from_code_where_no_source_is_shipped(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -137,3 +137,16 @@ def test_apt_get_remove_is_previewed_too(xen, tmp_path: Path) -> None:
     assert done.returncode != 0 and "refusing the update" in done.stdout, done.stdout
     assert "site-mask (removed)" in done.stdout
     assert xen.path("/etc/udev/rules.d/99-vendor.rules").is_symlink()  # still masked
+
+
+def test_a_deb_in_a_directory_with_a_space_is_previewed(xen, tmp_path: Path) -> None:
+    # apt writes the path whole; its last word alone ("debs/vendor-disks_2.0_all.deb") is a
+    # file relative to apt's working directory: the preview failed, or read another file
+    folder = tmp_path / "my debs"
+    folder.mkdir()
+    deb = build_deb(Spec("vendor-disks", "2.0", {VENDOR: 'KERNEL=="sdb", SYMLINK="disk/vendor-%k"\n'}),
+                    folder / "vendor-disks_2.0_all.deb")
+    env = apt_root(xen)
+    done = apt_get(xen, env, deb)
+    assert done.returncode == 0, done.stdout
+    assert "LOST: xen: /dev/xapi/block/sdb: a link no longer made" in done.stdout, done.stdout

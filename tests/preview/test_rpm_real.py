@@ -132,3 +132,51 @@ def test_the_preview_writes_nothing_into_the_rpm_database(rpm_xen, preview, tmp_
     before = files()
     preview(rpm_xen, v2)
     assert files() == before
+
+
+def rpm_run(tree: HostTree, *args: str) -> None:
+    subprocess.run(["rpm", "--root", str(tree.root), "--nodeps", "--noscripts", *args], check=True,
+                   capture_output=True)
+
+
+def test_an_rpm_erase_is_predicted_and_confirmed(rpm_xen, preview, udev_drift, tmp_path: Path) -> None:
+    # The managed rules file belongs to a package; `rpm -e` takes it away, and the repair
+    # after the transaction puts the policy's block back.
+    rpm_install(rpm_xen, rpmbuild(tmp_path, "xen-udev", "1.0", {BLOCK_FILE: XEN_BLOCK}, {}))
+    result = preview(rpm_xen, options=["--remove", "xen-udev"])
+    document = result.json()
+    assert result.status == 0, result.err
+    assert ("rule", "restored") in {(c["kind"], c["outcome"]) for c in document["changes"]}
+    assert {c["outcome"] for c in document["changes"]} == {"restored"}
+    assert any(f"xen-udev (removed) (rpm -e): is removed, and with it {BLOCK_FILE}: rpm removes it" in n
+               for n in document["notes"])
+    rpm_run(rpm_xen, "-e", "xen-udev")
+    assert not rpm_xen.path(BLOCK_FILE).exists()
+    agrees(udev_drift, rpm_xen, document)
+
+
+def test_an_rpm_upgrade_that_no_longer_ships_a_rules_file_removes_it(rpm_xen, preview, udev_drift,
+                                                                      tmp_path: Path) -> None:
+    # A %config file changed here goes too: rpm keeps it as .rpmsave, which udev does not read.
+    rpm_install(rpm_xen, rpmbuild(tmp_path, "xen-udev", "1.0", {BLOCK_FILE: "# vendor 1.0\n"},
+                                  {BLOCK_FILE: "%config"}))
+    rpm_xen.write(BLOCK_FILE, "# vendor 1.0\n" + XEN_BLOCK, dedent=False)
+    v2 = rpmbuild(tmp_path, "xen-udev", "2.0", {"/usr/share/doc/xen-udev/README": "moved\n"}, {})
+    result = preview(rpm_xen, v2)
+    document = result.json()
+    assert result.status == 0, result.err
+    assert ("rule", "restored") in {(c["kind"], c["outcome"]) for c in document["changes"]}
+    assert {c["outcome"] for c in document["changes"]} == {"restored"}
+    assert any(f"no longer ships {BLOCK_FILE}: rpm removes it (a copy changed here is kept as "
+               f"{BLOCK_FILE}.rpmsave" in n for n in document["notes"])
+    rpm_install(rpm_xen, v2, upgrade=True)
+    assert not rpm_xen.path(BLOCK_FILE).exists() and rpm_xen.path(BLOCK_FILE + ".rpmsave").is_file()
+    agrees(udev_drift, rpm_xen, document)
+
+
+def test_removing_a_package_no_database_knows_is_one_clear_line(rpm_xen, preview) -> None:
+    result = preview(rpm_xen, options=["--remove", "no-such-package"])
+    assert result.status == 2
+    assert result.err.strip().splitlines() == [
+        f"udev-drift: --remove no-such-package: no installed package of that name (neither dpkg's status "
+        f"nor the rpm database under {rpm_xen.root} lists it)"]
