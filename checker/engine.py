@@ -22,7 +22,6 @@ from checker.policy.cache import PolicyCache
 from checker.policy.conflicts import check_conflicts
 from checker.policy.desired import DesiredPolicy
 from checker.policy.files import policy_files, read_policies
-from checker.repair import apply_plan, describe_plan, plan_repair
 from checker.rules.semantics import DEFAULT
 from checker.settings import RunSettings
 from checker.state import StateDir
@@ -132,6 +131,8 @@ def repair(policies: Sequence[DesiredPolicy], host: Host, state: StateDir,
            udevadm: Udevadm | None, verdicts: VerdictCache | None = None,
            udev: UdevChoice | None = None) -> Report:
     """Repair every drift it safely can, then check again. The caller holds the lock."""
+    from checker.repair import apply_plan, plan_repair  # not on the path of a plain check
+
     semantics = udev.semantics if udev else DEFAULT
     files = RulesFiles(host, semantics)
     before = check(policies, host, state, files, verdicts=verdicts, udev=udev)
@@ -158,6 +159,8 @@ def dry_run(policies: Sequence[DesiredPolicy], host: Host, state: StateDir,
             udevadm: Udevadm | None, verdicts: VerdictCache | None = None,
             udev: UdevChoice | None = None) -> Report:
     """What a repair would do, changing nothing."""
+    from checker.repair import describe_plan, plan_repair
+
     files = RulesFiles(host, udev.semantics if udev else DEFAULT)
     report = check(policies, host, state, files, verdicts=verdicts, udev=udev)
     plan = plan_repair(policies, report, files, host)

@@ -32,7 +32,6 @@ import re
 import stat as stat_module
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 from checker.errors import UdevDriftError
@@ -361,6 +360,8 @@ class StateDir:
 
     def backup(self, host_path: str, data: bytes, now: float | None = None) -> str:
         """Keep `data` (the file before a repair) and return where it went."""
+        from datetime import datetime, timezone  # a repair's: not on the path of a check
+
         stamp = datetime.fromtimestamp(now if now is not None else time.time(), timezone.utc)
         inside, name = self._backup_place(host_path)
         base = f"{name}.{stamp:%Y-%m-%dT%H%M%SZ}"

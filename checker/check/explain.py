@@ -10,12 +10,9 @@ dpkg where they exist.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import shutil
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from checker.check.every_event import every_event_rules
@@ -23,6 +20,7 @@ from checker.host import Host
 from checker.observe.files import ObservedRulesFile, RulesFiles
 from checker.rules.parsed import parse_rules
 from checker.safe_files.safe_open import UnusableFile, read_regular
+from checker.trusted_cache import Sha256
 
 if TYPE_CHECKING:
     from checker.findings import Report
@@ -61,11 +59,13 @@ def fingerprint(observed: ObservedRulesFile) -> dict[str, Any] | None:
     return {
         "inode": observed.stat.st_ino, "device": observed.stat.st_dev,
         "mtime": observed.stat.st_mtime, "size": len(observed.text),
-        "sha256": hashlib.sha256(observed.text.encode("utf-8", "surrogateescape")).hexdigest(),
+        "sha256": Sha256(observed.text.encode("utf-8", "surrogateescape")).hexdigest(),
     }
 
 
 def _when(mtime: float) -> str:
+    from datetime import datetime, timezone  # only to explain a drift
+
     return datetime.fromtimestamp(mtime, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -129,7 +129,8 @@ def owner_query(host: Host, path: str) -> tuple[str, str] | None:
     """("rpm" | "dpkg", the package that owns `path`) on a live host, or None."""
     if host.is_tree:
         return None
-    import subprocess  # here, not at the top: only a drifted file on a live host needs it
+    import shutil  # here, not at the top: only a drifted file on a live host needs them
+    import subprocess
 
     for tool, args in (("rpm", ["-qf", "--queryformat", "%{NAME}-%{VERSION}-%{RELEASE}"]),
                        ("dpkg", ["-S"])):

@@ -12,14 +12,16 @@ from __future__ import annotations
 import os
 import stat as stat_module
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from checker.findings import Finding
 from checker.host import same_node
 from checker.observe.devices import DeviceFinder, Devices, LiveDevices
 from checker.observe.links import Links, ObservedLink
-from checker.observe.udev import BlockDevice
-from checker.observe.usage import describe_uses
 from checker.policy.desired import DesiredPolicy, DesiredSymlink, DeviceRef
+
+if TYPE_CHECKING:  # the running host's devices: not imported by a check under --root
+    from checker.observe.udev import BlockDevice
 
 
 def _kind_of(st: os.stat_result) -> str:
@@ -182,6 +184,8 @@ def _present_as(ref: DeviceRef, device: BlockDevice) -> str:
 def _check_exclusive(finding: Finding, device: BlockDevice, live: LiveDevices) -> None:
     """A disk for a VM alone: the host mounting, swapping on or holding it is drift. A
     wrong link is the status to fix first; the uses then go into the details."""
+    from checker.observe.usage import describe_uses
+
     uses = live.usage.uses(device, live.udev)
     if not uses:
         return

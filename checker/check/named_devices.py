@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from checker.evaluate.glob import Matcher
 from checker.findings import PolicyReport
 from checker.host import Host
 from checker.observe.devices import Devices, LiveDevices
@@ -24,6 +23,8 @@ if TYPE_CHECKING:
     from checker.evaluate.facts import DeviceFacts
 
 log = logging.getLogger("udev-drift")
+
+_GLOB_CHARS = frozenset("*?[")  # checker.evaluate.glob.GLOB_CHARS
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class PolicyDevices:
         self.devices = devices
         self._facts: dict[tuple[Device, str], DeviceFacts] = {}
         self._present: dict[str, Device] | None = None
+        self._by_kernel: dict[str, Device | None] = {}  # a disk's three rules name it thrice
 
     def for_symlink(self, entry: DesiredSymlink, node: str | None = None) -> Device | None:
         """The entry's device; `node` is the node a check already found for it (--root)."""
@@ -55,6 +57,11 @@ class PolicyDevices:
 
     def by_kernel(self, name: str) -> Device | None:
         """The block device of that kernel name ("cciss!c0d0" is /dev/cciss/c0d0)."""
+        if name not in self._by_kernel:
+            self._by_kernel[name] = self._find_kernel(name)
+        return self._by_kernel[name]
+
+    def _find_kernel(self, name: str) -> Device | None:
         if "/" in name or name in ("", ".", ".."):
             return None
         if not self.host.is_tree:
@@ -144,11 +151,13 @@ def _lstat(path: str) -> os.stat_result | None:
 
 def literal_kernel(rule: Rule) -> str | None:
     """The one device a rule names by KERNEL=="sdb" (no pattern, no alternatives)."""
+    # What checker.evaluate.glob.Matcher.of reads as one plain alternative, spelt out here:
+    # importing the evaluator's matcher would put it on the path of a cache hit.
     for token in rule.tokens:
         if token.key == "KERNEL" and token.op == "==":
-            matcher = Matcher.of(token.value)
-            if matcher.kind == "plain" and len(matcher.alternatives) == 1 and not matcher.with_empty:
-                return matcher.alternatives[0]
+            value = token.value
+            if value and "|" not in value and not _GLOB_CHARS.intersection(value):
+                return value
     return None
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from difflib import SequenceMatcher
 
 from checker.edits.blocks import scan_markers, unmarked_run
 from checker.edits.diffs import unified_diff
@@ -87,6 +86,8 @@ class NearMisses:
         postings = [p for p in postings if p]
         if not postings:
             return None
+        from difflib import SequenceMatcher  # only for a drift: not on a compliant run
+
         matcher = SequenceMatcher(None, "", wanted.text)
         best: tuple[float, Rule] | None = None
         for rule in min(postings, key=len)[: self.MAX_CANDIDATES]:

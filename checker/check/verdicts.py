@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
-import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -36,7 +34,7 @@ from checker.check.named_devices import Device, PolicyDevices, devices_asked
 from checker.findings import Cause, Finding, PolicyReport
 from checker.host import Host
 from checker.paths import UDEV_RULES_DIRS
-from checker.trusted_cache import code_fingerprint, origin, read_trusted_json, write_trusted_json
+from checker.trusted_cache import Sha256, code_fingerprint, origin, read_trusted_json, write_trusted_json
 
 log = logging.getLogger("udev-drift")
 
@@ -66,19 +64,22 @@ def decider_fingerprint() -> str:
 
 class _Hasher:
     def __init__(self) -> None:
-        self.digest = hashlib.sha256()
-        # one digest per label as well, for --debug: which input made a key new
-        self.parts: dict[str, Any] = {}
+        self.digest = Sha256()
+        # one digest per label as well, for --debug: which input made a key new (only
+        # then: it hashes every byte twice)
+        self.parts: dict[str, Sha256] | None = {} if log.isEnabledFor(logging.DEBUG) else None
 
     def _update(self, label: str, data: bytes) -> None:
         self.digest.update(f"{label}\0{len(data)}\0".encode("utf-8", "surrogateescape"))
         self.digest.update(data)
-        self.parts.setdefault(label, hashlib.sha256()).update(data)
+        if self.parts is not None:
+            self.parts.setdefault(label, Sha256()).update(data)
 
     def add(self, label: str, value: Any) -> None:
-        """A value made of JSON's types (the policies, the findings)."""
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"))
-        self._update(label, text.encode("utf-8", "surrogateescape"))
+        """A value made of JSON's types (the policies, the findings), its dicts built in
+        one order by the code (which is in the key): repr() spells it twice as fast as
+        json.dumps(sort_keys=True) did, a tenth of a large host's cache hit."""
+        self._update(label, repr(value).encode("utf-8", "surrogateescape"))
 
     def add_canon(self, label: str, value: Any) -> None:
         """Any value: dataclasses, mappings, sets (facts)."""
@@ -88,7 +89,8 @@ class _Hasher:
         self._update(label, data)
 
     def described(self) -> str:
-        return ", ".join(f"{label} {part.hexdigest()[:12]}" for label, part in self.parts.items())
+        parts = self.parts or {}
+        return ", ".join(f"{label} {part.hexdigest()[:12]}" for label, part in parts.items())
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
@@ -221,8 +223,10 @@ class VerdictCache:
             else:
                 plain.append([*where, facts])
         h.add("devices", plain)
-        log.debug("verdict cache key %s: %s", h.digest.hexdigest()[:12], h.described())
-        return h.digest.hexdigest()
+        key = h.digest.hexdigest()
+        if h.parts is not None:
+            log.debug("verdict cache key %s: %s", key[:12], h.described())
+        return key
 
     def device_digest(self, device: Any, facts: Any) -> str:
         """A device's identity and what its facts are made of (key() first: the attributes

@@ -7,7 +7,14 @@ import json
 import sys
 
 from checker import __version__
-from checker.cli.options import EPILOG, EXIT_COMPLIANT, EXIT_DRIFT, add_run_options, run_settings
+from checker.cli.options import (
+    EPILOG,
+    EXIT_COMPLIANT,
+    EXIT_DRIFT,
+    RawDescription,
+    add_run_options,
+    run_settings,
+)
 from checker.errors import UsageError
 
 
@@ -17,7 +24,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
         "check", help=summary,
         description="Compare the host's udev rules files and /dev symlinks with the policies. "
                     "Exit 0 when compliant, 1 on drift.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG, formatter_class=RawDescription)
     add_run_options(check)
     check.add_argument("--dry-run", action="store_true",
                        help="with --repair: show the exact change (a diff per file, each udevadm "

@@ -18,7 +18,7 @@ from typing import cast
 
 from checker import __version__
 from checker.cli.commands import COMMANDS, Command
-from checker.cli.options import EPILOG, EXIT_FAILURE, add_debug
+from checker.cli.options import EPILOG, EXIT_FAILURE, RawDescription, add_debug
 from checker.cli.visible import VisibleFormatter, visible
 from checker.errors import UdevDriftError
 
@@ -37,12 +37,12 @@ def _command_word(argv: Sequence[str]) -> str | None:
     return next((word for word in argv if not word.startswith("-")), None)
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def build_parser(only: str | None = None, listed: bool = True) -> argparse.ArgumentParser:
     """The whole command line. With `only`, just that command's module is imported; the
-    others are listed by their summary (and hidden ones left out)."""
+    others are listed by their summary (and hidden ones left out), unless not `listed`."""
     parser = argparse.ArgumentParser(
         prog="udev-drift", description=DESCRIPTION, epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=RawDescription)
     parser.add_argument("--version", action="version", version=f"udev-drift {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
@@ -52,7 +52,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             subparser = command.add_parser(commands, summary or "")
             add_debug(subparser)
             subparser.set_defaults(func=command.run)
-        elif summary is not None:
+        elif summary is not None and listed:
             commands.add_parser(name, help=summary)
     return parser
 
@@ -85,7 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_command(argv: Sequence[str] | None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(only=_command_word(words) or "")
+    word = _command_word(words)
+    # The other commands' entries are shown only by the top-level --help and by the error
+    # for an unknown command: a known command named first (`check ...`, as every timer and
+    # hook runs it) never shows them, and building them (eleven parsers, each looking for
+    # its translations) was a fifth of the own work of a run answered from the caches.
+    listed = not (words and word in COMMANDS and words[0] == word)
+    parser = build_parser(only=word or "", listed=listed)
     args = parser.parse_args(words)
     handler = logging.StreamHandler()
     handler.setFormatter(VisibleFormatter("udev-drift: %(levelname)s: %(message)s"))

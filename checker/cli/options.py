@@ -17,6 +17,34 @@ from checker.udevadm.calls import DEFAULT_TIMEOUT as DEFAULT_UDEVADM_TIMEOUT
 
 EXIT_COMPLIANT, EXIT_DRIFT, EXIT_USAGE, EXIT_FAILURE = 0, 1, 2, 3
 
+
+class RawDescription(argparse.RawDescriptionHelpFormatter):
+    """argparse's RawDescriptionHelpFormatter, which argparse makes for every argument
+    added, without importing shutil (and with it bz2, lzma and zlib, a thirtieth of a run
+    answered from the caches) to learn a terminal width that only help text uses: the
+    same width, found the way shutil.get_terminal_size() finds it."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        if width is None:
+            width = _terminal_columns() - 2  # as argparse takes it
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def _terminal_columns() -> int:
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        import sys
+
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
 EPILOG = """\
 exit status:
   0  compliant at the end of the run (nothing was wrong, or --repair fixed it all)

@@ -10,7 +10,6 @@ diff; the repair writes their result.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from difflib import SequenceMatcher
 from typing import Callable
 
 from checker.edits.blocks import block_extents, scan_markers, unmarked_run
@@ -139,6 +138,8 @@ def _place(index: int, desired: tuple[Rule, ...], kept: list[Rule]) -> int | Non
     """The physical line index to insert desired[index] at, or None for the end of the file.
     The file's rules are aligned with the wanted ones (as a diff aligns lines), so that a
     neighbour that stands in the file several times is taken where it matches in order."""
+    from difflib import SequenceMatcher  # a repair's: not imported by a check
+
     rule = desired[index]
     matcher = SequenceMatcher(None, [r.canonical for r in desired], [r.canonical for r in kept],
                               autojunk=False)

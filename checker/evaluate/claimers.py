@@ -10,6 +10,7 @@ the evaluator decides each device's claim.
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -99,11 +100,19 @@ class Present:
         return found
 
 
+# kernel names that %k gives as they are: udev replaces no character of them in a link
+_PLAIN_KERNEL = re.compile(r"[A-Za-z0-9#+.:=@_-]+")
+
+
 class LinkClaimers:
-    """The lines that can add a link, indexed by the first part of the names they make."""
+    """The lines that can add a link, indexed by the first part of the names they make;
+    a line with a literal KERNEL=="sdc" whose name is "prefix%ksuffix" makes exactly one
+    name, and is indexed by it (a host of N disks each named by its own rules would
+    otherwise weigh each of N links against each of N such lines)."""
 
     def __init__(self, rules: RuleSet) -> None:
         self._by_top: dict[str, list[_Maker]] = {}
+        self._exact: dict[str, list[_Maker]] = {}
         old = rules.semantics.is_219
         for rules_file in (rules.origin or rules).files:
             for line in rules_file.lines:
@@ -131,8 +140,14 @@ class LinkClaimers:
             patterns = symlink_patterns(template)
             for word, pattern in zip(words, patterns) if len(words) == len(patterns) else \
                     ((None, p) for p in patterns):
-                around = _around(word) if word is not None and literal is None else None
-                self._add(_Maker(pattern, tests, literal, around))
+                around = _around(word) if word is not None else None
+                if literal is not None and around is not None and _PLAIN_KERNEL.fullmatch(literal):
+                    before, what, after = around
+                    name = before + (literal if what == "k" else kernel_number(literal)) + after
+                    if fnmatchcase(name, pattern):
+                        self._exact.setdefault(name, []).append(_Maker(pattern, tests, literal))
+                        continue
+                self._add(_Maker(pattern, tests, literal, around if literal is None else None))
 
     def _add(self, maker: _Maker) -> None:
         top = maker.pattern.split("/", 1)[0]
@@ -149,6 +164,8 @@ class LinkClaimers:
         for key in {top, ""}:
             for maker in self._by_top.get(key, ()):
                 found.update(maker.kernels(link, present))
+        for maker in self._exact.get(link, ()):
+            found.update(maker.kernels(link, present))
         return found
 
     def kernels_for(self, links: Collection[str], present: Present) -> set[str]:
@@ -170,5 +187,9 @@ class LinkClaimers:
                         found.update(present.passing(maker.kernel_tests))
                     continue
                 for name in names:
+                    found.update(maker.kernels(name, present))
+        for names in by_top.values():
+            for name in names:
+                for maker in self._exact.get(name, ()):
                     found.update(maker.kernels(name, present))
         return found

@@ -41,6 +41,34 @@ ALL = "*"  # a read or write of every property
 def _value_reads(value: str, into: set[str]) -> None:
     if "%" not in value and "$" not in value:
         return
+    found = _VALUE_READS.get(value)
+    if found is None:
+        reads: set[str] = set()
+        _substitution_reads(value, reads)
+        if len(_VALUE_READS) >= _KEPT:
+            _VALUE_READS.clear()
+        found = _VALUE_READS[value] = frozenset(reads)
+    into.update(found)
+
+
+# What a value reads depends on its text alone, and the same values come back in every
+# slice of a run (one per event) and on every disk's rules ("xapi/block/%k"): each is read
+# once (normalising its substitutions was a tenth of a 10,000-disk evaluation).
+_VALUE_READS: dict[str, frozenset[str]] = {}
+_LINK_PATTERNS: dict[str, tuple[str, ...]] = {}
+_KEPT = 65536
+
+
+def _link_patterns(value: str) -> tuple[str, ...]:
+    found = _LINK_PATTERNS.get(value)
+    if found is None:
+        if len(_LINK_PATTERNS) >= _KEPT:
+            _LINK_PATTERNS.clear()
+        found = _LINK_PATTERNS[value] = tuple(symlink_patterns(value))
+    return found
+
+
+def _substitution_reads(value: str, into: set[str]) -> None:
     value = normalize_substitutions(value)
     for name in _ENV_NAMED.findall(value):
         into.add("prop:" + name)
@@ -167,7 +195,7 @@ def _touches_links(line: Line, links: LinkNames, old: bool = False) -> bool:
             continue
         if m.op in ("=", ":=") or (unescaped and "%" in m.value.replace("%%", "")):
             return True
-        if any(links.any_match(pattern) for pattern in symlink_patterns(m.value)):
+        if any(links.any_match(pattern) for pattern in _link_patterns(m.value)):
             return True
     return False
 
@@ -354,7 +382,7 @@ class LinkMakers:
                 if unescaped and "%" in m.value.replace("%%", ""):
                     patterns.append("*")
                 else:
-                    patterns.extend(symlink_patterns(m.value))
+                    patterns.extend(_link_patterns(m.value))
         if not patterns:
             return
         kernel = tuple((m.op, Matcher.of(m.value)) for m in line.matches if m.key == "KERNEL")
@@ -436,7 +464,7 @@ class ByKernel:
                 self._own.setdefault(kernel, {}).setdefault(f, []).append(i)
                 for m in line.assigns:
                     if m.key == "SYMLINK":
-                        for pattern in symlink_patterns(m.value):
+                        for pattern in _link_patterns(m.value):
                             if _GLOB.search(pattern) is None:
                                 self._plain_namers[pattern] = (f, i)
                             else:

@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Union
 
 from checker.host import Host
-from checker.observe.udev import BlockDevice, UdevState
-from checker.observe.usage import HostUsage
 
 if TYPE_CHECKING:
+    # libudev's side (and what the host uses) only for the running host: a check under
+    # --root, or one answered from the caches, does not import it
+    from checker.observe.udev import BlockDevice, UdevState
+    from checker.observe.usage import HostUsage
     from checker.policy.desired import DesiredPolicy, DeviceRef
 
 # Buses whose by-id links are named <bus>-<ID_SERIAL> by 60-persistent-storage.rules.
@@ -74,7 +76,11 @@ class LiveDevices:
     def __init__(self, host: Host, udev: UdevState, usage: HostUsage | None = None) -> None:
         self.host = host
         self.udev = udev
-        self.usage = usage or HostUsage()
+        if usage is None:
+            from checker.observe.usage import HostUsage
+
+            usage = HostUsage()
+        self.usage = usage
 
     def find(self, device: DeviceRef) -> list[BlockDevice]:
         """The devices a reference names: none, one, or (an ambiguous identity) several."""

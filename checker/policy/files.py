@@ -3,13 +3,13 @@ run whose policies are already known (checker.policy.cache) never imports YAML o
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat as stat_module
 from dataclasses import dataclass
 
 from checker.errors import PolicyError, UsageError, collecting, raise_all
 from checker.policy.permissions import check_file, checked_real_path
+from checker.trusted_cache import Sha256
 
 POLICY_SUFFIXES = (".yaml", ".yml")
 
@@ -47,7 +47,7 @@ class PolicyBytes:
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
+        return Sha256(self.data).hexdigest()
 
 
 def read_policy(path: str, strict: bool) -> PolicyBytes:

@@ -374,6 +374,48 @@ def test_the_deciding_code_is_fingerprinted_from_code_where_no_source_is_shipped
         verdicts.decider_fingerprint.cache_clear()
 
 
+def test_deciding_code_rewritten_with_its_size_and_mtime_kept_is_a_new_fingerprint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The code's fingerprint is each source's stat identity, not its bytes: a rewrite that
+    # keeps the size and puts the mtime back still changes the inode's change time.
+    import time
+
+    from checker import trusted_cache
+
+    package = Path(checker.__file__).parent
+    copy = tmp_path / "checker"
+    for folder in ("rules", "evaluate", "check"):
+        shutil.copytree(package / folder, copy / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(trusted_cache, "CHECKER", str(copy))
+    folders, files = ("rules", "evaluate", "check"), (os.path.join("evaluate", "engine.py"),)
+    before = trusted_cache.code_fingerprint(folders, files)
+    assert trusted_cache.code_fingerprint(folders, files) == before  # stable while unchanged
+    engine = copy / "evaluate" / "engine.py"
+    st_before = engine.stat()
+    text = engine.read_bytes()
+    time.sleep(0.05)  # past the file system's clock tick: the change time moves on
+    engine.write_bytes(text.replace(b"udev", b"UDEV", 1))
+    os.utime(engine, ns=(st_before.st_atime_ns, st_before.st_mtime_ns))
+    assert engine.stat().st_size == st_before.st_size and engine.stat().st_mtime_ns == st_before.st_mtime_ns
+    assert trusted_cache.code_fingerprint(folders, files) != before
+    (copy / "check" / "new_module.py").write_text("")  # a module more: a new fingerprint too
+    assert trusted_cache.code_fingerprint(folders, files) != before
+
+
+def test_the_digest_is_sha256_whichever_implementation_hashes_it() -> None:
+    import hashlib
+
+    from checker.trusted_cache import SMALL_DIGEST_BYTES, Sha256
+
+    for size in (0, 1, SMALL_DIGEST_BYTES - 1, SMALL_DIGEST_BYTES, SMALL_DIGEST_BYTES + 1, 3 * SMALL_DIGEST_BYTES):
+        data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+        whole = Sha256(data)
+        pieces = Sha256()
+        for start in range(0, len(data), 100_003):
+            pieces.update(data[start:start + 100_003])
+        assert whole.hexdigest() == pieces.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
 def test_a_code_fingerprint_is_the_same_after_the_code_ran() -> None:
     # In the binary the loader may hand back the code object that ran: marshal's default
     # version marks shared objects, so the bytes changed once the module's functions held

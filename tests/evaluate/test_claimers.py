@@ -25,6 +25,11 @@ def claimers(text: str) -> LinkClaimers:
     ('SYMLINK+="$env{VG}/$env{LV}"', "xapi/block/sdb", {"sda", "sdb", "sdc", "sd5", "sd15", "loop7", "dm-0"}),
     ('KERNEL=="loop*", SYMLINK+="other/%k"', "xapi/block/sdb", set()),  # never that name
     ('KERNEL=="sdc", SYMLINK+="a b xapi/block/sdb"', "xapi/block/sdb", {"sdc"}),  # one of several words
+    # a literal kernel and %k (or %n) make exactly one name: the link of another disk is not it
+    ('KERNEL=="sdb", SYMLINK+="xapi/block/%k"', "xapi/block/sdb", {"sdb"}),
+    ('KERNEL=="sdc", SYMLINK+="xapi/block/%k"', "xapi/block/sdb", set()),
+    ('KERNEL=="sd15", SYMLINK+="l%n-x"', "l15-x", {"sd15"}),
+    ('KERNEL=="sd15", SYMLINK+="l%n-x"', "l5-x", set()),
 ])
 def test_the_devices_a_rule_could_give_the_link(rule: str, link: str, kernels: set[str]) -> None:
     found = claimers(rule + "\n")
