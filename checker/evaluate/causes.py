@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from checker.evaluate.glob import fnmatch
+from checker.evaluate.priority import denoted, made_on_disk
 from checker.evaluate.values import Tri
 
 if TYPE_CHECKING:
@@ -19,8 +20,9 @@ if TYPE_CHECKING:
 
 # goto: skipped by a GOTO; reset: a later SYMLINK= replaced the list; final: a SYMLINK:=
 # made it final; order: matches a property set only by a later rule; no-match: the rule
-# does not match the device; no-rule: no rule names the link; unknown: cannot be decided
-Why = Literal["goto", "reset", "final", "order", "too-long", "no-match", "no-rule", "unknown"]
+# does not match the device; no-rule: no rule names the link; not-created: udev lists it but
+# fails to create it (priority.creation_problem); unknown: cannot be decided
+Why = Literal["goto", "reset", "final", "order", "too-long", "no-match", "no-rule", "not-created", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,19 @@ def cause_of_missing_link(evaluation: Evaluation, link: str) -> Cause | None:
     if step is None:
         return Cause("no-rule", None, "no rule names this link") if answer is Tri.NO else None
     return step_cause(evaluation, step)
+
+
+def link_on_disk(evaluation: Evaluation, link: str) -> tuple[Tri, Cause | None]:
+    """Is `link` (relative to /dev) in /dev after the event, as far as the device's own
+    rules decide (other devices' claims: priority.link_owner)? udev lists some names it
+    does not create. With the cause when it is not, or may not be."""
+    link = link.removeprefix("/dev/")
+    made, why = made_on_disk(link, evaluation.links)
+    if why is None:
+        return made, evaluation.why_not(link) if made is not Tri.YES else None
+    spellings = {link, *(name for name in evaluation.links.members if denoted(name) == link)}
+    adders = [e.where for e in evaluation.link_events if e.kind == "add" and spellings.intersection(e.names)]
+    return made, Cause("not-created" if made is Tri.NO else "unknown", adders[-1] if adders else None, why)
 
 
 def step_cause(evaluation: Evaluation, step: Step) -> Cause | None:

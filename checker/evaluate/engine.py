@@ -23,6 +23,7 @@ from typing import Any, Union
 
 from checker.evaluate.facts import DeviceFacts, NodeFacts
 from checker.evaluate.glob import Matcher, token_matches
+from checker.evaluate.link_names import as_written, escape_of
 from checker.evaluate.result import Evaluation, LinkEvent, Step, Where
 from checker.evaluate.state import MemberSet, State, join_all
 from checker.evaluate.substitute import (
@@ -204,17 +205,37 @@ def symlink_templates(rules: RuleSet) -> dict[Where, list[str]]:
     found: dict[Where, list[str]] = {}
     for rules_file in rules.files:
         for line in rules_file.lines:
+            esc = line_escape(line)
             for m in line.assigns:
                 if m.key == "SYMLINK":
-                    found.setdefault(line.where, []).extend(symlink_patterns(m.value))
+                    found.setdefault(line.where, []).extend(symlink_patterns(m.value, esc))
     return found
 
 
-def symlink_patterns(template: str) -> list[str]:
-    """fnmatch patterns of the links a SYMLINK value (substitutions normalized) can name:
-    a substitution may be anything, also empty (then "a/%E{X}/b" names a/b)."""
-    pattern = _SUBSTITUTION.sub(lambda m: m.group(0)[0] if m.group(0) in ("%%", "$$") else "*", template)
-    return [widen_empty(simplify_link(w)) for w in pattern.split() if w]
+def line_escape(line: Line) -> str:
+    """The line's string_escape (checker.evaluate.link_names.escape_of)."""
+    return escape_of(m.value for m in line.assigns if m.key == "OPTIONS")
+
+
+def symlink_patterns(template: str, esc: str = "unset", kernel: str | None = None) -> list[str]:
+    """fnmatch patterns of the links a SYMLINK value (substitutions normalized) can name,
+    as udev writes them (link_names.as_written, the evaluator's own step): a substitution
+    may be anything, also empty (then "a/%E{X}/b" names a/b); %k is `kernel` when given."""
+    pieces: list[Piece] = []
+    at = 0
+    for found in _SUBSTITUTION.finditer(template):
+        pieces.append(template[at:found.start()])
+        word = found.group(0)
+        if word in ("%%", "$$"):
+            pieces.append(word[0])
+        elif word == "%k" and kernel is not None:
+            pieces.append(kernel)
+        else:
+            pieces.append(Unknown("*", "a substitution"))
+        at = found.end()
+    pieces.append(template[at:])
+    names, patterns, _ = _split_links(as_written([p for p in pieces if p != ""], esc), esc == "none")
+    return names + patterns
 
 
 def widen_empty(pattern: str) -> str:
@@ -864,10 +885,7 @@ def _symlink(run: _Run, line: Line, m: Meaning, state: State, *, esc: str, certa
     # udev 219 puts a substituted value in as it is: a space in it splits the link there
     pieces, fits = expand_within(m.value, _context(state, facts), UDEV_PATH_SIZE,
                                  replace_whitespace=esc != "none" and not run.old)
-    if esc == "unset":
-        pieces = map_known(pieces, lambda t: replace_chars(t, "/ "))
-    elif esc == "replace":
-        pieces = map_known(pieces, lambda t: replace_chars(t, "/"))
+    pieces = as_written(pieces, esc)
     # an unknown value may hold spaces where nothing replaced them: string_escape=none, or
     # udev 219 without string_escape=replace
     names, patterns, endless = _split_links(pieces, esc == "none" or (run.old and esc == "unset"))

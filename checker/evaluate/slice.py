@@ -27,9 +27,11 @@ from checker.evaluate.engine import (
     Line,
     RuleSet,
     RulesFile,
+    line_escape,
     symlink_patterns,
 )
 from checker.evaluate.glob import Matcher, fnmatch, token_matches
+from checker.evaluate.priority import spelled_places
 from checker.evaluate.result import Where
 from checker.evaluate.values import Tri
 from checker.rules.canonical import normalize_substitutions
@@ -130,17 +132,33 @@ def _writes_what(writes: frozenset[str], read: str) -> bool:
 
 
 class LinkNames:
-    """Many link names, asked whether a SYMLINK pattern could name one of them: a plain
-    name is a set lookup, a glob looks only at the names that share its literal start."""
+    """Many link names, asked whether a SYMLINK pattern could name one of them, or a name
+    that decides whether udev can create one (a directory of it, or a name under it:
+    priority.directory_clash): a plain name is a set lookup, a glob looks only at the
+    names that share its literal start."""
 
     def __init__(self, links: Iterable[str]) -> None:
         self.names = sorted({link.removeprefix("/dev/") for link in links})
         self._set = frozenset(self.names)
+        self._parents = frozenset(name[:i] for name in self.names for i, c in enumerate(name) if c == "/")
 
     def __bool__(self) -> bool:
         return bool(self.names)
 
     def any_match(self, pattern: str) -> bool:
+        if self._names(pattern):
+            return True
+        if any(self._names(place) for place in spelled_places(pattern)):
+            return True  # another spelling of one of ours, which udev lists but does not create
+        parts = pattern.split("/")  # a name under one of ours, or one of their directories
+        if any(self._names("/".join(parts[:depth])) for depth in range(1, len(parts))):
+            return True
+        if not any(c in pattern for c in "*?["):
+            return pattern in self._parents
+        depth = pattern.count("/")
+        return any(parent.count("/") == depth and fnmatchcase(parent, pattern) for parent in self._parents)
+
+    def _names(self, pattern: str) -> bool:
         cut = min((i for i, c in enumerate(pattern) if c in "*?["), default=-1)
         if cut < 0:
             return pattern in self._set
@@ -167,7 +185,7 @@ def _touches_links(line: Line, links: LinkNames, old: bool = False) -> bool:
             continue
         if m.op in ("=", ":=") or (unescaped and "%" in m.value.replace("%%", "")):
             return True
-        if any(links.any_match(pattern) for pattern in symlink_patterns(m.value)):
+        if any(links.any_match(pattern) for pattern in symlink_patterns(m.value, line_escape(line))):
             return True
     return False
 
@@ -354,7 +372,10 @@ class LinkMakers:
                 if unescaped and "%" in m.value.replace("%%", ""):
                     patterns.append("*")
                 else:
-                    patterns.extend(symlink_patterns(m.value))
+                    written = symlink_patterns(m.value, line_escape(line))
+                    # a spelling udev does not create counts for the place it names: the
+                    # device does not get that link, and the cause says why
+                    patterns.extend(written + [place for p in written for place in spelled_places(p)])
         if not patterns:
             return
         kernel = tuple((m.op, Matcher.of(m.value)) for m in line.matches if m.key == "KERNEL")
@@ -436,7 +457,7 @@ class ByKernel:
                 self._own.setdefault(kernel, {}).setdefault(f, []).append(i)
                 for m in line.assigns:
                     if m.key == "SYMLINK":
-                        for pattern in symlink_patterns(m.value):
+                        for pattern in symlink_patterns(m.value, line_escape(line)):
                             if _GLOB.search(pattern) is None:
                                 self._plain_namers[pattern] = (f, i)
                             else:
