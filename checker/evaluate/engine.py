@@ -325,6 +325,9 @@ def evaluate(rules: RuleSet, facts: DeviceFacts, trace: bool = True) -> Evaluati
                 state.links.add(link)
         if facts.db_tags is None:
             state.tags.add_pattern("*")
+        else:  # the database's current tags (Q:) are among its tags (G:, what libudev gives)
+            for tag in facts.db_tags:
+                state.tags.maybe_add(tag)
         if facts.db_properties is not None:
             for name, value in facts.db_properties.items():
                 state.set_prop(name, value)
@@ -545,8 +548,7 @@ def _pure(m: Meaning, state: State, facts: DeviceFacts, old: bool = False) -> Tr
         matcher = Matcher.of(m.value)
         return token_matches(m.op, state.links.any_matches(matcher.matches))
     if key == "TAG":
-        matcher = Matcher.of(m.value)
-        return token_matches(m.op, state.all_tags.any_matches(matcher.matches))
+        return token_matches(m.op, _has_tag(state, Matcher.of(m.value), facts))
     if key == "CONST":
         known = facts.consts.get(m.attr or "")
         return _string_match(m, known if known is not None else Unknown("*", f"CONST{{{m.attr}}}"))
@@ -557,6 +559,23 @@ def _pure(m: Meaning, state: State, facts: DeviceFacts, old: bool = False) -> Tr
     if key == "RESULT":
         return _string_match(m, state.program_result)
     raise AssertionError(key)
+
+
+def _has_tag(state: State, matcher: Matcher, facts: DeviceFacts) -> Tri:
+    """TAG== (and TAGS== on the device itself) in udev 252: FOREACH_DEVICE_CURRENT_TAG()
+    reads the current tags, unless the device's database_version is 0, and then every tag
+    (sd_device_get_current_tag_first()). A worker forked for an event runs the manager's own
+    sd_device, version 0, to which udev_event_execute_rules() copied the database's tags
+    (copy_all_tags(): G: lines); a worker that already ran gets the event through a monitor
+    message that says UDEV_DATABASE_VERSION=1. So a tag only in the database, or one TAG-=
+    removed, matches in one and not the other, and which worker runs an event is not known
+    (seen with udevd 252: tests/evaluate/test_db_tags_real.py). On remove the database,
+    read into the device, sets version 1: the current tags."""
+    current = state.tags.any_matches(matcher.matches)
+    if facts.action == "remove" or current is Tri.YES:
+        return current
+    every = state.all_tags.any_matches(matcher.matches)
+    return current if every is current else Tri.UNKNOWN
 
 
 def _pure_219(m: Meaning, state: State) -> Tri:
@@ -651,7 +670,7 @@ def _parent_token(m: Meaning, node: NodeFacts, index: int, state: State, facts: 
     if key == "TAGS":
         matcher = Matcher.of(m.value)
         if index == 0:
-            return token_matches(m.op, state.all_tags.any_matches(matcher.matches))
+            return token_matches(m.op, _has_tag(state, matcher, facts))
         if node.tags is None:
             return Tri.UNKNOWN
         found = any(matcher.matches(t) is Tri.YES for t in node.tags)
