@@ -7,12 +7,14 @@ and one action: three-valued.
     glob.py        udev's value patterns (fnmatch with '|' alternatives), three-valued
     state.py       what the rules built so far (properties, links, RUN ...), and its join
     substitute.py  %k, $kernel, %s{attr}, $env{X} ... as udev-event.c expands them
+    link_names.py  the link names udev writes for a SYMLINK value (characters it replaces)
     engine.py      RuleSet (compiled once) and evaluate(): every rule as udev-rules.c runs it
     result.py      Evaluation: final links, properties, programs, the trace of every rule
     causes.py      why a wanted link is not made, with the file:line to look at
     events.py      why a rule's program is not in the final run list; which rule makes udev
                    watch the device (a "change" each time it is closed after a write)
-    priority.py    which of several devices owns a link they all claim (udev-node.c)
+    priority.py    which of several devices owns a link they all claim, and which listed
+                   names udev cannot create (udev-node.c)
     pmap.py        an immutable mapping sharing structure: copies are free, joins see what differs
     slice.py       the lines that can change a few answers: a large set evaluated fast
 

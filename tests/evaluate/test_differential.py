@@ -58,6 +58,10 @@ ASSIGNMENTS = [
     'SYMLINK+="both"', 'SYMLINK+="t/$env{T_B}"', 'SYMLINK+="t/%c"', 'SYMLINK+="t/%s{events}"',
     'SYMLINK="t/a"', 'SYMLINK="t/%k"', 'SYMLINK="both"', 'SYMLINK:="t/final"',
     'SYMLINK:="t/%k"', 'SYMLINK+="t/c d"', 'SYMLINK+="t/$env{T_D}"',
+    # names udev writes otherwise (its characters replaced), and names it lists but does
+    # not create: a trailing '/', a '..' part, a part over 255 bytes, a directory of t/a
+    'SYMLINK+="t/a,b"', 'SYMLINK+="t/q\'x"', 'SYMLINK+=" t/s3 "', 'SYMLINK+="t/back\\\\slash"',
+    'SYMLINK+="t/a/"', 'SYMLINK+="t/../t/up"', 'SYMLINK+="t/a/x"', 'SYMLINK+="t/' + "n" * 256 + '"',
     'ENV{T_A}="1"', 'ENV{T_A}=""', 'ENV{T_A}="2"', 'ENV{T_B}+="v"', 'ENV{T_B}="v%k"',
     'ENV{T_C}="$kernel"', 'ENV{T_D}="%s{ro}/x y"', 'ENV{T_D}+="$env{T_A}"',
     'TAG+="tg1"', 'TAG="tg2"', 'TAG-="tg1"',
@@ -128,12 +132,12 @@ def evaluations(files: Mapping[str, str], outcome: Outcome,
 
 def change_facts(device: str, outcome: Outcome) -> DeviceFacts:
     """The device at the "change" udevadm trigger sends after the add: the facts of the add
-    with ACTION=change (a trigger's change carries the uevent properties its add did). The
-    database's tags are read as at the add (libudev's); udevd 252 did not match TAG=="tg1"
-    with tg1 in the database's G: line from an earlier event (seen at add and at change),
-    so what the namespace's earlier events left there is not given to the evaluator."""
+    with ACTION=change (a trigger's change carries the uevent properties its add did), and
+    the tags the add left in the database (G:), which TAG== sees or not by the worker
+    (engine._has_tag)."""
     facts = facts_for(device, outcome.devices[device].attributes)
-    return replace(facts, action="change", properties={**facts.properties, "ACTION": "change"})
+    return replace(facts, action="change", properties={**facts.properties, "ACTION": "change"},
+                   db_tags=frozenset(outcome.devices[device].tags))
 
 
 def compare(files: Mapping[str, str], outcome: Outcome, tally: Tally,
