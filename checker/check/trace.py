@@ -21,7 +21,7 @@ from checker.check.named_devices import Device, PolicyDevices, kernel_of_node
 from checker.errors import UsageError
 from checker.evaluate.causes import link_on_disk
 from checker.evaluate.engine import RuleSet, evaluate
-from checker.evaluate.priority import made_on_disk
+from checker.evaluate.priority import creation_problem, made_on_disk
 from checker.evaluate.result import Evaluation, Step
 from checker.evaluate.values import Tri, Unknown, Value
 from checker.host import Host
@@ -226,7 +226,8 @@ def _not_created(evaluation: Evaluation) -> dict[str, str]:
     for name in sorted(evaluation.links.members):
         made, why = made_on_disk(name, evaluation.links)
         if why is not None:
-            found[name] = ("not created: " if made is Tri.NO else "maybe not created: ") + why
+            problem = creation_problem(name)
+            found[name] = f"not created: {problem}" if problem else f"maybe not created: {why}"
     return found
 
 
