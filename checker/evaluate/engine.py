@@ -234,8 +234,8 @@ def symlink_patterns(template: str, esc: str = "unset", kernel: str | None = Non
             pieces.append(Unknown("*", "a substitution"))
         at = found.end()
     pieces.append(template[at:])
-    names, patterns, _ = _split_links(as_written([p for p in pieces if p != ""], esc), esc == "none")
-    return names + patterns
+    names, patterns, endless = _split_links(as_written([p for p in pieces if p != ""], esc), esc == "none")
+    return names + patterns + (["*"] if endless else [])  # the event never ends: any link
 
 
 def widen_empty(pattern: str) -> str:
