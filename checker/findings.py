@@ -82,7 +82,7 @@ class Cause:
     file: str
     line: int
     rule: str  # the text of the rule at file:line
-    why: str  # goto, reset, final, order, no-match, no-rule
+    why: str  # goto, reset, final, order, no-match, no-rule, not-created
     text: str  # the sentence, with file:line
     event: str | None = None  # the event (add, change, remove) the evaluation was for
 

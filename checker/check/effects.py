@@ -29,10 +29,11 @@ from checker.check.claims import Claims, LinkHeld
 from checker.check.every_event import CHANGE_SENDERS, add_only, fix_sentence
 from checker.check.named_devices import Device, PolicyDevices, literal_kernel
 from checker.evaluate.causes import Cause as EvaluatedCause
-from checker.evaluate.causes import step_cause
+from checker.evaluate.causes import link_on_disk, step_cause
 from checker.evaluate.engine import evaluate
 from checker.evaluate.events import cause_of_missing_program, run_resetters, watched_by
 from checker.evaluate.glob import Matcher
+from checker.evaluate.link_names import escape_of
 from checker.evaluate.result import Evaluation
 from checker.evaluate.ruleset import RuleSet, symlink_patterns
 from checker.evaluate.slice import ByKernel, LinkMakers, slice_rules
@@ -71,13 +72,13 @@ def _action_of(rule: Rule) -> str:
 
 
 def _link_patterns(rule: Rule, kernel: str | None = None) -> list[str]:
-    """fnmatch patterns of the links the rule's SYMLINK values can name (substitutions:
-    *, but %k is `kernel` when given)."""
+    """fnmatch patterns of the links the rule's SYMLINK values can name, as udev writes
+    them (substitutions: *, but %k is `kernel` when given)."""
+    esc = escape_of(token.value for token in rule.tokens if token.key == "OPTIONS")
     patterns: list[str] = []
     for token in rule.tokens:
         if token.key == "SYMLINK" and token.op in ("+=", "=", ":="):
-            template = normalize_substitutions(token.value)
-            patterns += symlink_patterns(template.replace("%k", kernel) if kernel else template)
+            patterns += symlink_patterns(normalize_substitutions(token.value), esc, kernel)
     return patterns
 
 
@@ -198,7 +199,7 @@ class Effects:
             quick = evaluation(device, "add") if later[(device, "add")] else \
                 evaluate(slices["add"].for_kernel(device.kernel), self.devices.facts(device, "add"),
                          trace=False)
-            at_add = quick.link(question.link)
+            at_add = link_on_disk(quick, question.link)[0]
             if at_add is Tri.NO:
                 not_made.add((question.link, device))
                 self._link_answer(question, evaluation(device, "add"))
@@ -206,7 +207,7 @@ class Effects:
             change = evaluation(device, "change") if later[(device, "change")] else \
                 evaluate(slices["change"].for_kernel(device.kernel), self.devices.facts(device, "change"),
                          trace=False)
-            at_change = change.link(question.link)
+            at_change = link_on_disk(change, question.link)[0]
             if at_change is Tri.NO:  # made at add (or maybe), surely gone after a change
                 not_made.add((question.link, device))
                 self._removed_at_change(question, evaluation(device, "change"), rules_set,
@@ -290,7 +291,7 @@ class Effects:
         """The link is made at add (or may be), and the next "change" removes it."""
         finding = question.finding
         kernel = question.device.kernel
-        cause = evaluation.why_not(question.link) \
+        cause = link_on_disk(evaluation, question.link)[1] \
             or EvaluatedCause("no-rule", None, "no rule names this link")
         senders = list(CHANGE_SENDERS)
         # the whole set, traced at add: the watch option is set by rules the slice drops
@@ -327,11 +328,10 @@ class Effects:
             finding.details.append(f"udev would not make it at the next event either: {said}")
 
     def _link_answer(self, question: _LinkQuestion, evaluation: Evaluation, event: str = "add") -> None:
-        answer = evaluation.link(question.link)
+        answer, cause = link_on_disk(evaluation, question.link)
         if answer is Tri.YES:
             question.finding.effect = "yes"
             return
-        cause = evaluation.why_not(question.link)
         if answer is Tri.NO:
             self._not_made(question, cause or EvaluatedCause("no-rule", None, "no rule names this link"))
             return

@@ -20,7 +20,9 @@ from checker.check.claims import competing_claims
 from checker.check.every_event import fix_sentence
 from checker.check.named_devices import Device, PolicyDevices, kernel_of_node
 from checker.errors import UsageError
+from checker.evaluate.causes import link_on_disk
 from checker.evaluate.engine import evaluate
+from checker.evaluate.priority import creation_problem, made_on_disk
 from checker.evaluate.result import Evaluation
 from checker.evaluate.ruleset import RuleSet
 from checker.evaluate.trace import Step
@@ -100,11 +102,10 @@ class Trace:
         link = self.target.link
         assert link is not None
         ev = self.events[event]
-        answer = ev.link(link)
+        answer, cause = link_on_disk(ev, link)
         if answer is Tri.YES:
             adders = [e.where for e in ev.link_events if e.kind == "add" and link in e.names]
             return {"made": "yes", **({"by": str(adders[-1])} if adders else {})}
-        cause = ev.why_not(link)
         if cause is None:
             return {"made": answer.value}
         step = ev.step_at(cause.where) if cause.where is not None and cause.why == "no-match" else None
@@ -129,8 +130,7 @@ class Trace:
     def link_answer(self) -> tuple[str, str | None]:
         link = self.target.link
         assert link is not None
-        answer = self.evaluation.link(link)
-        cause = self.evaluation.why_not(link)
+        answer, cause = link_on_disk(self.evaluation, link)
         return answer.value, cause.text if cause is not None else None
 
     def to_json(self) -> dict[str, Any]:
@@ -144,7 +144,8 @@ class Trace:
                        **({"did": list(s.effects)} if s.effects else {})} for s in self._shown()],
             "links": {"yes": sorted(n for n, t in ev.links.members.items() if t is Tri.YES),
                       "maybe": sorted([n for n, t in ev.links.members.items() if t is Tri.UNKNOWN]
-                                      + list(ev.links.patterns))},
+                                      + list(ev.links.patterns)),
+                      **({"not_created": not_created} if (not_created := _not_created(ev)) else {})},
             "properties": {name: _json_value(value) for name, value in sorted(ev.set_properties().items())},
             "programs": {"yes": sorted(n for n, t in ev.state.run.members.items() if t is Tri.YES),
                          "maybe": sorted([n for n, t in ev.state.run.members.items() if t is Tri.UNKNOWN]
@@ -183,6 +184,8 @@ class Trace:
         write(f"links:      {', '.join(links['yes']) or '(none)'}\n")
         if links["maybe"]:
             write(f"  maybe:    {', '.join(links['maybe'])}\n")
+        for name, why in links.get("not_created", {}).items():
+            write(f"  {name}: {why}\n")
         props = data["properties"]
         said = ", ".join(f"{name}={_text(value)}" for name, value in props.items())
         write(f"properties: {said or '(none set)'}\n")
@@ -241,6 +244,18 @@ def _event_line(event: str, said: dict[str, Any], events: dict[str, Any]) -> str
     maybe = f" (maybe: {', '.join(programs['maybe'])})" if programs["maybe"] else ""
     parts.append(f"programs: {ran}{maybe}")
     return "; ".join(parts)
+
+
+def _not_created(evaluation: Evaluation) -> dict[str, str]:
+    """The listed links udev does not create, or may not, with why (udev logs it, and
+    DEVLINKS and the database still list them)."""
+    found = {}
+    for name in sorted(evaluation.links.members):
+        made, why = made_on_disk(name, evaluation.links)
+        if why is not None:
+            problem = creation_problem(name)
+            found[name] = f"not created: {problem}" if problem else f"maybe not created: {why}"
+    return found
 
 
 def _json_value(value: Value) -> Any:

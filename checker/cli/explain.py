@@ -76,5 +76,6 @@ def _visible_lines(text: str) -> None:
     (a property value, a program, a rule's text) shown, never obeyed by the terminal."""
     from checker.cli.visible import visible
 
-    body = text.rstrip("\n")
-    sys.stdout.write(visible(body) + text[len(body):])
+    body = text.strip("\n")  # the blank lines around it are the report's own
+    start = len(text) - len(text.lstrip("\n"))
+    sys.stdout.write(text[:start] + visible(body) + text[start + len(body):])

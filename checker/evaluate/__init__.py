@@ -7,6 +7,7 @@ and one action: three-valued.
     glob.py        udev's value patterns (fnmatch with '|' alternatives), three-valued
     state.py       what the rules built so far (properties, links, RUN ...), and its join
     substitute.py  %k, $kernel, %s{attr}, $env{X} ... as udev-event.c expands them
+    link_names.py  the link names udev writes for a SYMLINK value (characters it replaces)
     trace.py       Where a rule is, what became of it (Step), what it did to the links
     ruleset.py     RuleSet: the rules compiled once (tokens in udev's order, GOTO targets)
     engine.py      evaluate(): every rule as udev-rules.c runs it
@@ -14,8 +15,9 @@ and one action: three-valued.
     causes.py      why a wanted link is not made, with the file:line to look at
     events.py      why a rule's program is not in the final run list; which rule makes udev
                    watch the device (a "change" each time it is closed after a write)
-    priority.py    which of several devices owns a link they all claim (udev-node.c), and
-                   whether one device keeps it against the others' claims (contest)
+    priority.py    which of several devices owns a link they all claim (udev-node.c),
+                   whether one device keeps it against the others' claims (contest), and
+                   which listed names udev cannot create
     claimers.py    which present devices some rule could give a link (before evaluating)
     pmap.py        an immutable mapping sharing structure: copies are free, joins see what differs
     slice.py       the lines that can change a few answers: a large set evaluated fast

@@ -12,16 +12,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from checker.evaluate.glob import fnmatch
+from checker.evaluate.priority import denoted, made_on_disk
 from checker.evaluate.values import Tri
 
 if TYPE_CHECKING:
     from checker.evaluate.ruleset import RuleSet
+    from checker.evaluate.state import MemberSet
     from checker.evaluate.trace import LinkEvent, Step, Where
 
 # goto: skipped by a GOTO; reset: a later SYMLINK= replaced the list; final: a SYMLINK:=
 # made it final; order: matches a property set only by a later rule; no-match: the rule
-# does not match the device; no-rule: no rule names the link; unknown: cannot be decided
-Why = Literal["goto", "reset", "final", "order", "too-long", "no-match", "no-rule", "unknown"]
+# does not match the device; no-rule: no rule names the link; not-created: udev lists it but
+# fails to create it (priority.creation_problem); unknown: cannot be decided
+Why = Literal["goto", "reset", "final", "order", "too-long", "no-match", "no-rule", "not-created", "unknown"]
 
 
 class Evaluated(Protocol):
@@ -34,7 +37,10 @@ class Evaluated(Protocol):
     def link_events(self) -> tuple[LinkEvent, ...]: ...
     @property
     def steps(self) -> tuple[Step, ...]: ...
+    @property
+    def links(self) -> MemberSet: ...
     def link(self, name: str) -> Tri: ...
+    def why_not(self, link: str) -> Cause | None: ...
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,19 @@ def cause_of_missing_link(evaluation: Evaluated, link: str) -> Cause | None:
     if step is None:
         return Cause("no-rule", None, "no rule names this link") if answer is Tri.NO else None
     return step_cause(evaluation, step)
+
+
+def link_on_disk(evaluation: Evaluated, link: str) -> tuple[Tri, Cause | None]:
+    """Is `link` (relative to /dev) in /dev after the event, as far as the device's own
+    rules decide (other devices' claims: priority.link_owner)? udev lists some names it
+    does not create. With the cause when it is not, or may not be."""
+    link = link.removeprefix("/dev/")
+    made, why = made_on_disk(link, evaluation.links)
+    if why is None:
+        return made, evaluation.why_not(link) if made is not Tri.YES else None
+    spellings = {link, *(name for name in evaluation.links.members if denoted(name) == link)}
+    adders = [e.where for e in evaluation.link_events if e.kind == "add" and spellings.intersection(e.names)]
+    return made, Cause("not-created" if made is Tri.NO else "unknown", adders[-1] if adders else None, why)
 
 
 def step_cause(evaluation: Evaluated, step: Step) -> Cause | None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from checker.evaluate.glob import Matcher, token_matches
-from checker.evaluate.ruleset import HAS_DEVLINK, Line, RuleSet, symlink_patterns
+from checker.evaluate.ruleset import HAS_DEVLINK, Line, RuleSet, line_escape, symlink_patterns
 from checker.evaluate.values import Tri
 from checker.rules.canonical import normalize_substitutions
 
@@ -137,7 +137,7 @@ class LinkClaimers:
                 self._add(_Maker("*", tests, literal))
                 continue
             words = template.split()
-            patterns = symlink_patterns(template)
+            patterns = symlink_patterns(template, line_escape(line))  # as udev writes them
             for word, pattern in zip(words, patterns) if len(words) == len(patterns) else \
                     ((None, p) for p in patterns):
                 around = _around(word) if word is not None else None

@@ -21,6 +21,7 @@ from typing import Any, Union
 
 from checker.evaluate.facts import DeviceFacts, NodeFacts
 from checker.evaluate.glob import Matcher, token_matches
+from checker.evaluate.link_names import as_written
 from checker.evaluate.result import Evaluation
 from checker.evaluate.ruleset import (
     A_MIN,
@@ -34,8 +35,7 @@ from checker.evaluate.ruleset import (
     Line,
     RuleSet,
     RulesFile,
-    simplify_link,
-    widen_empty,
+    split_links,
 )
 from checker.evaluate.state import MemberSet, State, join_all
 from checker.evaluate.substitute import (
@@ -52,7 +52,7 @@ from checker.evaluate.substitute import (
     to_text,
 )
 from checker.evaluate.trace import LinkEvent, Step, Where
-from checker.evaluate.truncate219 import NAME_SIZE_219, PATH_SIZE_219, cut_joined, cut_word, format_219
+from checker.evaluate.truncate219 import NAME_SIZE_219, PATH_SIZE_219, cut_joined, format_219
 from checker.evaluate.values import Text, Tri, Unknown, Value, join_values
 from checker.rules.canonical import RANK, Meaning
 
@@ -111,6 +111,9 @@ def evaluate(rules: RuleSet, facts: DeviceFacts, trace: bool = True) -> Evaluati
                 state.links.add(link)
         if facts.db_tags is None:
             state.tags.add_pattern("*")
+        else:  # the database's current tags (Q:) are among its tags (G:, what libudev gives)
+            for tag in facts.db_tags:
+                state.tags.maybe_add(tag)
         if facts.db_properties is not None:
             for name, value in facts.db_properties.items():
                 state.set_prop(name, value)
@@ -331,8 +334,7 @@ def _pure(m: Meaning, state: State, facts: DeviceFacts, old: bool = False) -> Tr
         matcher = Matcher.of(m.value)
         return token_matches(m.op, state.links.any_matches(matcher.matches))
     if key == "TAG":
-        matcher = Matcher.of(m.value)
-        return token_matches(m.op, state.all_tags.any_matches(matcher.matches))
+        return token_matches(m.op, _has_tag(state, Matcher.of(m.value), facts))
     if key == "CONST":
         known = facts.consts.get(m.attr or "")
         return _string_match(m, known if known is not None else Unknown("*", f"CONST{{{m.attr}}}"))
@@ -343,6 +345,23 @@ def _pure(m: Meaning, state: State, facts: DeviceFacts, old: bool = False) -> Tr
     if key == "RESULT":
         return _string_match(m, state.program_result)
     raise AssertionError(key)
+
+
+def _has_tag(state: State, matcher: Matcher, facts: DeviceFacts) -> Tri:
+    """TAG== (and TAGS== on the device itself) in udev 252: FOREACH_DEVICE_CURRENT_TAG()
+    reads the current tags, unless the device's database_version is 0, and then every tag
+    (sd_device_get_current_tag_first()). A worker forked for an event runs the manager's own
+    sd_device, version 0, to which udev_event_execute_rules() copied the database's tags
+    (copy_all_tags(): G: lines); a worker that already ran gets the event through a monitor
+    message that says UDEV_DATABASE_VERSION=1. So a tag only in the database, or one TAG-=
+    removed, matches in one and not the other, and which worker runs an event is not known
+    (seen with udevd 252: tests/evaluate/test_db_tags_real.py). On remove the database,
+    read into the device, sets version 1: the current tags."""
+    current = state.tags.any_matches(matcher.matches)
+    if facts.action == "remove" or current is Tri.YES:
+        return current
+    every = state.all_tags.any_matches(matcher.matches)
+    return current if every is current else Tri.UNKNOWN
 
 
 def _pure_219(m: Meaning, state: State) -> Tri:
@@ -437,7 +456,7 @@ def _parent_token(m: Meaning, node: NodeFacts, index: int, state: State, facts: 
     if key == "TAGS":
         matcher = Matcher.of(m.value)
         if index == 0:
-            return token_matches(m.op, state.all_tags.any_matches(matcher.matches))
+            return token_matches(m.op, _has_tag(state, matcher, facts))
         if node.tags is None:
             return Tri.UNKNOWN
         found = any(matcher.matches(t) is Tri.YES for t in node.tags)
@@ -686,13 +705,10 @@ def _symlink(run: _Run, line: Line, m: Meaning, state: State, *, esc: str, certa
     else:
         pieces, fits = expand_within(m.value, _context(state, facts), UDEV_PATH_SIZE,
                                      replace_whitespace=esc != "none")
-    if esc == "unset":
-        pieces = map_known(pieces, lambda t: replace_chars(t, "/ "))
-    elif esc == "replace":
-        pieces = map_known(pieces, lambda t: replace_chars(t, "/"))
+    pieces = as_written(pieces, esc)
     # an unknown value may hold spaces where nothing replaced them: string_escape=none, or
     # udev 219 without string_escape=replace
-    names, patterns, endless = _split_links(pieces, esc == "none" or (run.old and esc == "unset"), run.old)
+    names, patterns, endless = split_links(pieces, esc == "none" or (run.old and esc == "unset"), run.old)
     if fits is not Tri.NO and endless:
         # TK_A_DEVLINK copies "/dev/" and the word into filename[UDEV_PATH_SIZE] and, when it
         # does not fit, `continue`s without taking the next word: udevd 252 loops until the
@@ -721,40 +737,6 @@ def _symlink(run: _Run, line: Line, m: Meaning, state: State, *, esc: str, certa
         run.link_events.append(LinkEvent(line.where, "final", certain))
     _refused(effects, f'SYMLINK{m.op}"{_pieces_text(pieces)}"', UDEV_PATH_SIZE, fits, run.old)
     return state
-
-
-def _split_links(pieces: list[Piece], unknown_may_split: bool,
-                 old: bool = False) -> tuple[list[str], list[str], bool]:
-    """The links a SYMLINK value names: split at spaces (skip_leading_chars() first); and
-    whether a known one is too long for udev's filename[UDEV_PATH_SIZE] with "/dev/"
-    (udev 219 cuts it to fit instead: truncate219.cut_word())."""
-    words: list[list[Piece]] = [[]]
-    for piece in pieces:
-        if isinstance(piece, Unknown):
-            words[-1].append(piece)
-            continue
-        parts = piece.split(" ")
-        words[-1].append(parts[0])
-        for part in parts[1:]:
-            words.append([part])
-    names: list[str] = []
-    patterns: list[str] = []
-    endless = False
-    for word in words:
-        text: Text = to_text([p.lstrip(" \t\n\r") if isinstance(p, str) and i == 0 else p
-                              for i, p in enumerate(word)])
-        if isinstance(text, str):
-            if old:
-                text = cut_word(text)
-            if len("/dev/") + byte_length(text) >= UDEV_PATH_SIZE:
-                endless = True
-            elif text:
-                names.append(simplify_link(text))
-        else:
-            patterns.append("*" if unknown_may_split else widen_empty(simplify_link(text.pattern)))
-    return names, patterns, endless
-
-
 
 
 def _env(run: _Run, line: Line, m: Meaning, state: State, esc: str, effects: list[str]) -> None:

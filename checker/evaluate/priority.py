@@ -5,13 +5,20 @@ directory /run/udev/links/...) and takes the highest `link_priority`. The device
 event being processed starts as the candidate and another replaces it only with a
 strictly higher priority (stack_directory_read_one(): `tmp_prio <= priority` keeps it):
 on a tie the device whose event udev processed last keeps the link.
+
+A name in the device's list is not always made (link_update(), node_symlink()): udev lists
+"fz/a/", "fz/../fz/up" or a part over 255 bytes in DEVLINKS and the database, then fails to
+create it; of "fz/2" and "fz/2/x" it makes whichever it handles first (the devlinks are a
+hash set: the order varies). Seen with udevd 252 (tests/evaluate/test_link_names_real.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from checker.evaluate.glob import fnmatch
+from checker.evaluate.state import MemberSet
 from checker.evaluate.values import Tri, Unknown
 
 
@@ -22,22 +29,104 @@ class Claim:
     priority: int | Unknown
 
 
+NAME_MAX = 255  # bytes in one part of a path (Linux)
+
+
+def creation_problem(link: str) -> str | None:
+    """Why udev never creates a link it lists (`link` as the evaluator keeps names:
+    simplified, but a trailing "/" and ".." parts kept), in udev's words; None when it can."""
+    if len(link) <= NAME_MAX // 4 and "." not in link and not link.endswith("/"):
+        return None  # the common case, asked for every SYMLINK pattern of a large set
+    parts = link.split("/")
+    if ".." in parts:  # stack_directory_get_name(): path_is_normalized() refuses it
+        return "a '..' part (udev: \"Failed to build stack directory name\")"
+    if any(part in ("", ".") for part in parts):  # "fz/$env{Y}" with Y empty: "fz/"
+        return "an empty last part (udev: symlink \"Not a directory\")"
+    size = max(len(part.encode("utf-8", "surrogateescape")) for part in parts)
+    if size > NAME_MAX:
+        return (f"a part of {size} bytes, more than the {NAME_MAX} a name may have "
+                '(udev: "File name too long")')
+    return None
+
+
+def denoted(name: str) -> str:
+    """The place a listed name spells, as a policy would write it: ".." parts resolved,
+    empty ones dropped ("fz/../fz/up" is fz/up, "fz/a/" is fz/a)."""
+    parts: list[str] = []
+    for part in name.split("/"):
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    return "/".join(parts)
+
+
+def spelled_places(pattern: str) -> list[str]:
+    """The places (denoted()) that a name of `pattern` may spell while udev does not create
+    it: "fz/../fz/up" spells fz/up; "fz/*" may be "fz/" (an empty substitution), fz."""
+    places = [denoted(pattern)] if not plain_link_name(pattern) else []
+    if pattern.endswith("/*") and len(pattern) > 2:
+        places.append(denoted(pattern[:-2]))
+    return places
+
+
 def plain_link_name(link: str) -> bool:
-    """A name udev-node makes as written: no empty, "." or ".." part, no trailing "/"."""
-    return all(part not in ("", ".", "..") for part in link.split("/"))
+    """A name udev-node makes as written."""
+    return creation_problem(link) is None
+
+
+def directory_clash(link: str, others: Iterable[str]) -> str | None:
+    """Another name that is a directory of `link`, or `link` one of its ("t/0" and "t/0/x"):
+    udev makes only the one it handles first. Names udev drops before touching /dev (a ".."
+    part) do not count."""
+    return next((other for other in others if other != link and ".." not in other.split("/")
+                 and (other.startswith(link + "/") or link.startswith(other + "/"))), None)
+
+
+def pattern_clash(link: str, patterns: Iterable[str]) -> str | None:
+    """A pattern of names not known that may be a directory of `link` or lie under it
+    (part by part: a substituted value is taken to hold no '/')."""
+    parts = link.split("/")
+    for pattern in patterns:
+        pattern_parts = pattern.split("/")
+        depth = min(len(parts), len(pattern_parts))
+        if len(pattern_parts) != len(parts) and \
+                fnmatch("/".join(pattern_parts[:depth]), "/".join(parts[:depth])) is not Tri.NO:
+            return pattern
+    return None
+
+
+def made_on_disk(link: str, links: MemberSet) -> tuple[Tri, str | None]:
+    """Is `link` in /dev after the event, from the device's final links (another device's
+    claim aside: link_owner)? With why not, or why not known."""
+    listed = links.has(link)
+    if listed is Tri.NO:
+        spelled = next((name for name in links.members if name != link and denoted(name) == link), None)
+        if spelled is not None:  # a policy names the place; udev lists another spelling of it
+            return Tri.NO, f"udev lists it as {spelled} and does not create that: {creation_problem(spelled)}"
+        return Tri.NO, None
+    problem = creation_problem(link)
+    if problem is not None:
+        return Tri.NO, f"udev lists {link} but does not create it: {problem}"
+    clash = directory_clash(link, links.members) or pattern_clash(link, links.patterns)
+    if clash is not None:
+        return Tri.UNKNOWN, (f"the device also gets {clash}: udev makes only one of the two, whichever "
+                             "it handles first, in an order that varies")
+    return listed, None
 
 
 def link_owner(link: str, claims: Sequence[Claim], processed_last: Sequence[str] = (),
                other_links: Collection[str] = ()) -> str | None | Unknown:
-    """The device the link (relative to /dev) points to; None when no device claims it;
-    Unknown when the facts cannot tell. `processed_last` lists devices in the order udev
-    handled their latest events (the last one wins a tie); without it a tie is unknown.
+    """The device the link (relative to /dev) points to; None when no device claims it or
+    udev does not create that name (creation_problem()); Unknown when the facts cannot
+    tell. `processed_last` lists devices in the order udev handled their latest events
+    (the last one wins a tie); without it a tie is unknown.
     `other_links` are the links other devices or rules claim: one that is a directory of
     this one ("t/0" and "t/0/x") makes both depend on which udev made first."""
     if not plain_link_name(link):
-        return Unknown("*", f"udev does not make the link {link!r} as written")
-    clash = next((other for other in other_links if other != link and
-                  (other.startswith(link + "/") or link.startswith(other + "/"))), None)
+        return None  # listed, never created
+    clash = directory_clash(link, other_links)
     if clash is not None:
         return Unknown("*", f"{link} and {clash} cannot both be made")
     if any(c.claims is Tri.UNKNOWN or (c.claims is Tri.YES and isinstance(c.priority, Unknown))

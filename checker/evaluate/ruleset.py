@@ -12,7 +12,11 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from checker.evaluate.link_names import as_written, escape_of
+from checker.evaluate.substitute import UDEV_PATH_SIZE, Piece, byte_length, to_text
 from checker.evaluate.trace import Where
+from checker.evaluate.truncate219 import cut_word
+from checker.evaluate.values import Text, Unknown
 from checker.rules.canonical import RANK, RANK_GOTO, RANK_LABEL, Meaning, effective_meanings, interpret
 from checker.rules.model import Rule, RulesText
 from checker.rules.parser import parse_rules
@@ -175,17 +179,37 @@ def symlink_templates(rules: RuleSet) -> dict[Where, list[str]]:
     found: dict[Where, list[str]] = {}
     for rules_file in rules.files:
         for line in rules_file.lines:
+            esc = line_escape(line)
             for m in line.assigns:
                 if m.key == "SYMLINK":
-                    found.setdefault(line.where, []).extend(symlink_patterns(m.value))
+                    found.setdefault(line.where, []).extend(symlink_patterns(m.value, esc))
     return found
 
 
-def symlink_patterns(template: str) -> list[str]:
-    """fnmatch patterns of the links a SYMLINK value (substitutions normalized) can name:
-    a substitution may be anything, also empty (then "a/%E{X}/b" names a/b)."""
-    pattern = _SUBSTITUTION.sub(lambda m: m.group(0)[0] if m.group(0) in ("%%", "$$") else "*", template)
-    return [widen_empty(simplify_link(w)) for w in pattern.split() if w]
+def line_escape(line: Line) -> str:
+    """The line's string_escape (checker.evaluate.link_names.escape_of)."""
+    return escape_of(m.value for m in line.assigns if m.key == "OPTIONS")
+
+
+def symlink_patterns(template: str, esc: str = "unset", kernel: str | None = None) -> list[str]:
+    """fnmatch patterns of the links a SYMLINK value (substitutions normalized) can name,
+    as udev writes them (link_names.as_written, the evaluator's own step): a substitution
+    may be anything, also empty (then "a/%E{X}/b" names a/b); %k is `kernel` when given."""
+    pieces: list[Piece] = []
+    at = 0
+    for found in _SUBSTITUTION.finditer(template):
+        pieces.append(template[at:found.start()])
+        word = found.group(0)
+        if word in ("%%", "$$"):
+            pieces.append(word[0])
+        elif word == "%k" and kernel is not None:
+            pieces.append(kernel)
+        else:
+            pieces.append(Unknown("*", "a substitution"))
+        at = found.end()
+    pieces.append(template[at:])
+    names, patterns, endless = split_links(as_written([p for p in pieces if p != ""], esc), esc == "none")
+    return names + patterns + (["*"] if endless else [])  # the event never ends: any link
 
 
 def widen_empty(pattern: str) -> str:
@@ -223,6 +247,38 @@ def property_writers(rules: RuleSet) -> list[tuple[Where, str, bool]]:
                         patterns = ("*",)
                     found.extend((line.where, p, False) for p in patterns)
     return found
+
+
+def split_links(pieces: list[Piece], unknown_may_split: bool,
+                 old: bool = False) -> tuple[list[str], list[str], bool]:
+    """The links a SYMLINK value names: split at spaces (skip_leading_chars() first); and
+    whether a known one is too long for udev's filename[UDEV_PATH_SIZE] with "/dev/"
+    (udev 219 cuts it to fit instead: truncate219.cut_word())."""
+    words: list[list[Piece]] = [[]]
+    for piece in pieces:
+        if isinstance(piece, Unknown):
+            words[-1].append(piece)
+            continue
+        parts = piece.split(" ")
+        words[-1].append(parts[0])
+        for part in parts[1:]:
+            words.append([part])
+    names: list[str] = []
+    patterns: list[str] = []
+    endless = False
+    for word in words:
+        text: Text = to_text([p.lstrip(" \t\n\r") if isinstance(p, str) and i == 0 else p
+                              for i, p in enumerate(word)])
+        if isinstance(text, str):
+            if old:
+                text = cut_word(text)
+            if len("/dev/") + byte_length(text) >= UDEV_PATH_SIZE:
+                endless = True
+            elif text:
+                names.append(simplify_link(text))
+        else:
+            patterns.append("*" if unknown_may_split else widen_empty(simplify_link(text.pattern)))
+    return names, patterns, endless
 
 
 def simplify_link(name: str) -> str:

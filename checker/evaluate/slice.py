@@ -21,6 +21,7 @@ from dataclasses import replace
 from fnmatch import fnmatchcase
 
 from checker.evaluate.glob import Matcher, fnmatch, token_matches
+from checker.evaluate.priority import spelled_places
 from checker.evaluate.ruleset import (
     BUILTIN_SETS,
     HAS_DEVLINK,
@@ -28,6 +29,7 @@ from checker.evaluate.ruleset import (
     Line,
     RuleSet,
     RulesFile,
+    line_escape,
     symlink_patterns,
 )
 from checker.evaluate.trace import Where
@@ -55,16 +57,17 @@ def _value_reads(value: str, into: set[str]) -> None:
 # slice of a run (one per event) and on every disk's rules ("xapi/block/%k"): each is read
 # once (normalising its substitutions was a tenth of a 10,000-disk evaluation).
 _VALUE_READS: dict[str, frozenset[str]] = {}
-_LINK_PATTERNS: dict[str, tuple[str, ...]] = {}
+_LINK_PATTERNS: dict[tuple[str, str], tuple[str, ...]] = {}
 _KEPT = 65536
 
 
-def _link_patterns(value: str) -> tuple[str, ...]:
-    found = _LINK_PATTERNS.get(value)
+def _link_patterns(value: str, esc: str) -> tuple[str, ...]:
+    """symlink_patterns() of a value under the line's string_escape, each pair once."""
+    found = _LINK_PATTERNS.get((value, esc))
     if found is None:
         if len(_LINK_PATTERNS) >= _KEPT:
             _LINK_PATTERNS.clear()
-        found = _LINK_PATTERNS[value] = tuple(symlink_patterns(value))
+        found = _LINK_PATTERNS[(value, esc)] = tuple(symlink_patterns(value, esc))
     return found
 
 
@@ -158,17 +161,33 @@ def _writes_what(writes: frozenset[str], read: str) -> bool:
 
 
 class LinkNames:
-    """Many link names, asked whether a SYMLINK pattern could name one of them: a plain
-    name is a set lookup, a glob looks only at the names that share its literal start."""
+    """Many link names, asked whether a SYMLINK pattern could name one of them, or a name
+    that decides whether udev can create one (a directory of it, or a name under it:
+    priority.directory_clash): a plain name is a set lookup, a glob looks only at the
+    names that share its literal start."""
 
     def __init__(self, links: Iterable[str]) -> None:
         self.names = sorted({link.removeprefix("/dev/") for link in links})
         self._set = frozenset(self.names)
+        self._parents = frozenset(name[:i] for name in self.names for i, c in enumerate(name) if c == "/")
 
     def __bool__(self) -> bool:
         return bool(self.names)
 
     def any_match(self, pattern: str) -> bool:
+        if self._names(pattern):
+            return True
+        if any(self._names(place) for place in spelled_places(pattern)):
+            return True  # another spelling of one of ours, which udev lists but does not create
+        parts = pattern.split("/")  # a name under one of ours, or one of their directories
+        if any(self._names("/".join(parts[:depth])) for depth in range(1, len(parts))):
+            return True
+        if not any(c in pattern for c in "*?["):
+            return pattern in self._parents
+        depth = pattern.count("/")
+        return any(parent.count("/") == depth and fnmatchcase(parent, pattern) for parent in self._parents)
+
+    def _names(self, pattern: str) -> bool:
         cut = min((i for i, c in enumerate(pattern) if c in "*?["), default=-1)
         if cut < 0:
             return pattern in self._set
@@ -195,7 +214,7 @@ def _touches_links(line: Line, links: LinkNames, old: bool = False) -> bool:
             continue
         if m.op in ("=", ":=") or (unescaped and "%" in m.value.replace("%%", "")):
             return True
-        if any(links.any_match(pattern) for pattern in _link_patterns(m.value)):
+        if any(links.any_match(pattern) for pattern in _link_patterns(m.value, line_escape(line))):
             return True
     return False
 
@@ -382,7 +401,10 @@ class LinkMakers:
                 if unescaped and "%" in m.value.replace("%%", ""):
                     patterns.append("*")
                 else:
-                    patterns.extend(_link_patterns(m.value))
+                    written = _link_patterns(m.value, line_escape(line))
+                    # a spelling udev does not create counts for the place it names: the
+                    # device does not get that link, and the cause says why
+                    patterns.extend([*written, *(place for p in written for place in spelled_places(p))])
         if not patterns:
             return
         kernel = tuple((m.op, Matcher.of(m.value)) for m in line.matches if m.key == "KERNEL")
@@ -464,7 +486,7 @@ class ByKernel:
                 self._own.setdefault(kernel, {}).setdefault(f, []).append(i)
                 for m in line.assigns:
                     if m.key == "SYMLINK":
-                        for pattern in _link_patterns(m.value):
+                        for pattern in _link_patterns(m.value, line_escape(line)):
                             if _GLOB.search(pattern) is None:
                                 self._plain_namers[pattern] = (f, i)
                             else:

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 
 from checker.rules.semantics import UDEV_219
 from tests.evaluate import udevd
-from tests.evaluate.test_differential import EXAMPLES, compare, rule_sets
+from tests.evaluate.test_differential import EXAMPLES, compare, rule_sets_219
 from tests.evaluate.udevadm219 import TALLY_219, TALLY_252_SAME_SETS, Udevadm219, skip_unless_here
 
 
@@ -44,7 +44,7 @@ def udevd252() -> Iterator[udevd.Udevd | None]:
 
 @settings(max_examples=EXAMPLES, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(files=rule_sets)
+@given(files=rule_sets_219)
 def test_the_evaluator_agrees_with_udev_219_and_252_on_the_same_rule_sets(
         udev219: Udevadm219, udevd252: udevd.Udevd | None, files: dict[str, str]) -> None:
     if udevd252 is not None:
