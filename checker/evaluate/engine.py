@@ -329,7 +329,7 @@ def _pure(m: Meaning, state: State, facts: DeviceFacts, old: bool = False) -> Tr
     if key == "NAME":
         return _string_match(m, state.name)
     if key == "ATTR":
-        return _attr_match(m, node, 0, state, facts)
+        return _attr_match(m, node, 0, state, facts, old)
     if key == "SYMLINK":
         matcher = Matcher.of(m.value)
         return token_matches(m.op, state.links.any_matches(matcher.matches))
@@ -341,7 +341,7 @@ def _pure(m: Meaning, state: State, facts: DeviceFacts, old: bool = False) -> Tr
     if key == "SYSCTL":
         return Tri.UNKNOWN
     if key == "TEST":
-        return _test(m, state, facts)
+        return _test(m, state, facts, old)
     if key == "RESULT":
         return _string_match(m, state.program_result)
     raise AssertionError(key)
@@ -389,12 +389,13 @@ def _attr_value(node: NodeFacts, name: str, state: State, is_device: bool) -> Va
     return node.attribute(name)
 
 
-def _attr_match(m: Meaning, node: NodeFacts, index: int, state: State, facts: DeviceFacts) -> Tri:
+def _attr_match(m: Meaning, node: NodeFacts, index: int, state: State, facts: DeviceFacts,
+                old: bool = False) -> Tri:
     name = m.attr or ""
     if name.startswith("["):
         return Tri.UNKNOWN  # another device's attribute
     if "%" in name or "$" in name:
-        text = to_text(expand(name, _context(state, facts)))
+        text = to_text(expand(name, _context(state, facts, old)))
         if isinstance(text, Unknown):
             return Tri.UNKNOWN
         name = text
@@ -452,7 +453,7 @@ def _parent_token(m: Meaning, node: NodeFacts, index: int, state: State, facts: 
     if key == "DRIVERS":
         return _string_match(m, node.driver)
     if key == "ATTRS":
-        return _attr_match(m, node, index, state, facts)
+        return _attr_match(m, node, index, state, facts, first_219 is not None)
     if key == "TAGS":
         matcher = Matcher.of(m.value)
         if index == 0:
@@ -464,8 +465,8 @@ def _parent_token(m: Meaning, node: NodeFacts, index: int, state: State, facts: 
     raise AssertionError(key)
 
 
-def _test(m: Meaning, state: State, facts: DeviceFacts) -> Tri:
-    path = to_text(expand(m.value, _context(state, facts)))
+def _test(m: Meaning, state: State, facts: DeviceFacts, old: bool = False) -> Tri:
+    path = to_text(expand(m.value, _context(state, facts, old)))
     if isinstance(path, Unknown) or "/*/" in path or m.attr is not None:
         return Tri.UNKNOWN
     if not path.startswith("/"):
@@ -485,8 +486,9 @@ def _test(m: Meaning, state: State, facts: DeviceFacts) -> Tri:
     return token_matches(m.op, Tri.of(known))
 
 
-def _context(state: State, facts: DeviceFacts) -> Context:
+def _context(state: State, facts: DeviceFacts, old: bool) -> Context:
     return Context(
+        old=old,
         facts=facts,
         prop=lambda name: state.prop(name, facts),
         program_result=state.program_result,
@@ -506,7 +508,7 @@ def _effectful(run: _Run, line: Line, m: Meaning, state: State, facts: DeviceFac
         # command at 1023 bytes and runs what is left (truncate219.py): unknown either way.
         fits = Tri.YES
         if not run.old:
-            _, fits = expand_within(m.value, _context(state, facts), UDEV_LINE_SIZE)
+            _, fits = expand_within(m.value, _context(state, facts, run.old), UDEV_LINE_SIZE)
         if fits is Tri.NO:
             state.program_result = None
             return Tri.NO
@@ -530,7 +532,7 @@ def _effectful(run: _Run, line: Line, m: Meaning, state: State, facts: DeviceFac
         return Tri.UNKNOWN
     if attr in ("program", "file"):
         if attr == "file":
-            path = to_text(expand(m.value, _context(state, facts)))
+            path = to_text(expand(m.value, _context(state, facts, run.old)))
             if isinstance(path, str) and facts.paths.get(path) is False:
                 return token_matches(m.op, Tri.NO)
         state.taint_props("*", f"what {why} sets")
@@ -557,7 +559,7 @@ def _effectful(run: _Run, line: Line, m: Meaning, state: State, facts: DeviceFac
         state.set_prop(name, facts.cmdline[name] or "1")
         return token_matches(m.op, Tri.YES)
     if attr == "parent":
-        filter_text = to_text(expand(m.value, _context(state, facts)))
+        filter_text = to_text(expand(m.value, _context(state, facts, run.old)))
         if not facts.parents:
             if facts.parents_complete:
                 return token_matches(m.op, Tri.NO)
@@ -701,9 +703,9 @@ def _symlink(run: _Run, line: Line, m: Meaning, state: State, *, esc: str, certa
     # udev 219 puts a substituted value in as it is: a space in it splits the link there;
     # and it cuts a value too long for temp[UTIL_PATH_SIZE] where 252 refuses it
     if run.old:
-        pieces, fits = format_219(m.value, _context(state, facts), PATH_SIZE_219)
+        pieces, fits = format_219(m.value, _context(state, facts, run.old), PATH_SIZE_219)
     else:
-        pieces, fits = expand_within(m.value, _context(state, facts), UDEV_PATH_SIZE,
+        pieces, fits = expand_within(m.value, _context(state, facts, run.old), UDEV_PATH_SIZE,
                                      replace_whitespace=esc != "none")
     pieces = as_written(pieces, esc)
     # an unknown value may hold spaces where nothing replaced them: string_escape=none, or
@@ -758,7 +760,7 @@ def _env(run: _Run, line: Line, m: Meaning, state: State, esc: str, effects: lis
         _env_219(m, name, existing, state, facts, effects)
         return
     used = 1 + byte_length(existing) if isinstance(existing, str) else 0
-    pieces, fits = expand_within(m.value, _context(state, facts), UDEV_NAME_SIZE, used=used)
+    pieces, fits = expand_within(m.value, _context(state, facts, run.old), UDEV_NAME_SIZE, used=used)
     if isinstance(existing, Unknown) and fits is Tri.YES:
         fits = Tri.UNKNOWN  # the old value (if set at all) is of a length not known
     if esc == "replace" and not run.old:  # udev 219's TK_A_ENV does not look at the escaping
@@ -779,7 +781,7 @@ def _env_219(m: Meaning, name: str, existing: Value, state: State, facts: Device
     """udev 219's TK_A_ENV: the value expanded into value_new[UTIL_NAME_SIZE]; for "+=" into
     temp[UTIL_NAME_SIZE], then "old", " " and it joined into value_new: cut at 511 bytes
     either way, never refused (and string_escape is not looked at)."""
-    pieces, fits = format_219(m.value, _context(state, facts), NAME_SIZE_219)
+    pieces, fits = format_219(m.value, _context(state, facts, True), NAME_SIZE_219)
     if existing is not None:
         pieces = cut_joined([existing, " ", *pieces], NAME_SIZE_219)
     _refused(effects, f'ENV{{{name}}}{m.op}"{_pieces_text(pieces)}"', NAME_SIZE_219, fits, True)
@@ -796,9 +798,9 @@ def _tag(m: Meaning, state: State, facts: DeviceFacts, effects: list[str], old: 
     # TK_A_TAG: buf[UDEV_PATH_SIZE]; a truncated name is refused before TAG= clears anything
     # (udev 219: cut, tag[UTIL_PATH_SIZE])
     if old:
-        pieces, fits = format_219(m.value, _context(state, facts), PATH_SIZE_219)
+        pieces, fits = format_219(m.value, _context(state, facts, old), PATH_SIZE_219)
     else:
-        pieces, fits = expand_within(m.value, _context(state, facts), UDEV_PATH_SIZE)
+        pieces, fits = expand_within(m.value, _context(state, facts, old), UDEV_PATH_SIZE)
     text = to_text(pieces)
     shown = text if isinstance(text, str) else text.pattern
     _refused(effects, f'TAG{m.op}"{shown}"', UDEV_PATH_SIZE, fits, old)
@@ -840,7 +842,7 @@ def _run_cmd(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str]
         effects.append(f'{m.key}{m.op}"{m.value}"')
         return state
     # TK_A_RUN_PROGRAM: buf[UDEV_LINE_SIZE], after := and = did their part
-    pieces, fits = expand_within(m.value, _context(state, facts), UDEV_LINE_SIZE)
+    pieces, fits = expand_within(m.value, _context(state, facts, old), UDEV_LINE_SIZE)
     text = to_text(pieces)
     shown = text if isinstance(text, str) else text.pattern
     _refused(effects, f'{m.key}{m.op}"{shown}"', UDEV_LINE_SIZE, fits)
@@ -862,7 +864,7 @@ def _expand_run_219(state: State, facts: DeviceFacts) -> None:
     expanded = MemberSet()
     for template, certainty in templates.members.items():
         # into program[UTIL_PATH_SIZE]: a longer command is cut (truncate219.py)
-        pieces, fits = format_219(template, _context(state, facts), PATH_SIZE_219)
+        pieces, fits = format_219(template, _context(state, facts, True), PATH_SIZE_219)
         text = to_text(pieces)
         if isinstance(text, Unknown):
             expanded.add_pattern(text.pattern)
@@ -884,9 +886,9 @@ def _owner(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str], 
     else:
         # TK_A_OWNER, _GROUP, _MODE: owner, group, mode_str[UDEV_NAME_SIZE] (219: cut)
         if old:
-            pieces, fits = format_219(m.value, _context(state, facts), NAME_SIZE_219)
+            pieces, fits = format_219(m.value, _context(state, facts, old), NAME_SIZE_219)
         else:
-            pieces, fits = expand_within(m.value, _context(state, facts), UDEV_NAME_SIZE)
+            pieces, fits = expand_within(m.value, _context(state, facts, old), UDEV_NAME_SIZE)
         _refused(effects, m.text, UDEV_NAME_SIZE, fits, old)
         if fits is Tri.NO:
             return state
@@ -905,9 +907,9 @@ def _name(m: Meaning, state: State, *, facts: DeviceFacts, effects: list[str], o
         state.set_final("name")
     # TK_A_NAME: buf[UDEV_PATH_SIZE], after := made it final (219: name_str[], cut)
     if old:
-        pieces, fits = format_219(m.value, _context(state, facts), PATH_SIZE_219)
+        pieces, fits = format_219(m.value, _context(state, facts, old), PATH_SIZE_219)
     else:
-        pieces, fits = expand_within(m.value, _context(state, facts), UDEV_PATH_SIZE)
+        pieces, fits = expand_within(m.value, _context(state, facts, old), UDEV_PATH_SIZE)
     _refused(effects, m.text, UDEV_PATH_SIZE, fits, old)
     if fits is Tri.NO:
         return state

@@ -31,11 +31,11 @@ Piece = Union[str, Unknown]
 class Context:
     """What a substitution reads: the facts and the evaluator's state at this token."""
 
-    __slots__ = ("facts", "prop", "program_result", "dev_parent", "links", "name", "attr")
+    __slots__ = ("facts", "prop", "program_result", "dev_parent", "links", "name", "attr", "old")
 
     def __init__(self, facts: DeviceFacts, prop: Callable[[str], Value], program_result: Value,
                  dev_parent: int | None | Unknown, links: Callable[[], Value], name: Value,
-                 attr: Callable[[NodeFacts, str], Value]) -> None:
+                 attr: Callable[[NodeFacts, str], Value], old: bool = False) -> None:
         self.facts = facts
         self.prop = prop
         self.program_result = program_result
@@ -43,6 +43,7 @@ class Context:
         self.links = links  # $links
         self.name = name  # event->name (NAME=)
         self.attr = attr  # an attribute as udev reads it now
+        self.old = old  # udev 219's reading of a value (_value_219)
 
 
 def expand(template: str, ctx: Context, replace_whitespace: bool = False,
@@ -80,7 +81,7 @@ def _expand(template: str, ctx: Context, replace_whitespace: bool, size: int,
     truncated = False
     unknown = False  # a piece of unbounded, unknown length
     unknown_most = 0  # the most bytes the pieces of bounded, unknown length can add
-    for kind, raw, fmt, arg in scan(template):
+    for kind, raw, fmt, arg in scan(template, ctx.old):
         if kind == TEXT:
             out.append(raw)
             kinds.append(True)
@@ -94,7 +95,7 @@ def _expand(template: str, ctx: Context, replace_whitespace: bool, size: int,
             continue
         if kind == STOP:  # "Invalid format string": udev stops here
             break
-        value = _value(fmt, arg or "", ctx)
+        value = _value_219(fmt, arg, ctx) if ctx.old else _value(fmt, arg or "", ctx)
         if value is _STOP:
             break
         assert not isinstance(value, _Stop)
@@ -185,6 +186,49 @@ def _value(fmt: str, attr: str, ctx: Context) -> Piece | _Stop:
         value = ctx.prop(attr)
         return value if isinstance(value, Unknown) else value or ""
     raise AssertionError(fmt)
+
+
+def _value_219(fmt: str, arg: str | None, ctx: Context) -> Piece | _Stop:
+    """udev 219's udev_event_apply_format() (RHEL 7 src/udev/udev-event.c): where it reads a
+    value otherwise than 252, it never stops the walk: "%s" and "$env" without an argument
+    are empty ("missing file parameter for attr"), and "%c{...}" reads its number with
+    strtoul(); everything else as 252."""
+    if fmt in ("s", "E") and not arg:
+        # attr NULL: nothing; attr "": no attribute or property has that name
+        return ""
+    if fmt == "c" and arg is not None:
+        return _result_219(arg, ctx.program_result)
+    return _value(fmt, arg or "", ctx)
+
+
+def _result_219(attr: str, result: Value) -> Piece:
+    """%c{N}, %c{N+} in udev 219: `i = strtoul(attr, &rest, 10)`; i > 0 picks the N-th
+    whitespace-separated part (and the rest with "+"), cut at the first space (strchr(tmp,
+    ' ')); otherwise, a non-number included, the whole result. A part that is not there
+    is empty ("requested part of result string not found")."""
+    if result is None:
+        return ""
+    text = attr.lstrip(" \t\n\v\f\r")
+    if text[:1] == "-":
+        return Unknown("*", f"%c{{{attr}}}: a negative number, as udev 219's strtoul() reads it")
+    text = text[1:] if text[:1] == "+" else text
+    digits = len(text) - len(text.lstrip(string.digits))
+    index = int(text[:digits]) if digits else 0
+    rest = text[digits:]
+    if isinstance(result, Unknown):
+        return Unknown("*", result.why)
+    if index <= 0:
+        return result
+    space = " \t\n\v\f\r"  # isspace()
+    cpos = result  # the first part starts at the first byte, space or not
+    for _ in range(index - 1):
+        end = 0
+        while end < len(cpos) and cpos[end] not in space:
+            end += 1
+        cpos = cpos[end:].lstrip(space)
+        if not cpos:
+            return ""
+    return cpos if rest[:1] == "+" else cpos.split(" ", 1)[0]
 
 
 def _result(attr: str, result: Value) -> Piece | _Stop:

@@ -8,7 +8,9 @@ long one ends the walk there ("Invalid format string"): udev copies nothing more
 
 `scan()` gives those pieces; the canonical form (checker.rules.canonical) spells each one
 its short way and the evaluator (checker.evaluate.substitute) puts values in their place,
-so that both read a value alike. udev 219 reads values with the same table.
+so that both read a value alike. udev 219 reads values with the same table, but takes an
+empty "{}" as an empty argument (its udev_event_apply_format() stops only at a missing "}"
+or an argument of 1,024 bytes or more): `scan(value, old=True)`.
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ class Piece(NamedTuple):
 
 
 @lru_cache(maxsize=4096)  # the evaluator expands the same few templates for every device
-def scan(value: str) -> tuple[Piece, ...]:
-    """The pieces of `value`, in order; a STOP piece is the last."""
+def scan(value: str, old: bool = False) -> tuple[Piece, ...]:
+    """The pieces of `value`, in order; a STOP piece is the last. `old`: as udev 219 reads it."""
     if "%" not in value and "$" not in value:
         return (Piece(TEXT, value),) if value else ()
     pieces: list[Piece] = []
@@ -64,7 +66,7 @@ def scan(value: str) -> tuple[Piece, ...]:
         arg = None
         if after < n and value[after] == "{":
             close = value.find("}", after + 1)
-            if close < 0 or close == after + 1 or close - after - 1 >= UDEV_PATH_SIZE:
+            if close < 0 or (close == after + 1 and not old) or close - after - 1 >= UDEV_PATH_SIZE:
                 pieces.append(Piece(STOP, value[i:]))
                 break
             arg = value[after + 1 : close]

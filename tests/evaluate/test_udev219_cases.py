@@ -79,6 +79,13 @@ CASES = [
          'KERNEL=="loop6", GOTO="end"\n' + RULE + '\nLABEL="end"\n', False, False),
     Case("a later SYMLINK= replaces the link, in both",
          RULE + '\nKERNEL=="loop6", SYMLINK="other/%k"\n', False, False),
+    # how a value is read (udev_event_apply_format()): 219 never stops at an empty "{}"
+    Case("an empty {} is an empty argument to 219, the end of the value to 252",
+         RULE.replace("%k", "$kernel{}") + "\n", True, False),
+    Case("$env{} is empty to 219, the end of the value to 252",
+         RULE.replace("xapi/block/%k", "xapi/$env{}block/%k") + "\n", True, False),
+    Case("%s without an attribute is empty to 219, the end of the value to 252",
+         RULE.replace("xapi/block/%k", "xapi/%sblock/%k") + "\n", True, False),
 ]
 
 
@@ -126,6 +133,19 @@ def test_udev_252_does_what_the_table_says_and_the_evaluator_agrees(seen_252: li
     assert seen_252[index] == case.link_252, f"udev 252: {case.name}"
     # CONST{arch} is not in a device's facts: 252's answer may be unknown there, never wrong
     assert _evaluated(case, UDEV_252) in (Tri.of(case.link_252), Tri.UNKNOWN if "CONST" in case.text else None)
+
+
+# %c{...} as udev 219 reads it, with "one two three" as the program's result: each row
+# seen with udevadm test 219 (PROGRAM="/bin/echo one two three", SYMLINK+="t/x%c{...}y")
+@pytest.mark.parametrize(("arg", "part"), [
+    ("x", "one two three"),  # strtoul("x") is 0: the whole result (252 stops the value)
+    ("", "one two three"),
+    ("2", "two"), ("2+", "two three"), (" 2x", "two"), ("5", ""), ("0", "one two three"),
+])
+def test_udev_219_reads_the_part_of_a_result_with_strtoul(arg: str, part: str) -> None:
+    from checker.evaluate.substitute import _result_219
+
+    assert _result_219(arg, "one two three") == part
 
 
 def test_udev_219_expands_run_after_the_last_rule() -> None:
