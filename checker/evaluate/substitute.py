@@ -219,16 +219,22 @@ def _result_219(attr: str, result: Value) -> Piece:
         return Unknown("*", result.why)
     if index <= 0:
         return result
-    space = " \t\n\v\f\r"  # isspace()
-    cpos = result  # the first part starts at the first byte, space or not
-    for _ in range(index - 1):
-        end = 0
-        while end < len(cpos) and cpos[end] not in space:
-            end += 1
-        cpos = cpos[end:].lstrip(space)
-        if not cpos:
-            return ""
+    # the first part starts at the first byte, space or not; parts are split at isspace()
+    cpos = _after_parts(result, index - 1, " \t\n\v\f\r")
     return cpos if rest[:1] == "+" else cpos.split(" ", 1)[0]
+
+
+def _after_parts(text: str, count: int, space: str) -> str:
+    """`text` from its (count+1)-th part on: each part a run of non-space characters and
+    the spaces after it; empty when there are not that many parts."""
+    for _ in range(count):
+        end = 0
+        while end < len(text) and text[end] not in space:
+            end += 1
+        text = text[end:].lstrip(space)
+        if not text:
+            return ""
+    return text
 
 
 def _result(attr: str, result: Value) -> Piece | _Stop:
@@ -245,16 +251,10 @@ def _result(attr: str, result: Value) -> Piece | _Stop:
         return Unknown("*", result.why)
     if index == 0:
         return result
-    words = result.lstrip(WHITESPACE)
     parts: list[str] = []
-    rest = words
-    for _ in range(index - 1):
-        end = 0
-        while end < len(rest) and rest[end] not in WHITESPACE:
-            end += 1
-        rest = rest[end:].lstrip(WHITESPACE)
-        if not rest:
-            return ""
+    rest = _after_parts(result.lstrip(WHITESPACE), index - 1, WHITESPACE)
+    if not rest:
+        return ""
     if plus:
         return rest
     end = 0
