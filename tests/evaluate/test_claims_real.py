@@ -6,11 +6,11 @@ link, compliant where it stayed. The controls are claims udevd did not give the 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
+from tests.evaluate.check_tree import check_like_udevd
 from tests.evaluate.udevd import Outcome, run_sets, why_not_here
 
 pytestmark = pytest.mark.skipif(bool(why_not_here()), reason=why_not_here() or "runs")
@@ -62,27 +62,10 @@ def test_udevd_gives_the_link_to_the_higher_priority_at_add_and_at_change(
 def test_check_on_the_same_files_says_where_udevd_puts_the_link(
         name: str, as_udevd_left_it: bool, real: dict[str, Outcome], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    from checker.cli import main
-
     owner = CASES[name][1]
     outcome = real[name]
-    rules_d = tmp_path / "etc/udev/rules.d"
-    rules_d.mkdir(parents=True)
-    for file_name, text in outcome.files.items():
-        (rules_d / file_name).write_bytes(text.encode())
-    (tmp_path / "dev/xapi/block").mkdir(parents=True)
-    for device in ("loop6", "loop7"):
-        (tmp_path / f"dev/{device}").write_text("")
     target = outcome.dev_links[LINK] if as_udevd_left_it else "../../loop6"
-    (tmp_path / f"dev/{LINK}").symlink_to(target)
-    content = "".join(f"      {line}\n" for line in BLOCK.splitlines())
-    policy = tmp_path / "policy.yaml"
-    policy.write_text("version: 1\nname: case\nrules:\n  - file: /etc/udev/rules.d/50-udev.rules\n"
-                      f"    ensure: lines\n    content: |\n{content}symlinks:\n  - link: /dev/{LINK}\n"
-                      "    target: /dev/loop6\n")
-    status = main(["check", "--root", str(tmp_path), "--skip-policy-permission-check", "--format", "json",
-                   str(policy)])
-    findings = json.loads(capsys.readouterr().out)["policies"][0]["findings"]
+    status, findings = check_like_udevd(tmp_path, capsys, outcome.files, BLOCK, LINK, target, ("loop6", "loop7"))
     link = next(f for f in findings if f["kind"] == "symlink")
     if owner == "loop6":
         assert status == 0 and link["status"] == "ok" and link["effect"] == "yes", link

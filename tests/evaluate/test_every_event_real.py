@@ -7,7 +7,6 @@ the policy wants. The controls are what udev 252 did not mind."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from checker.evaluate.engine import RuleSet, evaluate
 from checker.evaluate.values import Tri
 from checker.observe.udev import device_facts
+from tests.evaluate.check_tree import check_like_udevd
 from tests.evaluate.udevd import Outcome, run_sets, why_not_here
 
 pytestmark = pytest.mark.skipif(bool(why_not_here()), reason=why_not_here() or "runs")
@@ -92,24 +92,10 @@ def test_the_evaluator_says_what_udevd_did_at_both_events(name: str, real: dict[
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_check_on_the_same_files_is_drift_exactly_where_udevd_undid_the_policy(
         name: str, real: dict[str, Outcome], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from checker.cli import main
-
     rules, _, _, (_, at_change, ran_add, _) = CASES[name]
-    rules_d = tmp_path / "etc/udev/rules.d"
-    rules_d.mkdir(parents=True)
-    for file_name, text in real[name].files.items():
-        (rules_d / file_name).write_bytes(text.encode())
-    (tmp_path / "dev/xapi/block").mkdir(parents=True)
-    (tmp_path / "dev/loop6").write_text("")
-    (tmp_path / "dev/xapi/block/loop6").symlink_to("../../loop6")  # as udevd made it at add
-    content = "".join(f"      {line}\n" for line in rules.splitlines())
-    policy = tmp_path / "policy.yaml"
-    policy.write_text("version: 1\nname: case\nrules:\n  - file: /etc/udev/rules.d/50-udev.rules\n"
-                      f"    ensure: lines\n    content: |\n{content}symlinks:\n  - link: /dev/xapi/block/loop6\n"
-                      "    target: /dev/loop6\n")
-    status = main(["check", "--root", str(tmp_path), "--skip-policy-permission-check", "--format", "json",
-                   str(policy)])
-    findings = json.loads(capsys.readouterr().out)["policies"][0]["findings"]
+    # the link as udevd made it at add
+    status, findings = check_like_udevd(tmp_path, capsys, real[name].files, rules, "xapi/block/loop6",
+                                        "../../loop6")
     rule = next(f for f in findings if f["kind"] == "rule")
     link = next(f for f in findings if f["kind"] == "symlink")
     udevd_undid = not at_change or "ldc" not in ran_add

@@ -89,6 +89,13 @@ while read -r set_dir then; do
     find "$RULES" -mindepth 1 -delete
     cp "$set_dir"/* "$RULES"/ 2>/dev/null
     udevadm control --reload
+    # each set starts as at boot: no database entry, no link the set before left (its
+    # links and tags would otherwise decide this set's answers: a "t" link of the last
+    # set kept "t/a/x" from being made, once, and hypothesis could not replay it)
+    for d in $DEVICES; do rm -f /run/udev/data/b$(cat /sys/block/$d/dev); done
+    rm -rf /run/udev/links /run/udev/tags
+    find /dev -mindepth 1 -type l ! -path '/dev/block/*' -delete
+    find /dev -mindepth 1 -depth -type d -empty ! -path /dev/block -delete
     event add ""
     # then the same devices' next change (udevadm trigger's default, a watched disk closed
     # after a write): udev recomputes the links from the rules and removes the others
