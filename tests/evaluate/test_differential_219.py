@@ -20,15 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from checker.rules.semantics import UDEV_219
 from tests.evaluate import udevd
 from tests.evaluate.test_differential import EXAMPLES, compare, rule_sets_219
-from tests.evaluate.udevadm219 import TALLY_219, TALLY_252_SAME_SETS, Udevadm219, skip_unless_here
-
-
-@pytest.fixture(scope="module")
-def udev219() -> Iterator[Udevadm219]:
-    skip_unless_here()
-    oracle = Udevadm219()
-    yield oracle
-    oracle.close()
+from tests.evaluate.udevadm219 import TALLY_219, TALLY_252_SAME_SETS, Udevadm219
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +34,11 @@ def udevd252() -> Iterator[udevd.Udevd | None]:
     daemon.close()
 
 
+# The default profile draws the same sets in every run: the unknown share of random
+# draws moved between 2.7 % and 6.8 % against the 7 % bound, a CI run that could fail
+# by chance. The thorough profile keeps drawing new ones.
 @settings(max_examples=EXAMPLES, deadline=None, database=None,
+          derandomize=os.environ.get("HYPOTHESIS_PROFILE") != "thorough",
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(files=rule_sets_219)
 def test_the_evaluator_agrees_with_udev_219_and_252_on_the_same_rule_sets(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import tarfile
-from collections.abc import Iterator
 
 import pytest
 
@@ -22,7 +21,7 @@ from checker.evaluate.values import Tri, Unknown
 from checker.rules.semantics import UDEV_219
 from tests.conftest import REPO
 from tests.evaluate.test_differential import evaluations
-from tests.evaluate.udevadm219 import Tally219, Udevadm219, skip_unless_here
+from tests.evaluate.udevadm219 import Tally219, Udevadm219
 
 # shared/ lies beside the checkout (here and in CI's clone)
 TARBALL = os.environ.get("UDEV_DRIFT_SYSTEMD_219_SOURCE",
@@ -55,14 +54,6 @@ def block_tests() -> list[tuple[str, str]]:
 
 
 TESTS = block_tests()
-
-
-@pytest.fixture(scope="module")
-def udev219() -> Iterator[Udevadm219]:
-    skip_unless_here()
-    oracle = Udevadm219()
-    yield oracle
-    oracle.close()
 
 
 @pytest.mark.skipif(not TESTS, reason=f"udev 219's test/udev-test.pl not found in {TARBALL}")
