@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -46,7 +47,9 @@ class Finding:
     effect: Effect | None = None
     cause: Cause | None = None
     effect_reason: str | None = None
-    present_rules: tuple[Rule, ...] = ()  # rules entries: the file's rules that are wanted
+    # rules entries: the file's rules that are wanted (checker.check.rules.PlacedRules: parsed
+    # when first read)
+    present_rules: Sequence[Rule] = ()
 
     def add_reasons(self, reasons: list[str]) -> None:
         """Reasons go before the other details: why it drifted is read first."""

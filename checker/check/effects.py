@@ -27,7 +27,7 @@ from fnmatch import fnmatchcase
 
 from checker.check.claims import Claims, LinkHeld
 from checker.check.every_event import CHANGE_SENDERS, add_only, fix_sentence
-from checker.check.named_devices import Device, PolicyDevices, literal_kernel
+from checker.check.named_devices import Device, PolicyDevices
 from checker.evaluate.causes import Cause as EvaluatedCause
 from checker.evaluate.causes import link_on_disk, step_cause
 from checker.evaluate.engine import evaluate
@@ -45,6 +45,7 @@ from checker.observe.devices import Devices
 from checker.observe.files import RulesFiles, rules_in_udev_order
 from checker.policy.desired import DesiredPolicy
 from checker.rules.canonical import normalize_substitutions
+from checker.rules.literal import literal_kernel
 from checker.rules.model import Rule
 
 log = logging.getLogger("udev-drift")

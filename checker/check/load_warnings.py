@@ -23,12 +23,11 @@ def load_warnings(policies: Sequence[DesiredPolicy], accounts: Accounts) -> list
         if entry.ensure == "absent":
             continue  # a rule that must not be there is never loaded because of the policy
         where = f"{entry.policy_path}:{entry.policy_line}" if entry.policy_line else entry.policy_path
-        for rule in entry.rules:
-            for token in rule.tokens:
-                kind = _ACCOUNT_KEYS.get(token.key)
-                if (kind is None or token.op not in ("=", ":=") or _NUMERIC.match(token.value)
-                        or _SUBSTITUTION.search(token.value) or accounts.knows(kind, token.value)):
-                    continue
-                warnings.append(f"{where}: {entry.entry}: content line {rule.line}: no {kind} "
-                                f"{token.value!r} on this host: udev ignores {token.key}=\"{token.value}\"")
+        for line, key, op, value in entry.summary.accounts:
+            kind = _ACCOUNT_KEYS.get(key)
+            if (kind is None or op not in ("=", ":=") or _NUMERIC.match(value)
+                    or _SUBSTITUTION.search(value) or accounts.knows(kind, value)):
+                continue
+            warnings.append(f"{where}: {entry.entry}: content line {line}: no {kind} "
+                            f"{value!r} on this host: udev ignores {key}=\"{value}\"")
     return warnings

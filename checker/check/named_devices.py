@@ -13,19 +13,18 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from checker.check.rules import PlacedRules
 from checker.findings import PolicyReport
 from checker.host import Host
 from checker.observe.devices import Devices, LiveDevices
 from checker.policy.desired import DesiredPolicy, DesiredSymlink
+from checker.rules.literal import literal_kernel
 from checker.rules.model import Rule
 
 if TYPE_CHECKING:
     from checker.evaluate.facts import DeviceFacts
 
 log = logging.getLogger("udev-drift")
-
-_GLOB_CHARS = frozenset("*?[")  # checker.evaluate.glob.GLOB_CHARS
-
 
 @dataclass(frozen=True)
 class Device:
@@ -45,6 +44,14 @@ class PolicyDevices:
         self._facts: dict[tuple[Device, str], DeviceFacts] = {}
         self._present: dict[str, Device] | None = None
         self._by_kernel: dict[str, Device | None] = {}  # a disk's three rules name it thrice
+        self._stats: dict[str, os.stat_result | None] = {}  # nodes under --root, read once
+
+    def _node_stat(self, node: str) -> os.stat_result | None:
+        """lstat() of a node in the tree (a host path), read once per check: found, then
+        asked what decides its facts."""
+        if node not in self._stats:
+            self._stats[node] = _lstat(self.host.path(node))
+        return self._stats[node]
 
     def for_symlink(self, entry: DesiredSymlink, node: str | None = None) -> Device | None:
         """The entry's device; `node` is the node a check already found for it (--root)."""
@@ -68,7 +75,7 @@ class PolicyDevices:
             sys_path = os.path.realpath(f"/sys/class/block/{name}")
             return Device(name, sys_path) if os.path.isdir(sys_path) else None
         node = "/dev/" + name.replace("!", "/")
-        lst = self.host.lstat(node)
+        lst = self._node_stat(node)
         if lst is None or not (stat_module.S_ISBLK(lst.st_mode) or stat_module.S_ISREG(lst.st_mode)):
             return None  # a regular file stands for a node in test trees and images; a link
         return Device(name, None, node)  # is another name, not the device's own
@@ -97,7 +104,7 @@ class PolicyDevices:
         not built for a hit); on a running host its facts as read."""
         if device.sys_path is not None:
             return self.facts(device, "add")
-        st = _lstat(self.host.path(device.node)) if device.node else None
+        st = self._node_stat(device.node) if device.node else None
         devnum = (os.major(st.st_rdev), os.minor(st.st_rdev)) \
             if st is not None and stat_module.S_ISBLK(st.st_mode) else None
         return device.kernel, devnum
@@ -123,7 +130,7 @@ class PolicyDevices:
                     self._facts[key] = block_device_facts(device.kernel, None, None, action)
             else:
                 # the node path is the one a check resolved inside the tree: not a link
-                st = _lstat(self.host.path(device.node)) if device.node else None
+                st = self._node_stat(device.node) if device.node else None
                 devnum = (os.major(st.st_rdev), os.minor(st.st_rdev)) \
                     if st is not None and stat_module.S_ISBLK(st.st_mode) else None
                 self._facts[key] = block_device_facts(device.kernel, devnum, None, action)
@@ -149,18 +156,6 @@ def _lstat(path: str) -> os.stat_result | None:
         return None
 
 
-def literal_kernel(rule: Rule) -> str | None:
-    """The one device a rule names by KERNEL=="sdb" (no pattern, no alternatives)."""
-    # What checker.evaluate.glob.Matcher.of reads as one plain alternative, spelt out here:
-    # importing the evaluator's matcher would put it on the path of a cache hit.
-    for token in rule.tokens:
-        if token.key == "KERNEL" and token.op == "==":
-            value = token.value
-            if value and "|" not in value and not _GLOB_CHARS.intersection(value):
-                return value
-    return None
-
-
 def devices_asked(found: PolicyDevices, policies: Sequence[DesiredPolicy],
                   reports: Sequence[PolicyReport]) -> set[Device]:
     """The devices checker.check.effects asks the rule set about for these findings: the
@@ -176,8 +171,7 @@ def devices_asked(found: PolicyDevices, policies: Sequence[DesiredPolicy],
                     continue
                 device = found.for_symlink(entry, finding.device)
             elif finding.kind == "rule" and not finding.drift:
-                for rule in finding.present_rules:
-                    kernel = literal_kernel(rule)
+                for kernel in _kernels(finding.present_rules):
                     device = found.by_kernel(kernel) if kernel is not None else None
                     if device is not None:
                         asked.add(device)
@@ -187,3 +181,11 @@ def devices_asked(found: PolicyDevices, policies: Sequence[DesiredPolicy],
             if device is not None:
                 asked.add(device)
     return asked
+
+
+def _kernels(rules: Sequence[Rule]) -> list[str | None]:
+    """literal_kernel() of each rule; of rules placed as a policy's text, without parsing
+    them (checker.check.rules.PlacedRules)."""
+    if isinstance(rules, PlacedRules):
+        return rules.kernels()
+    return [literal_kernel(rule) for rule in rules]

@@ -7,8 +7,9 @@ never make drift, while a changed key, operator or value, or a rule udev would d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from typing import overload
 
 from checker.edits.blocks import scan_markers, unmarked_run
 from checker.edits.diffs import unified_diff
@@ -18,14 +19,14 @@ from checker.edits.ensure import (
     ensure_block,
     ensure_file,
     ensure_lines,
-    open_continuation,
 )
 from checker.findings import Finding, Status
 from checker.observe.files import ObservedRulesFile, RulesFiles
 from checker.policy.desired import DesiredPolicy, DesiredRules
 from checker.rules.model import Rule
 from checker.rules.parsed import parse_rules
-from checker.rules.textlines import split_keepends
+from checker.rules.semantics import DEFAULT
+from checker.rules.textlines import open_continuation, split_keepends
 
 LOOKS_LIKE = 0.8  # similarity above which a file's rule is named as "probably meant"
 
@@ -151,12 +152,70 @@ def _rules_inside(observed: ObservedRulesFile, lines: list[str], begin: int, end
             for rule in block.rules]
 
 
+class PlacedRules(Sequence[Rule]):
+    """The entries' rules as they stand in a file whose managed block holds exactly their
+    text from line `offset` + 1 on: parsed only when a rule is read. A host found as the
+    policy wants needs no more than their count and the devices they name, both in the
+    entries' summaries (kept in the policy cache): 30,000 rules are then never parsed."""
+
+    def __init__(self, entries: Sequence[DesiredRules], offset: int) -> None:
+        self.entries = tuple(entries)
+        self.offset = offset
+        self._rules: tuple[Rule, ...] | None = None
+
+    def _parsed(self) -> tuple[Rule, ...]:
+        if self._rules is None:
+            # as the block is read when its text is not the policy's (_rules_inside)
+            block = parse_rules("".join(entry.content for entry in self.entries))
+            shift = self.offset
+            self._rules = tuple(replace(rule, line=rule.line + shift, end_line=rule.end_line + shift)
+                                for rule in block.rules)
+        return self._rules
+
+    @overload
+    def __getitem__(self, index: int) -> Rule: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Rule]: ...
+    def __getitem__(self, index: int | slice) -> Rule | Sequence[Rule]:
+        return self._parsed()[index]
+
+    def __len__(self) -> int:
+        return sum(entry.summary.count for entry in self.entries)
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self._parsed())
+
+    def kernels(self) -> list[str | None]:
+        """checker.rules.literal.literal_kernel of each rule, from the summaries."""
+        return [kernel for entry in self.entries for kernel in entry.summary.kernels]
+
+    def identity(self) -> tuple[object, ...]:
+        """What the rules are a function of, beside the policy (whose content the verdict
+        cache's key holds): where the block starts, and which entries it holds."""
+        return ("placed", self.offset, [entry.entry for entry in self.entries])
+
+
+def _placed(entries: Sequence[DesiredRules], observed: ObservedRulesFile, lines: list[str],
+            begin: int, end: int, content: str) -> PlacedRules | None:
+    """The block's rules without parsing it, when that gives what parsing it would: its text
+    is the entries' text, read by the reader their rules were validated with, and no entry
+    runs on into the next (a continuation), so that parsing it whole and parsing each entry
+    give the same rules."""
+    if observed.semantics != DEFAULT or any(entry.summary.open_end for entry in entries):
+        return None
+    if end - begin - 1 != sum(entry.content.count("\n") for entry in entries):
+        return None  # a cheap no: another number of lines (content ends every line with \n)
+    if "".join(lines[begin + 1:end]) != content:
+        return None
+    return PlacedRules(entries, begin + 1)
+
+
 def check_block(policy: str, entries: Sequence[DesiredRules], observed: ObservedRulesFile) -> Finding:
     content = "".join(entry.content for entry in entries)
-    desired = tuple(rule for entry in entries for rule in entry.rules)
+    count = sum(entry.summary.count for entry in entries)
     finding = Finding(policy, "rule", observed.path, f"{observed.path} block",
                       _entry_names(entries), "ok", False,
-                      f"managed block present ({len(desired)} rules)")
+                      f"managed block present ({count} rules)")
     unusable = _unusable(observed)
     if unusable:
         finding.status, finding.message = unusable
@@ -168,6 +227,13 @@ def check_block(policy: str, entries: Sequence[DesiredRules], observed: Observed
         finding.status, finding.message = "missing", "the rules file is missing"
     elif scan.intact:
         begin, end = scan.spans[0]
+        placed = None if open_continuation(lines[:begin]) else _placed(entries, observed, lines, begin, end,
+                                                                     content)
+        if placed is not None:
+            finding.message = f"managed block at lines {begin + 1}-{end + 1} as the policy wants"
+            finding.present_rules = placed
+            return _apply_visibility(finding, observed)
+        desired = tuple(rule for entry in entries for rule in entry.rules)
         inside = _rules_inside(observed, lines, begin, end)
         if [r.canonical for r in inside] != [r.canonical for r in desired] or any(r.problem for r in inside):
             finding.status = "changed"
@@ -177,6 +243,7 @@ def check_block(policy: str, entries: Sequence[DesiredRules], observed: Observed
             finding.message = f"managed block at lines {begin + 1}-{end + 1} as the policy wants"
             finding.present_rules = tuple(inside)
     elif scan.absent:
+        desired = tuple(rule for entry in entries for rule in entry.rules)
         run = unmarked_run(lines, observed.parsed, desired)
         if run:
             finding.status = "damaged"
@@ -202,7 +269,9 @@ def check_block(policy: str, entries: Sequence[DesiredRules], observed: Observed
             problems.append(f"{len(scan.spans)} intact block(s) beside them")
         finding.status, finding.message = "damaged", "block markers damaged: " + "; ".join(problems)
     finding.drift = finding.status != "ok"
-    _with_diff(finding, observed, ensure_block(policy, content, desired, observed.semantics))
+    if finding.drift:
+        desired = tuple(rule for entry in entries for rule in entry.rules)
+        _with_diff(finding, observed, ensure_block(policy, content, desired, observed.semantics))
     return _apply_visibility(finding, observed)
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import checker
 from checker.check.named_devices import Device, PolicyDevices, devices_asked
+from checker.check.rules import PlacedRules
 from checker.findings import Cause, Finding, PolicyReport
 from checker.host import Host
 from checker.paths import UDEV_RULES_DIRS
@@ -39,7 +40,7 @@ from checker.trusted_cache import Sha256, code_fingerprint, origin, read_trusted
 log = logging.getLogger("udev-drift")
 
 VERDICT_CACHE_NAME = "verdict-cache.json"
-FORMAT = 1
+FORMAT = 2  # 2: each change kept once, with the findings it was made on
 KEEP = 8  # answers for this many keys (a host that goes back and forth is still a hit)
 _WHAT = "a verdict cache"
 # The semantics answers follow where the files say none (checker.evaluate.result's
@@ -151,8 +152,16 @@ def rules_listing(host: Host, files: Any) -> list[tuple[str, str, str, bytes]]:
 def _finding_state(finding: Finding) -> dict[str, Any]:
     return {
         "json": finding.to_json(),
-        "rules": [(r.line, r.end_line, r.text) for r in finding.present_rules],
+        "rules": _present_state(finding.present_rules),
     }
+
+
+def _present_state(rules: Sequence[Any]) -> Any:
+    """The present rules by where and what they are; rules placed as the policy's text
+    (checker.check.rules.PlacedRules) by what they are a function of, unparsed."""
+    if isinstance(rules, PlacedRules):
+        return rules.identity()
+    return [(r.line, r.end_line, r.text) for r in rules]
 
 
 def _answers_of(finding: Finding) -> dict[str, Any]:
@@ -266,13 +275,16 @@ class VerdictCache:
                 device = Device(str(kernel), sys_path, node)
                 if decides is None or self.device_digest(device, decides(device)) != digest:
                     raise LookupError
-            changes = [(findings[i], _checked(values)) for i, values in entry["answers"]]
+            changes = [(_checked(values), [findings[i] for i in _indices(indices, len(findings))])
+                       for values, indices in entry["answers"]]
         except (LookupError, TypeError, ValueError):
             self.misses += 1
             return False
-        for finding, values in changes:
-            for name, value in values.items():
-                setattr(finding, name, value)
+        for values, changed in changes:
+            for finding in changed:
+                for name, value in values.items():
+                    # each finding its own list: a later step may add to one's details
+                    setattr(finding, name, list(value) if name == "details" else value)
         self.hits += 1
         log.debug("the rule set's answers taken from %s (nothing they depend on changed)", self.path)
         return True
@@ -285,8 +297,15 @@ class VerdictCache:
         if not self.writable:
             return
         findings = [f for report in reports for f in report.findings]
-        answers = [[i, after] for i, (finding, was) in enumerate(zip(findings, before))
-                   if (after := _answers_of(finding)) != was]
+        # What the evaluation changed, per finding: most findings of a large host change
+        # alike (effect "yes"), so each change is kept once with the findings it was made on.
+        grouped: dict[str, list[Any]] = {}
+        for i, (finding, was) in enumerate(zip(findings, before)):
+            after = _answers_of(finding)
+            changed = {name: value for name, value in after.items() if value != was[name]}
+            if changed:
+                grouped.setdefault(repr(sorted(changed.items())), [changed, []])[1].append(i)
+        answers = list(grouped.values())
         entries = {k: v for k, v in self._entries().items() if isinstance(v, dict)}
         entries.pop(key, None)
         while len(entries) >= KEEP:
@@ -328,22 +347,30 @@ def snapshot(reports: Sequence[PolicyReport]) -> list[dict[str, Any]]:
     return [_answers_of(f) for report in reports for f in report.findings]
 
 
+def _indices(value: Any, size: int) -> list[int]:
+    if not isinstance(value, list) or not all(type(i) is int and 0 <= i < size for i in value):
+        raise ValueError("not indices of the findings")
+    return value
+
+
 def _checked(values: Any) -> dict[str, Any]:
-    """Answers read back are held to the shape a finding has."""
-    if not isinstance(values, dict) or set(values) != set(ANSWER_FIELDS):
+    """Answers read back (the fields the evaluation changed) are held to the shape a
+    finding has."""
+    if not isinstance(values, dict) or not values or not set(values) <= set(ANSWER_FIELDS):
         raise ValueError("not a finding's answers")
     out = dict(values)
-    if not isinstance(out["details"], list) or not all(isinstance(d, str) for d in out["details"]):
+    if "details" in out and (not isinstance(out["details"], list)
+                             or not all(isinstance(d, str) for d in out["details"])):
         raise ValueError("details")
     for name in ("status", "message"):
-        if not isinstance(out[name], str):
+        if name in out and not isinstance(out[name], str):
             raise ValueError(name)
-    if not isinstance(out["drift"], bool):
+    if "drift" in out and not isinstance(out["drift"], bool):
         raise ValueError("drift")
-    if out["effect"] not in (None, "yes", "no", "unknown"):
+    if out.get("effect") not in (None, "yes", "no", "unknown"):
         raise ValueError("effect")
-    if out["effect_reason"] is not None and not isinstance(out["effect_reason"], str):
+    if out.get("effect_reason") is not None and not isinstance(out["effect_reason"], str):
         raise ValueError("effect_reason")
-    if out["cause"] is not None:
+    if out.get("cause") is not None:
         out["cause"] = Cause(**out["cause"])
     return out

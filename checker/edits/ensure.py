@@ -17,7 +17,14 @@ from checker.edits.markers import begin_marker, end_marker
 from checker.rules.model import Rule
 from checker.rules.parsed import parse_rules
 from checker.rules.semantics import DEFAULT, UdevSemantics
-from checker.rules.textlines import line_ending, split_keepends, strip_ending, terminate_last, with_ending
+from checker.rules.textlines import (
+    line_ending,
+    open_continuation,
+    split_keepends,
+    strip_ending,
+    terminate_last,
+    with_ending,
+)
 
 Edit = Callable[[str], str]
 
@@ -25,18 +32,6 @@ Edit = Callable[[str], str]
 def rule_source_lines(content: str, rule: Rule) -> list[str]:
     """The physical lines of `rule` as the policy wrote it (continuations included)."""
     return split_keepends(content)[rule.line - 1:rule.end_line]
-
-
-def open_continuation(lines: list[str]) -> bool:
-    """True when udev would join the next physical line onto what `lines` end with: the
-    last line that is not a comment ends in a backslash (udev skips comment lines inside a
-    continuation, and the continuation goes on after them)."""
-    for line in reversed(lines):
-        text = strip_ending(line).lstrip()
-        if text.startswith("#"):
-            continue
-        return text.endswith("\\")
-    return False
 
 
 def insertion(before: list[str], added: list[str], ending: str) -> list[str]:

@@ -29,10 +29,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from checker import __version__
-from checker.policy.desired import DesiredPolicy, DesiredRules, DesiredSymlink, DeviceRef
+from checker.policy.desired import (
+    ACCOUNT_KEYS,
+    DesiredPolicy,
+    DesiredRules,
+    DesiredSymlink,
+    DeviceRef,
+    RulesSummary,
+)
 from checker.policy.files import PolicyBytes
 from checker.policy.places import dev_path_problem, rules_file_problem
-from checker.rules.parsed import parse_rules
 from checker.trusted_cache import (
     MAX_CACHE_BYTES,
     code_fingerprint,
@@ -44,7 +50,7 @@ from checker.trusted_cache import (
 log = logging.getLogger("udev-drift")
 
 CACHE_NAME = "policy-cache.json"
-FORMAT = 2
+FORMAT = 3  # 3: each rules entry's summary (so a hit never parses its rules)
 __all__ = ["CACHE_NAME", "MAX_CACHE_BYTES", "PolicyCache", "desired_json", "validator_fingerprint"]
 # The code whose answer the cache keeps: what reads, checks and expands a policy.
 _VALIDATOR_FOLDERS = ("policy", "rules")
@@ -70,6 +76,36 @@ def desired_json(policy: DesiredPolicy) -> dict[str, Any]:
     }
 
 
+def _summary_json(summary: RulesSummary) -> dict[str, Any]:
+    return {"count": summary.count, "warnings": summary.warnings, "accounts": summary.accounts,
+            "kernels": summary.kernels, "open_end": summary.open_end}
+
+
+def _strings(value: Any, size: int) -> tuple[Any, ...]:
+    """A list of `size`-long lists: a line number, then strings."""
+    out = []
+    for item in value:
+        if (not isinstance(item, (list, tuple)) or len(item) != size or not isinstance(item[0], int)
+                or not all(isinstance(part, str) for part in item[1:])):
+            raise ValueError("a summary's list is not of its shape")
+        out.append(tuple(item))
+    return tuple(out)
+
+
+def _summary(data: Any) -> RulesSummary:
+    kernels = data["kernels"]
+    if (not isinstance(data["count"], int) or not isinstance(data["open_end"], bool)
+            or not isinstance(kernels, (list, tuple)) or len(kernels) != data["count"]
+            or not all(k is None or isinstance(k, str) for k in kernels)):
+        raise ValueError("not a rules summary")
+    accounts = _strings(data["accounts"], 4)
+    if any(account[1] not in ACCOUNT_KEYS for account in accounts):
+        raise ValueError("a summary's account is not OWNER or GROUP")
+    return RulesSummary(count=data["count"], warnings=_strings(data["warnings"], 2),
+                        accounts=accounts, kernels=tuple(kernels),
+                        open_end=data["open_end"])
+
+
 def _checked_places(data: dict[str, Any]) -> None:
     """Where a cached policy writes is held to the rules a policy file is held to."""
     for rule in data["rules"]:
@@ -83,7 +119,15 @@ def _checked_places(data: dict[str, Any]) -> None:
             raise ValueError(problem)
 
 
-_to_json = desired_json  # the name the tests know
+def _cached_json(policy: DesiredPolicy) -> dict[str, Any]:
+    """What the cache keeps: the desired state, and each rules entry's summary."""
+    data = desired_json(policy)
+    for entry, rules in zip(data["rules"], policy.rules):
+        entry["summary"] = _summary_json(rules.summary)
+    return data
+
+
+_to_json = _cached_json  # the name the tests know
 
 
 def _from_json(data: dict[str, Any]) -> DesiredPolicy:
@@ -92,7 +136,7 @@ def _from_json(data: dict[str, Any]) -> DesiredPolicy:
     return DesiredPolicy(
         name=name, path=path, description=data["description"],
         rules=tuple(DesiredRules(policy=name, entry=r["entry"], file=r["file"], ensure=r["ensure"],
-                                 content=r["content"], rules=parse_rules(r["content"]).rules,
+                                 content=r["content"], known_summary=_summary(r["summary"]),
                                  policy_path=path, policy_line=r["line"]) for r in data["rules"]),
         symlinks=tuple(DesiredSymlink(policy=name, entry=s["entry"], link=s["link"],
                                       device=DeviceRef(s["by"], s["value"]), required=s["required"],
@@ -140,7 +184,7 @@ class PolicyCache:
         """Remember these policies, keyed by the bytes they were validated from."""
         if not self.writable or len(files) != len(policies):
             return
-        entries = {os.path.abspath(read.path): {"sha256": read.sha256, "desired": desired_json(policy)}
+        entries = {os.path.abspath(read.path): {"sha256": read.sha256, "desired": _cached_json(policy)}
                    for read, policy in zip(files, policies)}
         document = {"format": FORMAT, "version": __version__, "validator": validator_fingerprint(),
                     "policies": entries}

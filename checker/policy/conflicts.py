@@ -55,6 +55,7 @@ def check_conflicts(policies: Sequence[DesiredPolicy], host: Host | None = None)
     errors: list[PolicyError] = []
     owners: dict[FileKey, DesiredRules] = {}
     present: dict[tuple[FileKey, str], DesiredRules] = {}
+    any_absent = any(entry.ensure == "absent" for policy in policies for entry in policy.rules)
     for policy in policies:
         for entry in policy.rules:
             key = files.key(entry.file)
@@ -65,7 +66,9 @@ def check_conflicts(policies: Sequence[DesiredPolicy], host: Host | None = None)
                         entry.policy_path, entry.policy_line, None,
                         f"at '{entry.entry}': {_named(entry, owner)} is already owned whole "
                         f"(ensure: file) by policy {owner.policy}"))
-            if entry.ensure != "absent":
+            # which rules are present matters only against an `absent` entry: without
+            # one, the rules are not read (a policy from the cache is not even parsed)
+            if entry.ensure != "absent" and any_absent:
                 for rule in entry.rules:
                     present.setdefault((key, rule.canonical), entry)
     for policy in policies:

@@ -130,7 +130,7 @@ def _expand_rules(loaded: LoadedPolicy, index: int, entry: RulesEntry,
         desired.append(DesiredRules(
             policy=loaded.policy.name, entry=_entry_name(key_path, item),
             file=file, ensure=entry.ensure, content=content,
-            rules=parsed.rules, policy_path=loaded.source.path,
+            parsed=parsed.rules, policy_path=loaded.source.path,
             policy_line=mark.line if mark else None,
         ))
     return desired

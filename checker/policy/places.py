@@ -10,6 +10,7 @@ policy that validates can always be checked.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from checker.paths import UDEV_RULES_DIRS
@@ -46,7 +47,16 @@ def length_problem(value: str, what: str) -> str | None:
     return None
 
 
+# A path of plain ASCII components, none starting with '.': every check below passes it
+# (one byte a character, so a component of at most NAME_MAX characters is short enough).
+# The policy cache's 20,000 link paths of a 10,000-disk host are held to the rules on
+# every run: the common case takes one match.
+_PLAIN_PATH = re.compile(r"(?:/[A-Za-z0-9_+:@=,-][A-Za-z0-9._+:@=,-]{0,254})+\Z")  # 254: NAME_MAX - 1
+
+
 def _components(value: str, what: str) -> str | None:
+    if len(value) <= PATH_MAX and _PLAIN_PATH.match(value):
+        return None
     if "\0" in value:
         return f"{what} must not contain a NUL character"
     if not value.startswith("/"):
@@ -64,6 +74,7 @@ def _components(value: str, what: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=64)  # a host's entries name a few files, 10,000 times over
 def rules_file_problem(value: str) -> str | None:
     """Why `value` is not a rules file a policy may manage, or None."""
     found = _components(value, "file")

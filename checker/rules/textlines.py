@@ -39,3 +39,15 @@ def terminate_last(lines: list[str], ending: str) -> list[str]:
     if lines and strip_ending(lines[-1]) == lines[-1]:
         return lines[:-1] + [lines[-1] + ending]
     return lines
+
+
+def open_continuation(lines: list[str]) -> bool:
+    """True when udev would join the next physical line onto what `lines` end with: the
+    last line that is not a comment ends in a backslash (udev skips comment lines inside a
+    continuation, and the continuation goes on after them)."""
+    for line in reversed(lines):
+        text = strip_ending(line).lstrip()
+        if text.startswith("#"):
+            continue
+        return text.endswith("\\")
+    return False

@@ -225,8 +225,23 @@ def test_answers_of_the_wrong_shape_are_not_replayed(tree: HostTree, state: Path
     answered_afresh(tree, policy, state)
     document = json.loads((state / VERDICT_CACHE_NAME).read_text())
     for entry in document["entries"].values():
-        for _, answers in entry["answers"]:
+        for answers, _ in entry["answers"]:
             answers["drift"] = "no"
+    (state / VERDICT_CACHE_NAME).write_text(json.dumps(document))
+    assert answered_afresh(tree, policy, state)
+
+
+@pytest.mark.parametrize("indices", [[10_000], [-1], ["0"], [True], "0", [0.0]])
+def test_answers_for_findings_that_are_not_there_are_not_replayed(tree: HostTree, state: Path,
+                                                                   indices: object) -> None:
+    """Each change is kept once with the indices of the findings it was made on: an index
+    that names no finding of this run (or is not an index) makes the entry a miss."""
+    policy = seed(tree)
+    tree.write(VENDOR, 'KERNEL=="sdb", SYMLINK="other/%k"\n', dedent=False)
+    answered_afresh(tree, policy, state)
+    document = json.loads((state / VERDICT_CACHE_NAME).read_text())
+    for entry in document["entries"].values():
+        entry["answers"][0][1] = indices
     (state / VERDICT_CACHE_NAME).write_text(json.dumps(document))
     assert answered_afresh(tree, policy, state)
 
