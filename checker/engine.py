@@ -112,18 +112,19 @@ def check(policies: Sequence[DesiredPolicy], host: Host, state: StateDir | None 
     the running host, when a policy names a symlink), else the file system alone.
     `udev` is whose rules language and evaluation apply (`files` must read with it).
     """
-    files = files or RulesFiles(host, udev.semantics if udev else DEFAULT)
-    devices = devices or devices_for(policies, host)
-    links = Links(host)
-    reports = [
-        PolicyReport(policy.name, policy.path,
-                     check_policy_rules(policy, files) + check_policy_symlinks(policy, links, devices))
-        for policy in policies
-    ]
-    judge_effects(host, files, devices, policies, reports, verdicts)
-    report = Report(reports, root=host.root, udev=udev.to_json() if udev else None)
-    if state is not None:
-        explain_drift(report, policies, files, state, host)
+    with host.reading():  # a check changes nothing: each path is lstat()ed once
+        files = files or RulesFiles(host, udev.semantics if udev else DEFAULT)
+        devices = devices or devices_for(policies, host)
+        links = Links(host)
+        reports = [
+            PolicyReport(policy.name, policy.path,
+                         check_policy_rules(policy, files) + check_policy_symlinks(policy, links, devices))
+            for policy in policies
+        ]
+        judge_effects(host, files, devices, policies, reports, verdicts)
+        report = Report(reports, root=host.root, udev=udev.to_json() if udev else None)
+        if state is not None:
+            explain_drift(report, policies, files, state, host)
     return report
 
 

@@ -7,9 +7,11 @@ inside the tree. No other module joins a root to a path.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat as stat_module
+from collections.abc import Iterator
 
 MAX_LINK_HOPS = 40  # as the kernel's ELOOP limit
 
@@ -22,6 +24,9 @@ class Host:
         # True for a --root tree: no udevadm and no libudev, only files.
         self.is_tree = self.root != "/"
         self._directories: dict[str, str | None] = {}  # resolved directories, per run
+        # lstat() results while a check reads the host (reading()): a link's target is the
+        # node the device was found as, and each /dev node is asked about thrice
+        self._lstats: dict[str, os.stat_result | None] | None = None
 
     def __repr__(self) -> str:
         return f"Host({self.root!r})"
@@ -37,6 +42,19 @@ class Host:
     def forget(self) -> None:
         """Drop what was learned of directories: after this run changed the tree."""
         self._directories.clear()
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """While this lasts, nothing changes the host's files (a check only reads): each
+        path is lstat()ed once. Outside it (a repair writing) every call asks the kernel."""
+        outer = self._lstats
+        if outer is None:
+            self._lstats = {}
+        try:
+            yield
+        finally:
+            if outer is None:
+                self._lstats = None
 
     def resolve(self, host_path: str) -> str | None:
         """Follow links in every component as the kernel would, confined to the root.
@@ -84,7 +102,7 @@ class Host:
                     return candidate, st
                 text = self.readlink(candidate)
                 if text is None:  # no longer a link (replaced meanwhile): it ends here
-                    return candidate, self.lstat(candidate)
+                    return candidate, self._lstat(candidate)
                 target = text
             hops += 1
             if hops > MAX_LINK_HOPS:
@@ -150,6 +168,14 @@ class Host:
             return None
 
     def lstat(self, host_path: str) -> os.stat_result | None:
+        memo = self._lstats
+        if memo is None:
+            return self._lstat(host_path)
+        if host_path not in memo:
+            memo[host_path] = self._lstat(host_path)
+        return memo[host_path]
+
+    def _lstat(self, host_path: str) -> os.stat_result | None:
         try:
             return os.lstat(self.path(host_path))
         except FileNotFoundError:

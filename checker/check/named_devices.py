@@ -50,7 +50,10 @@ class PolicyDevices:
         """lstat() of a node in the tree (a host path), read once per check: found, then
         asked what decides its facts."""
         if node not in self._stats:
-            self._stats[node] = _lstat(self.host.path(node))
+            try:
+                self._stats[node] = self.host.lstat(node)
+            except OSError:
+                self._stats[node] = None
         return self._stats[node]
 
     def for_symlink(self, entry: DesiredSymlink, node: str | None = None) -> Device | None:

@@ -18,6 +18,8 @@ _SHOWN_AS_ESCAPES |= {0x0a: "\\n", 0x0d: "\\r"}
 
 def visible(text: str) -> str:
     """`text` with nothing a terminal would obey: control characters become escapes."""
+    if text.isascii() and text.isprintable():  # nothing to escape: most text, without a copy
+        return text
     return text.translate(_SHOWN_AS_ESCAPES)
 
 
