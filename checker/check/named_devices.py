@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat as stat_module
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -45,6 +46,9 @@ class PolicyDevices:
         self._present: dict[str, Device] | None = None
         self._by_kernel: dict[str, Device | None] = {}  # a disk's three rules name it thrice
         self._stats: dict[str, os.stat_result | None] = {}  # nodes under --root, read once
+        # the sysfs attributes a live device's facts read: those the rules files can name
+        # (attribute_names()); None reads every one
+        self.attribute_names: frozenset[str] | None = None
 
     def _node_stat(self, node: str) -> os.stat_result | None:
         """lstat() of a node in the tree (a host path), read once per check: found, then
@@ -127,7 +131,7 @@ class PolicyDevices:
                 from checker.observe.udev import UdevError, device_facts
 
                 try:
-                    self._facts[key] = device_facts(device.sys_path, action)
+                    self._facts[key] = device_facts(device.sys_path, action, self.attribute_names)
                 except UdevError as error:  # gone since it was found (hotplug): its name only
                     log.debug("%s: %s; its facts are its kernel name alone", device.kernel, error)
                     self._facts[key] = block_device_facts(device.kernel, None, None, action)
@@ -192,3 +196,29 @@ def _kernels(rules: Sequence[Rule]) -> list[str | None]:
     if isinstance(rules, PlacedRules):
         return rules.kernels()
     return [literal_kernel(rule) for rule in rules]
+
+
+# Whatever a rules file names in braces: ATTR{size}, ATTRS{vendor}, $attr{model}, %s{rev}
+# (and ENV{...}, IMPORT{...}: a superset does no harm).
+_BRACED = re.compile(rb"\{([^{}\n]*)\}")
+_NESTED = re.compile(rb"\{[^{}\n]*\{")  # $attr{$env{X}}: a name made at run time
+
+
+def attribute_names(texts: Iterable[bytes]) -> frozenset[str] | None:
+    """The sysfs attribute names the rules files can read, from their bytes, or None when
+    a name is made at run time ($attr{$env{X}}: every attribute must then be read). An
+    attribute not named here is never asked, so a live device's facts read no more than
+    these (a disk and its parents hold a few hundred files). A name the rules spell in a
+    way this does not see (a C escape in e"...") is then unknown to the facts, never
+    wrong: the answer that needs it is "unknown"."""
+    names: set[str] = set()
+    for text in texts:
+        if _NESTED.search(text):
+            return None
+        for raw in _BRACED.findall(text):
+            if b"/" in raw:
+                continue  # below the device's directory: only its top level is read
+            if b"$" in raw or b"%" in raw:
+                return None
+            names.add(raw.decode("utf-8", "surrogateescape").strip())
+    return frozenset(names)

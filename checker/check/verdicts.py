@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import checker
-from checker.check.named_devices import Device, PolicyDevices, devices_asked
+from checker.check.named_devices import Device, PolicyDevices, attribute_names, devices_asked
 from checker.check.rules import PlacedRules
 from checker.findings import Cause, Finding, PolicyReport
 from checker.host import Host
@@ -325,6 +325,9 @@ def judge_effects(host: Host, files: Any, devices: Any, policies: Sequence[Any],
     asked = devices_asked(found, policies, reports)
     if not asked:
         return  # nothing present to ask about: the rule set is not even read
+    if not host.is_tree:  # live devices: read the attributes the rules can name, no more
+        found.attribute_names = attribute_names(
+            data for _, _, kind, data in rules_listing(host, files) if kind == "file")
     key = None
     if verdicts is not None:
         # another present device may claim a wanted link: which devices are present is in

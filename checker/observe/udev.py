@@ -243,18 +243,19 @@ def _events(monitor: Any, stop_fd: int) -> Iterator[DeviceEvent]:
 EVENT_ONLY_PROPERTIES = frozenset(("SEQNUM", "SYNTH_UUID"))
 
 
-def sysfs_attributes(sys_path: str) -> tuple[dict[str, str], frozenset[str], frozenset[str] | None]:
+def sysfs_attributes(sys_path: str, wanted: frozenset[str] | None = None
+                     ) -> tuple[dict[str, str], frozenset[str], frozenset[str] | None]:
     """The device's top-level sysfs attributes as udev reads them (sd_device_get_sysattr_value):
     (readable values, names udev cannot read, every name there or None). Trailing newlines
     are dropped; of the links only driver, subsystem and module give a value (their
-    target's name)."""
+    target's name). With `wanted`, only those names are read (every name is still listed)."""
     values: dict[str, str] = {}
     unreadable: set[str] = set()
     try:
         names = os.listdir(sys_path)
     except OSError:
         return values, frozenset(), None
-    for name in names:
+    for name in names if wanted is None else wanted.intersection(names):
         path = os.path.join(sys_path, name)
         try:
             if os.path.islink(path):
@@ -275,11 +276,14 @@ def sysfs_attributes(sys_path: str) -> tuple[dict[str, str], frozenset[str], fro
     return values, frozenset(unreadable), frozenset(names)
 
 
-def device_facts(sys_path: str, action: str = "add") -> DeviceFacts:
+def device_facts(sys_path: str, action: str = "add", attributes: frozenset[str] | None = None) -> DeviceFacts:
     """What the rules will see of the device at `sys_path` for an `action` event, as
     checker.evaluate.facts.DeviceFacts: its sysfs attributes, its parents, the kernel's
     uevent properties. For an "add" the properties are complete (a trigger's SEQNUM and
-    SYNTH_UUID are unknown); other kernel events may carry more, so they stay open."""
+    SYNTH_UUID are unknown); other kernel events may carry more, so they stay open.
+
+    `attributes`: the only attribute names the rules can read (checker.check.named_devices.
+    attribute_names); the others are not read, and are unknown to the facts. None: all."""
     from checker.evaluate.facts import DeviceFacts, NodeFacts
 
     pyudev = _pyudev()
@@ -290,17 +294,21 @@ def device_facts(sys_path: str, action: str = "add") -> DeviceFacts:
         raise UdevError(f"cannot read the device {sys_path} through libudev: {error}") from None
 
     def node(dev: Any) -> NodeFacts:
-        attributes, unreadable, entries = sysfs_attributes(dev.sys_path)
+        values, unreadable, entries = sysfs_attributes(dev.sys_path, attributes)
+        if attributes is not None and entries is not None:
+            # a wanted name that is not there reads as absent, as when every name is read;
+            # the names not read are unknown (attributes_complete stays False)
+            unreadable |= frozenset(name for name in attributes if "/" not in name) - entries
         return NodeFacts(
             kernel=dev.sys_name, subsystem=dev.subsystem, driver=dev.driver,
-            devpath=dev.device_path, attributes=MappingProxyType(attributes),
-            absent_attributes=unreadable, attributes_complete=entries is not None,
+            devpath=dev.device_path, attributes=MappingProxyType(values),
+            absent_attributes=unreadable, attributes_complete=entries is not None and attributes is None,
             devname=dev.device_node, entries=entries)
 
     properties = {"ACTION": action, "DEVPATH": device.device_path}
     if device.subsystem:
         properties["SUBSYSTEM"] = device.subsystem
-    uevent, _, _ = sysfs_attributes(device.sys_path)
+    uevent, _, _ = sysfs_attributes(device.sys_path, frozenset({"uevent"}))
     for line in uevent.get("uevent", "").splitlines():
         key, sep, value = line.partition("=")
         if sep:
