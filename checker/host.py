@@ -83,7 +83,9 @@ class Host:
         path = host_path
         hops = 0
         while True:
-            directory, name = os.path.split(path.rstrip("/") or "/")
+            # os.path.split() of an absolute path, inlined: 20,000 calls on a large host
+            directory, _, name = (path.rstrip("/") or "/").rpartition("/")
+            directory = directory.rstrip("/") or "/"
             if directory in self._directories:
                 parent = self._directories[directory]
             else:
