@@ -9,7 +9,6 @@ import logging
 import os
 import stat as stat_module
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -17,6 +16,7 @@ from checker.findings import PolicyReport
 from checker.host import Host
 from checker.observe.devices import Devices, LiveDevices
 from checker.policy.desired import DesiredPolicy, DesiredSymlink
+from checker.records import dataclass, replace
 from checker.rules.model import Rule
 
 if TYPE_CHECKING:

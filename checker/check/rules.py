@@ -8,7 +8,6 @@ never make drift, while a changed key, operator or value, or a rule udev would d
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 from checker.edits.blocks import scan_markers, unmarked_run
 from checker.edits.diffs import unified_diff
@@ -23,6 +22,7 @@ from checker.edits.ensure import (
 from checker.findings import Finding, Status
 from checker.observe.files import ObservedRulesFile, RulesFiles
 from checker.policy.desired import DesiredPolicy, DesiredRules
+from checker.records import replace
 from checker.rules.model import Rule
 from checker.rules.parsed import parse_rules
 from checker.rules.textlines import split_keepends

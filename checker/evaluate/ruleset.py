@@ -10,13 +10,13 @@ from __future__ import annotations
 import gc
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 from checker.evaluate.link_names import as_written, escape_of
 from checker.evaluate.substitute import UDEV_PATH_SIZE, Piece, byte_length, to_text
 from checker.evaluate.trace import Where
 from checker.evaluate.truncate219 import cut_word
 from checker.evaluate.values import Text, Unknown
+from checker.records import dataclass, field
 from checker.rules.canonical import RANK, RANK_GOTO, RANK_LABEL, Meaning, effective_meanings, interpret
 from checker.rules.model import Rule, RulesText
 from checker.rules.parser import parse_rules

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
+from checker.records import dataclass
 from checker.rules.model import Rule
 
 Ensure = Literal["block", "lines", "file", "absent"]  # the policy format's `ensure:` modes

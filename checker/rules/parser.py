@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import gc
 import re
-from dataclasses import fields, replace
 from functools import lru_cache
 from typing import Callable, Optional
 
+from checker.records import fields, replace
 from checker.rules.canonical import (
     MEANINGS,
     RANK_GOTO,
