@@ -14,6 +14,7 @@ defines itself are kept. `replace`, `fields` and `asdict` stand in for the modul
 
 from __future__ import annotations
 
+import re
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar, get_origin, overload
 
@@ -183,7 +184,7 @@ def _init(cls: Any, every: tuple[Field, ...], frozen: bool) -> Callable[..., Non
             if name not in given:
                 own[name] = factory()
 
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+    def __init_closure__(self: Any, *args: Any, **kwargs: Any) -> None:
         own = self.__dict__
         if kwargs:
             # keywords only (the usual call), every required field given: the rest defaults
@@ -198,6 +199,17 @@ def _init(cls: Any, every: tuple[Field, ...], frozen: bool) -> Callable[..., Non
         else:
             own.update(zip(names, values(args, kwargs)))
 
+    made = 0
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        # A class made many times gets the __init__ dataclasses would compile for it; the
+        # others (most, in one run) never pay for compiling it.
+        nonlocal made
+        made += 1
+        if made == COMPILE_AFTER and cls.__dict__.get("__init__") is __init__:
+            cls.__init__ = _compiled_init(takes)
+        __init_closure__(self, *args, **kwargs)
+
     def __init_slow__(self: Any, *args: Any, **kwargs: Any) -> None:
         given = values(args, kwargs)
         if direct:
@@ -211,10 +223,41 @@ def _init(cls: Any, every: tuple[Field, ...], frozen: bool) -> Callable[..., Non
         if post_init:
             self.__post_init__()
 
-    if not direct or others or post_init:  # what no class here has: the general way
+    if not direct or others or post_init or not all(_PLAIN_NAME.fullmatch(n) for n in names):
+        # what no class here has: the general way
         __init_slow__.__name__ = "__init__"
         return __init_slow__
     return __init__
+
+
+# instances made before a class gets a compiled __init__ (about what compiling costs)
+COMPILE_AFTER = 64
+_PLAIN_NAME = re.compile(r"(?!__)[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _compiled_init(takes: tuple[Field, ...]) -> Callable[..., None]:
+    """`def __init__(self, a, b=<default>, c=<factory's marker>)` writing the instance's
+    __dict__, as dataclasses generates it (the field names are plain identifiers)."""
+    scope: dict[str, Any] = {"__MISSING": _MISSING}
+    params: list[str] = []
+    body = ["    __own = self.__dict__"]
+    for f in takes:
+        name = f.name
+        value = name
+        if f.default_factory is not _MISSING:
+            scope[f"__factory_{name}"] = f.default_factory
+            params.append(f"{name}=__MISSING")
+            value = f"__factory_{name}() if {name} is __MISSING else {name}"
+        elif f.default is not _MISSING:
+            scope[f"__default_{name}"] = f.default
+            params.append(f"{name}=__default_{name}")
+        else:
+            params.append(name)
+        body.append(f"    __own[{name!r}] = {value}")
+    source = f"def __init__(self{''.join(', ' + p for p in params)}):\n" + "\n".join(body) + "\n"
+    exec(source, scope)  # noqa: S102 - our own field names, checked to be identifiers
+    made: Callable[..., None] = scope["__init__"]
+    return made
 
 
 _REPR_RUNNING: set[int] = set()

@@ -41,9 +41,15 @@ BAD_CALLS: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
 ]
 
 
+@pytest.mark.parametrize("compiled", [False, True])
 @pytest.mark.parametrize("frozen", [True, False])
-def test_records_behave_as_dataclasses(frozen: bool) -> None:
+def test_records_behave_as_dataclasses(frozen: bool, compiled: bool) -> None:
     std, ours = _twins(frozen)
+    first = ours.__init__
+    if compiled:  # a class made often gets a compiled __init__: it must behave the same
+        for _ in range(records.COMPILE_AFTER):
+            ours(1)
+    assert (ours.__init__ is not first) == compiled
     for args, kwargs in CALLS:
         a, b = std(*args, **kwargs), ours(*args, **kwargs)
         assert vars(a) == vars(b)
