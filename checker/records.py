@@ -69,18 +69,35 @@ def _is_class_var(annotation: object) -> bool:
 @overload
 def dataclass(cls: type[_T], /) -> type[_T]: ...
 @overload
-def dataclass(*, frozen: bool = False) -> Callable[[type[_T]], type[_T]]: ...
+def dataclass(*, frozen: bool = False, slots: bool = False) -> Callable[[type[_T]], type[_T]]: ...
 
 
 @dataclass_transform(field_specifiers=(field, Field))
-def dataclass(cls: type[_T] | None = None, /, *, frozen: bool = False) -> Any:
-    """@dataclass and @dataclass(frozen=True) as `dataclasses` reads them (eq and repr on)."""
+def dataclass(cls: type[_T] | None = None, /, *, frozen: bool = False, slots: bool = False) -> Any:
+    """@dataclass, @dataclass(frozen=True), slots=True, as `dataclasses` reads them (eq
+    and repr on)."""
     def wrap(cls: type[_T]) -> type[_T]:
-        return _process(cls, frozen)
+        return _process(cls, frozen, slots)
     return wrap if cls is None else wrap(cls)
 
 
-def _process(made_from: type[_T], frozen: bool) -> type[_T]:
+def _with_slots(cls: Any, fields: dict[str, Field]) -> Any:
+    """The class again, with __slots__ for the fields it adds (dataclasses' _add_slots()):
+    made anew, since slots can only be declared when a class is made."""
+    inherited = {name for base in cls.__mro__[1:-1] for name in base.__dict__.get("__slots__", ())}
+    body = dict(cls.__dict__)
+    own = tuple(name for name in fields if name not in inherited)
+    for name in own:
+        body.pop(name, None)  # a default stays in the Field: a class attribute would clash
+    body.pop("__dict__", None)
+    body.pop("__weakref__", None)
+    body["__slots__"] = own
+    made = type(cls)(cls.__name__, cls.__bases__, body)
+    made.__qualname__ = cls.__qualname__
+    return made
+
+
+def _process(made_from: type[_T], frozen: bool, slots: bool = False) -> type[_T]:
     cls: Any = made_from
     found: dict[str, Field] = {}
     for base in reversed(cls.__mro__[1:]):
@@ -100,6 +117,8 @@ def _process(made_from: type[_T], frozen: bool) -> type[_T]:
         made.name = name
         found[name] = made
     setattr(cls, _RECORD_FIELDS, found)
+    if slots:
+        cls = made_from = _with_slots(cls, found)
     every = tuple(found.values())
     own = cls.__dict__
 
@@ -199,7 +218,22 @@ def _init(cls: Any, every: tuple[Field, ...], frozen: bool) -> Callable[..., Non
         else:
             own.update(zip(names, values(args, kwargs)))
 
+    def __init_slow__(self: Any, *args: Any, **kwargs: Any) -> None:
+        given = values(args, kwargs)
+        if direct:
+            self.__dict__.update(zip(names, given))
+        else:
+            for name, value in zip(names, given):
+                setter(self, name, value)
+        for name, default, factory in others:
+            if default is not _MISSING or factory is not _MISSING:
+                object.__setattr__(self, name, default if factory is _MISSING else factory())
+        if post_init:
+            self.__post_init__()
+
     made = 0
+    first = __init_closure__ if direct else __init_slow__
+    setter = object.__setattr__ if frozen else setattr
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         # A class made many times gets the __init__ dataclasses would compile for it; the
@@ -207,23 +241,11 @@ def _init(cls: Any, every: tuple[Field, ...], frozen: bool) -> Callable[..., Non
         nonlocal made
         made += 1
         if made == COMPILE_AFTER and cls.__dict__.get("__init__") is __init__:
-            cls.__init__ = _compiled_init(takes)
-        __init_closure__(self, *args, **kwargs)
+            cls.__init__ = _compiled_init(takes, direct, frozen)
+            cls.__init__.__qualname__ = f"{owner}.__init__"
+        first(self, *args, **kwargs)
 
-    def __init_slow__(self: Any, *args: Any, **kwargs: Any) -> None:
-        given = values(args, kwargs)
-        if direct:
-            self.__dict__.update(zip(names, given))
-        else:
-            for name, value in zip(names, given):
-                object.__setattr__(self, name, value)
-        for name, default, factory in others:
-            if default is not _MISSING or factory is not _MISSING:
-                object.__setattr__(self, name, default if factory is _MISSING else factory())
-        if post_init:
-            self.__post_init__()
-
-    if not direct or others or post_init or not all(_PLAIN_NAME.fullmatch(n) for n in names):
+    if others or post_init or not all(_PLAIN_NAME.fullmatch(n) for n in names):
         # what no class here has: the general way
         __init_slow__.__name__ = "__init__"
         return __init_slow__
@@ -235,12 +257,13 @@ COMPILE_AFTER = 64
 _PLAIN_NAME = re.compile(r"(?!__)[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _compiled_init(takes: tuple[Field, ...]) -> Callable[..., None]:
+def _compiled_init(takes: tuple[Field, ...], direct: bool, frozen: bool) -> Callable[..., None]:
     """`def __init__(self, a, b=<default>, c=<factory's marker>)` writing the instance's
-    __dict__, as dataclasses generates it (the field names are plain identifiers)."""
-    scope: dict[str, Any] = {"__MISSING": _MISSING}
+    __dict__ (`direct`) or through object.__setattr__ (slots), as dataclasses generates
+    it (the field names are plain identifiers)."""
+    scope: dict[str, Any] = {"__MISSING": _MISSING, "__set": object.__setattr__ if frozen else setattr}
     params: list[str] = []
-    body = ["    __own = self.__dict__"]
+    body = ["    __own = self.__dict__"] if direct else ["    pass"]
     for f in takes:
         name = f.name
         value = name
@@ -253,7 +276,7 @@ def _compiled_init(takes: tuple[Field, ...]) -> Callable[..., None]:
             params.append(f"{name}=__default_{name}")
         else:
             params.append(name)
-        body.append(f"    __own[{name!r}] = {value}")
+        body.append(f"    __own[{name!r}] = {value}" if direct else f"    __set(self, {name!r}, {value})")
     source = f"def __init__(self{''.join(', ' + p for p in params)}):\n" + "\n".join(body) + "\n"
     exec(source, scope)  # noqa: S102 - our own field names, checked to be identifiers
     made: Callable[..., None] = scope["__init__"]

@@ -117,3 +117,33 @@ def test_a_check_imports_no_dataclasses(tmp_path: Any) -> None:
             "print(sorted(m for m in ('dataclasses', 'inspect') if m in sys.modules))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+def test_records_with_slots_behave_as_dataclasses_with_slots(frozen: bool) -> None:
+    made = []
+    for module in (dataclasses, records):
+        @module.dataclass(frozen=frozen, slots=True)
+        class Line:
+            where: str
+            kind: int = 0
+            label: str | None = None
+
+        made.append(Line)
+    std, ours = made
+    assert ours.__slots__ == std.__slots__ == ("where", "kind", "label")
+    for round in range(records.COMPILE_AFTER + 2):  # by the closure, then compiled
+        for args, kwargs in [(("w",), {}), (("w", 2), {"label": "l"}), ((), {"where": "x", "kind": round})]:
+            a, b = std(*args, **kwargs), ours(*args, **kwargs)
+            assert not hasattr(b, "__dict__")
+            assert repr(a) == repr(b) and (b == ours(*args, **kwargs)) and b != a
+            assert records.replace(b, kind=9).kind == 9 and records.replace(b, kind=9).where == b.where
+            if frozen:
+                assert hash(b) == hash(ours(*args, **kwargs))
+                with pytest.raises(AttributeError):
+                    b.kind = 3
+            else:
+                b.kind = 3
+                assert b.kind == 3
+        with pytest.raises(TypeError):
+            ours()
