@@ -34,8 +34,9 @@ VERBATIM_MATCH_KEYS = frozenset({
 # =="subsystem", so a line matching "subsystem" need not hold the word.
 _SPELLED_OTHERWISE = frozenset({("SUBSYSTEM", "subsystem")})
 
-# An operator followed by a C-escaped value: its value cannot be read from the text.
-_ESCAPED_VALUE = re.compile(r'(?:==|!=|\+=|-=|:=|=)[ \t\n\r]*e"')
+# An operator followed by a C-escaped value: its value cannot be read from the text. Every
+# operator (==, !=, +=, -=, :=, =) ends in "=": this finds the same lines as spelling them.
+_ESCAPED_VALUE = re.compile(r'=[ \t\n\r]*e"')
 
 
 def probes(rule: Rule) -> tuple[str, ...]:
