@@ -19,6 +19,8 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar, get_origin, overload
 
 if TYPE_CHECKING:
+    from typing import NamedTuple as NamedTuple
+
     from typing_extensions import dataclass_transform
 else:  # only type checkers read it (typing has it from Python 3.11)
     def dataclass_transform(**_: Any) -> Any:
@@ -381,3 +383,42 @@ def asdict(value: Any) -> Any:
         return type(value)((asdict(k), asdict(v)) for k, v in value.items())
     from copy import deepcopy
     return deepcopy(value)
+
+
+# --- typed named tuples, without compiling their annotations -----------------------------
+# typing.NamedTuple checks each field's annotation: with `from __future__ import
+# annotations` each is a string, made a ForwardRef, which compiles it (about a million
+# instructions a field: a tenth of what an unchanged host's check does beyond starting
+# Python). Type checkers see typing.NamedTuple; at run time this makes the same
+# collections.namedtuple class, its methods and docstring copied, its annotations kept
+# as written.
+
+if not TYPE_CHECKING:
+    from collections import namedtuple as _namedtuple
+
+    _NOT_COPIED = frozenset(("__module__", "__qualname__", "__annotations__", "__dict__", "__weakref__",
+                             "_root"))
+    _PROHIBITED = frozenset(("__new__", "__init__", "__slots__", "__getnewargs__", "_fields",
+                             "_field_defaults", "_make", "_replace", "_asdict", "_source"))
+
+    class _NamedTupleMeta(type):
+        def __new__(mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> Any:
+            if namespace.get("_root"):
+                return super().__new__(mcls, name, bases, namespace)
+            annotations = namespace.get("__annotations__", {})
+            names = list(annotations)
+            defaults = [namespace[n] for n in names if n in namespace]
+            if any(n not in namespace for n in names[len(names) - len(defaults):]):
+                raise TypeError(f"Non-default namedtuple field cannot follow default field in {name}")
+            made = _namedtuple(name, names, defaults=defaults, module=namespace["__module__"])
+            made.__annotations__ = dict(annotations)
+            made.__qualname__ = namespace.get("__qualname__", name)
+            for key, value in namespace.items():
+                if key in _PROHIBITED:
+                    raise AttributeError("Cannot overwrite NamedTuple attribute " + key)
+                if key not in _NOT_COPIED and key not in annotations:
+                    setattr(made, key, value)
+            return made
+
+    class NamedTuple(metaclass=_NamedTupleMeta):
+        _root = True

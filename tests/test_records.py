@@ -147,3 +147,49 @@ def test_records_with_slots_behave_as_dataclasses_with_slots(frozen: bool) -> No
                 assert b.kind == 3
         with pytest.raises(TypeError):
             ours()
+
+
+def test_named_tuples_are_typings_without_compiling_their_annotations(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+    import typing
+
+    compiled: list[object] = []
+    real_compile = builtins.compile
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        compiled.append(args[0])
+        return real_compile(*args, **kwargs)
+
+    made = []
+    for base in (typing.NamedTuple, records.NamedTuple):
+        monkeypatch.setattr(builtins, "compile", counting)
+
+        class Piece(base):  # type: ignore[misc, valid-type]
+            """A piece."""
+
+            kind: int
+            raw: str
+            fmt: str = ""
+            arg: str | None = None
+
+            @property
+            def twice(self) -> str:
+                return self.raw * 2
+
+        monkeypatch.setattr(builtins, "compile", real_compile)
+        made.append((Piece, len(compiled)))
+        compiled.clear()
+    (std, std_compiles), (ours, our_compiles) = made
+    assert std_compiles > 0 and our_compiles == 0  # the ForwardRefs typing makes
+    for args in [(1, "r"), (1, "r", "f"), (2, "s", "g", "a")]:
+        a, b = std(*args), ours(*args)
+        assert tuple(a) == tuple(b) and a == b and hash(a) == hash(b)
+        assert repr(a) == repr(b) and a.twice == b.twice
+        assert a._replace(raw="q") == b._replace(raw="q") and a._asdict() == b._asdict()
+    assert ours._fields == std._fields and ours._field_defaults == std._field_defaults
+    assert ours.__doc__ == "A piece." and ours.__module__ == std.__module__
+    assert ours.__qualname__ == std.__qualname__
+    with pytest.raises(TypeError):
+        class Bad(records.NamedTuple):  # type: ignore[misc]
+            a: int = 0
+            b: int
