@@ -121,6 +121,7 @@ def _process(made_from: type[_T], frozen: bool, slots: bool = False) -> type[_T]
     setattr(cls, _RECORD_FIELDS, found)
     if slots:
         cls = made_from = _with_slots(cls, found)
+    cls.__dataclass_fields__ = _StandardFields()
     every = tuple(found.values())
     own = cls.__dict__
 
@@ -343,6 +344,30 @@ def _frozen_delattr(cls: Any, names: frozenset[str]) -> Callable[[Any, str], Non
             raise FrozenInstanceError(f"cannot delete field {name!r}")
         super(cls, self).__delattr__(name)
     return __delattr__
+
+
+class _StandardFields:
+    """`__dataclass_fields__` made when first asked for: dataclasses.replace(), fields(),
+    asdict() and is_dataclass() then take a record as one of theirs (code and tests that
+    use them keep working), and only such a run imports dataclasses."""
+
+    def __get__(self, instance: object, owner: Any) -> dict[str, Any]:
+        import dataclasses
+
+        made: dict[str, Any] = {}
+        annotations: dict[str, Any] = {}
+        for klass in reversed(owner.__mro__):
+            annotations.update(klass.__dict__.get("__annotations__", {}))
+        for f in getattr(owner, _RECORD_FIELDS).values():
+            standard: Any = dataclasses.field(
+                default=dataclasses.MISSING if f.default is _MISSING else f.default,
+                default_factory=dataclasses.MISSING if f.default_factory is _MISSING else f.default_factory,
+                init=f.init, repr=f.repr, hash=f.hash, compare=f.compare)
+            standard.name = f.name
+            standard.type = annotations.get(f.name, Any)
+            standard._field_type = dataclasses._FIELD  # type: ignore[attr-defined]  # what fields() keeps
+            made[f.name] = standard
+        return made
 
 
 def is_record(value: object) -> bool:

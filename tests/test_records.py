@@ -76,6 +76,11 @@ def test_records_behave_as_dataclasses(frozen: bool, compiled: bool) -> None:
         with pytest.raises(TypeError):
             ours(*args, **kwargs)
     assert [f.name for f in dataclasses.fields(std)] == [f.name for f in records.fields(ours)]
+    # the standard library's functions take records too (code and tests written for them)
+    assert dataclasses.is_dataclass(ours(1)) and dataclasses.is_dataclass(ours)
+    assert [(f.name, f.type) for f in dataclasses.fields(ours)] == [(f.name, f.type) for f in dataclasses.fields(std)]
+    assert dataclasses.asdict(ours(1, tags=(2,))) == dataclasses.asdict(std(1, tags=(2,)))
+    assert dataclasses.replace(ours(1), y="z") == ours(1, "z")
     assert ours.__match_args__ == std.__match_args__
     assert records.is_record(ours(1)) and not records.is_record(std(1))
 
@@ -107,6 +112,8 @@ def test_records_inherit_fields_and_keep_what_a_class_defines() -> None:
     assert Child(1) == Child(1, 2, "c") and Child(1) != Base(1)
     assert {Child(1): 1}[Child(1)] == 1
     assert pickle.loads(pickle.dumps(child)) == child
+    assert dataclasses.replace(child, b=5) == Child(1, 5, "z")
+    assert [f.name for f in dataclasses.fields(child)] == ["a", "b", "c"]
 
 
 def test_a_check_imports_no_dataclasses(tmp_path: Any) -> None:
@@ -138,6 +145,7 @@ def test_records_with_slots_behave_as_dataclasses_with_slots(frozen: bool) -> No
             assert not hasattr(b, "__dict__")
             assert repr(a) == repr(b) and (b == ours(*args, **kwargs)) and b != a
             assert records.replace(b, kind=9).kind == 9 and records.replace(b, kind=9).where == b.where
+            assert dataclasses.replace(b, kind=9) == records.replace(b, kind=9)
             if frozen:
                 assert hash(b) == hash(ours(*args, **kwargs))
                 with pytest.raises(AttributeError):
