@@ -149,9 +149,25 @@ def _process(made_from: type[_T], frozen: bool, slots: bool = False) -> type[_T]
         names = frozenset(found)
         cls.__setattr__ = _frozen_setattr(cls, names)
         cls.__delattr__ = _frozen_delattr(cls, names)
+    if slots and frozen:  # copy and pickle set a slotted instance's state through setattr
+        put("__getstate__", _getstate(tuple(found)))
+        put("__setstate__", _setstate(tuple(found)))
     if "__match_args__" not in own:
         cls.__match_args__ = tuple(f.name for f in every if f.init)  # type: ignore[misc]
     return made_from
+
+
+def _getstate(names: tuple[str, ...]) -> Callable[[Any], list[Any]]:
+    def __getstate__(self: Any) -> list[Any]:
+        return [getattr(self, name) for name in names]
+    return __getstate__
+
+
+def _setstate(names: tuple[str, ...]) -> Callable[[Any, list[Any]], None]:
+    def __setstate__(self: Any, state: list[Any]) -> None:
+        for name, value in zip(names, state):
+            object.__setattr__(self, name, value)
+    return __setstate__
 
 
 def _init(cls: Any, every: tuple[Field, ...], frozen: bool) -> Callable[..., None]:

@@ -155,6 +155,9 @@ def test_records_with_slots_behave_as_dataclasses_with_slots(frozen: bool) -> No
                 assert b.kind == 3
         with pytest.raises(TypeError):
             ours()
+    import copy
+
+    assert copy.deepcopy(ours("w", 2)) == ours("w", 2) == copy.copy(ours("w", 2))
 
 
 def test_named_tuples_are_typings_without_compiling_their_annotations(monkeypatch: pytest.MonkeyPatch) -> None:
