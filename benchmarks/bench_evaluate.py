@@ -112,9 +112,8 @@ def every_event(files: list[Any], runs: int) -> None:
     """What `check` pays per device and wanted link (the corpus plus the seed's block in
     50-udev.rules): before, one evaluation at "add" on the slice for the link; now also one
     at "change" (a change event removes a link made at add only)."""
-    from dataclasses import replace
-
     from checker.evaluate.slice import slice_rules
+    from checker.records import replace
     from checker.rules.parsed import parse_rules
 
     seed = ("/etc/udev/rules.d/50-udev.rules", parse_rules(SEED))
@@ -146,11 +145,10 @@ def claims(rules: RuleSet, add: Any, change: Any, both: list[float], whole: list
     priorities, on a slice with every link_priority line. In Debian's corpus LVM's
     SYMLINK+="$env{DM_VG_NAME}/$env{DM_LV_NAME}" may name any link, so every other disk
     present is asked; here one (sdc)."""
-    from dataclasses import replace
-
     from checker.check.claims import priority_setters
     from checker.evaluate.claimers import LinkClaimers
     from checker.evaluate.slice import ByKernel, slice_rules
+    from checker.records import replace
 
     other_node = replace(add.node, kernel="sdc", devname="/dev/sdc")
     other_add = replace(add, node=other_node, devnum=(8, 32),

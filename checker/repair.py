@@ -16,7 +16,6 @@ import os
 import stat as stat_module
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from checker.edits.diffs import unified_diff
@@ -25,6 +24,7 @@ from checker.findings import Action, Finding, Report, Status
 from checker.host import Host
 from checker.observe.files import RulesFiles
 from checker.policy.desired import DesiredPolicy
+from checker.records import dataclass, field
 from checker.rules.parsed import parse_rules
 from checker.rules.semantics import DEFAULT, UdevSemantics
 from checker.safe_files import confined

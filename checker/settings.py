@@ -3,8 +3,7 @@ can make it without loading the engine."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from checker.records import dataclass
 from checker.state import LOCK_WAIT_SECONDS
 from checker.udevadm.calls import DEFAULT_TIMEOUT as DEFAULT_UDEVADM_TIMEOUT
 

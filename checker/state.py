@@ -32,7 +32,7 @@ import re
 import stat as stat_module
 import time
 from collections.abc import Iterator
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from checker.errors import UdevDriftError
 from checker.host import Host
@@ -111,7 +111,7 @@ def set_aside(path: str, why: str, name: str | None = None, dir_fd: int | None =
                 path, why, os.path.join(os.path.dirname(path), os.path.basename(aside)))
 
 
-ShapeProblem = Callable[[dict[str, Any]], "str | None"]  # what is wrong with a file's shape, or None
+ShapeProblem = Callable[[dict[str, Any]], Optional[str]]  # what is wrong with a file's shape, or None
 
 
 def _open_lock(dir_fd: int, name: str, path: str) -> int:

@@ -22,7 +22,8 @@ PACKAGE = REPO / "checker"
 # Lowest first. A module may import its own room and any room before it.
 ROOMS = [
     {"checker", "checker.errors", "checker.paths", "checker.host", "checker.safe_files", "checker.state",
-     "checker.udevadm", "checker.settings", "checker.findings", "checker.trusted_cache", "checker.policies"},
+     "checker.udevadm", "checker.settings", "checker.findings", "checker.trusted_cache", "checker.policies",
+     "checker.records"},
     {"checker.rules"},
     {"checker.evaluate"},
     {"checker.edits"},

@@ -9,9 +9,9 @@ canonical strings (junk heuristics off: a rules file repeats GOTO/LABEL lines on
 from __future__ import annotations
 
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
 from difflib import SequenceMatcher
 
+from checker.records import dataclass
 from checker.rules.model import Rule, RulesText
 
 # How close a current rule must be to a removed vendor rule to be called a change of it

@@ -6,11 +6,10 @@ two need not import each other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from checker.adopt.links import AdoptedLink
 from checker.adopt.template import Piece
 from checker.policy.desired import Ensure
+from checker.records import dataclass, field
 from checker.rules.semantics import DEFAULT, UdevSemantics
 
 

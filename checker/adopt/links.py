@@ -12,13 +12,13 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from checker.adopt.template import GLOB, ITEM
 from checker.host import Host
 from checker.observe.udev import BlockDevice, UdevState
 from checker.policy.expand import substitute
 from checker.policy.places import SAFE_ITEM
+from checker.records import dataclass
 from checker.rules.model import Rule
 
 KERNEL_NAME = re.compile(r"%k|\$kernel")

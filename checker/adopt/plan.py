@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import stat as stat_module
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
 
 from checker.adopt.additions import compare, runs
 from checker.adopt.entries import AdoptedRules, Adoption
@@ -29,6 +28,7 @@ from checker.host import Host
 from checker.observe.udev import UdevState
 from checker.paths import ADMIN_RULES_DIRS, UDEV_RULES_DIRS
 from checker.policy.desired import DesiredPolicy
+from checker.records import dataclass, field, replace
 from checker.rules.model import Rule, RulesText
 from checker.rules.parsed import parse_rules
 from checker.rules.semantics import DEFAULT, UdevSemantics

@@ -21,8 +21,8 @@ rules, to the text the policy holds (which 219 reads as the same rule).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
+from checker.records import dataclass, field
 from checker.rules.model import Rule
 from checker.rules.parsed import parse_rules
 from checker.rules.parser219 import read_part_219

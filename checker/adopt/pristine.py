@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from checker.adopt.additions import compare
 from checker.check.explain import owner_query
@@ -30,6 +29,7 @@ from checker.errors import UsageError
 from checker.host import Host
 from checker.observe.packages import cached_deb_file
 from checker.paths import VENDOR_RULES_DIRS
+from checker.records import dataclass
 from checker.rules.model import RulesText
 from checker.rules.parsed import parse_rules
 from checker.rules.semantics import DEFAULT, UdevSemantics

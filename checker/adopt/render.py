@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -37,6 +36,7 @@ from checker.policy.files import MAX_POLICY_BYTES
 from checker.policy.loader import MAX_VALUES, LoadedPolicy, parse_yaml, validate_data
 from checker.policy.model import MAX_NAME_LENGTH, PLACEHOLDER
 from checker.policy.semantics import problems_for
+from checker.records import dataclass, field
 from checker.rules.semantics import DEFAULT, UdevSemantics
 
 if TYPE_CHECKING:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from checker.policy.expand import substitute
+from checker.records import dataclass
 from checker.rules.model import Rule, Token
 
 ITEM = "{{ item }}"

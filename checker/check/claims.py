@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 from checker.check.named_devices import Device, PolicyDevices
 from checker.evaluate.claimers import LinkClaimers, Present
@@ -35,6 +34,7 @@ from checker.evaluate.slice import ByKernel, slice_rules
 from checker.evaluate.trace import Where
 from checker.evaluate.values import Tri, Unknown
 from checker.findings import Cause, Finding
+from checker.records import dataclass, field
 
 EVENTS = ("add", "change")
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from checker.check.claims import Claims, LinkHeld
@@ -44,6 +43,7 @@ from checker.host import Host
 from checker.observe.devices import Devices
 from checker.observe.files import RulesFiles, rules_in_udev_order
 from checker.policy.desired import DesiredPolicy
+from checker.records import dataclass, field
 from checker.rules.canonical import normalize_substitutions
 from checker.rules.literal import literal_kernel
 from checker.rules.model import Rule

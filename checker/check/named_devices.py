@@ -10,7 +10,6 @@ import os
 import re
 import stat as stat_module
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -19,6 +18,7 @@ from checker.findings import PolicyReport
 from checker.host import Host
 from checker.observe.devices import Devices, LiveDevices
 from checker.policy.desired import DesiredPolicy, DesiredSymlink
+from checker.records import dataclass, replace
 from checker.rules.literal import literal_kernel
 from checker.rules.model import Rule
 

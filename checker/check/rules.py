@@ -8,7 +8,6 @@ never make drift, while a changed key, operator or value, or a rule udev would d
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from typing import overload
 
 from checker.edits.blocks import scan_markers, unmarked_run
@@ -23,6 +22,7 @@ from checker.edits.ensure import (
 from checker.findings import Finding, Status
 from checker.observe.files import ObservedRulesFile, RulesFiles
 from checker.policy.desired import DesiredPolicy, DesiredRules
+from checker.records import replace
 from checker.rules.model import Rule
 from checker.rules.parsed import parse_rules
 from checker.rules.semantics import DEFAULT

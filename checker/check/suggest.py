@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from checker.check.every_event import every_event_rules
 from checker.observe.udev import IDENTITY_KEYS, BlockDevice, UdevState
 from checker.policy.desired import DesiredPolicy, DesiredRules, DesiredSymlink
+from checker.records import dataclass, field
 
 log = logging.getLogger("udev-drift")
 

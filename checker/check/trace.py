@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import stat as stat_module
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -32,6 +31,7 @@ from checker.observe.devices import Devices
 from checker.observe.files import RulesFiles, rules_in_udev_order
 from checker.policy.desired import DesiredPolicy
 from checker.policy.places import length_problem
+from checker.records import dataclass, field
 from checker.rules.semantics import DEFAULT, UdevSemantics
 
 SHOWN = ("matched", "unknown", "not-reached")  # steps every trace shows

@@ -22,7 +22,6 @@ with one warning.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import os
@@ -30,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import checker
+from checker import records
 from checker.check.named_devices import Device, PolicyDevices, attribute_names, devices_asked
 from checker.check.rules import PlacedRules
 from checker.findings import Cause, Finding, PolicyReport
@@ -59,7 +59,7 @@ ANSWER_FIELDS = ("status", "drift", "message", "details", "effect", "effect_reas
 def decider_fingerprint() -> str:
     """The code whose answers are kept: rules as udev reads them, the evaluator, the checks."""
     return code_fingerprint(("rules", "evaluate", "check"),
-                            ("paths.py", "findings.py", os.path.join("observe", "files.py"),
+                            ("paths.py", "findings.py", "records.py", os.path.join("observe", "files.py"),
                              os.path.join("observe", "udev.py"), os.path.join("observe", "devices.py")))
 
 
@@ -103,10 +103,10 @@ def _canon(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float)):
         return value
     kind = type(value)
-    if dataclasses.is_dataclass(value):
+    if records.is_record(value):
         names = _FIELDS.get(kind)
         if names is None:
-            names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value))
+            names = _FIELDS[kind] = tuple(f.name for f in records.fields(value))
         return (kind.__name__, *(_canon(getattr(value, name)) for name in names))
     if isinstance(value, Mapping):
         return ("{", *sorted((str(k), _canon(v)) for k, v in value.items()))
@@ -167,7 +167,7 @@ def _present_state(rules: Sequence[Any]) -> Any:
 def _answers_of(finding: Finding) -> dict[str, Any]:
     values = {name: getattr(finding, name) for name in ANSWER_FIELDS}
     values["details"] = list(finding.details)
-    values["cause"] = dataclasses.asdict(finding.cause) if finding.cause is not None else None
+    values["cause"] = records.asdict(finding.cause) if finding.cause is not None else None
     return values
 
 
@@ -179,9 +179,9 @@ def stable_facts(facts: Any, named: frozenset[str]) -> Any:
         if not volatile:
             return n
         attributes = {k: v for k, v in n.attributes.items() if k not in volatile}
-        return dataclasses.replace(n, attributes=attributes)
+        return records.replace(n, attributes=attributes)
 
-    return dataclasses.replace(facts, node=node(facts.node), parents=tuple(node(p) for p in facts.parents))
+    return records.replace(facts, node=node(facts.node), parents=tuple(node(p) for p in facts.parents))
 
 
 class VerdictCache:

@@ -9,9 +9,9 @@ repair replaces the damaged block instead of adding a second one.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 
 from checker.edits.markers import parse_marker
+from checker.records import dataclass, field
 from checker.rules.model import Rule, RulesText
 from checker.rules.textlines import strip_ending
 

@@ -25,6 +25,8 @@ def end_marker(policy: str) -> str:
 
 def parse_marker(line: str) -> tuple[str, str] | None:
     """("BEGIN" | "END", policy name) for a marker line, else None."""
+    if "#" not in line:  # most lines of a vendor file: no regular expression to run
+        return None
     match = _MARKER.match(line)
     if match is None:
         return None

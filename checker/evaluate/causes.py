@@ -8,12 +8,12 @@ list final.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from checker.evaluate.glob import fnmatch
 from checker.evaluate.priority import denoted, made_on_disk
 from checker.evaluate.values import Tri
+from checker.records import dataclass
 
 if TYPE_CHECKING:
     from checker.evaluate.ruleset import RuleSet

@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Collection
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from checker.evaluate.glob import Matcher, token_matches
 from checker.evaluate.ruleset import HAS_DEVLINK, Line, RuleSet, line_escape, symlink_patterns
 from checker.evaluate.values import Tri
+from checker.records import dataclass
 from checker.rules.canonical import normalize_substitutions
 
 _GLOBS = "*?["

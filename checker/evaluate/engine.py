@@ -15,7 +15,6 @@ where a GOTO lands; whatever differs between them is unknown.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Union
 
@@ -54,6 +53,7 @@ from checker.evaluate.substitute import (
 from checker.evaluate.trace import LinkEvent, Step, Where
 from checker.evaluate.truncate219 import NAME_SIZE_219, PATH_SIZE_219, cut_joined, format_219
 from checker.evaluate.values import Text, Tri, Unknown, Value, join_values
+from checker.records import dataclass, field
 from checker.rules.canonical import RANK, Meaning
 
 _M_PARENTS = frozenset(RANK[n] for n in ("M_PARENTS_KERNEL", "M_PARENTS_SUBSYSTEM",

@@ -9,11 +9,11 @@ An attribute missing from `attributes` is UNKNOWN, not absent: only `absent_attr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from types import MappingProxyType
 
 from checker.evaluate.values import ANYTHING, Unknown, Value
+from checker.records import dataclass, field
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
 

@@ -9,11 +9,11 @@ SUBSYSTEM=="subsystem" (or "bus", "class") matches any of the three.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 from checker.evaluate.fnmatch_glibc import matches
 from checker.evaluate.values import Tri, Unknown, Value
+from checker.records import dataclass
 
 GLOB_CHARS = frozenset("*?[")
 

@@ -15,11 +15,11 @@ hash set: the order varies). Seen with udevd 252 (tests/evaluate/test_link_names
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 from checker.evaluate.glob import fnmatch
 from checker.evaluate.state import MemberSet
 from checker.evaluate.values import Tri, Unknown
+from checker.records import dataclass
 
 
 @dataclass(frozen=True)

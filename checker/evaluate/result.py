@@ -3,7 +3,6 @@ trace of every rule, and why a wanted link is not made."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +11,7 @@ from checker.evaluate.facts import DeviceFacts
 from checker.evaluate.state import MemberSet, State
 from checker.evaluate.trace import LinkEvent, Step, Where, build_step
 from checker.evaluate.values import Tri, Unknown, Value
+from checker.records import dataclass
 
 if TYPE_CHECKING:
     from checker.evaluate.ruleset import RuleSet

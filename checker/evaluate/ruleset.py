@@ -10,16 +10,16 @@ from __future__ import annotations
 import gc
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 from checker.evaluate.link_names import as_written, escape_of
 from checker.evaluate.substitute import UDEV_PATH_SIZE, Piece, byte_length, to_text
 from checker.evaluate.trace import Where
 from checker.evaluate.truncate219 import cut_word
 from checker.evaluate.values import Text, Unknown
+from checker.records import dataclass, field
 from checker.rules.canonical import RANK, RANK_GOTO, RANK_LABEL, Meaning, effective_meanings, interpret
 from checker.rules.model import Rule, RulesText
-from checker.rules.parser import parse_rules
+from checker.rules.parser import effective_meanings_of, parse_rules
 from checker.rules.parser219 import meanings_219
 from checker.rules.semantics import DEFAULT, UdevSemantics
 
@@ -116,9 +116,10 @@ def _compile(path: str, rules: Sequence[Rule], semantics: UdevSemantics = DEFAUL
         if rule.problem is not None and not lost_goto:
             continue
         if old:
-            meanings = effective_meanings(meanings_219(rule.tokens))
-        else:
-            meanings = effective_meanings(interpret(t.key, t.attr, t.op, t.value) for t in rule.tokens)
+            meanings: Sequence[Meaning] = effective_meanings(meanings_219(rule.tokens))
+        else:  # the parser's, when it still has them: as interpreting the tokens gives them
+            meanings = effective_meanings_of(rule) or effective_meanings(
+                interpret(t.key, t.attr, t.op, t.value) for t in rule.tokens)
         label = goto = None
         matches: list[Meaning] = []
         assigns: list[Meaning] = []
@@ -164,7 +165,7 @@ def _compile(path: str, rules: Sequence[Rule], semantics: UdevSemantics = DEFAUL
     return RulesFile(path, tuple(resolved))
 
 
-def _kind_219(meanings: list[Meaning], kind: int) -> int:
+def _kind_219(meanings: Sequence[Meaning], kind: int) -> int:
     """udev 219 has no mask of what a line may do: every rule runs (UPDATE_SOMETHING is
     in every mask), except that a rule with NAME, SYMLINK (matches included), OWNER, GROUP
     or MODE is skipped whole, GOTO and all, when the event cannot set names (a remove, or

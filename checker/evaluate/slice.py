@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections.abc import Iterable
-from dataclasses import replace
 from fnmatch import fnmatchcase
 
 from checker.evaluate.glob import Matcher, fnmatch, token_matches
@@ -34,6 +33,7 @@ from checker.evaluate.ruleset import (
 )
 from checker.evaluate.trace import Where
 from checker.evaluate.values import Tri
+from checker.records import replace
 from checker.rules.canonical import normalize_substitutions
 
 _ENV_NAMED = re.compile(r"%E\{([^}]*)\}")

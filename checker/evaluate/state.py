@@ -11,12 +11,12 @@ may have set since.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from checker.evaluate.facts import DeviceFacts
 from checker.evaluate.glob import fnmatch
 from checker.evaluate.pmap import PMap
 from checker.evaluate.values import Tri, Unknown, Value, join_values
+from checker.records import dataclass, field
 
 
 @dataclass

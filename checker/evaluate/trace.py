@@ -8,8 +8,9 @@ read it, and it imports none of them.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
+
+from checker.records import NamedTuple, dataclass
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
 from typing import Union
 
 from checker.evaluate.fnmatch_glibc import matches
+from checker.records import dataclass
 
 
 class Tri(enum.Enum):

@@ -28,7 +28,6 @@ import difflib
 import os
 import stat as stat_module
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import IO
 
 from checker import __version__
@@ -42,6 +41,7 @@ from checker.install.target import (
 )
 from checker.install.units import ENABLED, units
 from checker.paths import MANIFEST, POLICY_DIR, STATE_DIR, UNIT_DIR
+from checker.records import dataclass, field
 from checker.safe_files import confined
 from checker.safe_files.atomic import write_confined
 from checker.state import StateDir, unsafe_because

@@ -22,11 +22,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 from checker.errors import UdevDriftError
 from checker.paths import MANIFEST_NAME
+from checker.records import dataclass, field
 from checker.safe_files.atomic import write_in
 from checker.state import StateDir, UnsafeState, check_trusted
 

@@ -15,11 +15,11 @@ import os
 import re
 import shutil
 import sys
-from dataclasses import dataclass
 
 from checker.errors import UsageError
 from checker.host import Host
 from checker.observe.versions import Version, systemd_version
+from checker.records import dataclass
 
 DEFAULT_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 BINARY_FOR_SELF_CONTAINED = "/usr/local/bin/udev-drift"

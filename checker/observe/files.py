@@ -11,11 +11,11 @@ import errno
 import os
 import stat as stat_module
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 
 from checker.errors import HostReadError
 from checker.host import Host
 from checker.paths import UDEV_RULES_DIRS
+from checker.records import dataclass, replace
 from checker.rules.model import Rule, RulesText
 from checker.rules.parsed import parse_rules
 from checker.rules.parser import rules_selected

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import stat as stat_module
-from typing import NamedTuple
 
 from checker.host import Host
+from checker.records import NamedTuple
 
 
 class ObservedLink(NamedTuple):

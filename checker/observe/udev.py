@@ -14,11 +14,11 @@ from __future__ import annotations
 import os
 import select
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from checker.errors import UdevDriftError
+from checker.records import dataclass, field
 
 if TYPE_CHECKING:
     from checker.evaluate.facts import DeviceFacts

@@ -13,9 +13,9 @@ import os
 import re
 import stat as stat_module
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from checker.observe.udev import BlockDevice, UdevState
+from checker.records import dataclass
 
 _OCTAL = re.compile(r"\\([0-7]{3})")  # mountinfo and swaps escape space, tab, \n and \ so
 

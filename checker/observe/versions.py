@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 
 from checker.host import Host
+from checker.records import dataclass
 from checker.rules.semantics import DEFAULT, UdevSemantics, for_version, parse_choice
 from checker.udevadm.calls import Udevadm, UdevadmError
 

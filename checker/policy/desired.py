@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Literal
 
+from checker.records import dataclass, field
 from checker.rules.literal import literal_kernel
 from checker.rules.model import Rule
 from checker.rules.textlines import open_continuation, split_keepends

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 import stat as stat_module
-from dataclasses import dataclass
 
 from checker.errors import PolicyError, UsageError, collecting, raise_all
 from checker.policy.permissions import check_file, checked_real_path
+from checker.records import dataclass
 from checker.trusted_cache import Sha256
 
 POLICY_SUFFIXES = (".yaml", ".yml")

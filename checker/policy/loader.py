@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Union
 
 import yaml
@@ -18,6 +17,7 @@ from pydantic import ValidationError
 from checker.errors import PolicyError, PolicyErrors, collecting, raise_all
 from checker.policy.files import MAX_POLICY_BYTES, PolicyBytes, policy_files, read_policies, read_policy
 from checker.policy.model import Policy
+from checker.records import dataclass
 
 MAX_VALUES = 100_000  # a policy for thousands of disks stays far below
 MAX_DEPTH = 50

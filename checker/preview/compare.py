@@ -17,7 +17,6 @@ import os
 import re
 import stat as stat_module
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from checker import engine
@@ -28,6 +27,7 @@ from checker.observe.files import RulesFiles
 from checker.policy.desired import DesiredPolicy
 from checker.preview.overlay import OverlayRulesFiles
 from checker.preview.transaction import Change, Transaction
+from checker.records import dataclass, field
 from checker.repair import plan_repair
 
 Outcome = Literal["lost", "restored", "uncertain", "gained", "still-drifted"]

@@ -14,10 +14,10 @@ environment of the package manager (UDEV_DRIFT_PREVIEW=skip does not preview at 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import IO
 
 from checker.errors import UsageError
+from checker.records import dataclass
 
 ENVIRONMENT = "UDEV_DRIFT_PREVIEW"
 MAX_CONFIG_BYTES = 64 * 1024

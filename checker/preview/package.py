@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import posixpath
-from dataclasses import dataclass, field
 from typing import Literal
 
 from checker.errors import UdevDriftError
 from checker.paths import UDEV_RULES_DIRS
+from checker.records import dataclass, field
 
 # How a package manager treats a file that the admin may have changed.
 ConfigKind = Literal["conffile", "config", "noreplace"]

@@ -30,12 +30,12 @@ import shutil
 import subprocess
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Literal
 
 from checker.host import Host
 from checker.observe.files import MAX_RULES_FILE_BYTES
 from checker.preview.package import Package, PackageError, PackageFile, is_rules_path
+from checker.records import dataclass, field
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 DPKG_INFO = "/var/lib/dpkg/info"

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import gc
 import re
-from dataclasses import fields, replace
 from functools import lru_cache
+from operator import attrgetter
 from typing import Callable, Optional
 
+from checker.records import fields, replace
 from checker.rules.canonical import (
+    EMPTY_CANONICAL,
     MEANINGS,
     RANK_GOTO,
     RANK_LABEL,
     UDEV_LINE_SIZE,
     Meaning,
-    canonical_from_meanings,
+    effective_meanings,
     interpret,
 )
 from checker.rules.model import Rule, RulesText, Token
@@ -192,8 +194,9 @@ class _Reader:
 # the evaluation's whole file) reads it once. Everything kept is immutable (tokens and
 # meanings are frozen, in tuples); the bound keeps a run over huge files from holding more
 # than one file's worth twice.
-_READ: dict[str, tuple[tuple[Token, ...], tuple[Meaning, ...], str | None, tuple[str, ...], str | None,
-                       str | None, str]] = {}
+_Read = tuple[tuple[Token, ...], tuple[Meaning, ...], str | None, tuple[str, ...], str | None,
+              str | None, str, tuple[Meaning, ...]]
+_READ: dict[str, _Read] = {}
 _READ_KEPT = 65536
 
 
@@ -213,12 +216,11 @@ def _interpret_lines(lines_read: list[LogicalLine], aborted_at: int, whole_file:
         shown = text[:UDEV_LINE_SIZE] if len(text) > UDEV_LINE_SIZE else text
         read = _READ.get(shown)
         if read is None:
-            tokens, listed, found, warnings, label, goto = _read_line(shown)
-            read = (tokens, tuple(listed), found, warnings, label, goto, canonical_from_meanings(listed))
+            read = _read_line(shown)
             if len(_READ) >= _READ_KEPT:
                 _READ.clear()
             _READ[shown] = read
-        tokens, meanings, found, warnings, label, goto, canonical = read
+        tokens, meanings, found, warnings, label, goto, canonical, _ = read
         if problem is None:
             problem = found
             if problem is None and (label is not None or goto is not None):
@@ -309,11 +311,9 @@ def _to_bytes(text: str) -> bytes:
 # --- one logical line --------------------------------------------------------------------
 
 
-def _read_line(
-    text: str,
-) -> tuple[tuple[Token, ...], list[Meaning], str | None, tuple[str, ...], str | None,
-           str | None]:  # fmt: skip
-    """rule_add_line(): (tokens, their meanings, problem, warnings, LABEL, GOTO).
+def _read_line(text: str) -> _Read:
+    """rule_add_line(): (tokens, their meanings, problem, warnings, LABEL, GOTO, canonical
+    form, the meanings udev keeps in its order: canonical.effective_meanings()).
 
     Tokens are kept up to the first error, the refused one included when it was complete.
     """
@@ -324,7 +324,9 @@ def _read_line(
     goto: str | None = None
     problem: str | None = None
     effect = False
+    careful = False  # a meaning that is not simply kept in rank order (canonical_from_meanings)
     known = MEANINGS.get  # interpret()'s cache, asked directly: this loop is the hot path
+    new = _new
     token_at = _TOKEN.match
     pos = 0
     match = token_at(text, pos)
@@ -338,10 +340,21 @@ def _read_line(
                 problem = f"invalid key/value pair: {why} in the value of {key}"
                 break
             value = unescaped
-        tokens.append(_token(key, attr, op, value, match.start(1) + 1))
+        if _FAST:  # _fast_token(), inline: a call per token was a tenth of the parse
+            token = new(Token)
+            fields = token.__dict__
+            fields["key"] = key
+            fields["attr"] = attr
+            fields["op"] = op
+            fields["value"] = value
+            fields["column"] = match.start(1) + 1
+        else:
+            token = Token(key, attr, op, value, match.start(1) + 1)
+        tokens.append(token)
         meaning = known((key, attr, op, value)) or interpret(key, attr, op, value)
         meanings.append(meaning)
         if meaning.needs_care:
+            careful = True
             if meaning.error is not None:
                 problem = meaning.error
                 break
@@ -354,15 +367,36 @@ def _read_line(
                 goto = value
             else:
                 warnings.append(f'contains multiple GOTO keys, ignoring GOTO="{value}"')
-        effect = effect or meaning.has_effect
+        elif meaning.has_effect:
+            effect = True
         pos = match.end()
         match = token_at(text, pos)
     else:
         if _SEPARATORS_TO_END.match(text, pos) is None:
             problem = _explain(text, pos)
-        elif not effect:
+        elif not (effect or any(m.has_effect for m in meanings)):
             warnings.append("the line takes no effect (it only matches): udev ignores it")
-    return tuple(tokens), meanings, problem, tuple(warnings), label, goto
+    # nothing ignored, refused, repeated or jumping: udev keeps every token, in rank order
+    effective = effective_meanings(meanings) if careful else sorted(meanings, key=_RANK_OF)
+    if effective:
+        canonical = ", ".join([m.text for m in effective])
+        if canonical[0] == "#":  # as canonical_from_meanings() does
+            canonical = ", " + canonical
+    else:
+        canonical = EMPTY_CANONICAL
+    return (tuple(tokens), tuple(meanings), problem, tuple(warnings), label, goto, canonical,
+            tuple(effective))
+
+
+def effective_meanings_of(rule: Rule) -> tuple[Meaning, ...] | None:
+    """canonical.effective_meanings() of the tokens of a rule this parser read, as it
+    read them (the rule set's compiling needs them again); None when they are no longer
+    at hand or the tokens are not the ones read here (udev 219's): interpret them then."""
+    text = rule.text
+    read = _READ.get(text[:UDEV_LINE_SIZE] if len(text) > UDEV_LINE_SIZE else text)
+    if read is None or read[0] is not rule.tokens:
+        return None
+    return read[7]
 
 
 def _explain(text: str, pos: int) -> str:
@@ -527,8 +561,10 @@ def _fast_is_faithful() -> bool:
         return False
 
 
+_RANK_OF = attrgetter("rank")
 _token: Callable[[str, str | None, str, str, int], Token] = Token
 _rule: Callable[..., Rule] = Rule
-if _fast_is_faithful():
+_FAST = _fast_is_faithful()
+if _FAST:
     _token = _fast_token
     _rule = _fast_rule

@@ -24,8 +24,7 @@ reads rules reads these. Line numbers count "\\n" (a lone "\\r" does not end a l
 
 from __future__ import annotations
 
-from dataclasses import replace
-
+from checker.records import replace
 from checker.rules.canonical import RANK_GOTO, RANK_LABEL, Meaning, canonical_from_meanings
 from checker.rules.canonical219 import interpret_219, split_key
 from checker.rules.model import Rule, RulesText, Token

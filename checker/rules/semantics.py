@@ -9,7 +9,7 @@ was found is the caller's business (checker.observe.versions.udev_semantics()).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from checker.records import dataclass
 
 SUPPORTED = (219, 252)
 

@@ -16,7 +16,8 @@ or an argument of 1,024 bytes or more): `scan(value, old=True)`.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import NamedTuple
+
+from checker.records import NamedTuple
 
 # udev-event.c map[]: "$name" is matched as a prefix in this order, "%c" by its character.
 NAMES = (

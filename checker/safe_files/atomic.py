@@ -24,9 +24,9 @@ import os
 import re
 import stat as stat_module
 import time
-from dataclasses import dataclass
 
 from checker.errors import UdevDriftError
+from checker.records import dataclass
 from checker.safe_files import confined
 
 NEW_FILE_MODE = 0o644

@@ -13,13 +13,12 @@ one set in the event always is) and that the evaluator decides nothing udevd con
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from checker.evaluate.engine import RuleSet, evaluate
 from checker.evaluate.values import Tri
 from checker.observe.udev import device_facts
+from checker.records import replace
 from tests.evaluate.udevd import Outcome, run_sets, why_not_here
 
 pytestmark = pytest.mark.skipif(bool(why_not_here()), reason=why_not_here() or "runs")

@@ -13,7 +13,6 @@ counted and the share is printed at the end.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping
-from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,6 +24,7 @@ from checker.evaluate.priority import Claim, contest, directory_clash, link_owne
 from checker.evaluate.result import Evaluation
 from checker.evaluate.values import Tri, Unknown
 from checker.observe.udev import device_facts
+from checker.records import replace
 from checker.rules.semantics import DEFAULT, UdevSemantics
 from tests.evaluate.udevd import DEVICES, TALLY, DeviceResult, Outcome, Tally, Udevd, why_not_here
 

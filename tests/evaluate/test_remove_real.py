@@ -64,7 +64,7 @@ def test_remove_sees_the_database_in_udevd_and_in_the_evaluator() -> None:
     commands = {word: f"/bin/sh -c 'echo {word} >> /run/ran.loop6'" for word in ("env", "link", "plain")}
     assert unknown.runs(commands["plain"]) is Tri.YES
     assert unknown.runs(commands["env"]) is Tri.UNKNOWN and unknown.runs(commands["link"]) is Tri.UNKNOWN
-    from dataclasses import replace
+    from checker.records import replace
 
     known = evaluate(ruleset, replace(facts, db_properties={"T_X": "1"}, db_links=frozenset({"t/x"})))
     assert all(known.runs(command) is Tri.YES for command in commands.values())
