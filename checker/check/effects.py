@@ -204,10 +204,16 @@ class Effects:
                 not_made.add((question.link, device))
                 self._link_answer(question, evaluation(device, "add"))
                 continue
-            change = evaluation(device, "change") if later[(device, "change")] else \
-                evaluate(slices["change"].for_kernel(device.kernel), self.devices.facts(device, "change"),
-                         trace=False)
-            at_change = link_on_disk(change, question.link)[0]
+            if later[(device, "change")]:
+                at_change = link_on_disk(evaluation(device, "change"), question.link)[0]
+            elif slices["change"].alike_at_change(device.kernel):
+                # the lines that decide the link do the same at both events: the whole set's
+                # answer at "change" is its answer at "add" (both slices answer as it does)
+                at_change = at_add
+            else:
+                change = evaluate(slices["change"].for_kernel(device.kernel),
+                                  self.devices.facts(device, "change"), trace=False)
+                at_change = link_on_disk(change, question.link)[0]
             if at_change is Tri.NO:  # made at add (or maybe), surely gone after a change
                 not_made.add((question.link, device))
                 self._removed_at_change(question, evaluation(device, "change"), rules_set,

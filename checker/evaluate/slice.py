@@ -455,6 +455,23 @@ def _only_for(line: Line) -> str | None:
     return kernel
 
 
+def same_at_add_and_change(line: Line) -> bool:
+    """Does the line do the same at a "change" event as at an "add"? The two events'
+    facts differ only in the action and the properties (ACTION, and on a running host
+    whether the kernel's properties are complete: checker.check.named_devices), and
+    neither event reads the database into the device or changes the mask: a line that
+    reads no property, runs no PROGRAM or import (their environment holds ACTION), and
+    whose ACTION tests answer alike for both, does the same at both."""
+    for m in line.matches:
+        if m.key in ("PROGRAM", "IMPORT"):
+            return False
+        if m.key == "ACTION":
+            matcher = Matcher.of(m.value)
+            if matcher.matches("add") is not matcher.matches("change"):
+                return False
+    return not any(read.startswith("prop:") for read in _reads(line))
+
+
 class ByKernel:
     """A rule set cut again for one device: a line that names another device by a literal
     KERNEL=="vd8" (and can do nothing else) never acts for vd7, so vd7 is evaluated
@@ -475,6 +492,10 @@ class ByKernel:
         # plain name they make, and those whose names are patterns, in order
         self._plain_namers: dict[str, tuple[int, int]] = {}
         self._pattern_namers: list[tuple[int, int, str]] = []
+        # whether each device's set does the same at "change" as at "add": the common
+        # lines, and the kernels whose own lines do not
+        self._common_alike = True
+        self._own_differ: set[str] = set()
         for f, rules_file in enumerate(rules.files):
             landings = {line.goto for line in rules_file.lines if line.goto is not None}
             common: list[int] = []
@@ -482,8 +503,12 @@ class ByKernel:
                 kernel = None if i in landings else _only_for(line)
                 if kernel is None:
                     common.append(i)
+                    if self._common_alike and not same_at_add_and_change(line):
+                        self._common_alike = False
                     continue
                 self._own.setdefault(kernel, {}).setdefault(f, []).append(i)
+                if kernel not in self._own_differ and not same_at_add_and_change(line):
+                    self._own_differ.add(kernel)
                 for m in line.assigns:
                     if m.key == "SYMLINK":
                         for pattern in _link_patterns(m.value, line_escape(line)):
@@ -503,6 +528,11 @@ class ByKernel:
                 found = (f, i)
                 break
         return found
+
+    def alike_at_change(self, kernel: str) -> bool:
+        """Does the device's set (without the lines added for causes) give at a "change"
+        event exactly what it gives at an "add" (same_at_add_and_change() of every line)?"""
+        return self._common_alike and kernel not in self._own_differ
 
     def for_kernel(self, kernel: str, links: Iterable[str] = ()) -> RuleSet:
         """The set for the device `kernel`, explaining `links` as the whole set does."""
@@ -530,4 +560,4 @@ class ByKernel:
                     line = replace(line, goto=renumber[line.goto])
                 lines.append(line)
             files.append(RulesFile(rules_file.path, tuple(lines)))
-        return RuleSet(tuple(files), origin=self.rules.origin or self.rules)
+        return RuleSet(tuple(files), origin=self.rules.origin or self.rules, semantics=self.rules.semantics)
