@@ -217,9 +217,9 @@ def _note(claiming: dict[str, dict[str, Tri]], link: str, kernel: str, answer: T
 def _matching(pattern: str, names: list[str]) -> list[str]:
     """The names (sorted) a link pattern of an evaluation may stand for."""
     cut = min((i for i, c in enumerate(pattern) if c in "*?["), default=len(pattern))
-    start = bisect_left(names, pattern[:cut])
     found = []
-    for name in names[start:]:
+    for at in range(bisect_left(names, pattern[:cut]), len(names)):  # in place: no copy
+        name = names[at]
         if not name.startswith(pattern[:cut]):
             break
         if fnmatch(pattern, name) is not Tri.NO:

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from checker.evaluate.glob import Matcher, token_matches
-from checker.evaluate.ruleset import HAS_DEVLINK, Line, RuleSet, line_escape, symlink_patterns
+from checker.evaluate.ruleset import HAS_DEVLINK, Line, RuleSet, line_escape, value_link_patterns
 from checker.evaluate.values import Tri
-from checker.rules.canonical import normalize_substitutions
 
 _GLOBS = "*?["
 
@@ -132,12 +131,12 @@ class LinkClaimers:
         for m in line.assigns:
             if m.key != "SYMLINK" or m.op == "-=":
                 continue
-            template = normalize_substitutions(m.value)
+            template = m.value  # compiled: substitutions normalized
             if unescaped and "%" in template.replace("%%", ""):
                 self._add(_Maker("*", tests, literal))
                 continue
             words = template.split()
-            patterns = symlink_patterns(template, line_escape(line))  # as udev writes them
+            patterns = value_link_patterns(template, line_escape(line))  # as udev writes them
             for word, pattern in zip(words, patterns) if len(words) == len(patterns) else \
                     ((None, p) for p in patterns):
                 around = _around(word) if word is not None else None

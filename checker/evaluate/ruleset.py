@@ -212,6 +212,22 @@ def symlink_patterns(template: str, esc: str = "unset", kernel: str | None = Non
     return names + patterns + (["*"] if endless else [])  # the event never ends: any link
 
 
+def value_link_patterns(value: str, esc: str) -> tuple[str, ...]:
+    """symlink_patterns() of a SYMLINK value as compiled (its substitutions normalized)
+    under the line's string_escape, each pair once: the slices, the link makers and the
+    claimers ask it of the same values in one run."""
+    found = _LINK_PATTERNS.get((value, esc))
+    if found is None:
+        if len(_LINK_PATTERNS) >= _LINK_PATTERNS_KEPT:
+            _LINK_PATTERNS.clear()
+        found = _LINK_PATTERNS[(value, esc)] = tuple(symlink_patterns(value, esc))
+    return found
+
+
+_LINK_PATTERNS: dict[tuple[str, str], tuple[str, ...]] = {}
+_LINK_PATTERNS_KEPT = 65536
+
+
 def widen_empty(pattern: str) -> str:
     """A "*" standing for a substitution may be empty, and udev then drops the slash it
     leaves ("a/*/b" also names "a/b")."""

@@ -30,7 +30,7 @@ from checker.evaluate.ruleset import (
     RuleSet,
     RulesFile,
     line_escape,
-    symlink_patterns,
+    value_link_patterns,
 )
 from checker.evaluate.trace import Where
 from checker.evaluate.values import Tri
@@ -57,18 +57,7 @@ def _value_reads(value: str, into: set[str]) -> None:
 # slice of a run (one per event) and on every disk's rules ("xapi/block/%k"): each is read
 # once (normalising its substitutions was a tenth of a 10,000-disk evaluation).
 _VALUE_READS: dict[str, frozenset[str]] = {}
-_LINK_PATTERNS: dict[tuple[str, str], tuple[str, ...]] = {}
 _KEPT = 65536
-
-
-def _link_patterns(value: str, esc: str) -> tuple[str, ...]:
-    """symlink_patterns() of a value under the line's string_escape, each pair once."""
-    found = _LINK_PATTERNS.get((value, esc))
-    if found is None:
-        if len(_LINK_PATTERNS) >= _KEPT:
-            _LINK_PATTERNS.clear()
-        found = _LINK_PATTERNS[(value, esc)] = tuple(symlink_patterns(value, esc))
-    return found
 
 
 def _substitution_reads(value: str, into: set[str]) -> None:
@@ -170,11 +159,18 @@ class LinkNames:
         self.names = sorted({link.removeprefix("/dev/") for link in links})
         self._set = frozenset(self.names)
         self._parents = frozenset(name[:i] for name in self.names for i, c in enumerate(name) if c == "/")
+        self._answers: dict[str, bool] = {}  # every disk's "xapi/block/*" asks the same
 
     def __bool__(self) -> bool:
         return bool(self.names)
 
     def any_match(self, pattern: str) -> bool:
+        found = self._answers.get(pattern)
+        if found is None:
+            found = self._answers[pattern] = self._any_match(pattern)
+        return found
+
+    def _any_match(self, pattern: str) -> bool:
         if self._names(pattern):
             return True
         if any(self._names(place) for place in spelled_places(pattern)):
@@ -192,8 +188,10 @@ class LinkNames:
         if cut < 0:
             return pattern in self._set
         prefix = pattern[:cut]
-        start = bisect_left(self.names, prefix)
-        for name in self.names[start:]:
+        # walked in place: a copy of the names from `start` on made N patterns cost N^2
+        names = self.names
+        for at in range(bisect_left(names, prefix), len(names)):
+            name = names[at]
             if not name.startswith(prefix):
                 break
             if fnmatchcase(name, pattern):
@@ -214,7 +212,7 @@ def _touches_links(line: Line, links: LinkNames, old: bool = False) -> bool:
             continue
         if m.op in ("=", ":=") or (unescaped and "%" in m.value.replace("%%", "")):
             return True
-        if any(links.any_match(pattern) for pattern in _link_patterns(m.value, line_escape(line))):
+        if any(links.any_match(pattern) for pattern in value_link_patterns(m.value, line_escape(line))):
             return True
     return False
 
@@ -401,7 +399,7 @@ class LinkMakers:
                 if unescaped and "%" in m.value.replace("%%", ""):
                     patterns.append("*")
                 else:
-                    written = _link_patterns(m.value, line_escape(line))
+                    written = value_link_patterns(m.value, line_escape(line))
                     # a spelling udev does not create counts for the place it names: the
                     # device does not get that link, and the cause says why
                     patterns.extend([*written, *(place for p in written for place in spelled_places(p))])
@@ -511,7 +509,7 @@ class ByKernel:
                     self._own_differ.add(kernel)
                 for m in line.assigns:
                     if m.key == "SYMLINK":
-                        for pattern in _link_patterns(m.value, line_escape(line)):
+                        for pattern in value_link_patterns(m.value, line_escape(line)):
                             if _GLOB.search(pattern) is None:
                                 self._plain_namers[pattern] = (f, i)
                             else:
