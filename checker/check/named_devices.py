@@ -97,12 +97,15 @@ class PolicyDevices:
         not built for a hit); on a running host its facts as read."""
         if device.sys_path is not None:
             return self.facts(device, "add")
-        st = _lstat(self.host.path(device.node)) if device.node else None
-        devnum = (os.major(st.st_rdev), os.minor(st.st_rdev)) \
-            if st is not None and stat_module.S_ISBLK(st.st_mode) else None
-        return device.kernel, devnum
+        return device.kernel, self._devnum(device)
 
     def facts(self, device: Device, action: str) -> DeviceFacts:
+        if device.sys_path is None:
+            # under --root the facts are the node's name and number alone: made again when
+            # asked (a stat), not kept for every device of a large tree
+            from checker.evaluate.facts import block_device_facts
+
+            return block_device_facts(device.kernel, self._devnum(device), None, action)
         key = (device, action)
         added = self._facts.get((device, "add"))
         if key not in self._facts and action == "change" and added is not None:
@@ -112,22 +115,22 @@ class PolicyDevices:
                                        properties=MappingProxyType({**added.properties, "ACTION": "change"}))
         if key not in self._facts:
             from checker.evaluate.facts import block_device_facts
+            from checker.observe.udev import UdevError, device_facts
 
-            if device.sys_path is not None:
-                from checker.observe.udev import UdevError, device_facts
-
-                try:
-                    self._facts[key] = device_facts(device.sys_path, action)
-                except UdevError as error:  # gone since it was found (hotplug): its name only
-                    log.debug("%s: %s; its facts are its kernel name alone", device.kernel, error)
-                    self._facts[key] = block_device_facts(device.kernel, None, None, action)
-            else:
-                # the node path is the one a check resolved inside the tree: not a link
-                st = _lstat(self.host.path(device.node)) if device.node else None
-                devnum = (os.major(st.st_rdev), os.minor(st.st_rdev)) \
-                    if st is not None and stat_module.S_ISBLK(st.st_mode) else None
-                self._facts[key] = block_device_facts(device.kernel, devnum, None, action)
+            try:
+                self._facts[key] = device_facts(device.sys_path, action)
+            except UdevError as error:  # gone since it was found (hotplug): its name only
+                log.debug("%s: %s; its facts are its kernel name alone", device.kernel, error)
+                self._facts[key] = block_device_facts(device.kernel, None, None, action)
         return self._facts[key]
+
+    def _devnum(self, device: Device) -> tuple[int, int] | None:
+        """The number of the device's node in the tree (None: a stand-in file)."""
+        # the node path is the one a check resolved inside the tree: not a link
+        st = _lstat(self.host.path(device.node)) if device.node else None
+        if st is None or not stat_module.S_ISBLK(st.st_mode):
+            return None
+        return os.major(st.st_rdev), os.minor(st.st_rdev)
 
 
 def kernel_of_node(node: str) -> str:

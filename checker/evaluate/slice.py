@@ -490,10 +490,9 @@ class ByKernel:
         # plain name they make, and those whose names are patterns, in order
         self._plain_namers: dict[str, tuple[int, int]] = {}
         self._pattern_namers: list[tuple[int, int, str]] = []
-        # whether each device's set does the same at "change" as at "add": the common
-        # lines, and the kernels whose own lines do not
-        self._common_alike = True
-        self._own_differ: set[str] = set()
+        # whether each device's set does the same at "change" as at "add": found when
+        # first asked (only the change slice is asked), the common lines once
+        self._common_alike: bool | None = None
         for f, rules_file in enumerate(rules.files):
             landings = {line.goto for line in rules_file.lines if line.goto is not None}
             common: list[int] = []
@@ -501,12 +500,8 @@ class ByKernel:
                 kernel = None if i in landings else _only_for(line)
                 if kernel is None:
                     common.append(i)
-                    if self._common_alike and not same_at_add_and_change(line):
-                        self._common_alike = False
                     continue
                 self._own.setdefault(kernel, {}).setdefault(f, []).append(i)
-                if kernel not in self._own_differ and not same_at_add_and_change(line):
-                    self._own_differ.add(kernel)
                 for m in line.assigns:
                     if m.key == "SYMLINK":
                         for pattern in value_link_patterns(m.value, line_escape(line)):
@@ -530,7 +525,14 @@ class ByKernel:
     def alike_at_change(self, kernel: str) -> bool:
         """Does the device's set (without the lines added for causes) give at a "change"
         event exactly what it gives at an "add" (same_at_add_and_change() of every line)?"""
-        return self._common_alike and kernel not in self._own_differ
+        if self._common_alike is None:
+            self._common_alike = all(same_at_add_and_change(self.rules.files[f].lines[i])
+                                     for f, common in enumerate(self._common) for i in common)
+        if not self._common_alike:
+            return False
+        # each device is asked once: its answer is not kept
+        return all(same_at_add_and_change(self.rules.files[f].lines[i])
+                   for f, own in self._own.get(kernel, {}).items() for i in own)
 
     def for_kernel(self, kernel: str, links: Iterable[str] = ()) -> RuleSet:
         """The set for the device `kernel`, explaining `links` as the whole set does."""
