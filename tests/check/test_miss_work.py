@@ -4,6 +4,7 @@ do not depend on is shared, never skipped where it could change an answer."""
 from __future__ import annotations
 
 import sys
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +79,29 @@ def test_a_device_whose_link_lines_ignore_the_action_is_not_evaluated_again_at_c
     links = [f for p in report.policies for f in p.findings if f.kind == "symlink"]
     assert [f.effect for f in links] == ["yes"] * 3
     assert sorted(actions) == ["add"] * 3 + ["remove"] * 3  # the rules' own questions
+
+
+def test_a_device_s_traces_are_dropped_before_the_next_device_is_evaluated(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "host"
+    root.mkdir()
+    policy = build(root, 20)  # three rules per disk: each disk's traces answer three questions
+    host = Host(str(root))
+    policies = load_desired([str(policy)], host=host)
+    assert repair(policies, host, StateDir(str(root / "var/lib/udev-drift"), str(root)), None).compliant
+    host.forget()
+    alive: list[weakref.ref[Any]] = []
+    most = 0
+
+    def counted(rules: RuleSet, facts: Any, trace: bool = True) -> Any:
+        nonlocal most
+        made = evaluate(rules, facts, trace)
+        if trace:
+            alive.append(weakref.ref(made))
+            most = max(most, sum(1 for ref in alive if ref() is not None))
+        return made
+
+    monkeypatch.setattr("checker.check.effects.evaluate", counted)
+    report = check(policies, host)
+    assert report.compliant and len(alive) == 40  # add and remove of each disk
+    assert most <= 2  # not one per disk
