@@ -212,8 +212,11 @@ class Effects:
         held: list[LinkHeld] = []  # made at every event: is it the device's against others?
         for own_links, own_rules, own_by_link in mine.values():
             not_made: set[str] = set()  # the device's links not surely made
+            # the events whose trace a rule will surely ask for (a rule without KERNEL== is
+            # asked only where its link is not surely made, and traced then)
+            traced_at = {asked.rules[i].action for i in own_rules}
             for question in own_links:
-                if not self._link_question(question, evaluation, later, slices, rules_set, held):
+                if not self._link_question(question, evaluation, traced_at, slices, rules_set, held):
                     not_made.add(question.link)
             for i in own_rules:
                 rq = asked.rules[i]
@@ -242,19 +245,19 @@ class Effects:
         self.considered = claims.considered
 
     def _link_question(self, question: _LinkQuestion, evaluation: Callable[[Device, str], Evaluation],
-                       later: Counter[tuple[Device, str]], slices: dict[str, ByKernel], rules_set: RuleSet,
+                       traced_at: set[str], slices: dict[str, ByKernel], rules_set: RuleSet,
                        held: list[LinkHeld]) -> bool:
         """Is the link made at every event? The answer goes on its finding; True when the
         link is surely made at add and at change."""
         device = question.device
         # the traced evaluation a rule question will need anyway answers the link too
-        quick = evaluation(device, "add") if later[(device, "add")] else \
+        quick = evaluation(device, "add") if "add" in traced_at else \
             evaluate(slices["add"].for_kernel(device.kernel), self.devices.facts(device, "add"), trace=False)
         at_add = link_on_disk(quick, question.link)[0]
         if at_add is Tri.NO:
             self._link_answer(question, evaluation(device, "add"))
             return False
-        if later[(device, "change")]:
+        if "change" in traced_at:
             at_change = link_on_disk(evaluation(device, "change"), question.link)[0]
         elif slices["change"].alike_at_change(device.kernel):
             # the lines that decide the link do the same at both events: the whole set's
