@@ -45,6 +45,7 @@ class PolicyDevices:
         self._facts: dict[tuple[Device, str], DeviceFacts] = {}
         self._present: dict[str, Device] | None = None
         self._by_kernel: dict[str, Device | None] = {}  # a disk's three rules name it thrice
+        self._devnums: dict[Device, tuple[int, int] | None] = {}  # under --root
 
     def for_symlink(self, entry: DesiredSymlink, node: str | None = None) -> Device | None:
         """The entry's device; `node` is the node a check already found for it (--root)."""
@@ -125,12 +126,16 @@ class PolicyDevices:
         return self._facts[key]
 
     def _devnum(self, device: Device) -> tuple[int, int] | None:
-        """The number of the device's node in the tree (None: a stand-in file)."""
+        """The number of the device's node in the tree (None: a stand-in file), read once
+        a run: the verdict cache's key reads it for every device asked about first."""
+        if device in self._devnums:
+            return self._devnums[device]
         # the node path is the one a check resolved inside the tree: not a link
         st = _lstat(self.host.path(device.node)) if device.node else None
-        if st is None or not stat_module.S_ISBLK(st.st_mode):
-            return None
-        return os.major(st.st_rdev), os.minor(st.st_rdev)
+        found = (os.major(st.st_rdev), os.minor(st.st_rdev)) \
+            if st is not None and stat_module.S_ISBLK(st.st_mode) else None
+        self._devnums[device] = found
+        return found
 
 
 def kernel_of_node(node: str) -> str:

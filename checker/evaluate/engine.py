@@ -758,7 +758,8 @@ def _symlink(run: _Run, line: Line, m: Meaning, state: State, *, esc: str, certa
                                          tuple(patterns)))
     if final:
         run.link_events.append(LinkEvent(line.where, "final", certain))
-    _refused(effects, f'SYMLINK{m.op}"{_pieces_text(pieces)}"', UDEV_PATH_SIZE, fits, run.old)
+    if run.trace:  # what the step says it did: only a trace shows it
+        _refused(effects, f'SYMLINK{m.op}"{_pieces_text(pieces)}"', UDEV_PATH_SIZE, fits, run.old)
     return state
 
 
@@ -788,7 +789,8 @@ def _env(run: _Run, line: Line, m: Meaning, state: State, esc: str, effects: lis
         pieces = map_known(pieces, lambda t: replace_chars(t, None))
     if existing is not None:
         pieces = [existing, " ", *pieces]
-    _refused(effects, f'ENV{{{name}}}{m.op}"{_pieces_text(pieces)}"', UDEV_NAME_SIZE, fits)
+    if run.trace:
+        _refused(effects, f'ENV{{{name}}}{m.op}"{_pieces_text(pieces)}"', UDEV_NAME_SIZE, fits)
     if fits is Tri.NO:
         return
     value: Value = to_text(pieces)

@@ -490,6 +490,8 @@ class ByKernel:
         # plain name they make, and those whose names are patterns, in order
         self._plain_namers: dict[str, tuple[int, int]] = {}
         self._pattern_namers: list[tuple[int, int, str]] = []
+        self._gotos = [any(line.goto is not None for line in f.lines) for f in rules.files]
+        self._common_set: RuleSet | None = None
         # whether each device's set does the same at "change" as at "add": found when
         # first asked (only the change slice is asked), the common lines once
         self._common_alike: bool | None = None
@@ -538,26 +540,38 @@ class ByKernel:
         """The set for the device `kernel`, explaining `links` as the whole set does."""
         if not self._own:
             return self.rules
-        own: dict[int, list[int]] = {f: list(lines) for f, lines in self._own.get(kernel, {}).items()}
+        own = self._own.get(kernel, {})
         for link in links:
             namer = self._last_namer(link)
             if namer is not None and namer[1] not in own.get(namer[0], ()):
+                if own is self._own.get(kernel):
+                    own = {f: list(lines) for f, lines in own.items()}  # not the index's own
                 own.setdefault(namer[0], []).append(namer[1])
+        if not own:  # the lines for any device: the same set for every such device
+            if self._common_set is None:
+                self._common_set = self._cut({})
+            return self._common_set
+        return self._cut(own)
+
+    def _cut(self, own: dict[int, list[int]]) -> RuleSet:
         files: list[RulesFile] = []
         for f, rules_file in enumerate(self.rules.files):
-            common, mine = self._common[f], own.get(f, ())
-            chosen = sorted({*common, *mine}) if mine else common
+            common, mine = self._common[f], own.get(f)
+            if not mine:
+                chosen = common
+            elif common:
+                chosen = sorted({*common, *mine})
+            else:
+                chosen = mine if len(mine) < 2 or all(a < b for a, b in zip(mine, mine[1:])) else sorted(mine)
             if len(chosen) == len(rules_file.lines):
                 files.append(rules_file)
                 continue
             if not chosen:
                 continue
-            renumber = {old: new for new, old in enumerate(chosen)}
-            lines = []
-            for i in chosen:
-                line = rules_file.lines[i]
-                if line.goto is not None:
-                    line = replace(line, goto=renumber[line.goto])
-                lines.append(line)
+            lines = [rules_file.lines[i] for i in chosen]
+            if self._gotos[f]:
+                renumber = {old: new for new, old in enumerate(chosen)}
+                lines = [replace(line, goto=renumber[line.goto]) if line.goto is not None else line
+                         for line in lines]
             files.append(RulesFile(rules_file.path, tuple(lines)))
         return RuleSet(tuple(files), origin=self.rules.origin or self.rules, semantics=self.rules.semantics)
