@@ -9,9 +9,9 @@ import logging
 import os
 import stat as stat_module
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from checker.findings import PolicyReport
 from checker.host import Host
@@ -27,9 +27,9 @@ log = logging.getLogger("udev-drift")
 _GLOB_CHARS = frozenset("*?[")  # checker.evaluate.glob.GLOB_CHARS
 
 
-@dataclass(frozen=True)
-class Device:
-    """A device a question is about: its kernel name and where its facts are read."""
+class Device(NamedTuple):
+    """A device a question is about: its kernel name and where its facts are read (a
+    tuple: the questions about N disks key their work by it)."""
 
     kernel: str
     sys_path: str | None  # the running host: its /sys directory

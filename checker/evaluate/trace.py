@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class Where:
+class Where(NamedTuple):
+    """A rule's file and the line it ends on (a tuple: every compiled line has one, and
+    slices look them up by the thousand)."""
+
     file: str
     line: int
 
