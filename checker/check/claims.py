@@ -39,7 +39,7 @@ from checker.findings import Cause, Finding
 EVENTS = ("add", "change")
 
 
-@dataclass
+@dataclass(slots=True)  # one per wanted link
 class LinkHeld:
     """A wanted link the rule set gives `device` at every event: is it the device's?"""
 

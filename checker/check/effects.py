@@ -98,7 +98,7 @@ _NO_EFFECT = EvaluatedCause("no-rule", None, "nothing the rule does applies to t
 _Verdict = Optional[EvaluatedCause]
 
 
-@dataclass
+@dataclass(slots=True)  # one per rule and device asked about
 class _RuleQuestion:
     finding: Finding
     rule: Rule
@@ -108,7 +108,7 @@ class _RuleQuestion:
     link: str = ""  # asked because of this symlink entry's link (a rule without KERNEL==)
 
 
-@dataclass
+@dataclass(slots=True)
 class _LinkQuestion:
     finding: Finding
     link: str

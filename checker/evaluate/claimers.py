@@ -23,7 +23,7 @@ from checker.evaluate.values import Tri
 _GLOBS = "*?["
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per SYMLINK value of the set
 class _Maker:
     pattern: str  # fnmatch pattern of the names it can make (substitutions: *)
     kernel_tests: tuple[tuple[str, Matcher], ...]
