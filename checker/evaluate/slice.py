@@ -217,23 +217,53 @@ def _touches_links(line: Line, links: LinkNames, old: bool = False) -> bool:
     return False
 
 
+class _Numbered:
+    """A rule set's lines numbered across files (n = base[f] + index in file f), and what
+    every slice of it looks up: one check slices one set once per event, for the same
+    links at add and at change."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        self.rules = rules
+        self.base: list[int] = []
+        self.flat: list[Line] = []
+        self.file_of: list[int] = []
+        for f, rules_file in enumerate(rules.files):
+            self.base.append(len(self.flat))
+            self.flat.extend(rules_file.lines)
+            self.file_of.extend([f] * len(rules_file.lines))
+        self.gotos = [[(i, line.goto) for i, line in enumerate(rules_file.lines) if line.goto is not None]
+                      for rules_file in rules.files]
+        self.devlink = [n for n, line in enumerate(self.flat) if line.kind & HAS_DEVLINK]
+        self.writers: _Writers | None = None  # made when first asked
+        self._touching: tuple[tuple[str, ...], list[int]] | None = None
+
+    def touching(self, names: LinkNames) -> list[int]:
+        """The lines that can change whether the device gets one of `names`."""
+        key = tuple(names.names)
+        if self._touching is None or self._touching[0] != key:
+            old = self.rules.semantics.is_219
+            self._touching = (key, [n for n in self.devlink if _touches_links(self.flat[n], names, old)])
+        return self._touching[1]
+
+
+_LAST: list[_Numbered] = []  # the set sliced last (only that one is kept)
+
+
+def _numbered(rules: RuleSet) -> _Numbered:
+    if not _LAST or _LAST[0].rules is not rules:
+        _LAST[:] = [_Numbered(rules)]
+    return _LAST[0]
+
+
 def slice_rules(rules: RuleSet, links: Iterable[str] = (), lines: Iterable[Where] = ()) -> RuleSet:
     """The lines of `rules` that can change whether the device gets one of `links`
     (relative to /dev) or whether the lines at `lines` are reached and match."""
     names = LinkNames(links)
     wanted = set(lines)
-    # every line numbered across files: n = base[f] + index in file f
-    base: list[int] = []
-    flat: list[Line] = []
-    for rules_file in rules.files:
-        base.append(len(flat))
-        flat.extend(rules_file.lines)
-    file_of: list[int] = []
-    for f, rules_file in enumerate(rules.files):
-        file_of.extend([f] * len(rules_file.lines))
-    jumps = [_Jumps([(i, line.goto) for i, line in enumerate(rules_file.lines) if line.goto is not None])
-             for rules_file in rules.files]
-    writers: _Writers | None = None  # made when first asked
+    numbered = _numbered(rules)
+    base, flat, file_of = numbered.base, numbered.flat, numbered.file_of
+    jumps = [_Jumps(gotos) for gotos in numbered.gotos]
+    writers = numbered.writers
     kept = [False] * len(flat)
     todo: list[int] = []
 
@@ -242,8 +272,12 @@ def slice_rules(rules: RuleSet, links: Iterable[str] = (), lines: Iterable[Where
             kept[n] = True
             todo.append(n)
 
-    for n, line in enumerate(flat):
-        if line.where in wanted or (names and _touches_links(line, names, rules.semantics.is_219)):
+    if wanted:
+        for n, line in enumerate(flat):
+            if line.where in wanted:
+                keep(n)
+    if names:
+        for n in numbered.touching(names):
             keep(n)
     # reads not yet served: each read is looked for once, among all earlier writers
     served: dict[str, int] = {}  # read -> the latest line index whose earlier writers are kept
@@ -261,7 +295,7 @@ def slice_rules(rules: RuleSet, links: Iterable[str] = (), lines: Iterable[Where
             if start >= n:
                 continue
             if writers is None:
-                writers = _Writers(flat)
+                writers = numbered.writers = _Writers(flat)
             for w in writers.candidates(read, start, n):
                 if not kept[w] and _writes_what(writers.writes[w], read):
                     keep(w)
