@@ -151,6 +151,7 @@ class Effects:
             else:  # no rule can add it for this device: surely not made, nothing to evaluate
                 said = f"no rules file has a rule that gives {question.device.kernel} this link"
                 self._not_made(question, EvaluatedCause("no-rule", None, said))
+        del makers  # an index of every line that makes links: not held while devices are evaluated
         # one slice per action for every question; each device evaluated once per action,
         # with the trace (for causes) only where a rule is asked about or a link is not made
         # A present device sees "add" and "change" events (and "remove" when it goes): udev
@@ -240,6 +241,9 @@ class Effects:
                 untraced_at[(device, action)] = found
             return found
 
+        for action in list(slices):  # claims are weighed at add and change only
+            if action not in EVENTS:
+                del slices[action]
         claims = Claims(rules_set, self.devices, self._rule_text, untraced)
         claims.judge(held)
         self.considered = claims.considered
