@@ -84,7 +84,7 @@ class Claims:
             return
         present = self.devices.present()
         wanted = {q.link for q in held}
-        candidates = LinkClaimers(self.rules).kernels_for(wanted, Present(present))
+        candidates = LinkClaimers(self.rules, wanted).kernels_for(wanted, Present(present))
         if not candidates - {q.device.kernel for q in held}:
             return  # no other device can get any of the links: nothing is evaluated
         # Each device that may get one of the links evaluated once per event, on the check's
@@ -242,7 +242,7 @@ def competing_claims(rules: RuleSet, devices: PolicyDevices, device: Device, lin
     present device can get the link."""
     link = link.removeprefix("/dev/")
     present = devices.present()
-    kernels = LinkClaimers(rules).kernels(link, Present(present)) - {device.kernel}
+    kernels = LinkClaimers(rules, [link]).kernels(link, Present(present)) - {device.kernel}
     if not kernels:
         return {}
     cut = ByKernel(slice_rules(rules, [link], priority_setters(rules)))

@@ -143,7 +143,7 @@ class Effects:
     def _evaluate(self, asked: _Asked) -> None:
         in_order = rules_in_udev_order(self.host, self.files)
         rules_set = RuleSet.from_parsed(((f.path, f.parsed) for f in in_order), self.files.semantics)
-        makers = LinkMakers(rules_set)
+        makers = LinkMakers(rules_set, [question.link for question in asked.links])
         links: list[_LinkQuestion] = []
         for question in asked.links:
             if makers.could_give(question.device.kernel, question.link):

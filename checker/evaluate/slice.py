@@ -415,11 +415,14 @@ class LinkMakers:
     such line means the device surely does not get the link at an "add", whatever the
     rest of the rule set does."""
 
-    def __init__(self, rules: RuleSet) -> None:
+    def __init__(self, rules: RuleSet, links: Iterable[str] | None = None) -> None:
+        """`links`: the only links that will be asked about, when known: what can name
+        none of their first parts is not indexed (could_give() looks up by that part)."""
         self._by_top: dict[str, list[_Maker]] = {}
         # lines that name their one device by a literal KERNEL== (and the top of the link):
         # looked up by that name, so that N disks' own rules cost N lookups, not N^2
         self._by_kernel: dict[tuple[str, str], list[_Maker]] = {}
+        self._tops = None if links is None else {_top(link) for link in links}
         for rules_file in (rules.origin or rules).files:
             for line in rules_file.lines:
                 if line.kind & HAS_DEVLINK:
@@ -437,6 +440,8 @@ class LinkMakers:
                     # a spelling udev does not create counts for the place it names: the
                     # device does not get that link, and the cause says why
                     patterns.extend([*written, *(place for p in written for place in spelled_places(p))])
+        if self._tops is not None:
+            patterns = [p for p in patterns if _key(p) == "" or _key(p) in self._tops]
         if not patterns:
             return
         kernel = tuple((m.op, Matcher.of(m.value)) for m in line.matches if m.key == "KERNEL")
@@ -444,8 +449,7 @@ class LinkMakers:
                         if op == "==" and matcher.kind == "plain" and len(matcher.alternatives) == 1
                         and not matcher.with_empty), None)
         for pattern in patterns:
-            top = pattern.split("/", 1)[0]
-            key = "" if any(c in top for c in "*?[") else top
+            key = _key(pattern)
             if literal is not None:  # it cannot give any other device a link
                 self._by_kernel.setdefault((key, literal), []).append(((pattern,), kernel))
             else:
@@ -461,6 +465,12 @@ class LinkMakers:
                 if all(_kernel_may_match(op, matcher, kernel) for op, matcher in tokens):
                     return True
         return False
+
+
+def _key(pattern: str) -> str:
+    """What LinkMakers files a pattern under: its first part, "" when that is a glob."""
+    top = pattern.split("/", 1)[0]
+    return "" if any(c in top for c in "*?[") else top
 
 
 def _kernel_may_match(op: str, matcher: Matcher, kernel: str) -> bool:
@@ -609,3 +619,8 @@ class ByKernel:
                          for line in lines]
             files.append(RulesFile(rules_file.path, tuple(lines)))
         return RuleSet(tuple(files), origin=self.rules.origin or self.rules, semantics=self.rules.semantics)
+
+
+def _top(link: str) -> str:
+    """A link's first part (relative to /dev)."""
+    return link.removeprefix("/dev/").split("/", 1)[0]
