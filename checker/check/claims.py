@@ -39,7 +39,7 @@ from checker.records import dataclass, field
 EVENTS = ("add", "change")
 
 
-@dataclass
+@dataclass(slots=True)  # one per wanted link
 class LinkHeld:
     """A wanted link the rule set gives `device` at every event: is it the device's?"""
 
@@ -84,7 +84,7 @@ class Claims:
             return
         present = self.devices.present()
         wanted = {q.link for q in held}
-        candidates = LinkClaimers(self.rules).kernels_for(wanted, Present(present))
+        candidates = LinkClaimers(self.rules, wanted).kernels_for(wanted, Present(present))
         if not candidates - {q.device.kernel for q in held}:
             return  # no other device can get any of the links: nothing is evaluated
         # Each device that may get one of the links evaluated once per event, on the check's
@@ -217,9 +217,9 @@ def _note(claiming: dict[str, dict[str, Tri]], link: str, kernel: str, answer: T
 def _matching(pattern: str, names: list[str]) -> list[str]:
     """The names (sorted) a link pattern of an evaluation may stand for."""
     cut = min((i for i, c in enumerate(pattern) if c in "*?["), default=len(pattern))
-    start = bisect_left(names, pattern[:cut])
     found = []
-    for name in names[start:]:
+    for at in range(bisect_left(names, pattern[:cut]), len(names)):  # in place: no copy
+        name = names[at]
         if not name.startswith(pattern[:cut]):
             break
         if fnmatch(pattern, name) is not Tri.NO:
@@ -242,7 +242,7 @@ def competing_claims(rules: RuleSet, devices: PolicyDevices, device: Device, lin
     present device can get the link."""
     link = link.removeprefix("/dev/")
     present = devices.present()
-    kernels = LinkClaimers(rules).kernels(link, Present(present)) - {device.kernel}
+    kernels = LinkClaimers(rules, [link]).kernels(link, Present(present)) - {device.kernel}
     if not kernels:
         return {}
     cut = ByKernel(slice_rules(rules, [link], priority_setters(rules)))

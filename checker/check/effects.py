@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fnmatch import fnmatchcase
+from typing import Optional
 
 from checker.check.claims import Claims, LinkHeld
 from checker.check.every_event import CHANGE_SENDERS, add_only, fix_sentence
@@ -93,7 +94,12 @@ def _rule_links(rule: Rule, kernel: str) -> set[str]:
     return {p for p in _link_patterns(rule, kernel) if not any(c in p for c in "*?[")}
 
 
-@dataclass
+# a rule question's answer: the cause why it does not act (None: it does), or _NO_EFFECT
+_NO_EFFECT = EvaluatedCause("no-rule", None, "nothing the rule does applies to this event")
+_Verdict = Optional[EvaluatedCause]
+
+
+@dataclass(slots=True)  # one per rule and device asked about
 class _RuleQuestion:
     finding: Finding
     rule: Rule
@@ -103,7 +109,7 @@ class _RuleQuestion:
     link: str = ""  # asked because of this symlink entry's link (a rule without KERNEL==)
 
 
-@dataclass
+@dataclass(slots=True)
 class _LinkQuestion:
     finding: Finding
     link: str
@@ -138,7 +144,7 @@ class Effects:
     def _evaluate(self, asked: _Asked) -> None:
         in_order = rules_in_udev_order(self.host, self.files)
         rules_set = RuleSet.from_parsed(((f.path, f.parsed) for f in in_order), self.files.semantics)
-        makers = LinkMakers(rules_set)
+        makers = LinkMakers(rules_set, [question.link for question in asked.links])
         links: list[_LinkQuestion] = []
         for question in asked.links:
             if makers.could_give(question.device.kernel, question.link):
@@ -146,6 +152,7 @@ class Effects:
             else:  # no rule can add it for this device: surely not made, nothing to evaluate
                 said = f"no rules file has a rule that gives {question.device.kernel} this link"
                 self._not_made(question, EvaluatedCause("no-rule", None, said))
+        del makers  # an index of every line that makes links: not held while devices are evaluated
         # one slice per action for every question; each device evaluated once per action,
         # with the trace (for causes) only where a rule is asked about or a link is not made
         # A present device sees "add" and "change" events (and "remove" when it goes): udev
@@ -192,42 +199,39 @@ class Effects:
             if not later[(rq.device, rq.action)]:
                 traced.pop((rq.device, rq.action), None)
 
-        not_made: set[tuple[str, Device]] = set()
-        held: list[LinkHeld] = []  # made at every event: is it the device's against others?
+        # Device by device: a device's traces are dropped once its questions are answered,
+        # not held for every device at once. A rule question's answer is put on its finding
+        # afterwards, in the order asked (questions on one block share its finding).
+        mine: dict[Device, tuple[list[_LinkQuestion], list[int], list[int]]] = {}
         for question in links:
-            device = question.device
-            # the traced evaluation a rule question will need anyway answers the link too
-            quick = evaluation(device, "add") if later[(device, "add")] else \
-                evaluate(slices["add"].for_kernel(device.kernel), self.devices.facts(device, "add"),
-                         trace=False)
-            at_add = link_on_disk(quick, question.link)[0]
-            if at_add is Tri.NO:
-                not_made.add((question.link, device))
-                self._link_answer(question, evaluation(device, "add"))
-                continue
-            change = evaluation(device, "change") if later[(device, "change")] else \
-                evaluate(slices["change"].for_kernel(device.kernel), self.devices.facts(device, "change"),
-                         trace=False)
-            at_change = link_on_disk(change, question.link)[0]
-            if at_change is Tri.NO:  # made at add (or maybe), surely gone after a change
-                not_made.add((question.link, device))
-                self._removed_at_change(question, evaluation(device, "change"), rules_set,
-                                        at_add is Tri.YES)
-            elif at_add is Tri.YES and at_change is Tri.YES:
-                question.finding.effect = "yes"
-                held.append(LinkHeld(question.finding, question.link.removeprefix("/dev/"), device))
-            elif at_add is not Tri.YES:
-                not_made.add((question.link, device))
-                self._link_answer(question, evaluation(device, "add"))
-            else:
-                self._link_answer(question, evaluation(device, "change"), "change")
-        for rq in asked.rules:
-            self._rule_answer(rq, evaluation(rq.device, rq.action))
-            answered(rq)
-        for rq in asked.rules_by_link:  # a rule without a KERNEL== of its own: only where
-            if (rq.link, rq.device) in not_made:  # its link is not surely made
-                self._rule_answer(rq, evaluation(rq.device, rq.action))
-            answered(rq)
+            mine.setdefault(question.device, ([], [], []))[0].append(question)
+        for i, rq in enumerate(asked.rules):
+            mine.setdefault(rq.device, ([], [], []))[1].append(i)
+        for i, rq in enumerate(asked.rules_by_link):
+            mine.setdefault(rq.device, ([], [], []))[2].append(i)
+        verdicts: list[_Verdict] = [_NO_EFFECT] * len(asked.rules)
+        by_link: list[_Verdict] = [_NO_EFFECT] * len(asked.rules_by_link)  # not asked: no answer
+        held: list[LinkHeld] = []  # made at every event: is it the device's against others?
+        for own_links, own_rules, own_by_link in mine.values():
+            not_made: set[str] = set()  # the device's links not surely made
+            # the events whose trace a rule will surely ask for (a rule without KERNEL== is
+            # asked only where its link is not surely made, and traced then)
+            traced_at = {asked.rules[i].action for i in own_rules}
+            for question in own_links:
+                if not self._link_question(question, evaluation, traced_at, slices, rules_set, held):
+                    not_made.add(question.link)
+            for i in own_rules:
+                rq = asked.rules[i]
+                verdicts[i] = self._rule_verdict(rq, evaluation(rq.device, rq.action))
+                answered(rq)
+            for i in own_by_link:  # a rule without a KERNEL== of its own: only where its
+                rq = asked.rules_by_link[i]  # link is not surely made
+                if rq.link in not_made:
+                    by_link[i] = self._rule_verdict(rq, evaluation(rq.device, rq.action))
+                answered(rq)
+        for rq, verdict in zip(asked.rules + asked.rules_by_link, verdicts + by_link):
+            if verdict is not _NO_EFFECT:
+                self._rule_answer(rq, verdict)
         untraced_at: dict[tuple[Device, str], Evaluation] = {}
 
         def untraced(device: Device, action: str) -> Evaluation:
@@ -238,9 +242,48 @@ class Effects:
                 untraced_at[(device, action)] = found
             return found
 
+        for action in list(slices):  # claims are weighed at add and change only
+            if action not in EVENTS:
+                del slices[action]
         claims = Claims(rules_set, self.devices, self._rule_text, untraced)
         claims.judge(held)
         self.considered = claims.considered
+
+    def _link_question(self, question: _LinkQuestion, evaluation: Callable[[Device, str], Evaluation],
+                       traced_at: set[str], slices: dict[str, ByKernel], rules_set: RuleSet,
+                       held: list[LinkHeld]) -> bool:
+        """Is the link made at every event? The answer goes on its finding; True when the
+        link is surely made at add and at change."""
+        device = question.device
+        # the traced evaluation a rule question will need anyway answers the link too
+        quick = evaluation(device, "add") if "add" in traced_at else \
+            evaluate(slices["add"].for_kernel(device.kernel), self.devices.facts(device, "add"), trace=False)
+        at_add = link_on_disk(quick, question.link)[0]
+        if at_add is Tri.NO:
+            self._link_answer(question, evaluation(device, "add"))
+            return False
+        if "change" in traced_at:
+            at_change = link_on_disk(evaluation(device, "change"), question.link)[0]
+        elif slices["change"].alike_at_change(device.kernel):
+            # the lines that decide the link do the same at both events: the whole set's
+            # answer at "change" is its answer at "add" (both slices answer as it does)
+            at_change = at_add
+        else:
+            change = evaluate(slices["change"].for_kernel(device.kernel),
+                              self.devices.facts(device, "change"), trace=False)
+            at_change = link_on_disk(change, question.link)[0]
+        if at_change is Tri.NO:  # made at add (or maybe), surely gone after a change
+            self._removed_at_change(question, evaluation(device, "change"), rules_set, at_add is Tri.YES)
+            return False
+        if at_add is Tri.YES and at_change is Tri.YES:
+            question.finding.effect = "yes"
+            held.append(LinkHeld(question.finding, question.link.removeprefix("/dev/"), device))
+            return True
+        if at_add is not Tri.YES:
+            self._link_answer(question, evaluation(device, "add"))
+            return False
+        self._link_answer(question, evaluation(device, "change"), "change")
+        return True
 
     # --- what is asked ------------------------------------------------------------------
     def _questions(self, policy: DesiredPolicy, report: PolicyReport, asked: _Asked) -> None:
@@ -344,17 +387,21 @@ class Effects:
                                else f"whether {when} is not known: ")
         finding.details[-1] += finding.effect_reason
 
-    def _rule_answer(self, question: _RuleQuestion, evaluation: Evaluation) -> None:
+    def _rule_verdict(self, question: _RuleQuestion, evaluation: Evaluation) -> _Verdict:
+        """Why the rule does not act on its device at its event (None: it does), read off
+        the evaluation; _NO_EFFECT: nothing it does applies to this event."""
         step = evaluation.step_at(question.where)
-        if step is None or step.status == "no-effect":  # nothing it does applies to this event
-            return
+        if step is None or step.status == "no-effect":
+            return _NO_EFFECT
         if step.status == "matched":
             cause = self._undone(question, evaluation)
             programs = _programs(question.rule)
             if cause is None and programs:
                 cause = cause_of_missing_program(evaluation, step, programs)
-        else:
-            cause = step_cause(evaluation, step)
+            return cause
+        return step_cause(evaluation, step)
+
+    def _rule_answer(self, question: _RuleQuestion, cause: EvaluatedCause | None) -> None:
         finding = question.finding
         kernel = question.device.kernel
         if cause is None:

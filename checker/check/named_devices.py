@@ -18,7 +18,7 @@ from checker.findings import PolicyReport
 from checker.host import Host
 from checker.observe.devices import Devices, LiveDevices
 from checker.policy.desired import DesiredPolicy, DesiredSymlink
-from checker.records import dataclass, replace
+from checker.records import NamedTuple, replace
 from checker.rules.literal import literal_kernel
 from checker.rules.model import Rule
 
@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("udev-drift")
 
-@dataclass(frozen=True)
-class Device:
-    """A device a question is about: its kernel name and where its facts are read."""
+class Device(NamedTuple):
+    """A device a question is about: its kernel name and where its facts are read (a
+    tuple: the questions about N disks key their work by it)."""
 
     kernel: str
     sys_path: str | None  # the running host: its /sys directory
@@ -45,6 +45,7 @@ class PolicyDevices:
         self._facts: dict[tuple[Device, str], DeviceFacts] = {}
         self._present: dict[str, Device] | None = None
         self._by_kernel: dict[str, Device | None] = {}  # a disk's three rules name it thrice
+        self._devnums: dict[Device, tuple[int, int] | None] = {}  # under --root
         self._stats: dict[str, os.stat_result | None] = {}  # nodes under --root, read once
         # the sysfs attributes a live device's facts read: those the rules files can name
         # (attribute_names()); None reads every one
@@ -111,12 +112,15 @@ class PolicyDevices:
         not built for a hit); on a running host its facts as read."""
         if device.sys_path is not None:
             return self.facts(device, "add")
-        st = self._node_stat(device.node) if device.node else None
-        devnum = (os.major(st.st_rdev), os.minor(st.st_rdev)) \
-            if st is not None and stat_module.S_ISBLK(st.st_mode) else None
-        return device.kernel, devnum
+        return device.kernel, self._devnum(device)
 
     def facts(self, device: Device, action: str) -> DeviceFacts:
+        if device.sys_path is None:
+            # under --root the facts are the node's name and number alone: made again when
+            # asked (a stat), not kept for every device of a large tree
+            from checker.evaluate.facts import block_device_facts
+
+            return block_device_facts(device.kernel, self._devnum(device), None, action)
         key = (device, action)
         added = self._facts.get((device, "add"))
         if key not in self._facts and action == "change" and added is not None:
@@ -126,22 +130,26 @@ class PolicyDevices:
                                        properties=MappingProxyType({**added.properties, "ACTION": "change"}))
         if key not in self._facts:
             from checker.evaluate.facts import block_device_facts
+            from checker.observe.udev import UdevError, device_facts
 
-            if device.sys_path is not None:
-                from checker.observe.udev import UdevError, device_facts
-
-                try:
-                    self._facts[key] = device_facts(device.sys_path, action, self.attribute_names)
-                except UdevError as error:  # gone since it was found (hotplug): its name only
-                    log.debug("%s: %s; its facts are its kernel name alone", device.kernel, error)
-                    self._facts[key] = block_device_facts(device.kernel, None, None, action)
-            else:
-                # the node path is the one a check resolved inside the tree: not a link
-                st = self._node_stat(device.node) if device.node else None
-                devnum = (os.major(st.st_rdev), os.minor(st.st_rdev)) \
-                    if st is not None and stat_module.S_ISBLK(st.st_mode) else None
-                self._facts[key] = block_device_facts(device.kernel, devnum, None, action)
+            try:
+                self._facts[key] = device_facts(device.sys_path, action, self.attribute_names)
+            except UdevError as error:  # gone since it was found (hotplug): its name only
+                log.debug("%s: %s; its facts are its kernel name alone", device.kernel, error)
+                self._facts[key] = block_device_facts(device.kernel, None, None, action)
         return self._facts[key]
+
+    def _devnum(self, device: Device) -> tuple[int, int] | None:
+        """The number of the device's node in the tree (None: a stand-in file), read once
+        a run: the verdict cache's key reads it for every device asked about first."""
+        if device in self._devnums:
+            return self._devnums[device]
+        # the node path is the one a check resolved inside the tree: not a link
+        st = self._node_stat(device.node) if device.node else None
+        found = (os.major(st.st_rdev), os.minor(st.st_rdev)) \
+            if st is not None and stat_module.S_ISBLK(st.st_mode) else None
+        self._devnums[device] = found
+        return found
 
 
 def kernel_of_node(node: str) -> str:

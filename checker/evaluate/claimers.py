@@ -16,15 +16,14 @@ from collections.abc import Collection
 from fnmatch import fnmatchcase
 
 from checker.evaluate.glob import Matcher, token_matches
-from checker.evaluate.ruleset import HAS_DEVLINK, Line, RuleSet, line_escape, symlink_patterns
+from checker.evaluate.ruleset import HAS_DEVLINK, Line, RuleSet, line_escape, value_link_patterns
 from checker.evaluate.values import Tri
 from checker.records import dataclass
-from checker.rules.canonical import normalize_substitutions
 
 _GLOBS = "*?["
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per SYMLINK value of the set
 class _Maker:
     pattern: str  # fnmatch pattern of the names it can make (substitutions: *)
     kernel_tests: tuple[tuple[str, Matcher], ...]
@@ -110,20 +109,34 @@ class LinkClaimers:
     name, and is indexed by it (a host of N disks each named by its own rules would
     otherwise weigh each of N links against each of N such lines)."""
 
-    def __init__(self, rules: RuleSet) -> None:
+    def __init__(self, rules: RuleSet, links: Collection[str] | None = None) -> None:
+        """`links`: the only links that will be asked about (relative to /dev or not),
+        when known: a line that can name none of their first parts is not indexed."""
         self._by_top: dict[str, list[_Maker]] = {}
         self._exact: dict[str, list[_Maker]] = {}
+        self._tops = None if links is None else {_top(link) for link in links}
         old = rules.semantics.is_219
         for rules_file in (rules.origin or rules).files:
             for line in rules_file.lines:
                 if line.kind & HAS_DEVLINK:
                     self._index(line, old)
 
+    def _asked(self, pattern: str) -> bool:
+        """Could a link asked about match `pattern`? (Its first part, when plain, must be
+        an asked link's: the lookups go by that part.)"""
+        top = pattern.split("/", 1)[0]
+        return self._tops is None or any(c in top for c in _GLOBS) or top in self._tops
+
     def _index(self, line: Line, old: bool) -> None:
         escapes = {m.value for m in line.assigns if m.key == "OPTIONS"}
         # a substituted value may hold spaces (string_escape=none; udev 219 without
         # string_escape=replace): it may name any link
         unescaped = "string_escape=none" in escapes or (old and "string_escape=replace" not in escapes)
+        if self._tops is not None and not any(
+                (unescaped and "%" in m.value.replace("%%", ""))
+                or any(self._asked(p) for p in value_link_patterns(m.value, line_escape(line)))
+                for m in line.assigns if m.key == "SYMLINK" and m.op != "-="):
+            return  # it cannot name a link asked about
         tests = tuple((m.op, Matcher.of(m.value)) for m in line.matches if m.key == "KERNEL")
         literal = next((matcher.alternatives[0] for op, matcher in tests
                         if op == "==" and matcher.kind == "plain" and len(matcher.alternatives) == 1
@@ -132,12 +145,12 @@ class LinkClaimers:
         for m in line.assigns:
             if m.key != "SYMLINK" or m.op == "-=":
                 continue
-            template = normalize_substitutions(m.value)
+            template = m.value  # compiled: substitutions normalized
             if unescaped and "%" in template.replace("%%", ""):
                 self._add(_Maker("*", tests, literal))
                 continue
             words = template.split()
-            patterns = symlink_patterns(template, line_escape(line))  # as udev writes them
+            patterns = value_link_patterns(template, line_escape(line))  # as udev writes them
             for word, pattern in zip(words, patterns) if len(words) == len(patterns) else \
                     ((None, p) for p in patterns):
                 around = _around(word) if word is not None else None
@@ -193,3 +206,8 @@ class LinkClaimers:
                 for maker in self._exact.get(name, ()):
                     found.update(maker.kernels(name, present))
         return found
+
+
+def _top(link: str) -> str:
+    """A link's first part (relative to /dev)."""
+    return link.removeprefix("/dev/").split("/", 1)[0]

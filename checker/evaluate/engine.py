@@ -36,7 +36,7 @@ from checker.evaluate.ruleset import (
     RulesFile,
     split_links,
 )
-from checker.evaluate.state import MemberSet, State, join_all
+from checker.evaluate.state import MemberSet, State, join_all, new_state
 from checker.evaluate.substitute import (
     UDEV_LINE_SIZE,
     UDEV_NAME_SIZE,
@@ -53,7 +53,7 @@ from checker.evaluate.substitute import (
 from checker.evaluate.trace import LinkEvent, Step, Where
 from checker.evaluate.truncate219 import NAME_SIZE_219, PATH_SIZE_219, cut_joined, format_219
 from checker.evaluate.values import Text, Tri, Unknown, Value, join_values
-from checker.records import dataclass, field
+from checker.records import dataclass
 from checker.rules.canonical import RANK, Meaning
 
 _M_PARENTS = frozenset(RANK[n] for n in ("M_PARENTS_KERNEL", "M_PARENTS_SUBSYSTEM",
@@ -71,18 +71,22 @@ class _Branch:
     why: str = ""  # the token that failed or was unknown
 
 
-@dataclass
 class _Run:
-    facts: DeviceFacts
-    trace: bool
-    # Steps, or what makes them (Step is built when asked for: most rules only fail or
-    # are jumped over, and a trace of 2,000 Steps was a quarter of an evaluation)
-    steps: list[Step | tuple[Any, ...]] = field(default_factory=list)
-    link_events: list[LinkEvent] = field(default_factory=list)
-    env_writers: list[tuple[Where, str]] = field(default_factory=list)
-    final_at: Where | None = None  # the SYMLINK:= that made the links final
-    answers: dict[Meaning, Tri] = field(default_factory=dict)  # answers from the facts alone
-    old: bool = False  # udev 219's evaluation (RuleSet.semantics)
+    """One evaluation's bookkeeping (a plain class: a host of N disks makes 2N of them)."""
+
+    __slots__ = ("facts", "trace", "steps", "link_events", "env_writers", "final_at", "answers", "old")
+
+    def __init__(self, facts: DeviceFacts, trace: bool, old: bool = False) -> None:
+        self.facts = facts
+        self.trace = trace
+        # Steps, or what makes them (Step is built when asked for: most rules only fail or
+        # are jumped over, and a trace of 2,000 Steps was a quarter of an evaluation)
+        self.steps: list[Step | tuple[Any, ...]] = []
+        self.link_events: list[LinkEvent] = []
+        self.env_writers: list[tuple[Where, str]] = []
+        self.final_at: Where | None = None  # the SYMLINK:= that made the links final
+        self.answers: dict[Meaning, Tri] = {}  # answers from the facts alone
+        self.old = old  # udev 219's evaluation (RuleSet.semantics)
 
 
 def evaluate(rules: RuleSet, facts: DeviceFacts, trace: bool = True) -> Evaluation:
@@ -94,7 +98,7 @@ def evaluate(rules: RuleSet, facts: DeviceFacts, trace: bool = True) -> Evaluati
             mask |= HAS_DEVLINK
         if facts.ifindex is not None:
             mask |= HAS_NAME
-    state: State | None = State()
+    state: State | None = new_state()
     assert state is not None
     if facts.db_tags is None:
         state.all_tags.add_pattern("*")
@@ -157,19 +161,25 @@ def _run_file(run: _Run, rules_file: RulesFile, state: State, mask: int) -> Stat
                 steps.append(Step(line.where, "no-effect", "nothing it does applies to this event"))
             continue
         failed = _quick_reject(run, line, current)
-        if failed is not None:
+        effects: list[str] = []
+        if failed is _ALL_MATCHED:
+            # every match surely passed on the facts alone: one world, nothing copied
+            done: list[_Branch] = [_Branch(current, True)]
+            stopped: list[_Branch] = []
+            finished = [_assign(run, line, current, True, effects)]
+        elif failed is not None:
             if trace:
                 steps.append(("failed", line, failed))
             continue
-        branches = _run_matches(run, line, current)
-        done = [b for b in branches if b.completed]
-        stopped = [b for b in branches if not b.completed]
-        effects: list[str] = []
-        if done:
-            certain = not stopped
-            finished = [_assign(run, line, b.state, certain, effects) for b in done]
         else:
-            finished = []
+            branches = _run_matches(run, line, current)
+            done = [b for b in branches if b.completed]
+            stopped = [b for b in branches if not b.completed]
+            if done:
+                certain = not stopped
+                finished = [_assign(run, line, b.state, certain, effects) for b in done]
+            else:
+                finished = []
         if trace:
             step = _step(line, done, stopped, effects)
             if arrivals and step.status == "matched":  # some worlds jumped over this line
@@ -211,8 +221,10 @@ _FACTS_ONLY = frozenset(RANK[n] for n in ("M_ACTION", "M_DEVPATH", "M_KERNEL", "
 
 def _quick_reject(run: _Run, line: Line, state: State) -> Meaning | None:
     """The first of the line's leading plain matches that surely fails, if one does: most
-    lines end there, and need no copy of the state. Answers that depend only on the facts
-    are kept for the whole evaluation."""
+    lines end there, and need no copy of the state. _ALL_MATCHED when every match is a
+    plain one that surely passes (the line then runs in the one world it was reached in,
+    as _run_matches() would run it). Answers that depend only on the facts are kept for
+    the whole evaluation."""
     cache = run.answers
     for m in line.matches:
         rank = m.rank
@@ -229,7 +241,10 @@ def _quick_reject(run: _Run, line: Line, state: State) -> Meaning | None:
             return m
         if answer is Tri.UNKNOWN:
             return None
-    return None
+    return _ALL_MATCHED
+
+
+_ALL_MATCHED = Meaning(-1, "", None, "", "")  # _quick_reject(): no match left to run
 
 
 def _describe(m: Meaning) -> str:
@@ -595,7 +610,10 @@ def _assign(run: _Run, line: Line, state: State, certain: bool, effects: list[st
             continue
         if key == "SYMLINK":
             final = state.final("devlink")
-            if final is not Tri.NO and facts.devnum is not None:
+            if final is Tri.NO:  # _final_guarded()'s first case, without the partial
+                state = _symlink(run, line, m, state, esc=esc, certain=certain, effects=effects)
+                continue
+            if facts.devnum is not None:
                 run.link_events.append(LinkEvent(line.where, "ignored", certain and final is Tri.YES,
                                                  (m.value,), final_at=run.final_at))
                 if run.trace:
@@ -607,8 +625,11 @@ def _assign(run: _Run, line: Line, state: State, certain: bool, effects: list[st
         elif key == "TAG":
             state = _tag(m, state, facts, effects, run.old)
         elif key == "RUN":
-            state = _final_guarded(state, "run", facts, partial(_run_cmd, m, facts=facts, effects=effects,
-                                                                old=run.old))
+            if state.final("run") is Tri.NO:
+                state = _run_cmd(m, state, facts=facts, effects=effects, old=run.old)
+            else:
+                state = _final_guarded(state, "run", facts, partial(_run_cmd, m, facts=facts, effects=effects,
+                                                                    old=run.old))
         elif key in ("OWNER", "GROUP", "MODE"):
             owner = partial(_owner, m, facts=facts, effects=effects, old=run.old)
             state = _final_guarded(state, key.lower(), facts, owner)
@@ -737,7 +758,8 @@ def _symlink(run: _Run, line: Line, m: Meaning, state: State, *, esc: str, certa
                                          tuple(patterns)))
     if final:
         run.link_events.append(LinkEvent(line.where, "final", certain))
-    _refused(effects, f'SYMLINK{m.op}"{_pieces_text(pieces)}"', UDEV_PATH_SIZE, fits, run.old)
+    if run.trace:  # what the step says it did: only a trace shows it
+        _refused(effects, f'SYMLINK{m.op}"{_pieces_text(pieces)}"', UDEV_PATH_SIZE, fits, run.old)
     return state
 
 
@@ -767,7 +789,8 @@ def _env(run: _Run, line: Line, m: Meaning, state: State, esc: str, effects: lis
         pieces = map_known(pieces, lambda t: replace_chars(t, None))
     if existing is not None:
         pieces = [existing, " ", *pieces]
-    _refused(effects, f'ENV{{{name}}}{m.op}"{_pieces_text(pieces)}"', UDEV_NAME_SIZE, fits)
+    if run.trace:
+        _refused(effects, f'ENV{{{name}}}{m.op}"{_pieces_text(pieces)}"', UDEV_NAME_SIZE, fits)
     if fits is Tri.NO:
         return
     value: Value = to_text(pieces)

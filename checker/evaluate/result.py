@@ -3,7 +3,6 @@ trace of every rule, and why a wanted link is not made."""
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from checker.evaluate.causes import Cause, cause_of_missing_link
@@ -30,10 +29,15 @@ class Evaluation:
     env_writers: tuple[tuple[Where, str], ...]
     version: str = UDEV_VERSION
 
-    @cached_property
+    @property
     def steps(self) -> tuple[Step, ...]:
-        """Every rule in udev's order, with what became of it."""
-        return tuple(step for raw in self.trace for step in build_step(raw))
+        """Every rule in udev's order, with what became of it (built once, when first
+        asked: by hand, as Python 3.11's cached_property takes a lock at every read)."""
+        found: tuple[Step, ...] | None = self.__dict__.get("_steps")
+        if found is None:
+            found = tuple(step for raw in self.trace for step in build_step(raw))
+            self.__dict__["_steps"] = found  # frozen: kept beside the fields, as cached_property does
+        return found
 
     # --- final answers ---------------------------------------------------------------
     def link(self, name: str) -> Tri:

@@ -41,7 +41,7 @@ BUILTIN_SETS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # 50,000 lines: no dict each
 class Line:
     """One rule as udev keeps it: its tokens in udev's order, and where its GOTO lands."""
 
@@ -213,6 +213,22 @@ def symlink_patterns(template: str, esc: str = "unset", kernel: str | None = Non
     return names + patterns + (["*"] if endless else [])  # the event never ends: any link
 
 
+def value_link_patterns(value: str, esc: str) -> tuple[str, ...]:
+    """symlink_patterns() of a SYMLINK value as compiled (its substitutions normalized)
+    under the line's string_escape, each pair once: the slices, the link makers and the
+    claimers ask it of the same values in one run."""
+    found = _LINK_PATTERNS.get((value, esc))
+    if found is None:
+        if len(_LINK_PATTERNS) >= _LINK_PATTERNS_KEPT:
+            _LINK_PATTERNS.clear()
+        found = _LINK_PATTERNS[(value, esc)] = tuple(symlink_patterns(value, esc))
+    return found
+
+
+_LINK_PATTERNS: dict[tuple[str, str], tuple[str, ...]] = {}
+_LINK_PATTERNS_KEPT = 65536
+
+
 def widen_empty(pattern: str) -> str:
     """A "*" standing for a substitution may be empty, and udev then drops the slash it
     leaves ("a/*/b" also names "a/b")."""
@@ -255,6 +271,8 @@ def split_links(pieces: list[Piece], unknown_may_split: bool,
     """The links a SYMLINK value names: split at spaces (skip_leading_chars() first); and
     whether a known one is too long for udev's filename[UDEV_PATH_SIZE] with "/dev/"
     (udev 219 cuts it to fit instead: truncate219.cut_word())."""
+    if all(isinstance(piece, str) for piece in pieces):  # known in full: plain strings
+        return _split_known(pieces, old)  # type: ignore[arg-type]
     words: list[list[Piece]] = [[]]
     for piece in pieces:
         if isinstance(piece, Unknown):
@@ -280,6 +298,31 @@ def split_links(pieces: list[Piece], unknown_may_split: bool,
         else:
             patterns.append("*" if unknown_may_split else widen_empty(simplify_link(text.pattern)))
     return names, patterns, endless
+
+
+def _split_known(pieces: list[str], old: bool) -> tuple[list[str], list[str], bool]:
+    """split_links() of a value known in full, word by word as it splits them: a word's
+    first piece loses its leading whitespace."""
+    if len(pieces) == 1:
+        texts = [word.lstrip(" \t\n\r") for word in pieces[0].split(" ")]
+    else:
+        words: list[list[str]] = [[]]
+        for piece in pieces:
+            parts = piece.split(" ")
+            words[-1].append(parts[0])
+            for part in parts[1:]:
+                words.append([part])
+        texts = [word[0].lstrip(" \t\n\r") + "".join(word[1:]) if word else "" for word in words]
+    names: list[str] = []
+    endless = False
+    for word in texts:
+        if old:
+            word = cut_word(word)
+        if len("/dev/") + byte_length(word) >= UDEV_PATH_SIZE:
+            endless = True
+        elif word:
+            names.append(simplify_link(word))
+    return names, [], endless
 
 
 def simplify_link(name: str) -> str:

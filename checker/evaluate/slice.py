@@ -29,7 +29,7 @@ from checker.evaluate.ruleset import (
     RuleSet,
     RulesFile,
     line_escape,
-    symlink_patterns,
+    value_link_patterns,
 )
 from checker.evaluate.trace import Where
 from checker.evaluate.values import Tri
@@ -57,18 +57,7 @@ def _value_reads(value: str, into: set[str]) -> None:
 # slice of a run (one per event) and on every disk's rules ("xapi/block/%k"): each is read
 # once (normalising its substitutions was a tenth of a 10,000-disk evaluation).
 _VALUE_READS: dict[str, frozenset[str]] = {}
-_LINK_PATTERNS: dict[tuple[str, str], tuple[str, ...]] = {}
 _KEPT = 65536
-
-
-def _link_patterns(value: str, esc: str) -> tuple[str, ...]:
-    """symlink_patterns() of a value under the line's string_escape, each pair once."""
-    found = _LINK_PATTERNS.get((value, esc))
-    if found is None:
-        if len(_LINK_PATTERNS) >= _KEPT:
-            _LINK_PATTERNS.clear()
-        found = _LINK_PATTERNS[(value, esc)] = tuple(symlink_patterns(value, esc))
-    return found
 
 
 def _substitution_reads(value: str, into: set[str]) -> None:
@@ -170,11 +159,18 @@ class LinkNames:
         self.names = sorted({link.removeprefix("/dev/") for link in links})
         self._set = frozenset(self.names)
         self._parents = frozenset(name[:i] for name in self.names for i, c in enumerate(name) if c == "/")
+        self._answers: dict[str, bool] = {}  # every disk's "xapi/block/*" asks the same
 
     def __bool__(self) -> bool:
         return bool(self.names)
 
     def any_match(self, pattern: str) -> bool:
+        found = self._answers.get(pattern)
+        if found is None:
+            found = self._answers[pattern] = self._any_match(pattern)
+        return found
+
+    def _any_match(self, pattern: str) -> bool:
         if self._names(pattern):
             return True
         if any(self._names(place) for place in spelled_places(pattern)):
@@ -192,8 +188,10 @@ class LinkNames:
         if cut < 0:
             return pattern in self._set
         prefix = pattern[:cut]
-        start = bisect_left(self.names, prefix)
-        for name in self.names[start:]:
+        # walked in place: a copy of the names from `start` on made N patterns cost N^2
+        names = self.names
+        for at in range(bisect_left(names, prefix), len(names)):
+            name = names[at]
             if not name.startswith(prefix):
                 break
             if fnmatchcase(name, pattern):
@@ -214,9 +212,47 @@ def _touches_links(line: Line, links: LinkNames, old: bool = False) -> bool:
             continue
         if m.op in ("=", ":=") or (unescaped and "%" in m.value.replace("%%", "")):
             return True
-        if any(links.any_match(pattern) for pattern in _link_patterns(m.value, line_escape(line))):
+        if any(links.any_match(pattern) for pattern in value_link_patterns(m.value, line_escape(line))):
             return True
     return False
+
+
+class _Numbered:
+    """A rule set's lines numbered across files (n = base[f] + index in file f), and what
+    every slice of it looks up: one check slices one set once per event, for the same
+    links at add and at change."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        self.rules = rules
+        self.base: list[int] = []
+        self.flat: list[Line] = []
+        self.file_of: list[int] = []
+        for f, rules_file in enumerate(rules.files):
+            self.base.append(len(self.flat))
+            self.flat.extend(rules_file.lines)
+            self.file_of.extend([f] * len(rules_file.lines))
+        self.gotos = [[(i, line.goto) for i, line in enumerate(rules_file.lines) if line.goto is not None]
+                      for rules_file in rules.files]
+        self.devlink = [n for n, line in enumerate(self.flat) if line.kind & HAS_DEVLINK]
+        self.writers: _Writers | None = None  # made when first asked
+        self._touching: tuple[tuple[str, ...], list[int]] | None = None
+
+    def touching(self, names: LinkNames) -> list[int]:
+        """The lines that can change whether the device gets one of `names`."""
+        key = tuple(names.names)
+        if self._touching is None or self._touching[0] != key:
+            old = self.rules.semantics.is_219
+            self._touching = (key, [n for n in self.devlink if _touches_links(self.flat[n], names, old)])
+        return self._touching[1]
+
+
+_LAST: list[_Numbered] = []  # the set sliced last (only that one is kept)
+
+
+def _numbered(rules: RuleSet) -> _Numbered:
+    if not _LAST or _LAST[0].rules is not rules:
+        _LAST[:] = [_Numbered(rules)]
+    return _LAST[0]
 
 
 def slice_rules(rules: RuleSet, links: Iterable[str] = (), lines: Iterable[Where] = ()) -> RuleSet:
@@ -224,18 +260,10 @@ def slice_rules(rules: RuleSet, links: Iterable[str] = (), lines: Iterable[Where
     (relative to /dev) or whether the lines at `lines` are reached and match."""
     names = LinkNames(links)
     wanted = set(lines)
-    # every line numbered across files: n = base[f] + index in file f
-    base: list[int] = []
-    flat: list[Line] = []
-    for rules_file in rules.files:
-        base.append(len(flat))
-        flat.extend(rules_file.lines)
-    file_of: list[int] = []
-    for f, rules_file in enumerate(rules.files):
-        file_of.extend([f] * len(rules_file.lines))
-    jumps = [_Jumps([(i, line.goto) for i, line in enumerate(rules_file.lines) if line.goto is not None])
-             for rules_file in rules.files]
-    writers: _Writers | None = None  # made when first asked
+    numbered = _numbered(rules)
+    base, flat, file_of = numbered.base, numbered.flat, numbered.file_of
+    jumps = [_Jumps(gotos) for gotos in numbered.gotos]
+    writers = numbered.writers
     kept = [False] * len(flat)
     todo: list[int] = []
 
@@ -244,8 +272,12 @@ def slice_rules(rules: RuleSet, links: Iterable[str] = (), lines: Iterable[Where
             kept[n] = True
             todo.append(n)
 
-    for n, line in enumerate(flat):
-        if line.where in wanted or (names and _touches_links(line, names, rules.semantics.is_219)):
+    if wanted:
+        for n, line in enumerate(flat):
+            if line.where in wanted:
+                keep(n)
+    if names:
+        for n in numbered.touching(names):
             keep(n)
     # reads not yet served: each read is looked for once, among all earlier writers
     served: dict[str, int] = {}  # read -> the latest line index whose earlier writers are kept
@@ -263,7 +295,7 @@ def slice_rules(rules: RuleSet, links: Iterable[str] = (), lines: Iterable[Where
             if start >= n:
                 continue
             if writers is None:
-                writers = _Writers(flat)
+                writers = numbered.writers = _Writers(flat)
             for w in writers.candidates(read, start, n):
                 if not kept[w] and _writes_what(writers.writes[w], read):
                     keep(w)
@@ -383,11 +415,14 @@ class LinkMakers:
     such line means the device surely does not get the link at an "add", whatever the
     rest of the rule set does."""
 
-    def __init__(self, rules: RuleSet) -> None:
+    def __init__(self, rules: RuleSet, links: Iterable[str] | None = None) -> None:
+        """`links`: the only links that will be asked about, when known: what can name
+        none of their first parts is not indexed (could_give() looks up by that part)."""
         self._by_top: dict[str, list[_Maker]] = {}
         # lines that name their one device by a literal KERNEL== (and the top of the link):
         # looked up by that name, so that N disks' own rules cost N lookups, not N^2
         self._by_kernel: dict[tuple[str, str], list[_Maker]] = {}
+        self._tops = None if links is None else {_top(link) for link in links}
         for rules_file in (rules.origin or rules).files:
             for line in rules_file.lines:
                 if line.kind & HAS_DEVLINK:
@@ -401,10 +436,12 @@ class LinkMakers:
                 if unescaped and "%" in m.value.replace("%%", ""):
                     patterns.append("*")
                 else:
-                    written = _link_patterns(m.value, line_escape(line))
+                    written = value_link_patterns(m.value, line_escape(line))
                     # a spelling udev does not create counts for the place it names: the
                     # device does not get that link, and the cause says why
                     patterns.extend([*written, *(place for p in written for place in spelled_places(p))])
+        if self._tops is not None:
+            patterns = [p for p in patterns if _key(p) == "" or _key(p) in self._tops]
         if not patterns:
             return
         kernel = tuple((m.op, Matcher.of(m.value)) for m in line.matches if m.key == "KERNEL")
@@ -412,8 +449,7 @@ class LinkMakers:
                         if op == "==" and matcher.kind == "plain" and len(matcher.alternatives) == 1
                         and not matcher.with_empty), None)
         for pattern in patterns:
-            top = pattern.split("/", 1)[0]
-            key = "" if any(c in top for c in "*?[") else top
+            key = _key(pattern)
             if literal is not None:  # it cannot give any other device a link
                 self._by_kernel.setdefault((key, literal), []).append(((pattern,), kernel))
             else:
@@ -429,6 +465,12 @@ class LinkMakers:
                 if all(_kernel_may_match(op, matcher, kernel) for op, matcher in tokens):
                     return True
         return False
+
+
+def _key(pattern: str) -> str:
+    """What LinkMakers files a pattern under: its first part, "" when that is a glob."""
+    top = pattern.split("/", 1)[0]
+    return "" if any(c in top for c in "*?[") else top
 
 
 def _kernel_may_match(op: str, matcher: Matcher, kernel: str) -> bool:
@@ -455,6 +497,23 @@ def _only_for(line: Line) -> str | None:
     return kernel
 
 
+def same_at_add_and_change(line: Line) -> bool:
+    """Does the line do the same at a "change" event as at an "add"? The two events'
+    facts differ only in the action and the properties (ACTION, and on a running host
+    whether the kernel's properties are complete: checker.check.named_devices), and
+    neither event reads the database into the device or changes the mask: a line that
+    reads no property, runs no PROGRAM or import (their environment holds ACTION), and
+    whose ACTION tests answer alike for both, does the same at both."""
+    for m in line.matches:
+        if m.key in ("PROGRAM", "IMPORT"):
+            return False
+        if m.key == "ACTION":
+            matcher = Matcher.of(m.value)
+            if matcher.matches("add") is not matcher.matches("change"):
+                return False
+    return not any(read.startswith("prop:") for read in _reads(line))
+
+
 class ByKernel:
     """A rule set cut again for one device: a line that names another device by a literal
     KERNEL=="vd8" (and can do nothing else) never acts for vd7, so vd7 is evaluated
@@ -475,6 +534,11 @@ class ByKernel:
         # plain name they make, and those whose names are patterns, in order
         self._plain_namers: dict[str, tuple[int, int]] = {}
         self._pattern_namers: list[tuple[int, int, str]] = []
+        self._gotos = [any(line.goto is not None for line in f.lines) for f in rules.files]
+        self._common_set: RuleSet | None = None
+        # whether each device's set does the same at "change" as at "add": found when
+        # first asked (only the change slice is asked), the common lines once
+        self._common_alike: bool | None = None
         for f, rules_file in enumerate(rules.files):
             landings = {line.goto for line in rules_file.lines if line.goto is not None}
             common: list[int] = []
@@ -486,7 +550,7 @@ class ByKernel:
                 self._own.setdefault(kernel, {}).setdefault(f, []).append(i)
                 for m in line.assigns:
                     if m.key == "SYMLINK":
-                        for pattern in _link_patterns(m.value, line_escape(line)):
+                        for pattern in value_link_patterns(m.value, line_escape(line)):
                             if _GLOB.search(pattern) is None:
                                 self._plain_namers[pattern] = (f, i)
                             else:
@@ -504,30 +568,59 @@ class ByKernel:
                 break
         return found
 
+    def alike_at_change(self, kernel: str) -> bool:
+        """Does the device's set (without the lines added for causes) give at a "change"
+        event exactly what it gives at an "add" (same_at_add_and_change() of every line)?"""
+        if self._common_alike is None:
+            self._common_alike = all(same_at_add_and_change(self.rules.files[f].lines[i])
+                                     for f, common in enumerate(self._common) for i in common)
+        if not self._common_alike:
+            return False
+        # each device is asked once: its answer is not kept
+        return all(same_at_add_and_change(self.rules.files[f].lines[i])
+                   for f, own in self._own.get(kernel, {}).items() for i in own)
+
     def for_kernel(self, kernel: str, links: Iterable[str] = ()) -> RuleSet:
         """The set for the device `kernel`, explaining `links` as the whole set does."""
         if not self._own:
             return self.rules
-        own: dict[int, list[int]] = {f: list(lines) for f, lines in self._own.get(kernel, {}).items()}
+        own = self._own.get(kernel, {})
         for link in links:
             namer = self._last_namer(link)
             if namer is not None and namer[1] not in own.get(namer[0], ()):
+                if own is self._own.get(kernel):
+                    own = {f: list(lines) for f, lines in own.items()}  # not the index's own
                 own.setdefault(namer[0], []).append(namer[1])
+        if not own:  # the lines for any device: the same set for every such device
+            if self._common_set is None:
+                self._common_set = self._cut({})
+            return self._common_set
+        return self._cut(own)
+
+    def _cut(self, own: dict[int, list[int]]) -> RuleSet:
         files: list[RulesFile] = []
         for f, rules_file in enumerate(self.rules.files):
-            common, mine = self._common[f], own.get(f, ())
-            chosen = sorted({*common, *mine}) if mine else common
+            common, mine = self._common[f], own.get(f)
+            if not mine:
+                chosen = common
+            elif common:
+                chosen = sorted({*common, *mine})
+            else:
+                chosen = mine if len(mine) < 2 or all(a < b for a, b in zip(mine, mine[1:])) else sorted(mine)
             if len(chosen) == len(rules_file.lines):
                 files.append(rules_file)
                 continue
             if not chosen:
                 continue
-            renumber = {old: new for new, old in enumerate(chosen)}
-            lines = []
-            for i in chosen:
-                line = rules_file.lines[i]
-                if line.goto is not None:
-                    line = replace(line, goto=renumber[line.goto])
-                lines.append(line)
+            lines = [rules_file.lines[i] for i in chosen]
+            if self._gotos[f]:
+                renumber = {old: new for new, old in enumerate(chosen)}
+                lines = [replace(line, goto=renumber[line.goto]) if line.goto is not None else line
+                         for line in lines]
             files.append(RulesFile(rules_file.path, tuple(lines)))
-        return RuleSet(tuple(files), origin=self.rules.origin or self.rules)
+        return RuleSet(tuple(files), origin=self.rules.origin or self.rules, semantics=self.rules.semantics)
+
+
+def _top(link: str) -> str:
+    """A link's first part (relative to /dev)."""
+    return link.removeprefix("/dev/").split("/", 1)[0]

@@ -11,6 +11,7 @@ may have set since.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from checker.evaluate.facts import DeviceFacts
 from checker.evaluate.glob import fnmatch
@@ -223,6 +224,22 @@ class State:
 
 _MISSING = object()
 _new_state = object.__new__
+_NOTHING: PMap[Any] = PMap()  # immutable: every new state starts from this one
+_BLANK = State().__dict__
+
+
+def new_state() -> State:
+    """State(), as fast as State.copy(): evaluate() makes one per device and event."""
+    fresh = _new_state(State)
+    fields = fresh.__dict__
+    fields.update(_BLANK)
+    fields["props"] = _NOTHING
+    fields["links"] = MemberSet(_NOTHING, ())
+    fields["tags"] = MemberSet(_NOTHING, ())
+    fields["all_tags"] = MemberSet(_NOTHING, ())
+    fields["run"] = MemberSet(_NOTHING, ())
+    fields["finals"] = {}
+    return fresh
 
 
 def _join_fresh(a: PMap[bool] | None, b: PMap[bool] | None) -> PMap[bool] | None:

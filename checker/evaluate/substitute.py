@@ -290,7 +290,10 @@ def replace_whitespace_runs(text: str) -> str:
 
 def replace_chars(text: str, allow: str | None) -> str:
     """udev_replace_chars(): characters udev does not want in names become '_'."""
-    if all(c in _DEVNODE_CHARS or (allow and c in allow) for c in text):
+    kept = _KEPT_CHARS.get(allow)
+    if kept is None:
+        kept = _KEPT_CHARS[allow] = _DEVNODE_CHARS | frozenset(allow or "")
+    if kept.issuperset(text):  # the usual case, at C speed
         return text
     out: list[str] = []
     i, n = 0, len(text)
@@ -312,6 +315,9 @@ def replace_chars(text: str, allow: str | None) -> str:
     return "".join(out)
 
 
+_KEPT_CHARS: dict[str | None, frozenset[str]] = {}  # by `allow`: the characters kept as they are
+
+
 def _surrogate(c: str) -> bool:
     return 0xDC80 <= ord(c) <= 0xDCFF  # a byte that was not UTF-8 (surrogateescape)
 
@@ -322,10 +328,22 @@ def map_known(pieces: list[Piece], change: Callable[[str], str]) -> list[Piece]:
 
 def to_text(pieces: list[Piece]) -> Text:
     """One string, or an Unknown whose pattern covers every value it could have."""
-    if all(isinstance(p, str) for p in pieces):
-        return "".join(p for p in pieces if isinstance(p, str))
-    pattern = "".join(escape_pattern(p) if isinstance(p, str) else "*" for p in pieces)
+    for p in pieces:
+        if not isinstance(p, str):
+            break
+    else:
+        return "".join(pieces)  # type: ignore[arg-type]  # every piece is a str
+    # one "*" for a run of unknown pieces; an escaped "\\*" of known text before one
+    # stays (collapsing the text "**" made "a*" and an unknown the literal "a*")
+    parts: list[str] = []
+    star = False
+    for p in pieces:
+        if isinstance(p, str):
+            if p:
+                parts.append(escape_pattern(p))
+                star = False
+        elif not star:
+            parts.append("*")
+            star = True
     why = next(p.why for p in pieces if isinstance(p, Unknown))
-    while "**" in pattern:
-        pattern = pattern.replace("**", "*")
-    return Unknown(pattern, why)
+    return Unknown("".join(parts), why)

@@ -13,8 +13,10 @@ from typing import Any
 from checker.records import NamedTuple, dataclass
 
 
-@dataclass(frozen=True)
-class Where:
+class Where(NamedTuple):
+    """A rule's file and the line it ends on (a tuple: every compiled line has one, and
+    slices look them up by the thousand)."""
+
     file: str
     line: int
 
