@@ -21,7 +21,8 @@ from checker.observe.versions import UdevChoice, udev_semantics
 from checker.policy.cache import PolicyCache
 from checker.policy.conflicts import check_conflicts
 from checker.policy.desired import DesiredPolicy
-from checker.policy.files import policy_files, read_policies
+from checker.policy.files import PolicyBytes, policy_files, read_policies
+from checker.records import replace
 from checker.rules.semantics import DEFAULT
 from checker.settings import RunSettings
 from checker.state import StateDir
@@ -85,7 +86,7 @@ def load_desired(paths: Sequence[str], safe_permissions: bool = False,
         known = cache.lookup(files)
         if known is not None:
             check_conflicts(known, host)
-            return known
+            return _with_sources(known, files)
     # YAML and pydantic are imported only here, when a policy must really be validated.
     from checker.policy.expand import expand_policy
     from checker.policy.loader import load_read_policies
@@ -99,7 +100,14 @@ def load_desired(paths: Sequence[str], safe_permissions: bool = False,
     check_conflicts(desired, host)
     if cache is not None:
         cache.store(files, desired)
-    return desired
+    return _with_sources(desired, files)
+
+
+def _with_sources(policies: list[DesiredPolicy], files: Sequence[PolicyBytes]) -> list[DesiredPolicy]:
+    """Each policy with the digest of the bytes it came from (one policy per file read)."""
+    if len(policies) != len(files):
+        return policies
+    return [replace(policy, source_sha256=read.sha256) for policy, read in zip(policies, files)]
 
 
 def check(policies: Sequence[DesiredPolicy], host: Host, state: StateDir | None = None,

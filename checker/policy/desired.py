@@ -117,3 +117,7 @@ class DesiredPolicy:
     symlinks: tuple[DesiredSymlink, ...]
     reload: bool
     trigger: bool
+    # the SHA-256 of the policy file's bytes this was validated and expanded from (None:
+    # made otherwise): with the validator's fingerprint it determines all of the above,
+    # which the verdict cache's key then need not spell out (10,000 entries on a shelf)
+    source_sha256: str | None = field(default=None, compare=False, repr=False)

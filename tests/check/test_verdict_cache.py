@@ -6,6 +6,7 @@ changes give, at every step, the answers of a run without a cache."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import checker
+from checker import records
 from checker.check.verdicts import VERDICT_CACHE_NAME, VerdictCache
 from checker.cli import main
 from checker.engine import check, load_desired
@@ -180,6 +182,29 @@ def test_a_changed_policy_is_evaluated_again(tree: HostTree, state: Path) -> Non
     answered_afresh(tree, policy, state)
     policy.write_text(POLICY.replace("    target: /dev/sdb\n", "    target: /dev/sdb\n    required: true\n"))
     assert answered_afresh(tree, policy, state)
+
+
+def test_a_policy_is_keyed_by_its_bytes_and_the_validator(tree: HostTree, state: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A policy read from a file is in the key as its path, the SHA-256 of its bytes and
+    the validator's fingerprint (which make its desired state); one made otherwise, as
+    the desired state itself."""
+    from checker.policy import cache as policy_cache
+
+    policy = seed(tree)
+    [desired] = load_desired([str(policy)], host=Host(str(tree.root)))
+    assert desired.source_sha256 == hashlib.sha256(policy.read_bytes()).hexdigest()
+    answered_afresh(tree, policy, state)
+    assert not answered_afresh(tree, policy, state)
+    monkeypatch.setattr(policy_cache, "validator_fingerprint", lambda: "another validator")
+    assert answered_afresh(tree, policy, state)
+    # the same policy without its source: keyed by what it asks, so a miss once, then a hit
+    host = Host(str(tree.root))
+    bare = [records.replace(desired, source_sha256=None)]
+    for _ in range(2):
+        verdicts = VerdictCache(str(state), writable=True)
+        check(bare, host, verdicts=verdicts)
+    assert (verdicts.hits, verdicts.misses) == (1, 0)
 
 
 def test_another_version_of_the_tool_evaluates_again(tree: HostTree, state: Path,
