@@ -440,16 +440,16 @@ class LinkMakers:
                     # a spelling udev does not create counts for the place it names: the
                     # device does not get that link, and the cause says why
                     patterns.extend([*written, *(place for p in written for place in spelled_places(p))])
+        keyed = [(_key(p), p) for p in patterns]
         if self._tops is not None:
-            patterns = [p for p in patterns if _key(p) == "" or _key(p) in self._tops]
-        if not patterns:
+            keyed = [(key, p) for key, p in keyed if key == "" or key in self._tops]
+        if not keyed:
             return
         kernel = tuple((m.op, Matcher.of(m.value)) for m in line.matches if m.key == "KERNEL")
         literal = next((matcher.alternatives[0] for op, matcher in kernel
                         if op == "==" and matcher.kind == "plain" and len(matcher.alternatives) == 1
                         and not matcher.with_empty), None)
-        for pattern in patterns:
-            key = _key(pattern)
+        for key, pattern in keyed:
             if literal is not None:  # it cannot give any other device a link
                 self._by_kernel.setdefault((key, literal), []).append(((pattern,), kernel))
             else:
@@ -470,7 +470,7 @@ class LinkMakers:
 def _key(pattern: str) -> str:
     """What LinkMakers files a pattern under: its first part, "" when that is a glob."""
     top = pattern.split("/", 1)[0]
-    return "" if any(c in top for c in "*?[") else top
+    return "" if "*" in top or "?" in top or "[" in top else top
 
 
 def _kernel_may_match(op: str, matcher: Matcher, kernel: str) -> bool:
