@@ -20,7 +20,6 @@ slice of the rule set (checker.evaluate.slice).
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable, Sequence
 from fnmatch import fnmatchcase
 from typing import Optional
@@ -76,11 +75,14 @@ def _action_of(rule: Rule) -> str:
 def _link_patterns(rule: Rule, kernel: str | None = None) -> list[str]:
     """fnmatch patterns of the links the rule's SYMLINK values can name, as udev writes
     them (substitutions: *, but %k is `kernel` when given)."""
+    values = [token.value for token in rule.tokens
+              if token.key == "SYMLINK" and token.op in ("+=", "=", ":=")]
+    if not values:  # most rules asked about (RUN, ENV, ...) name no link
+        return []
     esc = escape_of(token.value for token in rule.tokens if token.key == "OPTIONS")
     patterns: list[str] = []
-    for token in rule.tokens:
-        if token.key == "SYMLINK" and token.op in ("+=", "=", ":="):
-            patterns += symlink_patterns(normalize_substitutions(token.value), esc, kernel)
+    for value in values:
+        patterns += symlink_patterns(normalize_substitutions(value), esc, kernel)
     return patterns
 
 
@@ -179,29 +181,20 @@ class Effects:
         # each device on its own cut of the action's slice: the lines for other devices
         # (a literal KERNEL== of another name) left out, so N disks cost N small sets
         slices = {action: ByKernel(slice_rules(rules_set, q.links, q.wheres)) for action, q in wanted.items()}
-        # A trace is kept only while a question still needs it: the rule questions left for
-        # that device and event (nothing kept grows with the number of devices).
-        traced: dict[tuple[Device, str], Evaluation] = {}
-        later = Counter((rq.device, rq.action) for rq in asked.rules + asked.rules_by_link)
+        # A trace is kept only while the device's questions are answered: devices are taken
+        # one by one, and nothing kept grows with the number of devices.
+        traced: dict[str, Evaluation] = {}  # the device's evaluations, by event
 
         def evaluation(device: Device, action: str) -> Evaluation:
-            found = traced.get((device, action))
+            found = traced.get(action)
             if found is None:
                 facts = self.devices.facts(device, action)
                 cut = slices[action].for_kernel(device.kernel, asked_links.get(device, ()))
-                found = evaluate(cut, facts, trace=True)
-                if later[(device, action)]:
-                    traced[(device, action)] = found
+                found = traced[action] = evaluate(cut, facts, trace=True)
             return found
 
-        def answered(rq: _RuleQuestion) -> None:
-            later[(rq.device, rq.action)] -= 1
-            if not later[(rq.device, rq.action)]:
-                traced.pop((rq.device, rq.action), None)
-
-        # Device by device: a device's traces are dropped once its questions are answered,
-        # not held for every device at once. A rule question's answer is put on its finding
-        # afterwards, in the order asked (questions on one block share its finding).
+        # Device by device. A rule question's answer is put on its finding afterwards, in
+        # the order asked (questions on one block share its finding).
         mine: dict[Device, tuple[list[_LinkQuestion], list[int], list[int]]] = {}
         for question in links:
             mine.setdefault(question.device, ([], [], []))[0].append(question)
@@ -213,6 +206,7 @@ class Effects:
         by_link: list[_Verdict] = [_NO_EFFECT] * len(asked.rules_by_link)  # not asked: no answer
         held: list[LinkHeld] = []  # made at every event: is it the device's against others?
         for own_links, own_rules, own_by_link in mine.values():
+            traced.clear()  # the last device's
             not_made: set[str] = set()  # the device's links not surely made
             # the events whose trace a rule will surely ask for (a rule without KERNEL== is
             # asked only where its link is not surely made, and traced then)
@@ -223,12 +217,11 @@ class Effects:
             for i in own_rules:
                 rq = asked.rules[i]
                 verdicts[i] = self._rule_verdict(rq, evaluation(rq.device, rq.action))
-                answered(rq)
             for i in own_by_link:  # a rule without a KERNEL== of its own: only where its
                 rq = asked.rules_by_link[i]  # link is not surely made
                 if rq.link in not_made:
                     by_link[i] = self._rule_verdict(rq, evaluation(rq.device, rq.action))
-                answered(rq)
+        traced.clear()
         for rq, verdict in zip(asked.rules + asked.rules_by_link, verdicts + by_link):
             if verdict is not _NO_EFFECT:
                 self._rule_answer(rq, verdict)

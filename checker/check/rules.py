@@ -158,12 +158,19 @@ class PlacedRules(Sequence[Rule]):
     policy wants needs no more than their count and the devices they name, both in the
     entries' summaries (kept in the policy cache): 30,000 rules are then never parsed."""
 
-    def __init__(self, entries: Sequence[DesiredRules], offset: int) -> None:
+    def __init__(self, entries: Sequence[DesiredRules], offset: int,
+                 whole: ObservedRulesFile | None = None) -> None:
         self.entries = tuple(entries)
         self.offset = offset
         self._rules: tuple[Rule, ...] | None = None
+        # the file, when nothing but comments and blank lines stands outside the block: its
+        # whole parse is then the block's rules where they stand, and the same (cached)
+        # parse the rule set's evaluation reads: parsed once, no shifted copies
+        self._whole = whole
 
     def _parsed(self) -> tuple[Rule, ...]:
+        if self._rules is None and self._whole is not None:
+            self._rules = self._whole.parsed.rules
         if self._rules is None:
             # as the block is read when its text is not the policy's (_rules_inside)
             block = parse_rules("".join(entry.content for entry in self.entries))
@@ -207,7 +214,14 @@ def _placed(entries: Sequence[DesiredRules], observed: ObservedRulesFile, lines:
         return None  # a cheap no: another number of lines (content ends every line with \n)
     if "".join(lines[begin + 1:end]) != content:
         return None
-    return PlacedRules(entries, begin + 1)
+    alone = all(_no_rule(line) for line in lines[:begin]) and all(_no_rule(line) for line in lines[end + 1:])
+    return PlacedRules(entries, begin + 1, observed if alone else None)
+
+
+def _no_rule(line: str) -> bool:
+    """A comment or blank line, never a continuation of one (udev skips both)."""
+    text = line.strip()
+    return (not text or text.startswith("#")) and not text.endswith("\\")
 
 
 def check_block(policy: str, entries: Sequence[DesiredRules], observed: ObservedRulesFile) -> Finding:

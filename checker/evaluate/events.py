@@ -52,7 +52,6 @@ def run_resetters(rules: RuleSet) -> list[Where]:
 def cause_of_missing_program(evaluation: Evaluation, step: Step, wanted: int) -> Cause | None:
     """Why a program of the rule at `step` (which matched, with `wanted` RUN assignments)
     is not (surely) in the final run list; None when all of them are."""
-    index = evaluation.steps.index(step)
     assignments = _run_assignments(step)
     for _, program, refused in assignments:
         if refused is Tri.YES:
@@ -61,9 +60,9 @@ def cause_of_missing_program(evaluation: Evaluation, step: Step, wanted: int) ->
         if refused is Tri.UNKNOWN:
             return Cause("unknown", step.where, f"{program!r} is refused if longer than udev's buffer, "
                                                 f"and its length is not known offline")
-    applied = run_effects(step)
+    applied = [(op, program) for op, program, _ in assignments]  # none refused (above)
     if len(applied) < wanted:  # its RUN was ignored: an earlier RUN:= made the list final
-        final = _last_before(evaluation.steps[:index], ":=")
+        final = _last_before(evaluation.steps[:evaluation.steps.index(step)], ":=")
         where = final.where if final is not None else None
         return Cause("final", where, f"its RUN is ignored: the programs were made final by the "
                                      f"RUN:= at {where}")
@@ -71,7 +70,7 @@ def cause_of_missing_program(evaluation: Evaluation, step: Step, wanted: int) ->
         answer = evaluation.runs(program)
         if answer is Tri.YES:
             continue
-        for later in evaluation.steps[index + 1:]:
+        for later in evaluation.steps[evaluation.steps.index(step) + 1:]:
             resets = [op for op, _ in run_effects(later) if op in ("=", ":=")]
             if not resets:
                 continue

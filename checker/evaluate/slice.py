@@ -440,16 +440,16 @@ class LinkMakers:
                     # a spelling udev does not create counts for the place it names: the
                     # device does not get that link, and the cause says why
                     patterns.extend([*written, *(place for p in written for place in spelled_places(p))])
+        keyed = [(_key(p), p) for p in patterns]
         if self._tops is not None:
-            patterns = [p for p in patterns if _key(p) == "" or _key(p) in self._tops]
-        if not patterns:
+            keyed = [(key, p) for key, p in keyed if key == "" or key in self._tops]
+        if not keyed:
             return
         kernel = tuple((m.op, Matcher.of(m.value)) for m in line.matches if m.key == "KERNEL")
         literal = next((matcher.alternatives[0] for op, matcher in kernel
                         if op == "==" and matcher.kind == "plain" and len(matcher.alternatives) == 1
                         and not matcher.with_empty), None)
-        for pattern in patterns:
-            key = _key(pattern)
+        for key, pattern in keyed:
             if literal is not None:  # it cannot give any other device a link
                 self._by_kernel.setdefault((key, literal), []).append(((pattern,), kernel))
             else:
@@ -470,7 +470,7 @@ class LinkMakers:
 def _key(pattern: str) -> str:
     """What LinkMakers files a pattern under: its first part, "" when that is a glob."""
     top = pattern.split("/", 1)[0]
-    return "" if any(c in top for c in "*?[") else top
+    return "" if "*" in top or "?" in top or "[" in top else top
 
 
 def _kernel_may_match(op: str, matcher: Matcher, kernel: str) -> bool:
@@ -529,7 +529,9 @@ class ByKernel:
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
         self._common: list[list[int]] = []
-        self._own: dict[str, dict[int, list[int]]] = {}
+        # each named device's own lines, as (file, index) pairs laid flat: [f, i, f, i, ...]
+        # (a list per device, not a dict of lists: 10,000 devices in three slices)
+        self._own: dict[str, list[int]] = {}
         # the lines left out for some device that can name links: (file, line) by the
         # plain name they make, and those whose names are patterns, in order
         self._plain_namers: dict[str, tuple[int, int]] = {}
@@ -547,7 +549,7 @@ class ByKernel:
                 if kernel is None:
                     common.append(i)
                     continue
-                self._own.setdefault(kernel, {}).setdefault(f, []).append(i)
+                self._own.setdefault(kernel, []).extend((f, i))
                 for m in line.assigns:
                     if m.key == "SYMLINK":
                         for pattern in value_link_patterns(m.value, line_escape(line)):
@@ -577,19 +579,21 @@ class ByKernel:
         if not self._common_alike:
             return False
         # each device is asked once: its answer is not kept
-        return all(same_at_add_and_change(self.rules.files[f].lines[i])
-                   for f, own in self._own.get(kernel, {}).items() for i in own)
+        pairs = self._own.get(kernel, ())
+        return all(same_at_add_and_change(self.rules.files[pairs[k]].lines[pairs[k + 1]])
+                   for k in range(0, len(pairs), 2))
 
     def for_kernel(self, kernel: str, links: Iterable[str] = ()) -> RuleSet:
         """The set for the device `kernel`, explaining `links` as the whole set does."""
         if not self._own:
             return self.rules
-        own = self._own.get(kernel, {})
+        own: dict[int, list[int]] = {}
+        pairs = self._own.get(kernel, ())
+        for k in range(0, len(pairs), 2):
+            own.setdefault(pairs[k], []).append(pairs[k + 1])
         for link in links:
             namer = self._last_namer(link)
             if namer is not None and namer[1] not in own.get(namer[0], ()):
-                if own is self._own.get(kernel):
-                    own = {f: list(lines) for f, lines in own.items()}  # not the index's own
                 own.setdefault(namer[0], []).append(namer[1])
         if not own:  # the lines for any device: the same set for every such device
             if self._common_set is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from checker.records import dataclass, field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # 150,000 of them for a 50,000-rule host: no dict each
 class Token:
     """One `KEY{attr}OP"value"` pair of a rule."""
 
@@ -21,7 +21,7 @@ class Token:
         return self.op in ("==", "!=")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # no dict each (a rules file can hold 30,000)
 class Rule:
     """One logical rule line (continuations joined), with where it stands in its file."""
 

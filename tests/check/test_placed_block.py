@@ -110,3 +110,22 @@ def test_no_shortcut_for_another_udevs_reading_or_a_continuation_between_entries
     assert not isinstance(fast.present_rules, rules_check.PlacedRules)
     assert shape(fast) == shape(slow)
     assert [r.text for r in parse_rules('KERNEL=="sdd", \\\nSYMLINK+="x"\n').rules] != []
+
+
+def test_a_block_alone_in_its_file_is_the_files_own_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only comments and blank lines outside the block: its rules are the whole file's
+    parse (the one the rule set's evaluation reads, parsed once), and still what parsing
+    the block gives; a rule outside it keeps the block's own parse."""
+    entries = [entry(LINES[0], 0), entry(LINES[7] + LINES[8], 1)]
+    block = begin_marker("p") + "\n" + LINES[0] + LINES[7] + LINES[8] + end_marker("p") + "\n"
+    alone = observed("# vendor\n\n" + block + "# after\n")
+    fast = rules_check.check_block("p", entries, alone)
+    assert isinstance(fast.present_rules, rules_check.PlacedRules)
+    assert all(a is b for a, b in zip(fast.present_rules, alone.parsed.rules, strict=True))
+    assert shape(fast) == shape(both(entries, alone.text, monkeypatch)[1])
+    for outside in ('KERNEL=="sdz"\n', "# continued \\\n"):
+        beside = observed(block + outside)
+        fast = rules_check.check_block("p", entries, beside)
+        assert isinstance(fast.present_rules, rules_check.PlacedRules)
+        assert fast.present_rules[0] is not beside.parsed.rules[0]
+        assert shape(fast) == shape(both(entries, beside.text, monkeypatch)[1])
