@@ -24,9 +24,10 @@ def cache(tmp_path: Path, text: str) -> str:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="a trusted cache is root's")
 def test_a_long_integer_makes_the_file_not_a_cache(tmp_path: Path) -> None:
-    path = cache(tmp_path, '{"origin": "%s", "n": %s}' % (HOST, "9" * 31))
+    origin = json.dumps(HOST)
+    path = cache(tmp_path, f'{{"origin": {origin}, "n": {"9" * 31}}}')
     assert read_trusted_json(path, "a test cache") is None
-    assert read_trusted_json(cache(tmp_path / "b", '{"origin": "%s", "n": -%s}' % (HOST, "1" * 31)),
+    assert read_trusted_json(cache(tmp_path / "b", f'{{"origin": {origin}, "n": -{"1" * 31}}}'),
                              "a test cache") is None
 
 
