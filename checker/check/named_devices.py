@@ -210,6 +210,8 @@ def _kernels(rules: Sequence[Rule]) -> list[str | None]:
 # (and ENV{...}, IMPORT{...}: a superset does no harm).
 _BRACED = re.compile(rb"\{([^{}\n]*)\}")
 _NESTED = re.compile(rb"\{[^{}\n]*\{")  # $attr{$env{X}}: a name made at run time
+# a name that a continuation splits (udev joins ATTR{si\ and ze} into ATTR{size})
+_CONTINUED = re.compile(rb"\{[^{}\r\n]*\\[\r\n]")
 
 
 def attribute_names(texts: Iterable[bytes]) -> frozenset[str] | None:
@@ -221,7 +223,7 @@ def attribute_names(texts: Iterable[bytes]) -> frozenset[str] | None:
     wrong: the answer that needs it is "unknown"."""
     names: set[str] = set()
     for text in texts:
-        if _NESTED.search(text):
+        if _NESTED.search(text) or _CONTINUED.search(text):
             return None
         for raw in _BRACED.findall(text):
             if b"/" in raw:

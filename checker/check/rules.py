@@ -23,10 +23,11 @@ from checker.findings import Finding, Status
 from checker.observe.files import ObservedRulesFile, RulesFiles
 from checker.policy.desired import DesiredPolicy, DesiredRules
 from checker.records import replace
+from checker.rules.canonical import UDEV_LINE_SIZE
 from checker.rules.model import Rule
 from checker.rules.parsed import parse_rules
 from checker.rules.semantics import DEFAULT
-from checker.rules.textlines import open_continuation, split_keepends
+from checker.rules.textlines import open_continuation, split_keepends, strip_ending
 
 LOOKS_LIKE = 0.8  # similarity above which a file's rule is named as "probably meant"
 
@@ -141,10 +142,12 @@ def _unusable(observed: ObservedRulesFile) -> tuple[Status, str] | None:
     return None
 
 
-def _rules_inside(observed: ObservedRulesFile, lines: list[str], begin: int, end: int) -> list[Rule]:
+def _rules_inside(observed: ObservedRulesFile, lines: list[str], begin: int, end: int,
+                  whole: bool) -> list[Rule]:
     """The rules between a block's markers, as udev reads them. Only the block is parsed,
-    unless a line before it continues onto it (then the whole file, as udev would)."""
-    if open_continuation(lines[:begin]):
+    unless (`whole`) a line before it continues onto it or may stop udev's reading: then
+    the whole file, as udev would."""
+    if whole:
         return [r for r in observed.parsed.rules if begin < r.line - 1 < end]
     block = parse_rules("".join(lines[begin + 1:end]), observed.semantics)
     # The block's own numbering starts at 1: shift it to the file's lines.
@@ -219,9 +222,21 @@ def _placed(entries: Sequence[DesiredRules], observed: ObservedRulesFile, lines:
 
 
 def _no_rule(line: str) -> bool:
-    """A comment or blank line, never a continuation of one (udev skips both)."""
-    text = line.strip()
-    return (not text or text.startswith("#")) and not text.endswith("\\")
+    """A comment or blank line as udev reads one (it strips only spaces and tabs before
+    the '#'), never one ending in a backslash."""
+    text = strip_ending(line).lstrip(" \t")
+    return not text or (text[0] == "#" and not text.endswith("\\"))
+
+
+# A physical line of UDEV_LINE_SIZE bytes or more stops udev's reading of the file; one
+# of fewer characters than a quarter of that is short whatever its characters.
+_SURELY_SHORT = UDEV_LINE_SIZE // 4
+
+
+def _may_stop_reading(lines: list[str]) -> bool:
+    """Whether one of these lines may be long enough for udev to stop reading the file
+    there: only the whole file's parse then tells which rules it reads."""
+    return any(len(line) >= _SURELY_SHORT for line in lines)
 
 
 def check_block(policy: str, entries: Sequence[DesiredRules], observed: ObservedRulesFile) -> Finding:
@@ -241,14 +256,16 @@ def check_block(policy: str, entries: Sequence[DesiredRules], observed: Observed
         finding.status, finding.message = "missing", "the rules file is missing"
     elif scan.intact:
         begin, end = scan.spans[0]
-        placed = None if open_continuation(lines[:begin]) else _placed(entries, observed, lines, begin, end,
-                                                                     content)
+        # a continuation into the block, or a line that may stop udev's reading before its
+        # end: only the whole file's parse says what udev reads of the block
+        whole = open_continuation(lines[:begin]) or _may_stop_reading(lines[:end + 1])
+        placed = None if whole else _placed(entries, observed, lines, begin, end, content)
         if placed is not None:
             finding.message = f"managed block at lines {begin + 1}-{end + 1} as the policy wants"
             finding.present_rules = placed
             return _apply_visibility(finding, observed)
         desired = tuple(rule for entry in entries for rule in entry.rules)
-        inside = _rules_inside(observed, lines, begin, end)
+        inside = _rules_inside(observed, lines, begin, end, whole)
         if [r.canonical for r in inside] != [r.canonical for r in desired] or any(r.problem for r in inside):
             finding.status = "changed"
             finding.message = f"managed block at lines {begin + 1}-{end + 1} differs from the policy"

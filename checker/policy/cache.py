@@ -54,7 +54,7 @@ FORMAT = 3  # 3: each rules entry's summary (so a hit never parses its rules)
 __all__ = ["CACHE_NAME", "MAX_CACHE_BYTES", "PolicyCache", "desired_json", "validator_fingerprint"]
 # The code whose answer the cache keeps: what reads, checks and expands a policy.
 _VALIDATOR_FOLDERS = ("policy", "rules")
-_VALIDATOR_FILES = ("paths.py", os.path.join("edits", "markers.py"))
+_VALIDATOR_FILES = ("paths.py", "records.py", os.path.join("edits", "markers.py"))
 _WHAT = "a policy cache"
 
 
@@ -86,7 +86,7 @@ def _strings(value: Any, size: int) -> tuple[Any, ...]:
     out = []
     for item in value:
         if (not isinstance(item, (list, tuple)) or len(item) != size or not isinstance(item[0], int)
-                or not all(isinstance(part, str) for part in item[1:])):
+                or not all(isinstance(part, str) and "\0" not in part for part in item[1:])):
             raise ValueError("a summary's list is not of its shape")
         out.append(tuple(item))
     return tuple(out)
@@ -96,7 +96,7 @@ def _summary(data: Any) -> RulesSummary:
     kernels = data["kernels"]
     if (not isinstance(data["count"], int) or not isinstance(data["open_end"], bool)
             or not isinstance(kernels, (list, tuple)) or len(kernels) != data["count"]
-            or not all(k is None or isinstance(k, str) for k in kernels)):
+            or not all(k is None or (isinstance(k, str) and "\0" not in k) for k in kernels)):
         raise ValueError("not a rules summary")
     accounts = _strings(data["accounts"], 4)
     if any(account[1] not in ACCOUNT_KEYS for account in accounts):

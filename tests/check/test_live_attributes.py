@@ -32,6 +32,10 @@ def test_the_names_are_what_the_rules_put_in_braces() -> None:
     assert attribute_names([text, b'ENV{B}="$attr{$env{WHICH}}"\n']) is None  # made at run time
     assert attribute_names([b'ATTR{%k}=="1"\n']) is None
     assert attribute_names([]) == frozenset()
+    # a name a continuation splits is read whole by udev (ATTR{size}): every attribute then
+    assert attribute_names([b'KERNEL=="sd*", ATTR{si\\\n  ze}=="0"\n']) is None
+    assert attribute_names([b'KERNEL=="sd*", ATTR{si\\\rze}=="0"\r']) is None
+    assert attribute_names([b'KERNEL=="sd*", \\\n  ATTR{size}=="0"\n']) == {"size"}
 
 
 @pytest.mark.skipif(not all(os.path.exists(f"/sys/block/{d}") for d in DEVICES), reason="no loop6/loop7 here")

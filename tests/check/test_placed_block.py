@@ -32,6 +32,8 @@ LINES = [
     'GOTO="end"\n',
     'LABEL="end"\n',
     'KERNEL=="sde"\n',
+    "\x0b# not a comment to udev (it strips only spaces and tabs)\n",
+    "\xa0\n",
 ]
 
 
@@ -129,3 +131,21 @@ def test_a_block_alone_in_its_file_is_the_files_own_parse(monkeypatch: pytest.Mo
         assert isinstance(fast.present_rules, rules_check.PlacedRules)
         assert fast.present_rules[0] is not beside.parsed.rules[0]
         assert shape(fast) == shape(both(entries, beside.text, monkeypatch)[1])
+
+
+@pytest.mark.parametrize("where", ["before", "inside a comment before", "after"])
+def test_a_line_that_stops_udevs_reading_before_the_blocks_end_is_drift(
+        monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """udev stops reading a file at a physical line of 16,384 bytes or more: a block after
+    it is never read, however right its text (the file's parse says so, rule by rule)."""
+    long = "#" + "x" * 16400 + "\n"
+    block = begin_marker("p") + "\n" + LINES[0] + end_marker("p") + "\n"
+    text = {"before": long + block, "inside a comment before": "# a\n" + long + "# b\n" + block,
+            "after": block + long}[where]
+    fast, slow = both([entry(LINES[0], 0)], text, monkeypatch)
+    assert shape(fast) == shape(slow)
+    if where == "after":
+        assert fast.status == "ok"  # udev read the block before it stopped
+    else:
+        assert fast.drift and fast.status == "changed"
+        assert any("stopped reading this file" in detail for detail in fast.details), fast.details

@@ -190,6 +190,8 @@ def test_a_summary_holds_what_a_compliant_run_reads() -> None:
     lambda s: s.update(accounts=[[1, "MODE", "=", "0600"]]),
     lambda s: s.update(warnings=[["1", "x"]]),
     lambda s: s.pop("open_end"),
+    lambda s: s.update(accounts=[[1, "GROUP", "=", "di\0sk"]]),
+    lambda s: s.update(kernels=["s\0db"] * len(s["kernels"])),
 ])
 def test_a_cached_summary_of_the_wrong_shape_is_refused(host: HostTree, udev_drift: Run,
                                                         damage: Callable[[dict[str, object]], None]) -> None:
