@@ -46,20 +46,17 @@ class PolicyDevices:
         self._present: dict[str, Device] | None = None
         self._by_kernel: dict[str, Device | None] = {}  # a disk's three rules name it thrice
         self._devnums: dict[Device, tuple[int, int] | None] = {}  # under --root
-        self._stats: dict[str, os.stat_result | None] = {}  # nodes under --root, read once
         # the sysfs attributes a live device's facts read: those the rules files can name
         # (attribute_names()); None reads every one
         self.attribute_names: frozenset[str] | None = None
 
     def _node_stat(self, node: str) -> os.stat_result | None:
-        """lstat() of a node in the tree (a host path), read once per check: found, then
-        asked what decides its facts."""
-        if node not in self._stats:
-            try:
-                self._stats[node] = self.host.lstat(node)
-            except OSError:
-                self._stats[node] = None
-        return self._stats[node]
+        """lstat() of a node in the tree (a host path): once per check, as every path is
+        while a check reads (Host.reading())."""
+        try:
+            return self.host.lstat(node)
+        except OSError:
+            return None
 
     def for_symlink(self, entry: DesiredSymlink, node: str | None = None) -> Device | None:
         """The entry's device; `node` is the node a check already found for it (--root)."""
@@ -162,13 +159,6 @@ def _listing(path: str) -> list[str]:
         return sorted(os.listdir(path))
     except OSError:
         return []
-
-
-def _lstat(path: str) -> os.stat_result | None:
-    try:
-        return os.lstat(path)
-    except OSError:
-        return None
 
 
 def devices_asked(found: PolicyDevices, policies: Sequence[DesiredPolicy],
