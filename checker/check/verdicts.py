@@ -201,12 +201,14 @@ class VerdictCache:
 
     # --- the key ------------------------------------------------------------------------
     def key(self, host: Host, files: Any, policies: Sequence[Any], reports: Sequence[PolicyReport],
-            devices: Iterable[tuple[Any, Any]], present: Iterable[str] = ()) -> str:
+            devices: Iterable[tuple[Any, Any]], present: Iterable[str] = (),
+            listing: list[tuple[str, str, str, bytes]] | None = None) -> str:
         """`devices`: (device, what its facts at "add" are made of) of every device a
         question is about: the facts themselves, or what they are a function of. `present`:
         the kernel names of every block device present (when a policy names links: another
         device may claim one); the facts of those whose claims were weighed are kept with
-        the answers and compared on replay (see replay())."""
+        the answers and compared on replay (see replay()). `listing`: rules_listing() of
+        `host` and `files`, when the caller has it already."""
         from checker.policy.cache import desired_json, validator_fingerprint
 
         h = _Hasher()
@@ -214,7 +216,7 @@ class VerdictCache:
         in_force = semantics.name if semantics is not None else UDEV_SEMANTICS
         h.add("tool", [checker.__version__, decider_fingerprint(), in_force, host.root, host.is_tree])
         named: set[str] = set()
-        for directory, name, kind, data in rules_listing(host, files):
+        for directory, name, kind, data in listing if listing is not None else rules_listing(host, files):
             h.add("file", [directory, name, kind])
             if kind == "file":
                 h.add_bytes("bytes", data)
@@ -332,16 +334,18 @@ def judge_effects(host: Host, files: Any, devices: Any, policies: Sequence[Any],
     asked = devices_asked(found, policies, reports)
     if not asked:
         return  # nothing present to ask about: the rule set is not even read
-    if not host.is_tree:  # live devices: read the attributes the rules can name, no more
-        found.attribute_names = attribute_names(
-            data for _, _, kind, data in rules_listing(host, files) if kind == "file")
+    # every rules file's bytes, read (and encoded) once: for the key, and on a running host
+    # for the attributes the rules can name, which are all a device's facts then read
+    listing = rules_listing(host, files) if verdicts is not None or not host.is_tree else None
+    if listing is not None and not host.is_tree:
+        found.attribute_names = attribute_names(data for _, _, kind, data in listing if kind == "file")
     key = None
     if verdicts is not None:
         # another present device may claim a wanted link: which devices are present is in
         # the key, and the facts of those whose claims were weighed are kept with the answers
         present = sorted(found.present()) if any(policy.symlinks for policy in policies) else []
         key = verdicts.key(host, files, policies, reports, [(d, found.what_decides(d)) for d in asked],
-                           present)
+                           present, listing)
         if verdicts.replay(key, reports, found.what_decides):
             return
     before = snapshot(reports)

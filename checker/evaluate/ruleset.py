@@ -289,12 +289,7 @@ def split_links(pieces: list[Piece], unknown_may_split: bool,
         text: Text = to_text([p.lstrip(" \t\n\r") if isinstance(p, str) and i == 0 else p
                               for i, p in enumerate(word)])
         if isinstance(text, str):
-            if old:
-                text = cut_word(text)
-            if len("/dev/") + byte_length(text) >= UDEV_PATH_SIZE:
-                endless = True
-            elif text:
-                names.append(simplify_link(text))
+            endless = _add_word(text, old, names) or endless
         else:
             patterns.append("*" if unknown_may_split else widen_empty(simplify_link(text.pattern)))
     return names, patterns, endless
@@ -316,13 +311,20 @@ def _split_known(pieces: list[str], old: bool) -> tuple[list[str], list[str], bo
     names: list[str] = []
     endless = False
     for word in texts:
-        if old:
-            word = cut_word(word)
-        if len("/dev/") + byte_length(word) >= UDEV_PATH_SIZE:
-            endless = True
-        elif word:
-            names.append(simplify_link(word))
+        endless = _add_word(word, old, names) or endless
     return names, [], endless
+
+
+def _add_word(word: str, old: bool, names: list[str]) -> bool:
+    """Adds the link a known SYMLINK word names (udev 219 cuts it first) to `names`; True
+    when it is too long for a path, so that udev never ends the event on it."""
+    if old:
+        word = cut_word(word)
+    if len("/dev/") + byte_length(word) >= UDEV_PATH_SIZE:
+        return True
+    if word:
+        names.append(simplify_link(word))
+    return False
 
 
 def simplify_link(name: str) -> str:
